@@ -1,0 +1,45 @@
+"""RedBerry's foraging worlds. `import envs` registers the Gymnasium ids.
+
+| id                 | task                                                          |
+| ------------------ | ------------------------------------------------------------- |
+| `RedBerry-v0`      | red berries pay, every other colour costs; the goal is red    |
+| `CuedBerry-v0`     | the target colour is drawn per episode and shown in the goal  |
+| `ReversalBerry-v0` | two colours, the paying one switches at random; goal is zeros |
+
+`gym.make(id)` gives a numpy `gymnasium.Env` (`BerryEnv`); `gym.make_vec(id, num_envs=N,
+device=...)` gives a torch `BerryVectorEnv` on the device; `make_numpy_vec` gives the numpy one.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+from envs.berry_env import BerryEnv
+from envs.config import DIFFICULTIES, DIFFICULTY_PRESETS, PALETTE_NAMES, WorldConfig, make_config
+from envs.numpy_vector import NumpyVectorEnv
+from envs.policies import normalized_score, random_actions, reference_returns, scripted_actions
+from envs.vector import BerryVectorEnv
+
+TASK_IDS = {"RedBerry-v0": "red", "CuedBerry-v0": "cued", "ReversalBerry-v0": "reversal"}
+
+
+def make_numpy_vec(env_id: str, num_envs: int = 1, **kwargs) -> NumpyVectorEnv:
+    """A numpy VectorEnv for numpy-based libraries: `gym.make_vec` on the CPU, numpy at the boundary."""
+    kwargs.setdefault("device", "cpu")
+    return NumpyVectorEnv(gym.make_vec(env_id, num_envs=num_envs, **kwargs))
+
+
+for _env_id, _task in TASK_IDS.items():
+    if _env_id not in gym.registry:
+        gym.register(
+            id=_env_id,
+            entry_point="envs.berry_env:BerryEnv",
+            vector_entry_point="envs.vector:make_vector_env",
+            kwargs={"task": _task},
+        )
+
+__all__ = [
+    "BerryEnv", "BerryVectorEnv", "NumpyVectorEnv", "WorldConfig", "make_config", "make_numpy_vec",
+    "reference_returns", "normalized_score", "scripted_actions", "random_actions",
+    "TASK_IDS", "DIFFICULTIES", "DIFFICULTY_PRESETS", "PALETTE_NAMES",
+]

@@ -1,0 +1,128 @@
+"""BerryEnv: one foraging world behind the plain `gymnasium.Env` API, with numpy at the boundary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from envs.vector import BerryVectorEnv
+
+
+class BerryEnv(gym.Env):
+    """One foraging world, with numpy observations (see `BerryVectorEnv` for the full description).
+
+    ## Description
+    The same world as world i of a `BerryVectorEnv`: it runs a one-world vector env on the CPU, so
+    `reset(seed=s + i)` here and `reset(seed=s)` there give the same trajectory under the same
+    actions.
+
+    ## Action Space
+    `Discrete(5)`: 0 forward, 1 turn left, 2 turn right, 3 forward-left, 4 forward-right; or
+    `Box(-1, 1, (2,), float32)` (linear, angular) with `action_type="continuous"`.
+
+    ## Observation Space
+    `Dict(image=Box(0, 255, (view_size, view_size, 3), uint8), goal=Box(0, 1, (6,), float32))`.
+
+    ## Rewards
+    +1 (`target_reward`) per target berry, -1 (`distractor_reward`) per other berry eaten.
+
+    ## Starting State
+    Random pose, berries, foliage and illumination, drawn from the seed.
+
+    ## Episode End
+    Truncated after `max_episode_steps` (500) steps; never terminated. Call `reset()` after it.
+
+    ## Arguments
+    `task` ('red', 'cued', 'reversal'; set by the registered id), `render_mode` (None, 'rgb_array'
+    or 'human'), `difficulty` and every knob of `envs.config.WorldConfig` as a keyword.
+
+    ## Version History
+    * v0: initial version.
+    """
+
+    metadata = {"render_modes": ["rgb_array", "human"], "render_fps": 15}
+
+    def __init__(self, render_mode: str | None = None, **kwargs: Any):
+        if render_mode not in (None, "rgb_array", "human"):
+            raise ValueError(f"render_mode={render_mode!r} is not supported; use None, 'rgb_array' or 'human'")
+        self.render_mode = render_mode
+        self._world = BerryVectorEnv(num_envs=1, device="cpu", copy=False, **kwargs)
+        self.config = self._world.config
+        self.observation_space = self._world.single_observation_space
+        self.action_space = self._world.single_action_space
+        self._window = None
+        self._clock = None
+
+    @property
+    def state(self):
+        """The underlying batched world state (batch of one), for scripted policies and drawing."""
+        return self._world.state
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        obs, _ = self._world.reset(seed=seed)
+        if self.render_mode == "human":
+            self.render()
+        return self._to_numpy(obs), {}
+
+    def step(self, action):
+        batched = self._check_action(action)
+        obs, reward, _, truncated, info = self._world.step(batched)
+        out_info = {"target_eaten": float(info["target_eaten"][0]), "distractor_eaten": float(info["distractor_eaten"][0])}
+        if bool(truncated[0]):
+            out_info["episode"] = {k: float(v[0]) for k, v in info["episode"].items()}
+        if self.render_mode == "human":
+            self.render()
+        return self._to_numpy(obs), float(reward[0]), False, bool(truncated[0]), out_info
+
+    def render(self):
+        if self.render_mode is None:
+            gym.logger.warn("render() was called with render_mode=None; make the env with render_mode='rgb_array' or 'human'")
+            return None
+        frame = self._world.render_arena(0)
+        if self.render_mode == "rgb_array":
+            return frame
+        import pygame
+
+        if self._window is None:
+            pygame.init()
+            pygame.display.set_caption("RedBerry")
+            self._window = pygame.display.set_mode(frame.shape[1::-1])
+            self._clock = pygame.time.Clock()
+        pygame.event.pump()
+        self._window.blit(pygame.surfarray.make_surface(frame.transpose(1, 0, 2)), (0, 0))
+        pygame.display.flip()
+        self._clock.tick(self.metadata["render_fps"])
+        return None
+
+    def close(self):
+        if self._window is not None:
+            import pygame
+
+            pygame.display.quit()
+            self._window = None
+
+    def _check_action(self, action) -> torch.Tensor:
+        if self.config.action_type == "discrete":
+            if isinstance(action, (bool, np.bool_)) or not (
+                isinstance(action, (int, np.integer)) or (isinstance(action, np.ndarray) and action.shape == () and np.issubdtype(action.dtype, np.integer))
+            ):
+                raise TypeError(f"action={action!r} must be an int in [0, {self.action_space.n - 1}]")
+            if not self.action_space.contains(int(action)):
+                raise ValueError(f"action={action!r} is out of range; allowed are ints in [0, {self.action_space.n - 1}]")
+            return torch.tensor([int(action)], dtype=torch.int64)
+        array = np.asarray(action)
+        if array.shape != (2,):
+            raise ValueError(f"action has shape {array.shape}; continuous actions need shape (2,): (linear, angular)")
+        if not np.issubdtype(array.dtype, np.floating):
+            raise TypeError(f"action has dtype {array.dtype}; continuous actions need floats")
+        if not (np.all(np.isfinite(array)) and np.all(np.abs(array) <= 1.0)):
+            raise ValueError(f"action={array!r} must be finite and in [-1, 1] (NaN is not allowed)")
+        return torch.as_tensor(array, dtype=torch.float32)[None]
+
+    @staticmethod
+    def _to_numpy(obs) -> dict[str, np.ndarray]:
+        return {"image": obs["image"][0].numpy().copy(), "goal": obs["goal"][0].numpy().copy()}

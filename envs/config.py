@@ -1,0 +1,131 @@
+"""Task and difficulty settings of the foraging worlds: one frozen dataclass, validated once."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+# The palette, ordered around the hue circle so that a colour's neighbours are its near hues:
+# red sits between orange and magenta. Index 0 is red. Foliage is green, so no berry is.
+PALETTE_NAMES: tuple[str, ...] = ("red", "orange", "yellow", "cyan", "blue", "magenta")
+PALETTE_RGB: tuple[tuple[int, int, int], ...] = (
+    (220, 30, 30),  # red
+    (235, 125, 25),  # orange
+    (225, 210, 40),  # yellow
+    (40, 200, 215),  # cyan
+    (45, 70, 225),  # blue
+    (210, 40, 190),  # magenta
+)
+FLOOR_RGB = (92, 74, 58)
+WALL_RGB = (40, 40, 44)
+FOLIAGE_RGB = (45, 120, 40)
+FORAGER_RGB = (235, 235, 235)
+NUM_COLOURS = len(PALETTE_NAMES)
+
+TASKS = ("red", "cued", "reversal")
+ACTION_TYPES = ("discrete", "continuous")
+DIFFICULTIES = ("easy", "medium", "hard")
+
+# Knobs each difficulty preset sets; any of them can be overridden by keyword.
+DIFFICULTY_PRESETS: dict[str, dict[str, float | int]] = {
+    "easy": dict(num_berries=12, target_share=0.5, near_distractors=0.0, num_foliage=0,
+                 noise=0.0, illumination=0.0, arena_size=8.0),
+    "medium": dict(num_berries=16, target_share=0.4, near_distractors=0.5, num_foliage=6,
+                   noise=0.06, illumination=0.25, arena_size=10.0),
+    "hard": dict(num_berries=24, target_share=0.25, near_distractors=1.0, num_foliage=14,
+                 noise=0.15, illumination=0.45, arena_size=12.0),
+}
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    """Everything that defines a foraging world. Built by `make_config`, which validates it."""
+
+    task: str = "red"  # "red" (target always red), "cued" (target drawn per episode), "reversal"
+    difficulty: str = "easy"  # the preset the knobs below started from
+    num_berries: int = 12  # berries in the arena at once (eaten ones regrow)
+    target_share: float = 0.5  # share of berry slots that grow the target colour (kept when they regrow)
+    near_distractors: float = 0.0  # share of distractors in the target's neighbouring hues
+    num_foliage: int = 0  # clutter: foliage discs drawn over berries in the view
+    noise: float = 0.0  # pixel noise, uniform in +-noise*255 per channel
+    illumination: float = 0.0  # per-episode brightness and colour cast, +-this fraction
+    arena_size: float = 8.0  # side of the square arena, world units
+    view_size: int = 24  # the egocentric image is view_size x view_size pixels
+    view_extent: float = 6.0  # world units the view spans from side to side (and ahead)
+    max_episode_steps: int = 500  # episodes are truncated after this many steps
+    target_reward: float = 1.0  # reward for eating a target berry
+    distractor_reward: float = -1.0  # reward for eating a distractor berry
+    regrow_delay: int = 20  # steps before an eaten berry grows again elsewhere
+    reversal_rate: float = 1.0 / 150.0  # ReversalBerry: chance per step that the paying colour switches
+    reversal_colours: tuple[int, int] = (0, 4)  # ReversalBerry: the two colours (red, blue)
+    action_type: str = "discrete"  # "discrete" (5 actions) or "continuous" (linear, angular)
+    forward_speed: float = 0.25  # world units per step at full forward
+    turn_speed: float = 0.3  # radians per step at full turn
+    forager_radius: float = 0.3
+    berry_radius: float = 0.3
+    foliage_radius: float = 0.6
+
+    @property
+    def pixel_size(self) -> float:
+        return self.view_extent / self.view_size
+
+
+def _check(name: str, value, ok: bool, allowed: str) -> None:
+    if not ok:
+        raise ValueError(f"{name}={value!r} is not allowed; {name} must be {allowed}")
+
+
+def make_config(task: str = "red", difficulty: str = "easy", **overrides) -> WorldConfig:
+    """Build a validated WorldConfig from a task, a difficulty preset and keyword overrides."""
+    _check("task", task, task in TASKS, f"one of {TASKS}")
+    _check("difficulty", difficulty, difficulty in DIFFICULTIES, f"one of {DIFFICULTIES}")
+    names = {f.name for f in dataclasses.fields(WorldConfig)} - {"task", "difficulty"}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise ValueError(
+            f"unknown keyword argument(s) {unknown} for the foraging worlds; valid ones are {sorted(names)}"
+        )
+    values = dict(DIFFICULTY_PRESETS[difficulty])
+    values.update(overrides)
+    if "reversal_colours" in values:
+        values["reversal_colours"] = tuple(values["reversal_colours"])
+    config = WorldConfig(task=task, difficulty=difficulty, **values)
+    _validate(config)
+    return config
+
+
+def _validate(c: WorldConfig) -> None:
+    def integer(name, low):
+        v = getattr(c, name)
+        _check(name, v, isinstance(v, int) and not isinstance(v, bool) and v >= low, f"an int >= {low}")
+
+    def real(name, low, high, low_open=False):
+        v = getattr(c, name)
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        ok = ok and (v > low if low_open else v >= low) and v <= high
+        _check(name, v, ok, f"a number in {'(' if low_open else '['}{low}, {high}]")
+
+    integer("num_berries", 1)
+    integer("num_foliage", 0)
+    integer("view_size", 8)
+    integer("max_episode_steps", 1)
+    integer("regrow_delay", 1)
+    real("target_share", 0.0, 1.0)
+    real("near_distractors", 0.0, 1.0)
+    real("noise", 0.0, 1.0)
+    real("illumination", 0.0, 0.9)
+    real("reversal_rate", 0.0, 1.0)
+    real("arena_size", 2.0, 1000.0)
+    real("view_extent", 0.5, 1000.0)
+    real("target_reward", -1e6, 1e6)
+    real("distractor_reward", -1e6, 1e6)
+    real("forward_speed", 0.0, 10.0, low_open=True)
+    real("turn_speed", 0.0, math.pi, low_open=True)
+    for name in ("forager_radius", "berry_radius", "foliage_radius"):
+        real(name, 0.0, c.arena_size / 4, low_open=True)
+    _check("action_type", c.action_type, c.action_type in ACTION_TYPES, f"one of {ACTION_TYPES}")
+    pair = c.reversal_colours
+    _check("reversal_colours", pair,
+           len(pair) == 2 and all(isinstance(i, int) and 0 <= i < NUM_COLOURS for i in pair) and pair[0] != pair[1],
+           f"two different palette indices in [0, {NUM_COLOURS - 1}] ({', '.join(PALETTE_NAMES)})")

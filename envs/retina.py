@@ -1,0 +1,173 @@
+"""Egocentric retina rendering for N worlds at once, on the device.
+
+The forager sits at a fixed spot near the bottom edge of its view, facing up. The view is a
+top-down crop that turns with the forager: `view_extent` world units across, `view_size` pixels.
+
+Rendering goes through a label map, one uint8 per pixel, then a colour lookup:
+  1. walls: for each pixel row, the arena's inside is an interval of columns (a line meets a
+     convex square in an interval), so walls cost two comparisons per pixel;
+  2. discs (berries, other foragers, foliage): each disc writes its label into a small box of
+     pixels with `scatter_reduce(amax)`. Higher labels win, so foliage hides berries whatever the
+     order, and overlapping discs draw the same on every device. Pixels outside the view or discs
+     that are absent write label 0, a no-op under amax, so no boolean indexing is needed;
+  3. colours: a (N, labels, 3) lookup table that already carries each world's illumination;
+  4. pixel noise, when asked for, from the counter-based RNG.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from envs import rng
+from envs.config import FLOOR_RGB, FOLIAGE_RGB, FORAGER_RGB, NUM_COLOURS, PALETTE_RGB, WALL_RGB, WorldConfig
+from envs.world import DRAW_NOISE, WorldState
+
+LABEL_FLOOR, LABEL_WALL, LABEL_BERRY = 0, 1, 2  # berries of colour c get LABEL_BERRY + c
+LABEL_FORAGER = LABEL_BERRY + NUM_COLOURS
+LABEL_FOLIAGE = LABEL_FORAGER + 1
+NUM_LABELS = LABEL_FOLIAGE + 1
+LABEL_RGB = (FLOOR_RGB, WALL_RGB, *PALETTE_RGB, FORAGER_RGB, FOLIAGE_RGB)
+
+FORAGER_ROW_FROM_BOTTOM = 1.5  # pixels between the view's bottom edge and the forager's centre
+
+
+def egocentric(pose: torch.Tensor, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """World points (N, M, 2) -> (ahead, left) distances (N, M) in the frame of pose (N, 3)."""
+    delta = points - pose[:, None, :2]
+    cos, sin = torch.cos(pose[:, 2:3]), torch.sin(pose[:, 2:3])
+    ahead = delta[..., 0] * cos + delta[..., 1] * sin
+    left = -delta[..., 0] * sin + delta[..., 1] * cos
+    return ahead, left
+
+
+def view_coordinates(config: WorldConfig, ahead: torch.Tensor, left: torch.Tensor):
+    """(ahead, left) world distances -> continuous (row, col) in pixels (pixel i spans [i, i+1))."""
+    px = config.pixel_size
+    row = (config.view_size - FORAGER_ROW_FROM_BOTTOM) - ahead / px
+    col = config.view_size / 2 - left / px
+    return row, col
+
+
+def in_view(config: WorldConfig, pose: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """(N, M) bool: which points' centres fall inside the forager's view."""
+    row, col = view_coordinates(config, *egocentric(pose, points))
+    size = config.view_size
+    return (row >= 0) & (row < size) & (col >= 0) & (col < size)
+
+
+class Retina:
+    """Renders (N, H, W, 3) uint8 views into buffers it owns (allocated once, reused).
+
+    The label map has a margin of `pad` pixels on every side. A disc's centre pixel is clamped
+    into [-r - 1, size + r], so a disc far outside the view lands wholly in the margin and no
+    per-pixel bounds test is needed.
+    """
+
+    def __init__(self, config: WorldConfig, num_envs: int, device: torch.device):
+        self.config = config
+        self.num_envs = num_envs
+        size = config.view_size
+        self.hw = size * size
+        largest = max(config.berry_radius, config.foliage_radius, config.forager_radius) / config.pixel_size
+        self.pad = 2 * int(math.floor(largest)) + 1
+        self.side = size + 2 * self.pad
+        self.labels = torch.zeros(num_envs, self.side, self.side, dtype=torch.uint8, device=device)
+        self.interior = self.labels[:, self.pad:self.pad + size, self.pad:self.pad + size]  # (N, H, W) view
+        self.image = torch.zeros(num_envs, size, size, 3, dtype=torch.uint8, device=device)
+        self.index = torch.zeros(num_envs, size, size, dtype=torch.int32, device=device)
+        self.label_offset = (torch.arange(num_envs, dtype=torch.int32, device=device) * NUM_LABELS)[:, None, None]
+        self.env_offset = torch.arange(num_envs, device=device)[:, None, None] * (self.side * self.side)
+        self.base_rgb = torch.tensor(LABEL_RGB, dtype=torch.float32, device=device)  # (NL, 3)
+        self.shared_lut = self.base_rgb.to(torch.uint8)  # used when illumination never changes
+        centre = torch.arange(size, dtype=torch.float32, device=device) + 0.5
+        px = config.pixel_size
+        self.row_ahead = ((size - FORAGER_ROW_FROM_BOTTOM) - centre) * px  # (H,) ahead distance of each row
+        self.col_left = (size / 2 - centre) * px  # (W,) left distance of each column
+        self._stencils: dict[float, tuple[torch.Tensor, int]] = {}
+
+    def _stencil(self, radius_px: float) -> tuple[torch.Tensor, int]:
+        """Flat offsets (S,) of the pixels within radius_px of a centre pixel, and the reach r."""
+        if radius_px not in self._stencils:
+            reach = int(math.floor(radius_px))
+            d = torch.arange(-reach, reach + 1)
+            di, dj = torch.meshgrid(d, d, indexing="ij")
+            inside = (di * di + dj * dj) <= max(radius_px * radius_px, 0.5)
+            flat = (di * self.side + dj)[inside].to(self.labels.device)
+            self._stencils[radius_px] = (flat, reach)
+        return self._stencils[radius_px]
+
+    def _walls(self, pose: torch.Tensor) -> torch.Tensor:
+        """(N, H, W) bool: pixels outside the arena."""
+        L = self.config.arena_size
+        cos, sin = torch.cos(pose[:, 2:3]), torch.sin(pose[:, 2:3])  # (N, 1)
+        # World point of pixel (i, j): pos + ahead_i * (cos, sin) + left_j * (-sin, cos).
+        ax = pose[:, 0:1] + self.row_ahead * cos  # (N, H): x = ax - left * sin
+        ay = pose[:, 1:2] + self.row_ahead * sin  # (N, H): y = ay + left * cos
+        lo = torch.full_like(ax, -math.inf)
+        hi = torch.full_like(ax, math.inf)
+        for a, slope in ((ax, -sin), (ay, cos)):  # 0 <= a + left * slope <= L, solved for left
+            steep = slope.abs() > 1e-6
+            safe = torch.where(steep, slope, torch.ones_like(slope))
+            b0, b1 = -a / safe, (L - a) / safe
+            inside = (a >= 0) & (a <= L)
+            flat_lo = torch.where(inside, -math.inf, math.inf)  # a row parallel to this wall pair
+            lo = torch.maximum(lo, torch.where(steep, torch.minimum(b0, b1), flat_lo))
+            hi = torch.minimum(hi, torch.where(steep, torch.maximum(b0, b1), -flat_lo))
+        return (self.col_left < lo[..., None]) | (self.col_left > hi[..., None])
+
+    def stamp(self, pose: torch.Tensor, points: torch.Tensor, labels: torch.Tensor, radius: float) -> None:
+        """Draw discs at world points (N, M, 2) with uint8 labels (N, M) (0 = absent) into the map."""
+        n, m = labels.shape
+        if m == 0:
+            return
+        config = self.config
+        offsets, reach = self._stencil(radius / config.pixel_size)  # (S,)
+        row, col = view_coordinates(config, *egocentric(pose, points))  # (N, M)
+        limit = config.view_size + reach
+        pi = torch.floor(row).clamp_(-reach - 1, limit).long() + self.pad
+        pj = torch.floor(col).clamp_(-reach - 1, limit).long() + self.pad
+        centre = (pi * self.side + pj + self.env_offset[:, :, 0])[..., None]  # (N, M, 1)
+        flat = (centre + offsets).view(-1)  # (N * M * S,)
+        value = labels[..., None].expand(n, m, offsets.shape[0]).reshape(-1)
+        self.labels.view(-1).scatter_reduce_(0, flat, value, reduce="amax")
+
+    def render(self, state: WorldState, extra_discs=()) -> torch.Tensor:
+        """Render the views of all worlds into self.image and return it: (N, H, W, 3) uint8.
+
+        extra_discs: (points (N, M, 2), labels (N, M) uint8, radius) triples drawn besides the
+        berries and foliage, such as other foragers. Under amax the drawing order does not matter.
+        """
+        config = self.config
+        n = self.num_envs
+        pose = state.pose
+        self.interior.copy_(self._walls(pose))  # 0 floor, 1 wall; the margin is never read
+        present = state.berry_timer == 0
+        berry_label = torch.where(present, LABEL_BERRY + state.berry_colour, 0).to(torch.uint8)
+        self.stamp(pose, state.berry_pos, berry_label, config.berry_radius)
+        for points, labels, radius in extra_discs:
+            self.stamp(pose, points, labels, radius)
+        if config.num_foliage:
+            foliage_label = torch.full(state.foliage_pos.shape[:2], LABEL_FOLIAGE, dtype=torch.uint8, device=pose.device)
+            self.stamp(pose, state.foliage_pos, foliage_label, config.foliage_radius)
+        flat_image = self.image.view(-1, 3)
+        if config.illumination > 0:
+            lut = (self.base_rgb * state.illumination[:, None, :]).clamp(0, 255).to(torch.uint8)  # (N, NL, 3)
+            torch.add(self.interior, self.label_offset, out=self.index)
+            torch.index_select(lut.view(-1, 3), 0, self.index.view(-1), out=flat_image)
+        else:
+            self.index.copy_(self.interior)
+            torch.index_select(self.shared_lut, 0, self.index.view(-1), out=flat_image)
+        if config.noise > 0:
+            self._add_noise(state)
+        return self.image
+
+    def _add_noise(self, state: WorldState) -> None:
+        n = self.num_envs
+        key = rng.step_key(state.seed, state.counter)
+        count = self.hw * 3
+        noise = rng.uniform(key, DRAW_NOISE, (count,))  # (N, H*W*3)
+        amplitude = self.config.noise * 255.0
+        noisy = self.image.view(n, count).to(torch.float32) + (2 * noise - 1) * amplitude
+        self.image.view(n, count).copy_(noisy.round_().clamp_(0, 255))

@@ -1,0 +1,248 @@
+"""BerryVectorEnv: N foraging worlds stepped together on one torch device."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from envs import rng
+from envs.config import NUM_COLOURS, WorldConfig, make_config
+from envs.retina import Retina
+from envs.world import DISCRETE_ACTIONS, WorldState, empty_state, goal_vector, step_worlds
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """'auto' picks CUDA when present; anything torch cannot use raises ValueError."""
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"device={device!r} is not a torch device; use 'auto', 'cpu' or 'cuda[:index]'") from error
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was asked for but CUDA is not available here; use 'cpu' or 'auto'")
+    if resolved.type not in ("cpu", "cuda"):
+        raise ValueError(f"device={device!r} is not supported; use 'auto', 'cpu' or 'cuda[:index]'")
+    return resolved
+
+
+def observation_space(config: WorldConfig) -> spaces.Dict:
+    size = config.view_size
+    return spaces.Dict({
+        "image": spaces.Box(0, 255, (size, size, 3), np.uint8),
+        "goal": spaces.Box(0.0, 1.0, (NUM_COLOURS,), np.float32),
+    })
+
+
+def action_space(config: WorldConfig) -> spaces.Space:
+    if config.action_type == "discrete":
+        return spaces.Discrete(len(DISCRETE_ACTIONS))
+    return spaces.Box(-1.0, 1.0, (2,), np.float32)
+
+
+class BerryVectorEnv(VectorEnv):
+    """N foraging worlds on one torch device, stepped together with no host sync.
+
+    ## Description
+    A disc-shaped forager roams a walled square arena in which coloured berries grow. Eating a
+    berry of the target colour pays; eating any other colour costs. Eaten berries regrow elsewhere
+    after a delay, so foraging goes on until the episode is truncated. The task (`task`) decides
+    the target: always red (`RedBerry-v0`), cued per episode (`CuedBerry-v0`), or switching at
+    random times and hidden (`ReversalBerry-v0`).
+
+    ## Action Space
+    `Discrete(5)` by default: 0 forward, 1 turn left, 2 turn right, 3 forward-left, 4
+    forward-right. With `action_type="continuous"`: `Box(-1, 1, (2,))` of (linear, angular)
+    velocity, in units of `forward_speed` and `turn_speed`. Batched actions are a torch tensor
+    (N,) of integers or (N, 2) of floats, on any device (moved to the env's).
+
+    ## Observation Space
+    `Dict(image=Box(0, 255, (H, W, 3), uint8), goal=Box(0, 1, (6,), float32))`, batched to
+    (N, ...) torch tensors on the env's device. The image is the egocentric view: the forager
+    sits 1.5 pixels above the bottom edge, centred, facing up; the view spans `view_extent`
+    world units. The goal is a one-hot over the palette (red, orange, yellow, cyan, blue,
+    magenta) naming the target, always red on RedBerry and zeros on ReversalBerry.
+
+    ## Rewards
+    `target_reward` (+1) per target berry eaten, `distractor_reward` (-1) per other berry.
+
+    ## Starting State
+    Uniform random pose, berries and foliage, a per-episode illumination, and the target colour
+    drawn as the task says. All randomness is keyed by (seed, env index, step counter, draw).
+
+    ## Episode End
+    No termination; truncation after `max_episode_steps` (500) steps. Autoreset is
+    `AutoresetMode.NEXT_STEP`: on the step after a truncation, env i ignores its action, starts a
+    new episode and returns its first observation with reward 0.
+
+    ## Info
+    Every step: `target_eaten`, `distractor_eaten` (N,) float32. Where `_episode` (N,) is True,
+    `episode` holds the ended episode's `r`, `l`, `target_eaten`, `distractor_eaten` and
+    `precision` = target / (target + distractor) (NaN when nothing was eaten).
+
+    ## Arguments
+    `num_envs`, `task`, `device` ('auto', 'cpu', 'cuda'), `render_mode` (None or 'rgb_array'),
+    `copy` (return fresh observation tensors; False returns the env's buffers, which the next
+    step overwrites), `validate_actions` (check action values, one host sync per step; shape and
+    dtype are always checked), `difficulty` ('easy', 'medium', 'hard') and every knob of
+    `envs.config.WorldConfig` as a keyword.
+
+    ## Version History
+    * v0: initial version.
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": ["rgb_array"], "render_fps": 15}
+
+    def __init__(self, num_envs: int = 1, task: str = "red", device: str | torch.device = "cpu",
+                 render_mode: str | None = None, copy: bool = True, validate_actions: bool = True, **kwargs: Any):
+        if not isinstance(num_envs, (int, np.integer)) or isinstance(num_envs, bool):
+            raise TypeError(f"num_envs={num_envs!r} must be an int >= 1")
+        if num_envs < 1:
+            raise ValueError(f"num_envs={num_envs!r} must be an int >= 1")
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode={render_mode!r} is not supported by the vector env; use None or 'rgb_array'")
+        self.config = make_config(task, **kwargs)
+        self.device = resolve_device(device)
+        self.num_envs = int(num_envs)
+        self.render_mode = render_mode
+        self.copy = copy
+        self.validate_actions = validate_actions
+        self.single_observation_space = observation_space(self.config)
+        self.single_action_space = action_space(self.config)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.state: WorldState = empty_state(self.config, self.num_envs, self.device)
+        self.retina = Retina(self.config, self.num_envs, self.device)
+        self._seeded = False
+        idle_shape = (self.num_envs,) if self.config.action_type == "discrete" else (self.num_envs, 2)
+        self._idle_action = torch.zeros(idle_shape, dtype=torch.int64 if len(idle_shape) == 1 else torch.float32, device=self.device)
+
+    # -- Gymnasium API ------------------------------------------------------------------
+    def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None):
+        """Start a new episode in every world. seed s gives world i the seed s + i."""
+        if seed is not None:
+            self._set_seeds(seed)
+        elif not self._seeded:
+            self._set_seeds(secrets.randbits(32))
+        # A reset is the autoreset step with every world resetting: one code path for both.
+        self.state.needs_reset = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
+        self.state = step_worlds(self.config, self.state, self._idle_action)[0]
+        return self._observe(), {}
+
+    def step(self, actions):
+        if not self._seeded:
+            raise RuntimeError("step() was called before reset(); call reset(seed=...) first")
+        actions = self._check_actions(actions)
+        self.state, reward, truncated, target_eaten, distractor_eaten = step_worlds(self.config, self.state, actions)
+        s = self.state
+        eaten = s.episode_target + s.episode_distractor
+        info = {
+            "target_eaten": target_eaten,
+            "distractor_eaten": distractor_eaten,
+            "episode": {
+                "r": s.episode_return.clone(),
+                "l": s.episode_step.clone(),
+                "target_eaten": s.episode_target.clone(),
+                "distractor_eaten": s.episode_distractor.clone(),
+                "precision": s.episode_target / eaten,  # NaN where nothing was eaten
+            },
+            "_episode": truncated,
+        }
+        terminated = torch.zeros_like(truncated)
+        return self._observe(), reward, terminated, truncated, info
+
+    def render(self):
+        """The top-down arena frame of world 0 (uint8, H x W x 3), in 'rgb_array' mode."""
+        if self.render_mode is None:
+            return None
+        return self.render_arena(0)
+
+    def render_arena(self, index: int = 0, size: int = 384) -> np.ndarray:
+        """A top-down frame (size, size, 3) uint8 of world `index`, drawn by envs.draw."""
+        from envs.draw import draw_arena_frame
+
+        if not 0 <= index < self.num_envs:
+            raise ValueError(f"index={index} must be in [0, {self.num_envs - 1}]")
+        return draw_arena_frame(self.config, self.state, index, size)
+
+    def close(self, **kwargs):
+        pass
+
+    # -- State for checkpoints -------------------------------------------------------------
+    def get_state(self) -> dict[str, torch.Tensor]:
+        """Every tensor of the worlds' state (cloned), for checkpoints."""
+        out = {k: v.clone() for k, v in self.state.as_dict().items()}
+        out["seeded"] = torch.tensor(self._seeded)
+        return out
+
+    def set_state(self, saved: dict[str, torch.Tensor]) -> None:
+        """Restore what get_state returned; shapes must match this env's."""
+        current = self.state.as_dict()
+        missing = sorted(set(current) - set(saved))
+        if missing:
+            raise ValueError(f"env state is missing {missing}; it was not made by BerryVectorEnv.get_state()")
+        for name, value in current.items():
+            if tuple(saved[name].shape) != tuple(value.shape):
+                raise ValueError(f"env state {name!r} has shape {tuple(saved[name].shape)}, this env needs "
+                                 f"{tuple(value.shape)}: num_envs and the world config must match the saved run")
+        self.state = WorldState(**{k: saved[k].to(self.device, v.dtype) for k, v in current.items()})
+        self._seeded = bool(saved.get("seeded", torch.tensor(True)))
+
+    # -- internals --------------------------------------------------------------------------
+    def _set_seeds(self, seed) -> None:
+        if isinstance(seed, (list, tuple, np.ndarray)):
+            seeds = [int(s) for s in seed]
+            if len(seeds) != self.num_envs:
+                raise ValueError(f"seed has {len(seeds)} entries; a list seed needs num_envs={self.num_envs}")
+        elif isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+            seeds = [int(seed) + i for i in range(self.num_envs)]
+        else:
+            raise TypeError(f"seed={seed!r} must be an int, a list of num_envs ints, or None")
+        folded = [rng.fold_seed(s) for s in seeds]
+        self.state.seed = torch.tensor(folded, dtype=torch.int64, device=self.device)
+        self.state.counter = torch.zeros(self.num_envs, dtype=torch.int64, device=self.device)
+        self._seeded = True
+
+    def _observe(self) -> dict[str, torch.Tensor]:
+        image = self.retina.render(self.state)
+        return {"image": image.clone() if self.copy else image, "goal": goal_vector(self.config, self.state)}
+
+    def _check_actions(self, actions) -> torch.Tensor:
+        if not isinstance(actions, torch.Tensor):
+            try:
+                actions = torch.as_tensor(np.asarray(actions))
+            except (TypeError, ValueError) as error:
+                raise TypeError(f"actions of type {type(actions).__name__} cannot become a tensor; "
+                                f"pass a torch tensor of shape {self.action_space.shape}") from error
+        discrete = self.config.action_type == "discrete"
+        shape = (self.num_envs,) if discrete else (self.num_envs, 2)
+        if tuple(actions.shape) != shape:
+            raise ValueError(f"actions have shape {tuple(actions.shape)}; this env needs {shape} "
+                             f"({'one integer per world' if discrete else '(linear, angular) per world'})")
+        if discrete:
+            if actions.dtype == torch.bool or actions.is_floating_point() or actions.is_complex():
+                raise TypeError(f"actions have dtype {actions.dtype}; Discrete actions need an integer dtype")
+        elif not actions.is_floating_point():
+            raise TypeError(f"actions have dtype {actions.dtype}; continuous actions need a floating dtype")
+        actions = actions.to(self.device)
+        if self.validate_actions:
+            if discrete:
+                bad = ((actions < 0) | (actions >= len(DISCRETE_ACTIONS))).any()
+                allowed = f"integers in [0, {len(DISCRETE_ACTIONS) - 1}]"
+            else:
+                bad = ~(actions.abs() <= 1.0).all()  # NaN fails the comparison too
+                allowed = "finite floats in [-1, 1] (NaN is not allowed)"
+            if bad:
+                raise ValueError(f"actions hold values outside the action space; allowed are {allowed}")
+        return actions.long() if discrete else actions.to(torch.float32)
+
+
+def make_vector_env(num_envs: int = 1, **kwargs) -> BerryVectorEnv:
+    """The `vector_entry_point` of the registered ids."""
+    return BerryVectorEnv(num_envs=num_envs, **kwargs)
