@@ -21,10 +21,22 @@ from envs.policies import normalized_score, random_actions, reference_returns, s
 from envs.vector import BerryVectorEnv
 
 TASK_IDS = {"RedBerry-v0": "red", "CuedBerry-v0": "cued", "ReversalBerry-v0": "reversal"}
+ENV_IDS = set(TASK_IDS)  # every id `import envs` registers
+
+
+def check_env_id(env_id: str) -> str:
+    """Return env_id if it names one of RedBerry's worlds, else raise ValueError listing them."""
+    if env_id not in ENV_IDS:
+        raise ValueError(f"env id {env_id!r} is not one of RedBerry's worlds; valid ids are {sorted(ENV_IDS)}")
+    return env_id
 
 
 def make_numpy_vec(env_id: str, num_envs: int = 1, **kwargs) -> NumpyVectorEnv:
-    """A numpy VectorEnv for numpy-based libraries: `gym.make_vec` on the CPU, numpy at the boundary."""
+    """A numpy VectorEnv for numpy-based libraries: `gym.make_vec` on the CPU, numpy at the boundary.
+
+    Actions may be numpy arrays; observations, rewards, flags and infos come back as numpy.
+    """
+    check_env_id(env_id)
     kwargs.setdefault("device", "cpu")
     return NumpyVectorEnv(gym.make_vec(env_id, num_envs=num_envs, **kwargs))
 
@@ -41,5 +53,5 @@ for _env_id, _task in TASK_IDS.items():
 __all__ = [
     "BerryEnv", "BerryVectorEnv", "NumpyVectorEnv", "WorldConfig", "make_config", "make_numpy_vec",
     "reference_returns", "normalized_score", "scripted_actions", "random_actions",
-    "TASK_IDS", "DIFFICULTIES", "DIFFICULTY_PRESETS", "PALETTE_NAMES",
+    "TASK_IDS", "ENV_IDS", "check_env_id", "DIFFICULTIES", "DIFFICULTY_PRESETS", "PALETTE_NAMES",
 ]

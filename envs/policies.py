@@ -103,6 +103,9 @@ def reference_returns(env_id: str, num_envs: int = 64, seed: int = 0, device: st
 
     Returns {"random": float, "scripted": float}; each is the mean over num_envs full episodes.
     """
+    from envs import check_env_id
+
+    check_env_id(env_id)
     random, scripted = _reference_returns(env_id, num_envs, seed, str(device), tuple(sorted(env_kwargs.items())))
     return {"random": random, "scripted": scripted}
 

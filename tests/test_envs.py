@@ -1,0 +1,390 @@
+"""The foraging worlds: Gymnasium compliance, accounting, autoreset, reproducibility, bad input."""
+
+import math
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env
+from gymnasium.vector import AutoresetMode
+
+import envs
+from envs.world import num_target_slots
+
+IDS = list(envs.TASK_IDS)
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def vec(env_id="RedBerry-v0", num_envs=4, **kwargs):
+    return gym.make_vec(env_id, num_envs=num_envs, **kwargs)
+
+
+@pytest.mark.parametrize("env_id", IDS)
+@pytest.mark.parametrize("difficulty", ["easy", "hard"])
+def test_check_env_passes_without_warnings(env_id, difficulty):
+    env = gym.make(env_id, difficulty=difficulty)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_env(env.unwrapped)
+    assert [str(w.message) for w in caught] == []
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_rgb_array_render_is_a_top_down_frame(env_id):
+    env = gym.make(env_id, render_mode="rgb_array")
+    env.reset(seed=3)
+    frame = env.render()
+    assert frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3
+    assert frame.shape[0] == frame.shape[1] >= 128
+    assert len(np.unique(frame.reshape(-1, 3), axis=0)) > 4  # floor, walls, berries, forager
+
+
+def test_red_berry_is_drawn_where_the_state_puts_it():
+    env = gym.make("RedBerry-v0", render_mode="rgb_array").unwrapped
+    env.reset(seed=0)
+    state = env.state
+    state.berry_colour[0, 0] = 0
+    state.berry_timer[0, 0] = 0
+    state.berry_pos[0, 0] = torch.tensor([2.0, 6.0])
+    state.pose[0] = torch.tensor([6.0, 2.0, 0.0])
+    frame = env.render()
+    size = frame.shape[0]
+    span = env.config.arena_size + 2 * envs.draw.WALL_WIDTH
+    col = int((2.0 + envs.draw.WALL_WIDTH) / span * size)
+    row = int((env.config.arena_size + envs.draw.WALL_WIDTH - 6.0) / span * size)
+    assert tuple(frame[row, col]) == envs.config.PALETTE_RGB[0]
+
+
+def test_human_render_opens_a_pygame_window_at_render_fps():
+    import pygame
+
+    env = gym.make("RedBerry-v0", render_mode="human")
+    env.reset(seed=0)
+    env.step(0)
+    assert pygame.display.get_surface() is not None
+    assert env.metadata["render_fps"] > 0
+    env.close()
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("action_type", ["discrete", "continuous"])
+def test_make_vec_shapes_dtypes_devices(device, action_type):
+    n = 5
+    env = vec(num_envs=n, device=device, action_type=action_type, view_size=32)
+    assert isinstance(env.unwrapped, envs.BerryVectorEnv)
+    assert env.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP
+    assert env.observation_space == gym.vector.utils.batch_space(env.single_observation_space, n)
+    assert env.action_space == gym.vector.utils.batch_space(env.single_action_space, n)
+    obs, _ = env.reset(seed=1)
+    assert obs["image"].shape == (n, 32, 32, 3) and obs["image"].dtype == torch.uint8
+    assert obs["goal"].shape == (n, 6) and obs["goal"].dtype == torch.float32
+    if action_type == "discrete":
+        actions = torch.randint(0, 5, (n,), device=device)
+    else:
+        actions = torch.rand(n, 2, device=device) * 2 - 1
+    obs, reward, terminated, truncated, info = env.step(actions)
+    for tensor in (obs["image"], obs["goal"], reward, terminated, truncated, info["target_eaten"]):
+        assert tensor.device.type == device
+    assert reward.shape == (n,) and reward.dtype == torch.float32
+    assert terminated.dtype == torch.bool and truncated.dtype == torch.bool
+    assert env.observation_space.contains({k: v.cpu().numpy() for k, v in obs.items()})
+
+
+def test_goal_is_red_cued_per_episode_or_hidden():
+    red, _ = vec("RedBerry-v0", 16).reset(seed=0)
+    assert torch.all(red["goal"][:, 0] == 1) and torch.all(red["goal"].sum(1) == 1)
+    cued, _ = vec("CuedBerry-v0", 64).reset(seed=0)
+    assert torch.all(cued["goal"].sum(1) == 1)
+    assert len(torch.unique(cued["goal"].argmax(1))) >= 4  # targets really vary across episodes
+    hidden, _ = vec("ReversalBerry-v0", 16).reset(seed=0)
+    assert torch.all(hidden["goal"] == 0)
+
+
+def _put_berry_ahead(env, colour):
+    """Place berry 0 just ahead of world 0's forager, facing +x, and clear the others away."""
+    s = env.unwrapped.state
+    s.pose[0] = torch.tensor([3.0, 3.0, 0.0])
+    s.berry_timer[0] = 5  # every other berry is regrowing, so nothing else can be eaten
+    s.berry_timer[0, 0] = 0
+    s.berry_colour[0, 0] = colour
+    s.berry_pos[0, 0] = torch.tensor([3.0 + 0.7, 3.0])
+
+
+@pytest.mark.parametrize("colour,expected", [(0, 1.0), (1, -1.0), (4, -1.0)])
+def test_touching_a_red_berry_pays_and_a_distractor_costs(colour, expected):
+    env = vec("RedBerry-v0", 2)
+    env.reset(seed=0)
+    _put_berry_ahead(env, colour)
+    _, reward, _, _, info = env.step(torch.tensor([0, 1]))  # world 0 goes forward
+    assert reward[0].item() == expected
+    assert info["target_eaten"][0].item() == (1.0 if expected > 0 else 0.0)
+    assert info["distractor_eaten"][0].item() == (1.0 if expected < 0 else 0.0)
+    assert env.unwrapped.state.berry_timer[0, 0].item() == env.unwrapped.config.regrow_delay
+
+
+def test_distractor_reward_is_configurable():
+    env = vec("RedBerry-v0", 1, distractor_reward=-0.25)
+    env.reset(seed=0)
+    _put_berry_ahead(env, 3)
+    assert env.step(torch.tensor([0]))[1][0].item() == -0.25
+
+
+def test_eaten_berry_regrows_elsewhere_as_its_own_kind_after_the_delay():
+    env = vec("RedBerry-v0", 1, regrow_delay=3)
+    env.reset(seed=0)
+    _put_berry_ahead(env, 0)
+    env.step(torch.tensor([0]))
+    s = env.unwrapped.state
+    eaten_at = s.berry_pos[0, 0].clone()
+    for _ in range(2):
+        env.step(torch.tensor([1]))
+        assert s.berry_timer[0, 0].item() > 0
+        s = env.unwrapped.state
+    env.step(torch.tensor([1]))
+    s = env.unwrapped.state
+    assert s.berry_timer[0, 0].item() == 0
+    assert not torch.equal(s.berry_pos[0, 0], eaten_at)
+    assert s.berry_colour[0, 0].item() == 0  # slot 0 is a target slot
+    assert num_target_slots(env.unwrapped.config) == 6
+
+
+def test_reversal_switches_the_paying_colour_within_an_episode():
+    env = vec("ReversalBerry-v0", 32, reversal_rate=0.05, max_episode_steps=200)
+    env.reset(seed=0)
+    start = env.unwrapped.state.target_colour.clone()
+    switched = torch.zeros(32, dtype=torch.bool)
+    for _ in range(100):
+        env.step(torch.zeros(32, dtype=torch.long))
+        switched |= env.unwrapped.state.target_colour != start
+    assert switched.float().mean() > 0.9
+    assert set(env.unwrapped.state.target_colour.tolist()) <= {0, 4}
+
+
+def test_next_step_autoreset_and_episode_info():
+    env = vec("RedBerry-v0", 3, max_episode_steps=5)
+    env.reset(seed=0)
+    for t in range(5):
+        _, reward, terminated, truncated, info = env.step(torch.zeros(3, dtype=torch.long))
+        assert not terminated.any()
+        assert truncated.all() == (t == 4)
+    assert info["_episode"].all()
+    assert torch.all(info["episode"]["l"] == 5)
+    torch.testing.assert_close(info["episode"]["r"], info["episode"]["target_eaten"] - info["episode"]["distractor_eaten"])
+    # The next step ignores the action: whatever it is, the worlds restart identically.
+    saved = env.unwrapped.get_state()
+    a, ra, _, ta, ia = env.step(torch.zeros(3, dtype=torch.long))
+    env.unwrapped.set_state(saved)
+    b, rb, _, tb, _ = env.step(torch.full((3,), 2, dtype=torch.long))
+    assert torch.equal(a["image"], b["image"]) and torch.all(ra == 0) and torch.all(rb == 0)
+    assert not ta.any() and not tb.any() and not ia["_episode"].any()
+    assert torch.all(env.unwrapped.state.episode_step == 0)
+    _, _, _, truncated, _ = env.step(torch.zeros(3, dtype=torch.long))
+    assert torch.all(env.unwrapped.state.episode_step == 1) and not truncated.any()
+
+
+def test_precision_is_target_share_of_eaten():
+    env = vec("RedBerry-v0", 64, max_episode_steps=60)
+    env.reset(seed=0)
+    for _ in range(60):
+        _, _, _, truncated, info = env.step(envs.scripted_actions(env.unwrapped))
+    ep = info["episode"]
+    eaten = ep["target_eaten"] + ep["distractor_eaten"]
+    expected = ep["target_eaten"] / eaten
+    assert torch.equal(torch.isnan(ep["precision"]), eaten == 0)
+    torch.testing.assert_close(ep["precision"][eaten > 0], expected[eaten > 0])
+
+
+def _actions(seed, steps, action_type="discrete"):
+    g = torch.Generator().manual_seed(seed)
+    if action_type == "discrete":
+        return torch.randint(0, 5, (steps,), generator=g)
+    return torch.rand(steps, 2, generator=g) * 2 - 1
+
+
+@pytest.mark.parametrize("difficulty", ["easy", "hard"])
+def test_world_i_trajectory_independent_of_batch_size(difficulty):
+    seed, steps, length = 40, 45, 20  # two autoresets inside the window
+    kwargs = dict(difficulty=difficulty, max_episode_steps=length)
+    actions = {i: _actions(100 + i, steps) for i in range(7)}
+    runs = {}
+    for n in (3, 7):
+        env = vec("CuedBerry-v0", n, **kwargs)
+        obs, _ = env.reset(seed=seed)
+        trace = [[(obs["image"][i].clone(), obs["goal"][i].clone(), 0.0)] for i in range(n)]
+        for t in range(steps):
+            obs, reward, _, _, _ = env.step(torch.stack([actions[i][t] for i in range(n)]))
+            for i in range(n):
+                trace[i].append((obs["image"][i].clone(), obs["goal"][i].clone(), reward[i].item()))
+        runs[n] = trace
+    for i in (0, 2):
+        single = gym.make("CuedBerry-v0", **kwargs)
+        obs, _ = single.reset(seed=seed + i)
+        alone = [(torch.from_numpy(obs["image"]), torch.from_numpy(obs["goal"]), 0.0)]
+        truncated = False
+        for t in range(steps):
+            if truncated:  # the vector env autoresets on this step; alone, we call reset()
+                obs, _ = single.reset()
+                reward, truncated = 0.0, False
+            else:
+                obs, reward, _, truncated, _ = single.step(int(actions[i][t]))
+            alone.append((torch.from_numpy(obs["image"]), torch.from_numpy(obs["goal"]), reward))
+        for t in range(steps + 1):
+            for trace in (runs[3][i], runs[7][i]):
+                assert torch.equal(trace[t][0], alone[t][0]), f"world {i} image differs at step {t}"
+                assert torch.equal(trace[t][1], alone[t][1]) and trace[t][2] == alone[t][2]
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_same_seed_same_trajectory_and_other_seed_differs(env_id):
+    def rollout(seed):
+        env = vec(env_id, 4, difficulty="medium", action_type="continuous")
+        obs, _ = env.reset(seed=seed)
+        frames, rewards = [obs["image"]], []
+        for t in range(30):
+            obs, reward, *_ = env.step(_actions(t, 4, "continuous"))
+            frames.append(obs["image"])
+            rewards.append(reward)
+        return torch.stack(frames), torch.stack(rewards)
+
+    a, b, c = rollout(5), rollout(5), rollout(6)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert not torch.equal(a[0], c[0])
+
+
+def test_illumination_noise_and_clutter_change_the_view():
+    plain = vec("RedBerry-v0", 8).reset(seed=0)[0]["image"].float()
+    for knob in (dict(illumination=0.5), dict(noise=0.2), dict(num_foliage=30)):
+        changed = vec("RedBerry-v0", 8, **knob).reset(seed=0)[0]["image"].float()
+        assert (changed - plain).abs().mean() > 1.0, knob
+
+
+def test_vector_env_state_round_trip():
+    env = vec("ReversalBerry-v0", 4)
+    env.reset(seed=9)
+    saved = env.unwrapped.get_state()
+    first = [env.step(torch.full((4,), t % 5))[0]["image"] for t in range(10)]
+    env.unwrapped.set_state(saved)
+    second = [env.step(torch.full((4,), t % 5))[0]["image"] for t in range(10)]
+    assert all(torch.equal(x, y) for x, y in zip(first, second))
+    other = vec("ReversalBerry-v0", 5)
+    with pytest.raises(ValueError, match="num_envs"):
+        other.unwrapped.set_state(saved)
+
+
+# -- bad input ------------------------------------------------------------------------------
+def test_unknown_id_names_the_valid_ones():
+    with pytest.raises(gym.error.Error, match="RedBerry"):
+        gym.make("RedBery-v0")
+    with pytest.raises(ValueError, match="RedBerry-v0"):
+        envs.make_numpy_vec("BlueBerry-v0", 2)
+
+
+@pytest.mark.parametrize("make", [lambda **k: gym.make("RedBerry-v0", **k), lambda **k: vec(**k)])
+def test_unknown_or_bad_keyword_raises(make):
+    with pytest.raises(ValueError, match="num_berrys.*valid ones are"):
+        make(num_berrys=3)
+    with pytest.raises(ValueError, match="difficulty='brutal'"):
+        make(difficulty="brutal")
+    with pytest.raises(ValueError, match="target_share"):
+        make(target_share=1.5)
+    with pytest.raises(ValueError, match="action_type"):
+        make(action_type="joystick")
+
+
+@pytest.mark.parametrize("bad,error", [
+    (torch.zeros(3, dtype=torch.long), ValueError),  # wrong shape
+    (torch.zeros(4, 1, dtype=torch.long), ValueError),
+    (torch.zeros(4), TypeError),  # float for Discrete
+    (torch.zeros(4, dtype=torch.bool), TypeError),
+    (torch.tensor([0, 1, 5, 2]), ValueError),  # out of range
+    (torch.tensor([0, -1, 2, 2]), ValueError),
+])
+def test_bad_discrete_actions_raise_before_any_change(bad, error):
+    env = vec("RedBerry-v0", 4)
+    env.reset(seed=0)
+    before = env.unwrapped.get_state()
+    with pytest.raises(error, match="actions"):
+        env.step(bad)
+    after = env.unwrapped.get_state()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+@pytest.mark.parametrize("bad,error", [
+    (torch.zeros(4, 3), ValueError),
+    (torch.zeros(4, 2, dtype=torch.long), TypeError),
+    (torch.tensor([[0.0, 0.0]] * 3 + [[1.5, 0.0]]), ValueError),
+    (torch.tensor([[0.0, 0.0]] * 3 + [[math.nan, 0.0]]), ValueError),
+])
+def test_bad_continuous_actions_raise_before_any_change(bad, error):
+    env = vec("RedBerry-v0", 4, action_type="continuous")
+    env.reset(seed=0)
+    before = env.unwrapped.get_state()
+    with pytest.raises(error, match="actions"):
+        env.step(bad)
+    assert all(torch.equal(before[k], v) for k, v in env.unwrapped.get_state().items())
+
+
+def test_bad_single_env_actions():
+    env = gym.make("RedBerry-v0")
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="out of range"):
+        env.step(7)
+    with pytest.raises(TypeError):
+        env.step(1.0)
+    cont = gym.make("RedBerry-v0", action_type="continuous")
+    cont.reset(seed=0)
+    with pytest.raises(ValueError, match="NaN"):
+        cont.step(np.array([np.nan, 0.0], dtype=np.float32))
+    with pytest.raises(ValueError, match="shape"):
+        cont.step(np.zeros(3, dtype=np.float32))
+
+
+def test_bad_num_envs_and_device():
+    with pytest.raises(ValueError, match="num_envs"):
+        vec(num_envs=0)
+    with pytest.raises(TypeError, match="num_envs"):
+        vec(num_envs="4")
+    with pytest.raises(ValueError, match="device"):
+        vec(device="tpu")
+    with pytest.raises(ValueError, match="device"):
+        vec(device="banana")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            vec(device="cuda")
+
+
+def test_step_before_reset_is_an_error():
+    with pytest.raises(RuntimeError, match="reset"):
+        vec(num_envs=2).step(torch.zeros(2, dtype=torch.long))
+
+
+# -- numpy path -----------------------------------------------------------------------------
+def test_numpy_vector_env_for_numpy_libraries():
+    env = envs.make_numpy_vec("CuedBerry-v0", num_envs=6)
+    assert isinstance(env, gym.vector.VectorEnv)
+    obs, info = env.reset(seed=0)
+    assert isinstance(obs["image"], np.ndarray) and obs["image"].shape == (6, 24, 24, 3)
+    total = np.zeros(6)
+    for _ in range(20):  # a CleanRL-style loop: sample from the batched space, step, accumulate
+        obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+        assert isinstance(reward, np.ndarray) and reward.dtype == np.float32
+        assert isinstance(truncated, np.ndarray) and isinstance(info["target_eaten"], np.ndarray)
+        total += reward
+    assert env.observation_space.contains(obs)
+    assert total.dtype == np.float64 and np.isfinite(total).all()
+
+
+# -- reference policies ---------------------------------------------------------------------
+@pytest.mark.parametrize("env_id", IDS)
+def test_scripted_forager_beats_random_by_a_wide_margin(env_id):
+    refs = envs.reference_returns(env_id, num_envs=24, seed=1, max_episode_steps=250)
+    assert refs["scripted"] > refs["random"] + 4.0, refs
+    assert envs.normalized_score(refs["scripted"], refs) == pytest.approx(1.0)
+    assert envs.normalized_score(refs["random"], refs) == pytest.approx(0.0)
+
+
+def test_scripted_forager_beats_random_on_hard():
+    refs = envs.reference_returns("RedBerry-v0", num_envs=24, seed=1, max_episode_steps=250, difficulty="hard")
+    assert refs["scripted"] > refs["random"] + 3.0, refs
