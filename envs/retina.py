@@ -86,6 +86,16 @@ class Retina:
         self.row_ahead = ((size - FORAGER_ROW_FROM_BOTTOM) - centre) * px  # (H,) ahead distance of each row
         self.col_left = (size / 2 - centre) * px  # (W,) left distance of each column
         self._stencils: dict[float, tuple[torch.Tensor, int]] = {}
+        j = torch.arange(size)
+        start, stop = torch.meshgrid(torch.arange(size + 1), torch.arange(size + 1), indexing="ij")
+        outside = (j < start.reshape(-1, 1)) | (j >= stop.reshape(-1, 1))  # ((W+1)^2, W)
+        self.wall_rows = outside.to(torch.uint8).to(device)
+        # Colour lookup four pixels at a time: one row of a NL^4-entry table per pixel quad.
+        self.quads = size % 4 == 0
+        if self.quads:
+            codes = torch.cartesian_prod(*[torch.arange(NUM_LABELS)] * 4)  # (NL^4, 4), first varies slowest
+            self.quad_lut = self.shared_lut.cpu()[codes].reshape(-1, 12).to(device)  # (NL^4, 12)
+            self.quad_index = torch.zeros(num_envs * self.hw // 4, dtype=torch.int32, device=device)
 
     def _stencil(self, radius_px: float) -> tuple[torch.Tensor, int]:
         """Flat offsets (S,) of the pixels within radius_px of a centre pixel, and the reach r."""
@@ -99,8 +109,14 @@ class Retina:
         return self._stencils[radius_px]
 
     def _walls(self, pose: torch.Tensor) -> torch.Tensor:
-        """(N, H, W) bool: pixels outside the arena."""
+        """(N*H, W) uint8 label rows: 1 for pixels outside the arena, 0 inside.
+
+        A pixel row meets the square arena in one interval of columns [j0, j1), so each row is
+        one of (W+1)^2 patterns: the rows are found by solving for the interval per row, then
+        copied from a small table of patterns.
+        """
         L = self.config.arena_size
+        size = self.config.view_size
         cos, sin = torch.cos(pose[:, 2:3]), torch.sin(pose[:, 2:3])  # (N, 1)
         # World point of pixel (i, j): pos + ahead_i * (cos, sin) + left_j * (-sin, cos).
         ax = pose[:, 0:1] + self.row_ahead * cos  # (N, H): x = ax - left * sin
@@ -115,7 +131,13 @@ class Retina:
             flat_lo = torch.where(inside, -math.inf, math.inf)  # a row parallel to this wall pair
             lo = torch.maximum(lo, torch.where(steep, torch.minimum(b0, b1), flat_lo))
             hi = torch.minimum(hi, torch.where(steep, torch.maximum(b0, b1), -flat_lo))
-        return (self.col_left < lo[..., None]) | (self.col_left > hi[..., None])
+        # Column j is inside when lo <= left_j <= hi, with left_j = (size/2 - j - 0.5) * px.
+        px = self.config.pixel_size
+        j0 = torch.ceil(size / 2 - 0.5 - hi / px).clamp(0, size)
+        j1 = (torch.floor(size / 2 - 0.5 - lo / px) + 1).clamp(0, size)
+        j1 = torch.maximum(j0, j1)
+        pattern = (j0 * (size + 1) + j1).to(torch.int32).view(-1)  # (N*H,)
+        return torch.index_select(self.wall_rows, 0, pattern)
 
     def stamp(self, pose: torch.Tensor, points: torch.Tensor, labels: torch.Tensor, radius: float) -> None:
         """Draw discs at world points (N, M, 2) with uint8 labels (N, M) (0 = absent) into the map."""
@@ -142,7 +164,7 @@ class Retina:
         config = self.config
         n = self.num_envs
         pose = state.pose
-        self.interior.copy_(self._walls(pose))  # 0 floor, 1 wall; the margin is never read
+        self.interior.copy_(self._walls(pose).view(n, config.view_size, config.view_size))  # 0 floor, 1 wall
         present = state.berry_timer == 0
         berry_label = torch.where(present, LABEL_BERRY + state.berry_colour, 0).to(torch.uint8)
         self.stamp(pose, state.berry_pos, berry_label, config.berry_radius)
@@ -156,6 +178,13 @@ class Retina:
             lut = (self.base_rgb * state.illumination[:, None, :]).clamp(0, 255).to(torch.uint8)  # (N, NL, 3)
             torch.add(self.interior, self.label_offset, out=self.index)
             torch.index_select(lut.view(-1, 3), 0, self.index.view(-1), out=flat_image)
+        elif self.quads:
+            labels = self.interior.reshape(n * self.hw // 4, 4)  # (Q, 4): one copy out of the margin
+            code = self.quad_index
+            torch.mul(labels[:, 0], NUM_LABELS, out=code)
+            for k in (1, 2, 3):
+                code.add_(labels[:, k]).mul_(NUM_LABELS if k < 3 else 1)
+            torch.index_select(self.quad_lut, 0, code, out=self.image.view(-1, 12))
         else:
             self.index.copy_(self.interior)
             torch.index_select(self.shared_lut, 0, self.index.view(-1), out=flat_image)
