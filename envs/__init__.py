@@ -41,6 +41,10 @@ def make_numpy_vec(env_id: str, num_envs: int = 1, **kwargs) -> NumpyVectorEnv:
     return NumpyVectorEnv(gym.make_vec(env_id, num_envs=num_envs, **kwargs))
 
 
+ENV_IDS.add("MultiBerry-v0")
+if "MultiBerry-v0" not in gym.registry:
+    gym.register(id="MultiBerry-v0", vector_entry_point="envs.multiberry:make_vector_env")
+
 for _env_id, _task in TASK_IDS.items():
     if _env_id not in gym.registry:
         gym.register(

@@ -27,7 +27,10 @@ def _sync(device: torch.device) -> None:
 
 def vector_steps_per_second(env_id: str, num_envs: int, device: str = "cpu", seconds: float = 2.0,
                             **env_kwargs) -> float:
-    """Env steps per second (worlds x steps / s) of BerryVectorEnv, rendering included."""
+    """Env steps per second (slots x steps / s) of a torch vector env, rendering included.
+
+    For MultiBerry-v0, num_envs counts arenas and each step moves num_envs * num_agents foragers.
+    """
     env = gym.make_vec(env_id, num_envs=num_envs, device=device, copy=False, validate_actions=False,
                        **env_kwargs).unwrapped
     env.reset(seed=0)
@@ -43,7 +46,7 @@ def vector_steps_per_second(env_id: str, num_envs: int, device: str = "cpu", sec
         _sync(env.device)
         elapsed = time.perf_counter() - start
         if elapsed >= seconds:
-            return steps * num_envs / elapsed
+            return steps * env.num_envs / elapsed
 
 
 def sync_steps_per_second(env_id: str, num_envs: int, seconds: float = 2.0, **env_kwargs) -> float:

@@ -2,6 +2,7 @@
 
     python scripts/bench.py env                        # N = 1, 256, 4096, 16384 vs SyncVectorEnv
     python scripts/bench.py env --device cuda --sizes 65536 262144
+    python scripts/bench.py multi                      # MultiBerry agent-steps/s at N x M = 4096
 
     python scripts/bench.py train                      # every preset, default training settings
     python scripts/bench.py train --presets feedforward feedback --num-envs 128 --device cuda
@@ -54,6 +55,25 @@ def env_command(args: argparse.Namespace) -> None:
         print(f"ratio vector(N={n}) / best SyncVectorEnv (N<={max(sync)}): {sps / best_sync:,.1f}x")
 
 
+def multi_command(args: argparse.Namespace) -> None:
+    import torch
+
+    import envs  # noqa: F401
+    from envs.benchmark import vector_steps_per_second
+    from envs.vector import resolve_device
+
+    device = resolve_device(args.device)
+    if device.type == "cpu" and args.threads:
+        torch.set_num_threads(args.threads)
+    arenas = args.slots // args.num_agents
+    multi = vector_steps_per_second("MultiBerry-v0", arenas, str(device), args.seconds, num_agents=args.num_agents)
+    single = vector_steps_per_second("RedBerry-v0", args.slots, str(device), args.seconds)
+    print(f"device {device}, torch threads {torch.get_num_threads()}")
+    print(f"MultiBerry-v0  {arenas} arenas x {args.num_agents} foragers: {multi:>12,.0f} agent-steps/s")
+    print(f"RedBerry-v0    {args.slots} worlds:{'':>13} {single:>12,.0f} steps/s")
+    print(f"ratio multi / single: {multi / single:.2f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -75,6 +95,13 @@ def main() -> int:
     env.add_argument("--seconds", type=float, default=2.0, help="timed seconds per size")
     env.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     env.set_defaults(run=env_command)
+    multi = commands.add_parser("multi", help="MultiBerry agent-steps/s beside the single-forager world")
+    multi.add_argument("--slots", type=int, default=4096, help="arenas x foragers")
+    multi.add_argument("--num-agents", type=int, default=4)
+    multi.add_argument("--device", default="auto")
+    multi.add_argument("--seconds", type=float, default=2.0)
+    multi.add_argument("--threads", type=int, default=0)
+    multi.set_defaults(run=multi_command)
     args = parser.parse_args()
     args.run(args)
     return 0
