@@ -1,0 +1,22 @@
+"""Agents for RedBerry: actor-critics with switchable brain-like mechanisms.
+
+``make_agent(preset, observation_space, action_space, **overrides)`` builds one; ``PRESETS``
+lists them (feedforward, recurrent, feedback, whatwhere, dopamine, full). Every agent steps as
+``out = agent(obs, state, episode_start, prev_reward)`` from ``state = agent.initial_state(N)``.
+"""
+
+from agents.actor_critic import LESIONS, Agent, AgentOutput
+from agents.config import AgentConfig
+from agents.presets import DESCRIPTIONS, PRESETS, agent_from_config, make_agent, make_config
+
+__all__ = [
+    "LESIONS",
+    "Agent",
+    "AgentConfig",
+    "AgentOutput",
+    "DESCRIPTIONS",
+    "PRESETS",
+    "agent_from_config",
+    "make_agent",
+    "make_config",
+]

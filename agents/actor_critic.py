@@ -1,0 +1,255 @@
+"""The actor-critic: vision -> core -> (plastic layer) -> policy and value heads, one class for every preset.
+
+One step, for a batch of N environments:
+
+    x        = image / 255                                  (N, 3, H, W)
+    for k = 1..T:                                           T = config.passes
+        gains_k = TopDownGain(goal, h(t-1), top_{k-1})      feedback; top_0 = top of step t-1
+        top_k   = Top(ConvTrunk(x, gains_k), gates)         gates = what/where gates(goal, h(t-1))
+    c(t)     = Core([top_T, goal], h(t-1))                  goal concatenated after the trunk
+    y(t)     = PlasticLayer(c(t), Hebb)                     dopamine: Hebb written by delta(t-1)
+    pi(a|.)  = Categorical(W_pi y) or Normal(W_pi y, exp(log_std));   V(t) = W_v y
+
+The equations of each mechanism are in its module: ``agents.feedback``, ``agents.whatwhere``,
+``agents.plastic``, ``agents.core``, ``agents.vision``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+from torch.distributions import Categorical, Distribution, Independent, Normal
+
+from agents.config import AgentConfig
+from agents.core import Core
+from agents.feedback import TopDownGain
+from agents.init import layer_init
+from agents.plastic import PlasticLayer
+from agents.vision import ConvTrunk, FlatTop, to_float_image
+from agents.whatwhere import WhatWhere
+
+LESIONS = (None, "feedback", "goal", "plasticity")
+
+
+class AgentOutput(NamedTuple):
+    """What one step of an agent returns."""
+
+    dist: Distribution  # batched action distribution: Categorical or Independent(Normal)
+    value: torch.Tensor  # (N,) V(t)
+    state: dict[str, torch.Tensor]  # next state, same keys and shapes as the input state
+    internals: dict[str, torch.Tensor]  # detached mechanism signals, for logging and drawing
+
+
+def check_spaces(observation_space: gym.Space, action_space: gym.Space) -> tuple[int, int, int, int, bool]:
+    """Validates the single-env spaces; returns (H, W, P, action size, discrete)."""
+    if not isinstance(observation_space, gym.spaces.Dict):
+        raise TypeError(f"observation_space must be a gymnasium.spaces.Dict, got {type(observation_space).__name__}")
+    keys = set(observation_space.spaces)
+    if keys != {"image", "goal"}:
+        raise ValueError(f"observation_space must have exactly the keys ['goal', 'image'], got {sorted(keys)}")
+    image, goal = observation_space["image"], observation_space["goal"]
+    if not (isinstance(image, gym.spaces.Box) and image.dtype == np.uint8 and len(image.shape) == 3 and image.shape[2] == 3):
+        raise ValueError(f"observation_space['image'] must be a uint8 Box of shape (H, W, 3), got {image!r}")
+    if not (isinstance(goal, gym.spaces.Box) and len(goal.shape) == 1):
+        raise ValueError(f"observation_space['goal'] must be a Box of shape (P,), got {goal!r}")
+    if isinstance(action_space, gym.spaces.Discrete):
+        size, discrete = int(action_space.n), True
+    elif isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
+        size, discrete = int(action_space.shape[0]), False
+    else:
+        raise TypeError(f"action_space must be a gymnasium Discrete or a 1-D Box, got {action_space!r}")
+    return int(image.shape[0]), int(image.shape[1]), int(goal.shape[0]), size, discrete
+
+
+class Agent(nn.Module):
+    """An actor-critic built from an ``AgentConfig``; see the module doc for the step.
+
+    Lesions (``set_lesion``), applied at evaluation time without retraining:
+
+    - ``"feedback"``: the top-down gains are fixed at 1 (channel and spatial), so the trunk is
+      bottom-up only; the what/where gates are not touched. Internals report the ones.
+    - ``"goal"``: the goal is replaced by a wrong one, the one-hot rolled by one position (red ->
+      orange, ..., blue -> red) everywhere the agent reads it; an all-zero goal (a task that hides
+      the cue) stays zero, so there the lesion changes nothing.
+    - ``"plasticity"``: the Hebbian trace is frozen, never written, so after a reset it stays 0.
+    - ``None``: no lesion.
+
+    A lesion on a preset that lacks the mechanism is allowed and changes nothing.
+    """
+
+    def __init__(self, config: AgentConfig, observation_space: gym.Space, action_space: gym.Space):
+        super().__init__()
+        height, width, goal_size, action_size, discrete = check_spaces(observation_space, action_space)
+        self.config = config
+        self.image_shape = (height, width, 3)
+        self.goal_size = goal_size
+        self.discrete = discrete
+        self.lesion: Optional[str] = None
+        cfg = config
+        recurrent = cfg.core == "gru"
+        shared = cfg.channels[:-1] if cfg.whatwhere else cfg.channels
+        self.trunk = ConvTrunk(3, shared, cfg.strides[: len(shared)])
+        if cfg.whatwhere:
+            gate_in = goal_size + (cfg.hidden if recurrent else 0)
+            self.top = WhatWhere(shared[-1], cfg.what_channels, cfg.keypoints, cfg.strides[-1], gate_in, cfg.embed)
+        else:
+            self.top = FlatTop(cfg.channels[-1], cfg.grid, cfg.embed)
+        self.feedback = None
+        if cfg.feedback:
+            z_in = goal_size + (cfg.hidden if recurrent else 0) + cfg.embed
+            self.feedback = TopDownGain(
+                z_in, shared[: cfg.gain_layers], cfg.top_down, cfg.gain_strength, cfg.spatial_strength
+            )
+        self.core = Core(cfg.core, cfg.embed + goal_size, cfg.hidden)
+        self.plastic = None
+        head_in = cfg.hidden
+        if cfg.plastic:
+            self.plastic = PlasticLayer(cfg.hidden, cfg.plastic_size, cfg.modulator, cfg.hebb_clip)
+            head_in = cfg.plastic_size
+        self.actor = layer_init(nn.Linear(head_in, action_size), std=0.01)
+        self.critic = layer_init(nn.Linear(head_in, 1), std=1.0)
+        self.log_std = None if discrete else nn.Parameter(torch.zeros(action_size))
+
+    # -- interface -----------------------------------------------------------------------------
+
+    def initial_state(self, batch_size: int, device: torch.device | str | None = None) -> dict[str, torch.Tensor]:
+        """Zero state for ``batch_size`` environments; every tensor has the batch as dim 0.
+
+        Keys: "h" (N, hidden) GRU state; "top" (N, embed) top features of the last pass
+        (feedback); "hebb" and "eligibility" (N, plastic_size, hidden) and "prev_value" (N,)
+        (plastic). A preset with none of these (feedforward) returns {}.
+        """
+        if device is None:
+            device = self.critic.weight.device
+        return {key: torch.zeros(batch_size, *shape, device=device) for key, shape in self.state_shapes().items()}
+
+    def state_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Each state key and its per-environment shape (the batch dim left out)."""
+        cfg = self.config
+        shapes: dict[str, tuple[int, ...]] = {}
+        if cfg.core == "gru":
+            shapes["h"] = (cfg.hidden,)
+        if cfg.feedback:
+            shapes["top"] = (cfg.embed,)
+        if cfg.plastic:
+            shapes["hebb"] = (cfg.plastic_size, cfg.hidden)
+            shapes["eligibility"] = (cfg.plastic_size, cfg.hidden)
+            shapes["prev_value"] = ()
+        return shapes
+
+    def set_lesion(self, name: Optional[str]) -> None:
+        """Switches a lesion on (see the class doc) or off (None)."""
+        if name not in LESIONS:
+            raise ValueError(f"lesion must be one of {list(LESIONS)}, got {name!r}")
+        self.lesion = name
+
+    def num_parameters(self) -> int:
+        """Number of trainable parameters."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    def forward(
+        self,
+        obs: dict[str, torch.Tensor],
+        state: dict[str, torch.Tensor],
+        episode_start: torch.Tensor,
+        prev_reward: Optional[torch.Tensor] = None,
+    ) -> AgentOutput:
+        """One step for N environments.
+
+        obs: {"image": uint8 (N, H, W, 3), "goal": float32 (N, P)} from the vector env.
+        state: from ``initial_state`` or the previous step's ``out.state``.
+        episode_start: bool (N,), True where ``obs`` is the first observation of an episode; the
+            state of those rows (memory, previous top features, Hebbian and eligibility traces,
+            stored value) is reset to zero before it is used.
+        prev_reward: float32 (N,), the env reward of the transition that led to ``obs`` (0 where
+            episode_start); only the plastic layer reads it (the dopamine TD error, or the
+            learned modulator's input). None means zeros.
+        """
+        cfg = self.config
+        goal = obs["goal"].to(torch.float32)  # (N, P)
+        if self.lesion == "goal":
+            goal = goal.roll(1, dims=1)
+        keep = 1.0 - episode_start.to(goal.dtype)  # (N,) 0 where the episode starts
+        internals: dict[str, torch.Tensor] = {}
+        next_state: dict[str, torch.Tensor] = {}
+        h = state["h"] * keep[:, None] if cfg.core == "gru" else None  # h(t-1), (N, hidden)
+
+        first = self.trunk.layer(0, to_float_image(obs["image"]))  # (N, C0, h0, w0), same every pass
+        gates = self.top.gates(goal, h) if cfg.whatwhere else None  # (N, 2)
+        top = state["top"] * keep[:, None] if cfg.feedback else None  # last pass of step t-1
+        gains = None
+        for _ in range(cfg.passes):
+            if self.feedback is not None and self.lesion != "feedback":
+                gains = self.feedback(goal, h, top)
+            feature_map = self.trunk(first, gains)
+            top = self.top(feature_map, gates) if cfg.whatwhere else self.top(feature_map)  # (N, embed)
+
+        if self.feedback is not None:
+            next_state["top"] = top
+            if gains is None:  # lesioned: the gains are the constant 1
+                layers = self.feedback.channels
+                channel = [first.new_ones(first.shape[0], c) for c in layers]
+                spatial = first.new_ones(first.shape[0], *first.shape[2:])
+            else:
+                channel, spatial = gains.channel, gains.spatial[0]
+            for index, gain in enumerate(channel):
+                internals[f"channel_gain/conv{index + 1}"] = gain.detach()
+            internals["spatial_gain"] = spatial.detach()
+        if gates is not None:
+            internals["gates"] = gates.detach()
+
+        features = self.core(torch.cat([top, goal], dim=1), h)  # (N, hidden)
+        if cfg.core == "gru":
+            next_state["h"] = features
+
+        if self.plastic is None:
+            value = self.critic(features)[:, 0]
+            policy_in = features
+        else:
+            policy_in, value = self._plastic_step(features, state, keep, prev_reward, next_state, internals)
+
+        logits = self.actor(policy_in)
+        if self.discrete:
+            dist: Distribution = Categorical(logits=logits, validate_args=False)
+        else:
+            std = self.log_std.exp().expand_as(logits)
+            dist = Independent(Normal(logits, std, validate_args=False), 1, validate_args=False)
+        next_state = {key: next_state[key] for key in self.state_shapes()}  # initial_state's order
+        return AgentOutput(dist, value, next_state, internals)
+
+    def _plastic_step(self, x, state, keep, prev_reward, next_state, internals):
+        """Dopamine: V(t) from the pre-write trace, then Hebb <- write(delta(t-1)), then act.
+
+        V(t) must not depend on the write that uses it, so the critic reads the plastic layer
+        with the trace as it was before this step's write; the policy reads it after.
+        """
+        cfg = self.config
+        hebb = state["hebb"] * keep[:, None, None]  # (N, Dy, Dx)
+        # E(t-1) is only read through the write, which M = 0 turns off where an episode starts;
+        # trace() zeroes it there before adding outer(y, x).
+        eligibility = state["eligibility"]
+        # V(t-1) and r(t-1) need no reset: where an episode starts, keep = 0 zeroes M itself.
+        prev_value = state["prev_value"]  # V(t-1), (N,)
+        reward = x.new_zeros(x.shape[0]) if prev_reward is None else prev_reward.to(x.dtype)
+        y_before = self.plastic(x, hebb)
+        value = self.critic(y_before)[:, 0]  # V(t)
+        if cfg.modulator == "td":
+            # delta(t-1) = r(t-1) + gamma V(t) - V(t-1): a modulatory signal, not a path for gradients.
+            modulation = (reward + cfg.gamma * value - prev_value).detach() * keep
+        else:
+            modulation = self.plastic.learned_modulation(x, reward) * keep
+        if self.lesion == "plasticity":
+            y = y_before
+        else:
+            hebb = self.plastic.write(hebb, eligibility, modulation)
+            y = self.plastic(x, hebb)
+        next_state["hebb"] = hebb
+        next_state["eligibility"] = self.plastic.trace(eligibility, y, x, keep)
+        next_state["prev_value"] = value.detach().clone()  # not an alias of value: torch.compile-safe
+        internals["dopamine"] = modulation.detach()
+        internals["trace_norm"] = hebb.detach().flatten(1).norm(dim=1)
+        return y, value

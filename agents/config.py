@@ -1,0 +1,106 @@
+"""The agent's configuration: one dataclass, the single source of truth for its architecture."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+CORES = ("none", "gru")
+MODULATORS = ("td", "learned")
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """Architecture of one agent. Every field is JSON-serialisable; checkpoints store asdict()."""
+
+    channels: tuple[int, ...] = (16, 32, 32)
+    """Output channels of the conv layers, bottom to top (3x3 kernels, padding 1)."""
+    strides: tuple[int, ...] = (2, 2, 1)
+    """Stride of each conv layer; (2, 2, 1) takes a 24x24 view to a 6x6 top map."""
+    grid: int = 6
+    """The top conv map is average-pooled to grid x grid before flattening (size-independent params)."""
+    embed: int = 64
+    """Width of the trunk's top features (the input to the core, with the goal)."""
+    hidden: int = 64
+    """Width of the core: the MLP layer (core="none") or the GRU state (core="gru")."""
+    core: str = "gru"
+    """"none": one MLP layer, no memory; "gru": a GRU cell, lateral recurrence."""
+    feedback: bool = False
+    """Top-down channel and spatial gain on the early conv layers, from goal + core state."""
+    passes: int = 1
+    """T, passes through the trunk per step; pass k uses the gains from pass k-1 (feedback only)."""
+    gain_layers: int = 2
+    """How many of the early conv layers (from the bottom) receive the top-down gain."""
+    top_down: int = 32
+    """Width of the top-down signal z."""
+    gain_strength: float = 1.0
+    """beta in the channel gain g = relu(1 + beta * tanh(W_g z))."""
+    spatial_strength: float = 1.0
+    """beta_s in the spatial gain s = relu(1 + beta_s * tanh(conv(...)))."""
+    whatwhere: bool = False
+    """Replace the flattened top with gated what (pooled) and where (keypoint) streams."""
+    what_channels: int = 32
+    """Channels of the ventral (what) stream's conv layer."""
+    keypoints: int = 16
+    """K, channels of the dorsal (where) stream, each giving one expected (x, y)."""
+    plastic: bool = False
+    """A plastic layer after the core, with neuromodulated Hebbian traces."""
+    plastic_size: int = 32
+    """Width of the plastic layer's output y."""
+    modulator: str = "td"
+    """Third factor of the Hebbian write: "td" (own TD error) or "learned" (Backpropamine)."""
+    gamma: float = 0.99
+    """Discount in the dopamine TD error delta = r + gamma * V(t) - V(t-1)."""
+    hebb_clip: float = 1.0
+    """c: the Hebbian trace is clipped to [-c, c]."""
+
+    def __post_init__(self) -> None:
+        # Lists (from JSON) become tuples, so a round-tripped config compares equal.
+        for name in ("channels", "strides"):
+            value = getattr(self, name)
+            if isinstance(value, list):
+                object.__setattr__(self, name, tuple(value))
+        _check(self)
+
+
+def _positive_ints(name: str, value: object) -> None:
+    if not (isinstance(value, tuple) and value and all(isinstance(v, int) and v > 0 for v in value)):
+        raise ValueError(f"{name} must be a non-empty tuple of positive ints, got {value!r}")
+
+
+def _check(config: AgentConfig) -> None:
+    _positive_ints("channels", config.channels)
+    _positive_ints("strides", config.strides)
+    if len(config.strides) != len(config.channels):
+        raise ValueError(
+            f"strides must have one entry per conv layer: channels={config.channels!r}, strides={config.strides!r}"
+        )
+    for name in ("grid", "embed", "hidden", "passes", "top_down", "what_channels", "keypoints", "plastic_size"):
+        value = getattr(config, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if config.core not in CORES:
+        raise ValueError(f"core must be one of {CORES}, got {config.core!r}")
+    if config.modulator not in MODULATORS:
+        raise ValueError(f"modulator must be one of {MODULATORS}, got {config.modulator!r}")
+    for name in ("feedback", "whatwhere", "plastic"):
+        if not isinstance(getattr(config, name), bool):
+            raise ValueError(f"{name} must be a bool, got {getattr(config, name)!r}")
+    if config.passes > 1 and not config.feedback:
+        raise ValueError(f"passes={config.passes} needs feedback=True: without feedback every pass is the same")
+    # With what/where the top conv layer belongs to the streams; only the shared layers get gains.
+    shared = len(config.channels) - 1 if config.whatwhere else len(config.channels)
+    if config.whatwhere and shared < 1:
+        raise ValueError(f"whatwhere needs at least 2 conv layers (shared + streams), got channels={config.channels!r}")
+    if config.feedback and not 1 <= config.gain_layers <= shared:
+        raise ValueError(f"gain_layers must be in [1, {shared}] (the shared conv layers), got {config.gain_layers!r}")
+    if not 0.0 <= config.gamma <= 1.0:
+        raise ValueError(f"gamma must be in [0, 1], got {config.gamma!r}")
+    if not config.hebb_clip > 0:
+        raise ValueError(f"hebb_clip must be > 0, got {config.hebb_clip!r}")
+    for name in ("gain_strength", "spatial_strength"):
+        if not getattr(config, name) >= 0:
+            raise ValueError(f"{name} must be >= 0, got {getattr(config, name)!r}")
+
+
+FIELDS = tuple(field.name for field in dataclasses.fields(AgentConfig))
