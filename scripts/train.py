@@ -1,0 +1,34 @@
+"""Train a forager: `python scripts/train.py --help` lists every flag.
+
+    python scripts/train.py                                   # feedback agent on RedBerry-v0
+    python scripts/train.py --agent feedforward --difficulty hard
+    python scripts/train.py --resume runs/RedBerry-v0__feedback__1__1764300000
+    torchrun --nproc_per_node=2 scripts/train.py --num-envs 32
+    tensorboard --logdir runs
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from training import CheckpointError, ConfigError, NonFiniteError, parse_config, train  # noqa: E402
+
+
+def main() -> int:
+    try:
+        train(parse_config())
+    except (ConfigError, CheckpointError) as exc:
+        print(f"train.py: error: {exc}", file=sys.stderr)
+        return 2
+    except NonFiniteError as exc:
+        print(f"train.py: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("train.py: interrupted; quit without saving (any earlier checkpoint is intact)", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""Training checkpoints: one ``.pt`` file, written atomically, read with ``weights_only=True``.
+
+A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts, so
+``torch.load(path, weights_only=True)`` reads it without running any code from the file:
+
+- ``format`` = ``"redberry.train"``, ``format_version`` = `FORMAT_VERSION`;
+- ``config`` and ``agent_config``: JSON strings of the run's and the agent's config;
+- ``model`` and ``optimizer``: state dicts;
+- ``update``, ``global_step``, ``elapsed``: counters;
+- ``reference``: the random and scripted reference returns used by forage/normalized_score;
+- ``ranks``: one entry per data-parallel process: its RNG states (torch CPU and CUDA), the
+  env's state (``env.get_state()``), and the rollout carry (next observation, agent state,
+  episode-start and validity flags, previous reward), which together make a resumed run
+  continue exactly where the saved one stopped.
+
+Writing goes to a temporary file in the same directory, then ``os.replace``: a crash mid-write
+leaves the previous checkpoint as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from typing import Any
+
+import torch
+
+FORMAT = "redberry.train"
+FORMAT_VERSION = 1
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, corrupt, foreign or from an incompatible version."""
+
+
+def save_checkpoint(path: str, payload: dict[str, Any]) -> None:
+    """Write ``payload`` (plus the format tag) to ``path`` atomically."""
+    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **payload}
+    directory = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read and check a checkpoint written by `save_checkpoint`; never modifies the file.
+
+    Raises CheckpointError naming the file when it is missing, unreadable, not a RedBerry
+    training checkpoint, or of another format version.
+    """
+    if not os.path.isfile(path):
+        raise CheckpointError(f"checkpoint {path!r} does not exist; allowed: a {CHECKPOINT_FILE} written by scripts/train.py")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError,
+            AttributeError, TypeError, KeyError, IndexError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"checkpoint {path!r} is corrupt or not a safe RedBerry checkpoint (torch.load with "
+            f"weights_only=True failed: {first_line}); allowed: a {CHECKPOINT_FILE} written by scripts/train.py"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise CheckpointError(
+            f"checkpoint {path!r} is a foreign file (format {found!r}); allowed: format {FORMAT!r} "
+            f"written by scripts/train.py"
+        )
+    version = payload.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"checkpoint {path!r} has format_version {version!r}; this code reads version {FORMAT_VERSION}"
+        )
+    missing = [k for k in ("config", "agent_config", "model", "optimizer", "update", "global_step", "ranks")
+               if k not in payload]
+    if missing:
+        raise CheckpointError(f"checkpoint {path!r} lacks the entries {missing}; it is damaged or foreign")
+    return payload

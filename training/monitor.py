@@ -1,0 +1,214 @@
+"""What a training run shows in TensorBoard: scalars, the agent's view, a GIF video, hparams.
+
+Statistics accumulate on the device while the rollout is collected (`EpisodeStats`,
+`InternalStats`) and are read to the host once per update, when they are logged.
+
+The video is a GIF encoded here with pillow and written as an image summary, so it animates in
+TensorBoard's Images tab. (``SummaryWriter.add_video`` needs moviepy < 2 and silently writes
+nothing without it.)
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from tensorboard.compat.proto.summary_pb2 import Summary
+from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams as hparams_summaries
+
+# (key in info["episode"], TensorBoard tag). Precision is pooled: sum target / sum eaten.
+EPISODE_KEYS = (
+    ("r", "charts/episodic_return"),
+    ("l", "charts/episodic_length"),
+    ("target_eaten", "forage/target_eaten"),
+    ("distractor_eaten", "forage/distractor_eaten"),
+)
+
+
+class EpisodeStats:
+    """Sums of the episode statistics of the episodes that ended since the last `read`."""
+
+    def __init__(self, device: torch.device):
+        self.sums = torch.zeros(len(EPISODE_KEYS) + 1, device=device)  # ..., episode count
+
+    def record(self, info: dict) -> None:
+        """Add the episodes that ended this step (``info["_episode"]``); no host sync."""
+        if "_episode" not in info:
+            return
+        ended = info["_episode"].float()  # (N,)
+        episode = info["episode"]
+        values = torch.stack([episode[key].float() for key, _ in EPISODE_KEYS])  # (K, N)
+        self.sums[:-1] += values @ ended
+        self.sums[-1] += ended.sum()
+
+    def read(self, sums: Optional[torch.Tensor] = None) -> dict[str, float]:
+        """Means per episode, by tag (empty if no episode ended); resets the sums.
+
+        ``sums`` replaces this process's sums (e.g. after an all-reduce over processes)."""
+        values = (self.sums if sums is None else sums).tolist()
+        self.sums.zero_()
+        count = values[-1]
+        if count <= 0:
+            return {}
+        out = {tag: values[i] / count for i, (_, tag) in enumerate(EPISODE_KEYS)}
+        eaten = values[2] + values[3]
+        if eaten > 0:
+            out["forage/precision"] = values[2] / eaten
+        return out
+
+
+class InternalStats:
+    """Running means of the agent's mechanism signals (``out.internals``), by TensorBoard tag.
+
+    channel_gain/<layer> (N, C) -> attention/channel_gain/<layer> (mean) and
+    attention/channel_gain_spread/<layer> (std across channels: how selective the gain is);
+    spatial_gain (N, h, w) -> attention/spatial_gain_mean and attention/spatial_gain_std (std
+    across the map); gates (N, 2) -> gating/what, gating/where; dopamine (N,) ->
+    dopamine/delta and dopamine/delta_abs; trace_norm (N,) -> dopamine/trace_norm; anything
+    else -> internals/<key> (mean).
+    """
+
+    def __init__(self):
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+
+    @staticmethod
+    def summarise(internals: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        out: dict[str, torch.Tensor] = {}
+        for key, x in internals.items():
+            x = x.detach().float()
+            if key.startswith("channel_gain/"):
+                layer = key.split("/", 1)[1]
+                out[f"attention/channel_gain/{layer}"] = x.mean()
+                out[f"attention/channel_gain_spread/{layer}"] = x.std(dim=1).mean() if x.shape[1] > 1 else x.new_zeros(())
+            elif key == "spatial_gain":
+                flat = x.flatten(1)
+                out["attention/spatial_gain_mean"] = flat.mean()
+                out["attention/spatial_gain_std"] = flat.std(dim=1).mean() if flat.shape[1] > 1 else x.new_zeros(())
+            elif key == "gates":
+                out["gating/what"] = x[:, 0].mean()
+                out["gating/where"] = x[:, 1].mean()
+            elif key == "dopamine":
+                out["dopamine/delta"] = x.mean()
+                out["dopamine/delta_abs"] = x.abs().mean()
+            elif key == "trace_norm":
+                out["dopamine/trace_norm"] = x.mean()
+            else:
+                out[f"internals/{key}"] = x.mean()
+        return out
+
+    def record(self, internals: dict[str, torch.Tensor]) -> None:
+        for tag, value in self.summarise(internals).items():
+            self.sums[tag] = self.sums[tag] + value if tag in self.sums else value
+        self.count += 1
+
+    def read(self) -> dict[str, float]:
+        """Means since the last read, by tag; resets."""
+        if not self.sums:
+            return {}
+        tags = list(self.sums)
+        values = torch.stack([self.sums[t] for t in tags]).tolist()
+        out = {t: v / self.count for t, v in zip(tags, values)}
+        self.sums, self.count = {}, 0
+        return out
+
+
+# --- images --------------------------------------------------------------------------------
+
+
+def upsample(image: np.ndarray, scale: int) -> np.ndarray:
+    """Nearest-neighbour upsampling of an (H, W, 3) image by an integer factor."""
+    return image.repeat(scale, axis=0).repeat(scale, axis=1)
+
+
+def overlay_gain(view: np.ndarray, gain: Optional[torch.Tensor], scale: int) -> np.ndarray:
+    """The agent's view (H, W, 3) uint8, upsampled by ``scale``, lit by its spatial gain map (h, w):
+    a spotlight, brightness = 0.15 + 0.85 * gain / max(gain) (bilinear to the view's size), so
+    attended places keep their colours and ignored ones fade to dark."""
+    big = upsample(view, scale).astype(np.float32)
+    if gain is None:
+        return big.astype(np.uint8)
+    g = gain.detach().float().cpu()[None, None]
+    g = F.interpolate(g, size=big.shape[:2], mode="bilinear", align_corners=False)[0, 0].numpy()
+    light = 0.15 + 0.85 * g / max(float(g.max()), 1e-6)
+    return (big * light[..., None]).clip(0, 255).astype(np.uint8)
+
+
+def view_panel(views: np.ndarray, gains: Optional[torch.Tensor], scale: int = 8) -> np.ndarray:
+    """One row per world: its view | the view lit by its spatial gain (`overlay_gain`). views (K, H, W, 3)
+    uint8, gains (K, h, w) or None. Returns (K * H * scale, 2 * W * scale + gap, 3) uint8."""
+    rows = []
+    for i in range(views.shape[0]):
+        plain = upsample(views[i], scale)
+        lit = overlay_gain(views[i], None if gains is None else gains[i], scale)
+        gap = np.full((plain.shape[0], 4, 3), 255, np.uint8)
+        rows.append(np.concatenate([plain, gap, lit], axis=1))
+        rows.append(np.full((4, rows[-1].shape[1], 3), 255, np.uint8))
+    return np.concatenate(rows[:-1], axis=0)
+
+
+def video_frame(arena: np.ndarray, view: np.ndarray, gain: Optional[torch.Tensor]) -> np.ndarray:
+    """A video frame: the top-down arena (S, S, 3) beside the agent's view with its gain overlay,
+    scaled to the arena's height."""
+    scale = max(1, arena.shape[0] // view.shape[0])
+    right = overlay_gain(view, gain, scale)
+    height = max(arena.shape[0], right.shape[0])
+
+    def pad(img: np.ndarray) -> np.ndarray:
+        out = np.zeros((height, img.shape[1], 3), np.uint8)
+        out[: img.shape[0]] = img
+        return out
+
+    gap = np.full((height, 4, 3), 255, np.uint8)
+    return np.concatenate([pad(arena), gap, pad(right)], axis=1)
+
+
+def encode_gif(frames: Sequence[np.ndarray], fps: float = 20.0) -> bytes:
+    """An animated GIF (looping) of uint8 (H, W, 3) frames."""
+    if not frames:
+        raise ValueError("frames: got an empty sequence; allowed: at least one (H, W, 3) uint8 frame")
+    images = [Image.fromarray(np.ascontiguousarray(f)) for f in frames]
+    buffer = io.BytesIO()
+    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:],
+                   duration=max(20, int(round(1000 / fps))), loop=0)
+    return buffer.getvalue()
+
+
+def add_gif(writer: SummaryWriter, tag: str, frames: Sequence[np.ndarray], step: int, fps: float = 20.0) -> None:
+    """Write ``frames`` as an animated GIF image summary (Images tab)."""
+    gif = encode_gif(frames, fps)
+    height, width = frames[0].shape[:2]
+    image = Summary.Image(height=height, width=width, colorspace=3, encoded_image_string=gif)
+    writer._get_file_writer().add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
+
+
+# --- config and hparams --------------------------------------------------------------------
+
+
+def config_table(values: dict) -> str:
+    """The config as a markdown table (TensorBoard's Text tab), as CleanRL logs it."""
+    rows = "\n".join(f"|{k}|{json.dumps(v)}|" for k, v in values.items())
+    return "|param|value|\n|-|-|\n" + rows
+
+
+HPARAM_METRICS = ("final/episodic_return", "final/normalized_score", "final/precision", "charts/SPS")
+
+
+def add_hparams(writer: SummaryWriter, values: dict) -> None:
+    """Write the hparams plugin's summaries into the run's own directory (not a subfolder, as
+    ``SummaryWriter.add_hparams`` does), with `HPARAM_METRICS` as the metrics. Values that are
+    not bool, number or string are written as JSON."""
+    clean = {
+        k: v if isinstance(v, (bool, int, float, str)) else json.dumps(v)
+        for k, v in values.items()
+    }
+    experiment, start, end = hparams_summaries(clean, {tag: 0.0 for tag in HPARAM_METRICS})
+    file_writer = writer._get_file_writer()
+    for summary in (experiment, start, end):
+        file_writer.add_summary(summary)
