@@ -1,0 +1,13 @@
+"""Watch a trained forager think: a pygame viewer of the arena, the agent's retina with its spatial
+gain, its channel gains, what/where gates, dopamine and rewards.
+
+`python scripts/watch.py` runs `viewer.app.main`. The pieces: `viewer.session` (load a checkpoint,
+step one world and its agent, the live controls), `viewer.probe` (each channel's preferred
+colour), `viewer.panels` (drawing one frame), `viewer.keys` (the keys), `viewer.app` (window and
+recording).
+"""
+
+from viewer.app import WatchArgs, main
+from viewer.session import DEMO_CHECKPOINT, Session, WatchError, load_session
+
+__all__ = ["DEMO_CHECKPOINT", "Session", "WatchArgs", "WatchError", "load_session", "main"]

@@ -1,0 +1,316 @@
+"""The viewer's command: parse the flags, load the session, then run a window or record headless.
+
+Both modes draw every frame with `FrameRenderer.draw` onto one Surface; the window blits it, the
+recorder writes its pixels. All input is checked, and the checkpoint loaded, before a window
+opens, so bad input ends with a one-line message and exit code 2, never a half-open window.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import torch
+import tyro
+
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+import pygame  # noqa: E402
+
+from envs.config import PALETTE_NAMES  # noqa: E402
+from envs.draw import surface_to_array  # noqa: E402
+from viewer.keys import command_for  # noqa: E402
+from viewer.panels import FrameRenderer, new_frame, scaled  # noqa: E402
+from viewer.session import Session, WatchError, load_session  # noqa: E402
+
+SPEEDS = (1, 2, 4, 8, 15, 30, 60, 120)  # steps per second that + and - move between
+MESSAGE_SECONDS = 2.5  # how long a key's note stays in the HUD
+
+
+@dataclass
+class WatchArgs:
+    """Watch a trained forager forage, with its attention, gates and dopamine drawn beside the arena.
+
+    Keys in the window: H help, space pause, right arrow one step while paused, + and - speed,
+    1-6 or r o y c b m the goal colour (cued tasks), L cut/restore the feedback, shift+R reset,
+    Esc or Q quit.
+    """
+
+    checkpoint: Optional[str] = None
+    """A checkpoint .pt or a run directory written by scripts/train.py; default: assets/demo.pt."""
+    env: Optional[str] = None
+    """World to watch it in, with the checkpoint's world settings: RedBerry-v0, CuedBerry-v0 or
+    ReversalBerry-v0; default: the world it was trained on."""
+    episodes: Optional[int] = None
+    """Stop once this many episodes have ended (a recording with neither limit stops after 1)."""
+    frames: Optional[int] = None
+    """Stop after this many frames."""
+    fps: float = 15.0
+    """Steps per second at the start (+ and - change it); the frame rate of a recording."""
+    seed: int = 0
+    """Seed of the world and of the agent's action sampling."""
+    record: Optional[str] = None
+    """Write the frames to this .gif (or .mp4, with ffmpeg on PATH) headless, with no window."""
+    scale: float = 1.0
+    """Size of the frame relative to 1000x580, in the window and the recording (e.g. 0.6)."""
+
+
+def check_args(args: WatchArgs) -> None:
+    """Raise WatchError naming the first bad flag."""
+    def need(flag: str, value, ok: bool, allowed: str) -> None:
+        if not ok:
+            raise WatchError(f"--{flag}: got {value!r}; allowed: {allowed}")
+
+    def positive_int(value) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+    for flag in ("frames", "episodes"):
+        value = getattr(args, flag)
+        need(flag, value, value is None or positive_int(value), "an integer >= 1")
+    need("fps", args.fps, math.isfinite(args.fps) and 0 < args.fps <= 240, "a number in (0, 240]")
+    need("scale", args.scale, math.isfinite(args.scale) and 0.1 <= args.scale <= 4, "a number in [0.1, 4]")
+    need("seed", args.seed, isinstance(args.seed, int) and args.seed >= 0, "an integer >= 0")
+    if args.record is not None:
+        kind = os.path.splitext(args.record)[1].lower()
+        need("record", args.record, kind in (".gif", ".mp4"), "a file name ending in .gif or .mp4")
+        if kind == ".mp4" and shutil.which("ffmpeg") is None:
+            raise WatchError(f"--record: writing {args.record!r} needs ffmpeg on PATH, which is not there; "
+                             f"allowed here: a .gif file")
+        folder = os.path.dirname(os.path.abspath(args.record))
+        need("record", args.record, os.path.isdir(folder), f"a file in an existing directory ({folder} is not one)")
+
+
+class Controls:
+    """What the keys change: pause, speed, help, and the session's goal, lesion and episode."""
+
+    def __init__(self, session: Session, speed: float):
+        self.session = session
+        self.speed = speed  # steps per second
+        self.paused = False
+        self.show_help = False
+        self.running = True
+        self.pending_steps = 0  # single steps asked for while paused
+        self.message = ""
+        self.message_left = 0.0  # seconds
+
+    def handle(self, event: pygame.event.Event) -> None:
+        command = command_for(event)
+        if command is not None:
+            self.apply(command)
+
+    def apply(self, command: tuple) -> None:
+        name = command[0]
+        s = self.session
+        if name == "quit":
+            self.running = False
+        elif name == "help":
+            self.show_help = not self.show_help
+        elif name == "pause":
+            self.paused = not self.paused
+        elif name == "step":
+            if self.paused:
+                self.pending_steps += 1
+            else:
+                self.note("right arrow steps one frame while paused (space pauses)")
+        elif name in ("faster", "slower"):
+            if name == "faster":
+                self.speed = next((v for v in SPEEDS if v > self.speed), self.speed)
+            else:
+                self.speed = next((v for v in reversed(SPEEDS) if v < self.speed), self.speed)
+            self.note(f"speed {self.speed:g} steps/s")
+        elif name == "goal":
+            if s.goal_settable:
+                s.set_goal(command[1])
+                self.note(f"goal set to {PALETTE_NAMES[command[1]]}")
+            else:
+                self.note(f"the goal is fixed on {s.env_id}; watch a cued task (--env CuedBerry-v0) to change it"
+                          f"{' (shift+R resets)' if command[1] == 0 else ''}")
+        elif name == "lesion":
+            if s.has_feedback:
+                self.note("feedback cut: gains fixed at 1" if s.toggle_feedback_lesion() else "feedback restored")
+            else:
+                self.note(f"the {s.preset} agent has no feedback to cut")
+        elif name == "reset":
+            s.reset()
+            self.note("reset: new episode")
+
+    def note(self, text: str) -> None:
+        self.message, self.message_left = text, MESSAGE_SECONDS
+
+    def steps_due(self, seconds: float, owed: float) -> tuple[int, float]:
+        """Steps to take after `seconds` of wall time, given `owed` fractional steps; returns (steps, owed)."""
+        self.message_left = max(0.0, self.message_left - seconds)
+        if self.message_left == 0.0:
+            self.message = ""
+        if self.paused:
+            steps, self.pending_steps = self.pending_steps, 0
+            return steps, 0.0
+        owed += seconds * self.speed
+        steps = int(owed)
+        return steps, owed - steps
+
+
+def draw(renderer: FrameRenderer, frame: pygame.Surface, controls: Controls) -> None:
+    renderer.draw(frame, paused=controls.paused, speed=controls.speed, show_help=controls.show_help,
+                  message=controls.message)
+
+
+def watch(session: Session, args: WatchArgs) -> int:
+    """The window: keys, real-time stepping, one Surface blitted per frame. Returns frames drawn."""
+    renderer, frame = FrameRenderer(session), new_frame()
+    controls = Controls(session, args.fps)
+    try:
+        pygame.display.init()
+        pygame.display.set_caption("RedBerry: watch a forager")
+        window = pygame.display.set_mode(scaled(frame, args.scale).get_size())
+    except pygame.error as exc:
+        pygame.display.quit()
+        raise WatchError(f"no display to open a window on (pygame: {exc}); record headless instead, "
+                         f"e.g. --record out.gif") from None
+    clock, owed, frames = pygame.time.Clock(), 0.0, 0
+    try:
+        while controls.running:
+            for event in pygame.event.get():
+                controls.handle(event)
+            seconds = min(clock.tick(min(60.0, max(30.0, controls.speed))) / 1000.0, 0.25)
+            steps, owed = controls.steps_due(seconds, owed)
+            for _ in range(steps):
+                session.step()
+            draw(renderer, frame, controls)
+            window.blit(scaled(frame, args.scale), (0, 0))
+            pygame.display.flip()
+            frames += 1
+            if args.frames is not None and frames >= args.frames:
+                break
+            if args.episodes is not None and session.episodes_done >= args.episodes:
+                break
+    finally:
+        pygame.display.quit()
+    return frames
+
+
+def record(session: Session, args: WatchArgs) -> int:
+    """Headless: one step per frame, frames written to args.record. Returns frames written."""
+    os.environ["SDL_VIDEODRIVER"] = "dummy"  # nothing here opens a window; make sure nothing can
+    renderer, frame = FrameRenderer(session), new_frame()
+    controls = Controls(session, args.fps)
+    episodes = args.episodes if args.episodes is not None or args.frames is not None else 1
+    writer = GifWriter(args.record, args.fps) if args.record.lower().endswith(".gif") else Mp4Writer(args.record, args.fps)
+    frames = 0
+    try:
+        while True:
+            if frames:
+                session.step()
+            draw(renderer, frame, controls)
+            writer.add(surface_to_array(scaled(frame, args.scale)))
+            frames += 1
+            if args.frames is not None and frames >= args.frames:
+                break
+            if episodes is not None and session.episodes_done >= episodes:
+                break
+        writer.close()
+    finally:
+        writer.discard()
+    return frames
+
+
+class GifWriter:
+    """Frames to an animated, looping GIF, written atomically when closed."""
+
+    def __init__(self, path: str, fps: float):
+        self.path, self.fps = path, fps
+        self.frames = []
+
+    def add(self, frame: np.ndarray) -> None:
+        from PIL import Image
+
+        # Each frame gets its own 256-colour palette now, so only 1 byte per pixel is kept.
+        self.frames.append(Image.fromarray(frame).quantize(256, method=Image.Quantize.FASTOCTREE))
+
+    def close(self) -> None:
+        tmp = _temporary(self.path)
+        try:
+            self.frames[0].save(tmp, format="GIF", save_all=True, append_images=self.frames[1:],
+                                duration=max(20, int(round(1000 / self.fps))), loop=0)
+            os.replace(tmp, self.path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+    def discard(self) -> None:
+        self.frames = []
+
+
+class Mp4Writer:
+    """Frames piped to ffmpeg (H.264), written to a temporary file and moved into place when closed."""
+
+    def __init__(self, path: str, fps: float):
+        self.path, self.fps = path, fps
+        self.tmp = _temporary(path)
+        self.process: Optional[subprocess.Popen] = None
+
+    def add(self, frame: np.ndarray) -> None:
+        if self.process is None:
+            height, width = frame.shape[:2]
+            self.process = subprocess.Popen(
+                ["ffmpeg", "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
+                 "-s", f"{width}x{height}", "-r", f"{self.fps:g}", "-i", "-",
+                 "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-pix_fmt", "yuv420p", "-f", "mp4", self.tmp],
+                stdin=subprocess.PIPE)
+        try:
+            self.process.stdin.write(np.ascontiguousarray(frame).tobytes())
+        except BrokenPipeError:
+            self._failed()
+
+    def close(self) -> None:
+        try:
+            self.process.stdin.close()
+        except BrokenPipeError:
+            self._failed()
+        if self.process.wait() != 0:
+            self._failed()
+        os.replace(self.tmp, self.path)
+
+    def _failed(self) -> None:
+        raise WatchError(f"--record: ffmpeg failed to write {self.path!r} (exit code {self.process.wait()}); "
+                         f"its message is above; allowed: a .gif file, which needs no encoder")
+
+    def discard(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        if os.path.exists(self.tmp):
+            os.remove(self.tmp)
+
+
+def _temporary(path: str) -> str:
+    folder, name = os.path.split(os.path.abspath(path))
+    return os.path.join(folder, f".{name}.tmp-{os.getpid()}")
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """`scripts/watch.py`: returns the exit code (2 for bad input, with a one-line message)."""
+    args = tyro.cli(WatchArgs, args=argv, prog="watch.py")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one world, one small net: extra threads only spin against the drawing
+    try:
+        check_args(args)
+        session = load_session(args.checkpoint, args.env, args.seed)
+        if args.record is None:
+            watch(session, args)
+        else:
+            frames = record(session, args)
+            print(f"wrote {args.record}: {frames} frames")
+    except WatchError as exc:
+        print(f"watch.py: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        torch.set_num_threads(threads)
+    return 0

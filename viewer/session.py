@@ -1,0 +1,237 @@
+"""A watched forager: one world, one trained agent, stepped one frame at a time.
+
+`load_session` reads a training checkpoint and rebuilds the world and the agent it was trained
+with (through `training.loop.make_env` and `make_agent`, so the viewer builds them exactly as the
+trainer did). Every problem with the input (a missing, corrupt or mismatched checkpoint, an
+unknown env) raises `WatchError` with a one-line message, before anything is drawn.
+
+`Session` keeps the agent's output for the observation it is looking at, so what a frame shows
+(the retina, the gains, the gates) is what produced the next action. It owns the live controls
+that a test can call directly: `set_goal`, `toggle_feedback_lesion`, `reset`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections import deque
+from typing import Optional
+
+import numpy as np
+import torch
+
+import envs
+from envs.config import NUM_COLOURS
+from envs.world import ACTION_NAMES, goal_vector
+from training.checkpoint import CHECKPOINT_FILE, CheckpointError, load_checkpoint
+from training.config import ConfigError, from_dict
+from training.loop import make_agent, make_env
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEMO_CHECKPOINT = os.path.join(ROOT, "assets", "demo.pt")
+DEMO_COMMAND = "python scripts/train.py --run-dir runs/demo && cp runs/demo/checkpoint.pt assets/demo.pt"
+HISTORY = 200  # steps kept for the running plot
+
+
+class WatchError(ValueError):
+    """Bad input to the viewer; the message is one line that says what to do."""
+
+
+def resolve_checkpoint(path: Optional[str]) -> str:
+    """A checkpoint file from --checkpoint: a file, a run directory (its checkpoint.pt), or None
+    for the shipped demo checkpoint."""
+    if path is None:
+        if not os.path.isfile(DEMO_CHECKPOINT):
+            raise WatchError(f"no --checkpoint given and the demo checkpoint {DEMO_CHECKPOINT} is missing; "
+                             f"pass --checkpoint runs/<run>, or make the demo with: {DEMO_COMMAND}")
+        return DEMO_CHECKPOINT
+    if os.path.isdir(path):
+        file = os.path.join(path, CHECKPOINT_FILE)
+        if not os.path.isfile(file):
+            raise WatchError(f"--checkpoint: the directory {path!r} holds no {CHECKPOINT_FILE}; "
+                             f"allowed: a run directory or .pt file written by scripts/train.py")
+        return file
+    if not os.path.exists(path):
+        raise WatchError(f"--checkpoint: {path!r} does not exist; allowed: a run directory or .pt file "
+                         f"written by scripts/train.py")
+    return path
+
+
+def load_session(checkpoint: Optional[str] = None, env_id: Optional[str] = None, seed: int = 0) -> "Session":
+    """Load the agent of `checkpoint` and the world it was trained on (or `env_id`, same settings).
+
+    Raises WatchError naming the input when the checkpoint is missing, corrupt, foreign or does
+    not fit the env, or when env_id is not one of the single-forager worlds.
+    """
+    if env_id is not None and env_id not in envs.TASK_IDS:
+        raise WatchError(f"--env: got {env_id!r}; allowed: {', '.join(sorted(envs.TASK_IDS))}")
+    path = resolve_checkpoint(checkpoint)
+    try:
+        payload = load_checkpoint(path)
+    except CheckpointError as exc:
+        raise WatchError(f"--checkpoint: {exc}") from None
+    try:
+        config = from_dict(json.loads(payload["config"]), f"checkpoint {path!r}")
+        agent_config = json.loads(payload["agent_config"])
+    except (ConfigError, TypeError, ValueError) as exc:
+        raise WatchError(f"--checkpoint: {path!r} holds a config this code cannot read ({_first_line(exc)}); "
+                         f"retrain it with scripts/train.py") from None
+    trained_on = config.env
+    if env_id is None and trained_on not in envs.TASK_IDS:
+        raise WatchError(f"--checkpoint: {path!r} was trained on {trained_on!r}, which the viewer cannot show; "
+                         f"pass --env with one of {', '.join(sorted(envs.TASK_IDS))}")
+    config.env = env_id or trained_on
+    device = torch.device("cpu")
+    try:
+        env = make_env(config, 1, device)
+    except ConfigError as exc:
+        raise WatchError(f"--env {config.env}: the checkpoint's world settings do not fit it ({_first_line(exc)})") from None
+    try:
+        agent = make_agent(config, env, agent_config)
+        agent.load_state_dict(payload["model"])
+        agent.eval()
+        session = Session(env, agent, config.env, config.agent, seed)
+    except (RuntimeError, ValueError, TypeError, KeyError) as exc:
+        raise WatchError(f"--checkpoint: {path!r} does not match {config.env} or its own agent config "
+                         f"({_first_line(exc)}); watch it on the env it was trained on ({trained_on}) "
+                         f"or retrain it") from None
+    session.checkpoint = path
+    return session
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class Session:
+    """One world and one agent, stepped together. Host-side by design: one world, read every frame.
+
+    After construction and after every `step`, `obs` is the observation on screen, `internals`
+    (numpy, batch dim dropped) are the agent's signals computed from it, and `history` holds the
+    last HISTORY steps' (reward, dopamine) pairs (dopamine NaN for agents without plasticity).
+    """
+
+    def __init__(self, env, agent, env_id: str, preset: str, seed: int = 0):
+        self.env = env
+        self.agent = agent
+        self.env_id = env_id
+        self.preset = preset
+        self.seed = seed
+        self.checkpoint: Optional[str] = None
+        self.history: deque[tuple[float, float]] = deque(maxlen=HISTORY)
+        self.episode = 0  # the episode on screen, from 1
+        self.episodes_done = 0  # episodes that ran to their end
+        torch.manual_seed(seed)  # the agent samples its actions
+        self.obs, _ = env.reset(seed=seed)
+        self._start_episode()
+
+    # -- what a frame shows ---------------------------------------------------------------------
+
+    @property
+    def config(self):
+        return self.env.config
+
+    @property
+    def goal(self) -> np.ndarray:
+        """(P,) the goal the agent is given for the observation on screen."""
+        return self.obs["goal"][0].numpy()
+
+    @property
+    def target_colour(self) -> int:
+        """The palette index that pays now (on ReversalBerry the agent is not told)."""
+        return int(self.env.state.target_colour[0])
+
+    @property
+    def goal_settable(self) -> bool:
+        """Only cued tasks let the goal change: elsewhere it is fixed (red) or hidden (reversal)."""
+        return self.config.task == "cued"
+
+    @property
+    def has_feedback(self) -> bool:
+        return self.agent.feedback is not None
+
+    @property
+    def lesioned(self) -> bool:
+        return self.agent.lesion == "feedback"
+
+    def policy(self) -> tuple[list[str], np.ndarray, float]:
+        """What the agent is about to do: action names, their probabilities (discrete) or the
+        Gaussian's mean (continuous: linear, angular, in [-1, 1]), and its value estimate V."""
+        dist = self.out.dist
+        if self.agent.discrete:
+            return list(ACTION_NAMES), dist.probs[0].numpy(), float(self.out.value[0])
+        return ["linear", "angular"], dist.mean[0].clamp(-1, 1).numpy(), float(self.out.value[0])
+
+    def episode_stats(self) -> dict[str, float]:
+        """The on-screen episode's step, targets and distractors eaten, and return."""
+        s = self.env.state
+        return {"step": int(s.episode_step[0]), "targets": float(s.episode_target[0]),
+                "distractors": float(s.episode_distractor[0]), "return": float(s.episode_return[0])}
+
+    # -- controls -------------------------------------------------------------------------------
+
+    def step(self) -> None:
+        """Act on the observation on screen, step the world, and think about the new observation."""
+        action = self.out.dist.sample()  # (1,) or (1, 2)
+        if action.is_floating_point():
+            action = action.clamp(-1.0, 1.0)  # the unclipped Gaussian sample, clipped to the box
+        resetting = bool(self.env.state.needs_reset[0])  # next-step autoreset: this step starts an episode
+        self.obs, reward, terminated, truncated, info = self.env.step(action)
+        self.agent_state = self.out.state
+        self.episode_start = torch.tensor([resetting])
+        self.prev_reward = reward
+        if resetting:
+            self.episode += 1
+        if bool(info["_episode"][0]):
+            self.episodes_done += 1
+        self._think()
+        dopamine = self.internals.get("dopamine")
+        self.history.append((float(reward[0]), math.nan if dopamine is None else float(dopamine)))
+
+    def set_goal(self, colour: int) -> None:
+        """Make `colour` the target on a cued task: the reward and the agent's goal input change together.
+
+        The world's target colour decides which berries pay (`envs.world.is_target`) and the goal
+        the agent sees (`envs.world.goal_vector`); the observation's goal is recomputed from it and
+        the agent thinks again, so the next action already follows the new goal. It holds for the
+        rest of the episode; the next episode draws its own target.
+        """
+        if not self.goal_settable:
+            raise ValueError(f"the goal of {self.env_id} ({self.config.task} task) cannot be set; "
+                             f"allowed: a cued task such as CuedBerry-v0")
+        if not (isinstance(colour, int) and 0 <= colour < NUM_COLOURS):
+            raise ValueError(f"colour={colour!r} must be a palette index in [0, {NUM_COLOURS - 1}]")
+        self.env.state.target_colour[0] = colour
+        self.obs["goal"] = goal_vector(self.config, self.env.state)
+        self._think()
+
+    def toggle_feedback_lesion(self) -> bool:
+        """Cut or restore the top-down feedback (gains fixed at 1); returns whether it is now cut."""
+        if not self.has_feedback:
+            raise ValueError(f"the {self.preset} agent has no feedback to lesion; allowed: an agent with "
+                             f"feedback (feedback, full)")
+        self.agent.set_lesion(None if self.lesioned else "feedback")
+        self._think()
+        return self.lesioned
+
+    def reset(self) -> None:
+        """Start a new episode now (the world's random stream goes on, so it is a new one)."""
+        self.obs, _ = self.env.reset()
+        self._start_episode()
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _start_episode(self) -> None:
+        self.agent_state = self.agent.initial_state(1)
+        self.episode_start = torch.ones(1, dtype=torch.bool)
+        self.prev_reward = torch.zeros(1)
+        self.episode += 1
+        self._think()
+
+    def _think(self) -> None:
+        """The agent's output for the observation on screen, from the state before it."""
+        with torch.no_grad():
+            self.out = self.agent(self.obs, self.agent_state, self.episode_start, self.prev_reward)
+        self.internals = {key: value[0].numpy() for key, value in self.out.internals.items()}
