@@ -335,6 +335,15 @@ class MultiBerryVectorEnv(VectorEnv):
         }
         return self._observe(), reward.view(-1), terminated.view(-1), truncated.view(-1), info
 
+    def forager_state(self) -> SimpleNamespace:
+        """Each forager slot seen as a one-forager world (N*M rows), for the scripted policy."""
+        s, m = self.state, self.num_agents
+        rep = functools.partial(torch.repeat_interleave, repeats=m, dim=0)
+        return SimpleNamespace(pose=s.pose.reshape(-1, 3), berry_pos=rep(s.berry_pos), berry_colour=rep(s.berry_colour),
+                               berry_timer=rep(s.berry_timer), target_colour=s.agent_target.reshape(-1),
+                               seed=(rep(s.seed) * m + self.renderer.slot.repeat(self.num_arenas)) & rng.MASK32,
+                               counter=rep(s.counter))
+
     def _observe(self):
         image = self.renderer.render(self.state)
         return {"image": image, "goal": goals(self.multi, self.state)}

@@ -25,7 +25,9 @@ def scripted_actions(env) -> torch.Tensor:
     It steers to the nearest target berry in its field of view, sidesteps distractors in its path,
     and when it sees no target it wanders, turning away from walls.
     """
-    config, state = env.config, env.state
+    config = env.config
+    # MultiBerry's vector env offers each forager slot as a one-forager world.
+    state = env.forager_state() if hasattr(env, "forager_state") else env.state
     ahead, left = egocentric(state.pose, state.berry_pos)  # (N, K)
     present = (state.berry_timer == 0) & in_view(config, state.pose, state.berry_pos)
     target = present & is_target(state)

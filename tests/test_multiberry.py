@@ -140,3 +140,26 @@ def test_vector_slots_respawn_with_next_step_autoreset():
     _, reward, term, _, info = vec.step(spin)
     assert not term.any() and torch.all(reward == 0) and not info["_episode"].any()
     assert vec.unwrapped.state.alive.all()
+
+
+def test_parameter_shared_training_writes_its_event_file(tmp_path):
+    import dataclasses
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from training import Config, train
+
+    torch.set_num_threads(1)
+    config = Config(env="MultiBerry-v0", agent="recurrent", num_envs=2, num_steps=32, total_steps=2048,
+                    max_episode_steps=40, update_epochs=1, num_minibatches=2, image_interval=2, video_interval=3,
+                    progress=False, device="cpu", run_dir=str(tmp_path / "multi"))
+    result = train(config)
+    assert result.global_step == 2048  # 2 arenas x 4 foragers x 32 steps x 8 updates
+    acc = EventAccumulator(config.run_dir, size_guidance={"scalars": 0, "images": 0})
+    acc.Reload()
+    tags = acc.Tags()["scalars"]
+    for tag in ("charts/episodic_return", "losses/value_loss", "forage/normalized_score"):
+        assert tag in tags
+    returns = [e.value for e in acc.Scalars("charts/episodic_return")]
+    assert returns and all(np.isfinite(returns))
+    assert dataclasses.asdict(config)["env"] == "MultiBerry-v0"

@@ -84,3 +84,17 @@ def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict
     if missing:
         raise CheckpointError(f"checkpoint {path!r} lacks the entries {missing}; it is damaged or foreign")
     return payload
+
+
+def export_checkpoint(source: str, destination: str) -> None:
+    """Write a slim copy of a run's checkpoint for watching and evaluation: the same format with the
+    optimizer and the per-process resume state (RNG, worlds, rollout carry) left out, so it is
+    about half the size. It cannot be resumed; `load_checkpoint` and the viewer read it."""
+    if os.path.isdir(source):
+        source = os.path.join(source, CHECKPOINT_FILE)
+    payload = load_checkpoint(source)
+    payload.update(optimizer={}, ranks=[])
+    payload.pop("format", None)
+    payload.pop("format_version", None)
+    save_checkpoint(destination, payload)
+

@@ -158,9 +158,10 @@ def record_episode(agent, env, seed: int, device: torch.device) -> tuple[list[np
     """Run one evaluation episode in a 1-world ``env``; return GIF frames (arena | agent view with
     spatial gain) and its return. Samples actions on a forked RNG, so training's stream is intact."""
     obs, _ = env.reset(seed=seed)
-    state = agent.initial_state(1, device=device)
-    episode_start = torch.ones(1, dtype=torch.bool, device=device)
-    prev_reward = torch.zeros(1, device=device)
+    slots = env.num_envs  # 1, or the foragers of one MultiBerry arena (the video follows the first)
+    state = agent.initial_state(slots, device=device)
+    episode_start = torch.ones(slots, dtype=torch.bool, device=device)
+    prev_reward = torch.zeros(slots, device=device)
     limit = env.config.max_episode_steps
     stride = max(1, math.ceil(limit / VIDEO_MAX_FRAMES))
     frames, total = [], 0.0
@@ -177,7 +178,7 @@ def record_episode(agent, env, seed: int, device: torch.device) -> tuple[list[np
             total += float(reward[0])
             if bool(terminated[0] | truncated[0]):
                 break
-            state, episode_start, prev_reward = out.state, torch.zeros_like(episode_start), reward
+            state, episode_start, prev_reward = out.state, terminated | truncated, reward
     return frames, total
 
 
@@ -244,6 +245,9 @@ def _train(config: Config, device: torch.device, process: distributed.Process,
                 flag = "--" + name.replace("_", "-")
                 raise ConfigError(f"{flag}: the run in {config.resume!r} was trained with {saved[name]!r}, "
                                   f"got {getattr(config, name)!r}; a resumed run keeps its worlds and agent")
+        if not checkpoint["ranks"]:
+            raise ConfigError(f"--resume: {config.resume!r} holds an exported checkpoint without resume state "
+                              f"(made by python -m training.export); resume from a run directory's own checkpoint")
         if len(checkpoint["ranks"]) != process.world_size:
             raise ConfigError(f"--nproc_per_node: the run in {config.resume!r} was trained by "
                               f"{len(checkpoint['ranks'])} process(es), got {process.world_size}")
@@ -261,12 +265,13 @@ def _train(config: Config, device: torch.device, process: distributed.Process,
     if env.metadata.get("autoreset_mode") is None or env.metadata["autoreset_mode"].name != "NEXT_STEP":
         raise RuntimeError(f"{config.env}: the trainer needs AutoresetMode.NEXT_STEP, the env declares "
                            f"{env.metadata.get('autoreset_mode')}")
+    slots = env.num_envs  # --num-envs worlds; on MultiBerry-v0, --num-envs arenas x their foragers
     agent = make_agent(config, env, None if checkpoint is None else json.loads(checkpoint["agent_config"]))
     agent.to(device)
     distributed.broadcast_parameters(agent, process)
     recurrent = bool(agent.initial_state(1, device=device))
     validate(config, recurrent=recurrent)
-    batch_size = config.num_envs * config.num_steps * process.world_size  # env steps per update
+    batch_size = slots * config.num_steps * process.world_size  # env (forager) steps per update
     num_updates = config.total_steps // batch_size
     if num_updates < 1:
         raise ConfigError(f"--total-steps: got {config.total_steps}; allowed: at least one update's "
@@ -280,10 +285,10 @@ def _train(config: Config, device: torch.device, process: distributed.Process,
     # (under NEXT_STEP autoreset the action taken on a final observation does nothing).
     if checkpoint is None:
         obs, _ = env.reset(seed=config.seed + process.rank * config.num_envs)
-        state = agent.initial_state(config.num_envs, device=device)
-        episode_start = torch.ones(config.num_envs, dtype=torch.bool, device=device)
-        valid = torch.ones(config.num_envs, dtype=torch.bool, device=device)
-        prev_reward = torch.zeros(config.num_envs, device=device)
+        state = agent.initial_state(slots, device=device)
+        episode_start = torch.ones(slots, dtype=torch.bool, device=device)
+        valid = torch.ones(slots, dtype=torch.bool, device=device)
+        prev_reward = torch.zeros(slots, device=device)
         start_update, global_step, elapsed_before = 0, 0, 0.0
         reference = reference_returns(config, device) if main else {}
     else:
@@ -302,10 +307,10 @@ def _train(config: Config, device: torch.device, process: distributed.Process,
             warnings.warn("the env has no get_state/set_state: the resumed worlds start new episodes, "
                           "so the run is not an exact continuation")
             obs, _ = env.reset(seed=config.seed + process.rank * config.num_envs + checkpoint["global_step"])
-            state = agent.initial_state(config.num_envs, device=device)
-            episode_start = torch.ones(config.num_envs, dtype=torch.bool, device=device)
-            valid = torch.ones(config.num_envs, dtype=torch.bool, device=device)
-            prev_reward = torch.zeros(config.num_envs, device=device)
+            state = agent.initial_state(slots, device=device)
+            episode_start = torch.ones(slots, dtype=torch.bool, device=device)
+            valid = torch.ones(slots, dtype=torch.bool, device=device)
+            prev_reward = torch.zeros(slots, device=device)
         start_update, global_step = int(checkpoint["update"]), int(checkpoint["global_step"])
         elapsed_before = float(checkpoint.get("elapsed", 0.0))
         reference = dict(checkpoint.get("reference", {}))
@@ -377,7 +382,7 @@ def _train(config: Config, device: torch.device, process: distributed.Process,
                 "ranks": ranks,
             })
 
-    rollout = Rollout.allocate(config.num_steps, obs, _action_example(env, config.num_envs, device))
+    rollout = Rollout.allocate(config.num_steps, obs, _action_example(env, slots, device))
     reduce_gradients = distributed.gradient_reducer(agent, process)
     episodes = monitor.EpisodeStats(device)
     internals = monitor.InternalStats()
