@@ -53,8 +53,7 @@ class BerryEnv(gym.Env):
         self.config = self._world.config
         self.observation_space = self._world.single_observation_space
         self.action_space = self._world.single_action_space
-        self._window = None
-        self._clock = None
+        self._window = None  # an envs.draw.HumanWindow once render_mode="human" draws
 
     @property
     def state(self):
@@ -85,24 +84,16 @@ class BerryEnv(gym.Env):
         frame = self._world.render_arena(0)
         if self.render_mode == "rgb_array":
             return frame
-        import pygame
-
         if self._window is None:
-            pygame.init()
-            pygame.display.set_caption("RedBerry")
-            self._window = pygame.display.set_mode(frame.shape[1::-1])
-            self._clock = pygame.time.Clock()
-        pygame.event.pump()
-        self._window.blit(pygame.surfarray.make_surface(frame.transpose(1, 0, 2)), (0, 0))
-        pygame.display.flip()
-        self._clock.tick(self.metadata["render_fps"])
+            from envs.draw import HumanWindow
+
+            self._window = HumanWindow("RedBerry")
+        self._window.show(frame, self.metadata["render_fps"])
         return None
 
     def close(self):
         if self._window is not None:
-            import pygame
-
-            pygame.display.quit()
+            self._window.close()
             self._window = None
 
     def _check_action(self, action) -> torch.Tensor:

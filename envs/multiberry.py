@@ -412,8 +412,7 @@ class MultiBerryParallelEnv(ParallelEnv):
         self.state_ = empty_arenas(self.multi, 1, self._device)
         self._renderer = ArenaRenderer(self.multi, 1, self._device)
         self._seeded = False
-        self._window = None
-        self._clock = None
+        self._window = None  # an envs.draw.HumanWindow once render_mode="human" draws
 
     def observation_space(self, agent):
         return self._obs_space
@@ -473,23 +472,16 @@ class MultiBerryParallelEnv(ParallelEnv):
         frame = draw_arena_frame(self.config, _arena_as_world(self.state_), 0, 384, poses=poses if len(poses) else None)
         if self.render_mode == "rgb_array":
             return frame
-        import pygame
-
         if self._window is None:
-            pygame.init()
-            self._window = pygame.display.set_mode(frame.shape[1::-1])
-            self._clock = pygame.time.Clock()
-        pygame.event.pump()
-        self._window.blit(pygame.surfarray.make_surface(frame.transpose(1, 0, 2)), (0, 0))
-        pygame.display.flip()
-        self._clock.tick(self.metadata["render_fps"])
+            from envs.draw import HumanWindow
+
+            self._window = HumanWindow("MultiBerry")
+        self._window.show(frame, self.metadata["render_fps"])
         return None
 
     def close(self):
         if self._window is not None:
-            import pygame
-
-            pygame.display.quit()
+            self._window.close()
             self._window = None
 
     def state(self) -> np.ndarray:

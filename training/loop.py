@@ -60,14 +60,15 @@ class TrainResult:
 
 
 def resolve_device(choice: str) -> torch.device:
-    """--device auto|cpu|cuda -> a torch device (auto: cuda when available)."""
-    if choice == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device: got 'cuda' but torch finds no CUDA device here; allowed: auto, cpu")
-    if choice not in ("cpu", "cuda"):
+    """--device auto|cpu|cuda -> a torch device (auto: cuda when available), via the envs' resolver."""
+    from envs.vector import resolve_device as resolve
+
+    if choice not in ("auto", "cpu", "cuda"):
         raise ConfigError(f"--device: got {choice!r}; allowed: auto, cpu, cuda")
-    return torch.device(choice)
+    try:
+        return resolve(choice)
+    except ValueError as exc:
+        raise ConfigError(f"--device: {exc}") from None
 
 
 def set_cpu_threads(processes_here: int = 1) -> None:
