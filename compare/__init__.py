@@ -1,0 +1,14 @@
+"""Compare the agents: train each preset on each task for K seeds, evaluate every trained agent in
+batched rollouts over a grid of conditions and lesions, and report the statistics.
+
+`python scripts/compare.py` runs `compare.run.run_compare`. The pieces: `compare.grid` (the
+conditions, the plan, units and cells), `compare.evaluate` (batched evaluation of one cell),
+`compare.measures` (attention modulation index, set size, passes), `compare.stats` (bootstrap
+CI and IQM), `compare.store` (finished cells on disk), `compare.report` (CSV, results.md, plots)
+and `compare.run` (the order of work, resume, shards and merge).
+"""
+
+from compare.grid import CONDITIONS, SCALES, CompareError, Plan
+from compare.run import CompareArgs, make_plan, merge, run_compare
+
+__all__ = ["CONDITIONS", "SCALES", "CompareArgs", "CompareError", "Plan", "make_plan", "merge", "run_compare"]

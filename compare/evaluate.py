@@ -1,0 +1,231 @@
+"""Batched evaluation: every world of a cell runs one episode, all stepped together on the device.
+
+A cell's W worlds (`Plan.eval_worlds`) start together from the condition's seed, so every agent,
+lesion and T of a condition meets the same W worlds, and the random and scripted references
+meet them too. Each world runs exactly one episode of `Plan.episode_steps` steps; actions are
+sampled from the policy (as in training) with a generator seeded by the condition, so a cell's
+numbers are the same whichever process computes them, in whatever order.
+
+Per cell: the mean episodic return and its standard error over the W episodes, targets and
+distractors eaten, the precision (targets / berries eaten, pooled over episodes), the steps to the
+first target (censored at the episode's length where no target was eaten) and the share of
+episodes that found one; for agents with feedback, the attention modulation index
+(`compare.measures`).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import torch
+from torch.distributions import Categorical
+
+from compare.grid import CONDITIONS, EvalCell, Plan, Unit, condition_seed, world_kwargs_for
+from envs.config import NUM_COLOURS
+from envs.world import goal_vector
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """The worlds of one condition for one unit: what a reference cell is keyed by."""
+
+    condition: str
+    env_id: str
+    kwargs: tuple[tuple[str, Any], ...]  # gym.make_vec keywords, sorted; max_episode_steps included
+    cue_change: bool
+    worlds: int
+    seed: int
+
+    @property
+    def steps(self) -> int:
+        return int(dict(self.kwargs)["max_episode_steps"])
+
+    @property
+    def key(self) -> str:
+        text = json.dumps([self.env_id, self.kwargs, self.cue_change, self.worlds, self.seed], default=str)
+        return f"{self.env_id}__{self.condition}__{hashlib.sha1(text.encode()).hexdigest()[:10]}"
+
+
+def env_spec(unit: Unit, condition: str, plan: Plan) -> EnvSpec:
+    env_id, kwargs = world_kwargs_for(unit, CONDITIONS[condition], plan.episode_steps)
+    return EnvSpec(condition, env_id, tuple(sorted(kwargs.items())), CONDITIONS[condition].cue_change,
+                   plan.eval_worlds, condition_seed(condition))
+
+
+def make_env(spec: EnvSpec, device: torch.device):
+    import gymnasium as gym
+
+    import envs  # noqa: F401  (registers the ids)
+
+    # The policies' actions are valid by construction; copy=False: the agent reads each image
+    # before the next step overwrites it.
+    return gym.make_vec(spec.env_id, num_envs=spec.worlds, device=str(device), copy=False,
+                        validate_actions=False, **dict(spec.kwargs))
+
+
+def sample(dist, generator: torch.Generator) -> torch.Tensor:
+    """A sample of the policy's action distribution drawn from `generator` (the global RNG is
+    left alone); continuous actions are clipped to the box, as the trainer does for the env."""
+    if isinstance(dist, Categorical):
+        return torch.multinomial(dist.probs, 1, generator=generator)[:, 0]
+    normal = dist.base_dist
+    noise = torch.randn(normal.loc.shape, generator=generator, device=normal.loc.device)
+    return (normal.loc + normal.scale * noise).clamp(-1.0, 1.0)
+
+
+class AgentPolicy:
+    """A trained agent acting in N worlds; `gains` (a `measures.GainRecorder`) sees its gains."""
+
+    def __init__(self, agent, gains=None):
+        self.agent = agent
+        self.gains = gains
+
+    def start(self, world, generator: torch.Generator) -> None:
+        n, device = world.num_envs, world.device
+        self.generator = generator
+        self.state = self.agent.initial_state(n, device=device)
+        self.episode_start = torch.ones(n, dtype=torch.bool, device=device)
+        self.prev_reward = torch.zeros(n, device=device)
+
+    def act(self, obs, world) -> torch.Tensor:
+        out = self.agent(obs, self.state, self.episode_start, self.prev_reward)
+        if self.gains is not None:
+            self.gains.record(out.internals, world.state.target_colour)
+        self.state = out.state
+        return sample(out.dist, self.generator)
+
+    def observe(self, reward: torch.Tensor) -> None:
+        self.prev_reward = reward
+        self.episode_start = torch.zeros_like(self.episode_start)
+
+
+class ReferencePolicy:
+    """The scripted forager (reads the true state) or uniform random actions."""
+
+    def __init__(self, kind: str):
+        if kind not in ("scripted", "random"):
+            raise ValueError(f"kind={kind!r} must be 'scripted' or 'random'")
+        self.kind = kind
+
+    def start(self, world, generator: torch.Generator) -> None:
+        self.generator = generator
+
+    def act(self, obs, world) -> torch.Tensor:
+        import envs
+
+        if self.kind == "scripted":
+            return envs.scripted_actions(world)
+        return envs.random_actions(world, self.generator)
+
+    def observe(self, reward: torch.Tensor) -> None:
+        pass
+
+
+def change_cue(world, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """Make another colour the target in every world: c -> c' = c + k (mod P), k uniform in
+    1..P-1. Berries of c and c' trade colours, so the field keeps its number of targets and
+    distractors and only which colour pays (and what the goal says) changes. Returns the
+    observation redrawn from the changed state."""
+    state = world.state
+    old = state.target_colour  # (N,)
+    shift = torch.randint(1, NUM_COLOURS, old.shape, generator=generator, device=old.device)
+    new = (old + shift) % NUM_COLOURS
+    colour = state.berry_colour  # (N, K)
+    state.berry_colour = torch.where(colour == old[:, None], new[:, None],
+                                     torch.where(colour == new[:, None], old[:, None], colour))
+    state.target_colour = new
+    return {"image": world.retina.render(state), "goal": goal_vector(world.config, state)}
+
+
+@torch.no_grad()
+def run_episodes(env, spec: EnvSpec, policy) -> dict[str, float]:
+    """One episode in each of the env's worlds under `policy`; returns the cell's metrics."""
+    world = env.unwrapped
+    device = world.device
+    actions = torch.Generator(device=device)
+    actions.manual_seed(spec.seed)
+    cue = torch.Generator(device=device)  # its own stream: the change is the same for every policy
+    cue.manual_seed(spec.seed + 1)
+    obs, _ = env.reset(seed=spec.seed)
+    policy.start(world, actions)
+    n, steps = world.num_envs, spec.steps
+    first_target = torch.full((n,), float(steps), device=device)  # censored at the episode's length
+    found = torch.zeros(n, dtype=torch.bool, device=device)
+    change_at = steps // 2 if spec.cue_change else None
+    info = {}
+    for t in range(steps):
+        if t == change_at:
+            obs = change_cue(world, cue)
+        obs, reward, _, _, info = env.step(policy.act(obs, world))
+        policy.observe(reward)
+        hit = info["target_eaten"] > 0
+        first_target = torch.where(hit & ~found, float(t + 1), first_target)
+        found |= hit
+    if not bool(info["_episode"].all()):
+        raise RuntimeError(f"{spec.env_id}: not every world ended its episode after {steps} steps")
+    episode = info["episode"]
+    returns = episode["r"].double()
+    targets, distractors = episode["target_eaten"].double(), episode["distractor_eaten"].double()
+    eaten = float((targets + distractors).sum())
+    return {
+        "episodes": n,
+        "return_mean": float(returns.mean()),
+        "return_se": float(returns.std() / math.sqrt(n)) if n > 1 else math.nan,
+        "target_eaten": float(targets.mean()),
+        "distractor_eaten": float(distractors.mean()),
+        "precision": float(targets.sum()) / eaten if eaten > 0 else math.nan,
+        "steps_to_first_target": float(first_target.double().mean()),
+        "found_share": float(found.double().mean()),
+    }
+
+
+def evaluate_reference(spec: EnvSpec, device: torch.device) -> dict[str, dict[str, float]]:
+    """The random and the scripted forager on a condition's worlds: {"random": ..., "scripted": ...}."""
+    env = make_env(spec, device)
+    try:
+        return {kind: run_episodes(env, spec, ReferencePolicy(kind)) for kind in ("random", "scripted")}
+    finally:
+        env.close()
+
+
+def load_agent(payload: dict, env, passes: Optional[int] = None, lesion: Optional[str] = None):
+    """The checkpoint's agent for `env`'s spaces, with T = `passes` (None: as trained) and `lesion`."""
+    import agents
+
+    config = json.loads(payload["agent_config"])
+    if passes is not None:
+        config["passes"] = passes
+    agent = agents.agent_from_config(config, env.single_observation_space, env.single_action_space)
+    agent.load_state_dict(payload["model"])
+    agent.to(env.unwrapped.device)
+    agent.eval()
+    agent.set_lesion(lesion)
+    return agent
+
+
+def evaluate_cell(cell: EvalCell, plan: Plan, payload: dict, device: torch.device) -> dict[str, float]:
+    """One evaluation cell: the unit's agent (from its checkpoint `payload`) in the cell's
+    condition, lesion and T. Agents with feedback also get the attention modulation index."""
+    from compare.measures import GainRecorder, preferred_channels
+
+    spec = env_spec(cell.unit, cell.condition, plan)
+    env = make_env(spec, device)
+    try:
+        agent = load_agent(payload, env, cell.passes, None if cell.lesion == "none" else cell.lesion)
+        preferred = {}
+        if agent.feedback is not None:  # the probe draws its images on the CPU
+            probe = agent if device.type == "cpu" else copy.deepcopy(agent).cpu()
+            preferred = preferred_channels(probe, env.unwrapped.config)
+        gains = GainRecorder(preferred, device) if preferred else None
+        metrics = run_episodes(env, spec, AgentPolicy(agent, gains))
+        metrics["passes"] = agent.config.passes
+        if gains is not None:
+            metrics.update(gains.result())
+        return metrics
+    finally:
+        env.close()

@@ -1,0 +1,298 @@
+"""The comparison's grid: what is trained, and every condition each trained agent is evaluated in.
+
+A *unit* is one training run: (task, preset, seed). An *evaluation cell* is one unit evaluated in
+one condition, with or without a lesion, at its trained number of feedback passes T or another.
+A *reference cell* is the random and the scripted forager on one condition's worlds; it sets the
+scale of the normalised score, `(agent - random) / (scripted - random)` (DESIGN.md).
+
+Conditions change the worlds, never the agent:
+
+- the difficulty ladder: `easy`, `medium`, `hard` (the presets of `envs.config`) and `beyond`,
+  harder than `hard` on every knob;
+- one knob at a time on top of `easy`: `more_distractors`, `near_hues`, `clutter`, `noise`,
+  `illumination`;
+- `cue_change` (cued tasks): halfway through the episode the cue and the paying colour change;
+- `reversal`: the ReversalBerry-v0 task (the paying colour switches at random, the goal is zeros);
+- `setsize_D`: two targets among D distractors, for the set-size curve (steps to the first
+  target against D).
+
+`Plan` holds every setting of one compare; `SCALES` gives the defaults of `--scale default`
+(a 2-core CPU, about 45 minutes) and `--scale full` (a GPU).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import zlib
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import agents
+import envs
+from envs.config import DIFFICULTIES, DIFFICULTY_PRESETS
+
+
+class CompareError(ValueError):
+    """Bad input to a compare; the message names the flag, what was given and what is allowed."""
+
+
+# --- conditions ------------------------------------------------------------------------------
+
+CUED_TASKS = ("CuedBerry-v0",)
+ALL_TASKS = tuple(envs.TASK_IDS)  # the single-forager worlds (MultiBerry is not compared)
+SET_SIZE_TARGETS = 2  # targets in every set-size condition
+SET_SIZES = (2, 6, 14, 30)  # distractors in the set-size conditions
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One way to change the evaluation worlds."""
+
+    name: str
+    description: str
+    difficulty: Optional[str] = None  # the difficulty preset; None: the unit's training difficulty
+    knobs: tuple[tuple[str, Any], ...] = ()  # world knobs set on top of the preset
+    env_id: Optional[str] = None  # another task's worlds; None: the unit's own task
+    cue_change: bool = False  # the cue and the paying colour change halfway through the episode
+    tasks: Optional[tuple[str, ...]] = None  # training tasks it applies to; None: every task
+    distractors: Optional[int] = None  # set-size conditions: the number of distractors
+
+    def applies_to(self, task: str) -> bool:
+        return self.tasks is None or task in self.tasks
+
+
+def _set_size(distractors: int) -> Condition:
+    total = SET_SIZE_TARGETS + distractors
+    return Condition(
+        f"setsize_{distractors}", f"easy, {SET_SIZE_TARGETS} targets among {distractors} distractors",
+        difficulty="easy", knobs=(("num_berries", total), ("target_share", SET_SIZE_TARGETS / total)),
+        distractors=distractors)
+
+
+CONDITIONS: dict[str, Condition] = {c.name: c for c in [
+    Condition("easy", "the easy preset", difficulty="easy"),
+    Condition("medium", "the medium preset", difficulty="medium"),
+    Condition("hard", "the hard preset", difficulty="hard"),
+    Condition("beyond", "hard, and more: 32 berries of which 4 targets, 24 foliage discs, noise 0.25, "
+              "illumination 0.7", difficulty="hard",
+              knobs=(("num_berries", 32), ("target_share", 0.125), ("num_foliage", 24), ("noise", 0.25),
+                     ("illumination", 0.7))),
+    Condition("more_distractors", "easy with the same 6 targets among 26 distractors (not 6)", difficulty="easy",
+              knobs=(("num_berries", 32), ("target_share", 6 / 32))),
+    Condition("near_hues", "easy with every distractor in the target's neighbouring hues", difficulty="easy",
+              knobs=(("near_distractors", 1.0),)),
+    Condition("clutter", "easy with 20 foliage discs drawn over the berries", difficulty="easy",
+              knobs=(("num_foliage", 20),)),
+    Condition("noise", "easy with pixel noise 0.25", difficulty="easy", knobs=(("noise", 0.25),)),
+    Condition("illumination", "easy with a per-episode brightness and colour cast of +-0.7", difficulty="easy",
+              knobs=(("illumination", 0.7),)),
+    Condition("cue_change", "the training difficulty; halfway through the episode the cued colour changes to "
+              "another one, and the two colours trade places in the field", cue_change=True, tasks=CUED_TASKS),
+    Condition("reversal", "the ReversalBerry-v0 task at the training difficulty: red or blue pays and switches "
+              "at random, the goal is zeros", env_id="ReversalBerry-v0",
+              tasks=tuple(t for t in ALL_TASKS if t != "ReversalBerry-v0")),
+    *[_set_size(d) for d in SET_SIZES],
+]}
+
+LADDER = ("easy", "medium", "hard", "beyond")  # the difficulty axis of the score-vs-difficulty plot
+SINGLE_KNOBS = ("more_distractors", "near_hues", "clutter", "noise", "illumination")
+LESIONS = tuple(name for name in agents.LESIONS if name is not None)  # feedback, goal, plasticity
+
+
+def condition_seed(name: str) -> int:
+    """The env seed of a condition's worlds (world i gets seed + i): the same for every agent,
+    lesion and T in that condition, so they are compared on the same worlds (paired)."""
+    return 1_000_000_000 + 1_000 * (zlib.crc32(name.encode()) % 1_000_000)
+
+
+# --- the plan --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Every setting of one compare. Saved as OUT/plan.json; a resumed compare must match it."""
+
+    agents: tuple[str, ...]  # presets
+    envs: tuple[str, ...]  # training tasks
+    seeds: int  # training seeds 1..seeds per (task, preset)
+    steps: int  # env steps per training run
+    train_difficulty: str  # difficulty the agents train on
+    episode_steps: int  # episode length, in training and in evaluation
+    conditions: tuple[str, ...]
+    lesions: tuple[str, ...]  # lesions evaluated (where the agent has the mechanism)
+    lesion_conditions: tuple[str, ...]  # conditions the lesions are evaluated in
+    passes: tuple[int, ...]  # T evaluated for feedback agents
+    passes_conditions: tuple[str, ...]  # conditions the T sweep is evaluated in
+    eval_worlds: int  # worlds (= episodes) per evaluation cell, stepped together
+    num_envs: int  # training worlds
+    num_steps: int  # training rollout length
+    device: str  # auto, cpu or cuda
+    from_runs: tuple[str, ...] = ()  # trained run directories, instead of training
+    shard: tuple[int, int] = (0, 1)  # (i, n): this compare runs units i, i + n, i + 2n, ...
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @staticmethod
+    def from_dict(values: dict) -> "Plan":
+        fields = {f.name for f in dataclasses.fields(Plan)}
+        unknown = sorted(set(values) - fields)
+        if unknown:
+            raise CompareError(f"plan.json has unknown field(s) {unknown}; it was written by another version")
+        return Plan(**{k: tuple(tuple(x) if isinstance(x, list) else x for x in v) if isinstance(v, list) else v
+                       for k, v in values.items()})
+
+    def differences(self, other: "Plan", ignore: tuple[str, ...] = ()) -> list[str]:
+        """Fields whose values differ, as 'name: a vs b'."""
+        a, b = self.to_dict(), other.to_dict()
+        return [f"{k}: {a[k]!r} vs {b[k]!r}" for k in a if k not in ignore and a[k] != b[k]]
+
+
+SCALES: dict[str, dict[str, Any]] = {
+    # A 2-core CPU, about 40 minutes: 15 training runs of about 2 minutes (1M steps: on RedBerry-v0
+    # the trainer's default agent takes off between 0.4M and 0.6M steps), then ~290 cells of ~1 s.
+    # CuedBerry-v0 is left to --envs and --scale full: its agents stayed at a normalised score of
+    # ~0 for over 1M steps, so at this budget it would only add runs that have not learned.
+    "default": dict(
+        agents=("feedforward", "recurrent", "feedback"), envs=("RedBerry-v0",), seeds=5,
+        steps=1_000_000, train_difficulty="easy", episode_steps=200,
+        conditions=tuple(CONDITIONS), lesions=LESIONS, lesion_conditions=("easy", "hard"), passes=(1, 2, 3, 4),
+        passes_conditions=("easy", "hard"), eval_worlds=64, num_envs=256, num_steps=16, device="auto"),
+    # A GPU: every preset and task, 10 seeds, 10M steps, full-length episodes, 1024 worlds a cell.
+    "full": dict(
+        agents=tuple(agents.PRESETS), envs=ALL_TASKS, seeds=10, steps=10_000_000, train_difficulty="easy",
+        episode_steps=500, conditions=tuple(CONDITIONS), lesions=LESIONS,
+        lesion_conditions=("easy", "medium", "hard", "beyond"), passes=(1, 2, 3, 4, 6),
+        passes_conditions=("easy", "hard", "beyond"), eval_worlds=1024, num_envs=1024, num_steps=32,
+        device="auto"),
+}
+
+
+def _listed(flag: str, given, valid) -> None:
+    bad = [x for x in given if x not in valid]
+    if bad:
+        raise CompareError(f"{flag}: {bad} not known; valid: {', '.join(str(v) for v in valid)}")
+
+
+def check_plan(plan: Plan) -> None:
+    """Raise CompareError naming the first bad setting (before anything is trained)."""
+    _listed("--agents", plan.agents, list(agents.PRESETS))
+    _listed("--envs", plan.envs, list(ALL_TASKS))
+    _listed("--conditions", plan.conditions, list(CONDITIONS))
+    _listed("--lesions", plan.lesions, list(LESIONS))
+    _listed("--train-difficulty", [plan.train_difficulty], list(DIFFICULTIES))
+    for flag, values in (("--agents", plan.agents), ("--envs", plan.envs), ("--conditions", plan.conditions)):
+        if not values:
+            raise CompareError(f"{flag}: the selection is empty; give at least one")
+        if len(set(values)) != len(values):
+            raise CompareError(f"{flag}: {list(values)} names something twice; give each once")
+    for flag, value, low in (("--seeds", plan.seeds, 1), ("--steps", plan.steps, 1),
+                             ("--episode-steps", plan.episode_steps, 2), ("--eval-worlds", plan.eval_worlds, 1),
+                             ("--num-envs", plan.num_envs, 1), ("--num-steps", plan.num_steps, 1)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise CompareError(f"{flag}: got {value!r}; allowed: an integer >= {low}")
+    if not plan.passes or any(not isinstance(t, int) or t < 1 for t in plan.passes):
+        raise CompareError(f"--passes: got {list(plan.passes)}; allowed: one or more integers >= 1")
+    if plan.device not in ("auto", "cpu", "cuda"):
+        raise CompareError(f"--device: got {plan.device!r}; allowed: auto, cpu, cuda")
+    index, count = plan.shard
+    if not (count >= 1 and 0 <= index < count):
+        raise CompareError(f"--shard: got {index}/{count}; allowed: i/n with n >= 1 and 0 <= i < n")
+    idle = [c for c in plan.conditions if not any(CONDITIONS[c].applies_to(t) for t in plan.envs)]
+    if idle:
+        applicable = {c: list(CONDITIONS[c].tasks or ALL_TASKS) for c in idle}
+        raise CompareError(f"--conditions: {idle} apply to none of --envs {list(plan.envs)}; they apply to agents "
+                           f"trained on: {applicable}")
+    for name in ("lesion_conditions", "passes_conditions"):
+        unknown = [c for c in getattr(plan, name) if c not in plan.conditions]
+        if unknown:
+            raise CompareError(f"--{name.replace('_', '-')}: {unknown} are not among --conditions; allowed: "
+                               f"{', '.join(plan.conditions)}")
+
+
+# --- units and cells -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One trained agent: (task, preset, seed), with what the grid needs to know about it."""
+
+    task: str
+    agent: str
+    seed: int
+    feedback: bool  # has top-down gains (the feedback lesion and the T sweep apply)
+    plastic: bool  # has a plastic layer (the plasticity lesion applies)
+    passes: int  # T it was trained with
+    difficulty: str  # difficulty it was trained on
+    world_kwargs: tuple[tuple[str, Any], ...] = ()  # its other world settings (view size, actions, ...)
+    run_dir: Optional[str] = None  # set for --from runs
+
+    @property
+    def key(self) -> str:
+        return f"{self.task}__{self.agent}__s{self.seed}"
+
+
+def preset_unit(task: str, agent: str, seed: int, difficulty: str) -> Unit:
+    config = agents.PRESETS[agent]
+    return Unit(task, agent, seed, config.feedback, config.plastic, config.passes, difficulty)
+
+
+@dataclass(frozen=True)
+class EvalCell:
+    """One unit, one condition, one lesion ("none" or a mechanism), T passes (None: as trained)."""
+
+    unit: Unit
+    condition: str
+    lesion: str = "none"
+    passes: Optional[int] = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.unit.key}__{self.condition}__{self.lesion}__T{self.passes or 'trained'}"
+
+
+def world_kwargs_for(unit: Unit, condition: Condition, episode_steps: int) -> tuple[str, dict]:
+    """The env id and gym.make_vec keywords of `condition`'s worlds for `unit`."""
+    env_id = condition.env_id or unit.task
+    kwargs = dict(unit.world_kwargs)
+    kwargs.update(difficulty=condition.difficulty or unit.difficulty, max_episode_steps=episode_steps)
+    kwargs.update(dict(condition.knobs))
+    return env_id, kwargs
+
+
+def lesion_applies(unit: Unit, lesion: str, env_id: str) -> bool:
+    """A lesion is evaluated only where it can change something: the agent has the mechanism, and
+    (for the wrong goal) the task shows a goal at all."""
+    if lesion == "feedback":
+        return unit.feedback
+    if lesion == "plasticity":
+        return unit.plastic
+    return envs.TASK_IDS[env_id] != "reversal"
+
+
+def eval_cells(unit: Unit, plan: Plan) -> list[EvalCell]:
+    """Every evaluation cell of one unit, in a fixed order."""
+    cells = []
+    for name in plan.conditions:
+        condition = CONDITIONS[name]
+        if not condition.applies_to(unit.task):
+            continue
+        cells.append(EvalCell(unit, name))
+        env_id = condition.env_id or unit.task
+        if name in plan.lesion_conditions:
+            cells += [EvalCell(unit, name, lesion) for lesion in plan.lesions if lesion_applies(unit, lesion, env_id)]
+        if unit.feedback and name in plan.passes_conditions:
+            cells += [EvalCell(unit, name, passes=t) for t in plan.passes if t != unit.passes]
+    return cells
+
+
+def shard_units(units: list[Unit], shard: tuple[int, int]) -> list[Unit]:
+    """Units i, i + n, i + 2n, ... of the sorted list: each shard trains and evaluates its own."""
+    index, count = shard
+    ordered = sorted(units, key=lambda u: (u.task, u.agent, u.seed))
+    return ordered[index::count]
+
+
+def difficulty_knobs() -> set[str]:
+    """The world knobs a difficulty preset sets (a condition decides them, not the training run)."""
+    return {k for preset in DIFFICULTY_PRESETS.values() for k in preset}

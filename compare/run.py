@@ -1,0 +1,402 @@
+"""A compare from start to end: check the input, train or load each unit, evaluate its cells, report.
+
+Order of work: unit by unit (this shard's units only), train it (in this process, through
+`training.train`, so it keeps this process's one torch thread), then evaluate all its cells;
+each finished cell is saved at once (`compare.store`), so an interrupted compare, run again
+with the same flags, redoes none of them. A training run interrupted mid-way resumes from its
+last checkpoint. `merge` joins the output folders of shards (`--shard i/n`) into one report.
+
+Every check of the input runs before any training starts (`make_plan`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import shlex
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+
+import agents
+from compare import report
+from compare.evaluate import env_spec, evaluate_cell, evaluate_reference
+from compare.grid import (ALL_TASKS, CONDITIONS, SCALES, CompareError, Plan, Unit, check_plan, difficulty_knobs,
+                          eval_cells, preset_unit, shard_units)
+from compare.store import INVOCATIONS_FILE, PLAN_FILE, load_cell, load_cells, read_json, save_cell, write_json
+
+CURVE_TAG = "forage/normalized_score"
+
+
+@dataclass
+class CompareArgs:
+    """The flags of scripts/compare.py; None takes the value of --scale."""
+
+    out: str = "runs/compare"
+    scale: str = "default"
+    agents: Optional[tuple[str, ...]] = None
+    envs: Optional[tuple[str, ...]] = None
+    seeds: Optional[int] = None
+    steps: Optional[int] = None
+    conditions: Optional[tuple[str, ...]] = None
+    lesions: Optional[tuple[str, ...]] = None
+    lesion_conditions: Optional[tuple[str, ...]] = None
+    passes: Optional[tuple[int, ...]] = None
+    passes_conditions: Optional[tuple[str, ...]] = None
+    train_difficulty: Optional[str] = None
+    episode_steps: Optional[int] = None
+    eval_worlds: Optional[int] = None
+    num_envs: Optional[int] = None
+    num_steps: Optional[int] = None
+    device: Optional[str] = None
+    shard: Optional[str] = None
+    from_runs: tuple[str, ...] = ()
+    merge: tuple[str, ...] = ()
+    progress: bool = True
+    command: Optional[str] = None  # the command line, for the report; default: sys.argv
+
+
+def _command(args: CompareArgs) -> str:
+    return args.command or "python " + " ".join(shlex.quote(a) for a in ["scripts/compare.py", *sys.argv[1:]])
+
+
+def parse_shard(text: Optional[str]) -> tuple[int, int]:
+    if text is None:
+        return (0, 1)
+    try:
+        index, count = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise CompareError(f"--shard: got {text!r}; allowed: i/n, e.g. 0/4 ... 3/4 (0 <= i < n)") from None
+    if not (count >= 1 and 0 <= index < count):
+        raise CompareError(f"--shard: got {text!r}; allowed: i/n with n >= 1 and 0 <= i < n")
+    return index, count
+
+
+# --- the plan and its units ------------------------------------------------------------------
+
+
+def make_plan(args: CompareArgs) -> tuple[Plan, list[Unit]]:
+    """The resolved settings and every unit of the compare; raises CompareError on bad input."""
+    if args.scale not in SCALES:
+        raise CompareError(f"--scale: got {args.scale!r}; allowed: {', '.join(SCALES)}")
+    values = dict(SCALES[args.scale])
+    explicit = {f.name: getattr(args, f.name) for f in dataclasses.fields(Plan)
+                if hasattr(args, f.name) and f.name not in ("shard", "from_runs") and getattr(args, f.name) is not None}
+    values.update({k: tuple(v) if isinstance(v, list) else v for k, v in explicit.items()})
+    values["shard"] = parse_shard(args.shard)
+    units: list[Unit] = []
+    if args.from_runs:
+        for flag, value in (("--seeds", args.seeds), ("--steps", args.steps), ("--train-difficulty", args.train_difficulty),
+                            ("--num-envs", args.num_envs), ("--num-steps", args.num_steps)):
+            if value is not None:
+                raise CompareError(f"{flag}: not used with --from, whose run directories decide it; drop {flag}")
+        found = load_runs(args.from_runs)
+        _listed_units(args)
+        units = [u for u in found if (args.agents is None or u.agent in args.agents)
+                 and (args.envs is None or u.task in args.envs)]
+        if not units:
+            raise CompareError(f"--agents/--envs: the selection leaves none of the --from runs; they hold "
+                               f"{sorted({(u.task, u.agent) for u in found})}")
+        values["agents"] = tuple(a for a in agents.PRESETS if any(u.agent == a for u in units))
+        values["envs"] = tuple(t for t in ALL_TASKS if any(u.task == t for u in units))
+        values["seeds"] = max(sum(1 for u in units if (u.task, u.agent) == (v.task, v.agent)) for v in units)
+        values["from_runs"] = tuple(sorted(u.run_dir for u in units))
+    if "conditions" not in explicit:  # the scale's conditions, kept to those that apply to the tasks
+        values["conditions"] = tuple(c for c in values["conditions"]
+                                     if any(CONDITIONS[c].applies_to(t) for t in values["envs"] if t in ALL_TASKS))
+    for name in ("lesion_conditions", "passes_conditions"):
+        if name not in explicit:  # the scale's choice, kept to the conditions chosen
+            values[name] = tuple(c for c in values[name] if c in values["conditions"])
+    plan = Plan(**values)
+    check_plan(plan)
+    if not args.from_runs:
+        check_training(plan)
+        units = [preset_unit(t, a, s, plan.train_difficulty)
+                 for t in plan.envs for a in plan.agents for s in range(1, plan.seeds + 1)]
+    mine = shard_units(units, plan.shard)
+    if not mine:
+        raise CompareError(f"--shard {plan.shard[0]}/{plan.shard[1]}: this shard gets none of the {len(units)} "
+                           f"trained agents; allowed: n <= {len(units)}")
+    if not any(eval_cells(u, plan) for u in mine):
+        raise CompareError(f"--conditions {list(plan.conditions)}: no evaluation cell applies to this selection")
+    return plan, units
+
+
+def check_training(plan: Plan) -> None:
+    """The trainer's own checks of every preset's run settings, before any run starts."""
+    from training.config import Config, ConfigError, validate
+
+    for agent in plan.agents:
+        preset = agents.PRESETS[agent]
+        config = Config(env=plan.envs[0], agent=agent, total_steps=plan.steps, num_envs=plan.num_envs,
+                        num_steps=plan.num_steps, max_episode_steps=plan.episode_steps, device=plan.device)
+        try:
+            validate(config, recurrent=preset.core == "gru" or preset.feedback or preset.plastic)
+        except ConfigError as exc:
+            raise CompareError(f"training settings for {agent}: {exc}") from None
+        if plan.steps < plan.num_envs * plan.num_steps:
+            raise CompareError(f"--steps: got {plan.steps}; allowed: at least one update's "
+                               f"{plan.num_envs * plan.num_steps} steps (--num-envs x --num-steps)")
+
+
+def _listed_units(args: CompareArgs) -> None:
+    for flag, given, valid in (("--agents", args.agents, list(agents.PRESETS)), ("--envs", args.envs, list(ALL_TASKS))):
+        bad = [x for x in (given or ()) if x not in valid]
+        if bad:
+            raise CompareError(f"{flag}: {bad} not known; valid: {', '.join(valid)}")
+
+
+def _run_dirs(path: str) -> list[str]:
+    """A run directory, or a folder of run directories (e.g. a compare's runs/)."""
+    from training.checkpoint import CHECKPOINT_FILE
+
+    if os.path.isfile(os.path.join(path, CHECKPOINT_FILE)):
+        return [path]
+    if os.path.isdir(path):
+        found = sorted(os.path.join(path, d) for d in os.listdir(path)
+                       if os.path.isfile(os.path.join(path, d, CHECKPOINT_FILE)))
+        if found:
+            return found
+    raise CompareError(f"--from: {path!r} is not a run directory (it holds no {CHECKPOINT_FILE}) nor a folder of "
+                       f"them; allowed: directories written by scripts/train.py or by a compare (OUT/runs)")
+
+
+def load_runs(paths: tuple[str, ...]) -> list[Unit]:
+    """Units from trained run directories; every one is read and checked here."""
+    from training.checkpoint import CHECKPOINT_FILE, CheckpointError, load_checkpoint
+    from training.config import ConfigError, from_dict
+
+    units, seen = [], {}
+    for path in paths:
+        for run_dir in _run_dirs(path):
+            try:
+                payload = load_checkpoint(os.path.join(run_dir, CHECKPOINT_FILE))
+                config = from_dict(json.loads(payload["config"]), run_dir)
+                agent_config = agents.AgentConfig(**json.loads(payload["agent_config"]))
+            except (CheckpointError, ConfigError, TypeError, ValueError) as exc:
+                raise CompareError(f"--from: {run_dir!r} cannot be read ({str(exc).splitlines()[0]}); allowed: run "
+                                   f"directories written by scripts/train.py") from None
+            if config.env not in ALL_TASKS:
+                raise CompareError(f"--from: {run_dir!r} was trained on {config.env!r}; allowed tasks: "
+                                   f"{', '.join(ALL_TASKS)}")
+            if config.agent not in agents.PRESETS:
+                raise CompareError(f"--from: {run_dir!r} has agent {config.agent!r}; allowed: {', '.join(agents.PRESETS)}")
+            world = {k: v for k, v in config.env_make_kwargs().items()
+                     if k not in difficulty_knobs() | {"difficulty", "max_episode_steps"}}
+            unit = Unit(config.env, config.agent, config.seed, agent_config.feedback, agent_config.plastic,
+                        agent_config.passes, config.difficulty or "easy", tuple(sorted(world.items())),
+                        os.path.abspath(run_dir))
+            if unit.key in seen:
+                raise CompareError(f"--from: {run_dir!r} and {seen[unit.key]!r} are both {unit.key}; give each "
+                                   f"(task, agent, seed) once")
+            seen[unit.key] = run_dir
+            units.append(unit)
+    return units
+
+
+# --- the out folder --------------------------------------------------------------------------
+
+
+def prepare_out(out: str, plan: Plan) -> None:
+    """Write OUT/plan.json, or check that a compare already there has the same plan (resume)."""
+    path = os.path.join(out, PLAN_FILE)
+    if os.path.isfile(path):
+        try:
+            saved = Plan.from_dict(read_json(path))
+        except (json.JSONDecodeError, TypeError, CompareError) as exc:
+            raise CompareError(f"--out: {path} cannot be read ({exc}); allowed: a new folder, or one written by "
+                               f"compare.py") from None
+        differences = saved.differences(plan)
+        if differences:
+            raise CompareError(f"--out: {out!r} holds a compare with other settings ({'; '.join(differences)}); "
+                               f"allowed: the same flags (to resume it) or a new --out")
+    elif os.path.isdir(out) and os.listdir(out):
+        raise CompareError(f"--out: {out!r} exists and is not a compare's folder (no {PLAN_FILE}); allowed: a new or "
+                           f"empty folder, or a compare's folder to resume")
+    write_json(path, plan.to_dict())
+
+
+def _record_invocation(out: str, entry: dict) -> None:
+    path = os.path.join(out, INVOCATIONS_FILE)
+    invocations = read_json(path) if os.path.isfile(path) else []
+    write_json(path, invocations + [entry])
+
+
+# --- training --------------------------------------------------------------------------------
+
+
+def read_curve(run_dir: str, tag: str = CURVE_TAG) -> list[list[float]]:
+    """[[step, value], ...] of a TensorBoard scalar in a run directory ([] where it was never logged)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    accumulator = EventAccumulator(run_dir, size_guidance={"scalars": 0})
+    accumulator.Reload()
+    if tag not in accumulator.Tags().get("scalars", []):
+        return []
+    return [[int(e.step), float(e.value)] for e in accumulator.Scalars(tag)]
+
+
+def train_unit(unit: Unit, plan: Plan, out: str, progress: bool) -> dict:
+    """Train one unit in this process (or resume its interrupted run); returns its train record."""
+    from training import train
+    from training.checkpoint import CHECKPOINT_FILE
+    from training.config import Config
+
+    relative = os.path.join("runs", unit.key)
+    run_dir = os.path.join(out, relative)
+    config = Config(env=unit.task, agent=unit.agent, seed=unit.seed, total_steps=plan.steps, num_envs=plan.num_envs,
+                    num_steps=plan.num_steps, device=plan.device, run_dir=run_dir, difficulty=unit.difficulty,
+                    max_episode_steps=plan.episode_steps, progress=progress)
+    if os.path.isfile(os.path.join(run_dir, CHECKPOINT_FILE)):
+        config = dataclasses.replace(config, resume=run_dir)
+    elif os.path.isdir(run_dir):
+        shutil.rmtree(run_dir)  # died before its first checkpoint: start it again
+    os.makedirs(run_dir, exist_ok=True)
+    with open(os.path.join(run_dir, "train.log"), "a") as log, contextlib.redirect_stdout(log):
+        result = train(config)
+    if result.interrupted:
+        raise KeyboardInterrupt(f"training of {unit.key} stopped; its checkpoint is saved")
+    record = {"unit": dataclasses.asdict(unit), "run_dir": relative, "global_step": result.global_step,
+              "final_score": result.normalized_score, "final_return": result.episodic_return,
+              "agent_params": result.agent_params, "sps": result.sps, "seconds": result.elapsed,
+              "reference": result.reference, "curve": read_curve(run_dir)}
+    save_cell(out, "train", unit.key, record)
+    return record
+
+
+def loaded_unit_record(unit: Unit) -> dict:
+    """The train record of a --from run, from its checkpoint and event files."""
+    from training.checkpoint import CHECKPOINT_FILE, load_checkpoint
+
+    payload = load_checkpoint(os.path.join(unit.run_dir, CHECKPOINT_FILE))
+    curve = read_curve(unit.run_dir)
+    return {"unit": dataclasses.asdict(unit), "run_dir": unit.run_dir, "global_step": int(payload["global_step"]),
+            "final_score": curve[-1][1] if curve else None, "final_return": None,
+            "agent_params": sum(t.numel() for t in payload["model"].values()),
+            "seconds": float(payload.get("elapsed", 0.0)), "reference": payload.get("reference", {}), "curve": curve}
+
+
+# --- evaluation ------------------------------------------------------------------------------
+
+
+def evaluate_unit(unit: Unit, plan: Plan, out: str, run_dir: str, device: torch.device, progress: bool) -> int:
+    """Evaluate every unfinished cell of one unit (and any reference they need); returns how many."""
+    from tqdm import tqdm
+
+    from training.checkpoint import CHECKPOINT_FILE, load_checkpoint
+
+    todo = [c for c in eval_cells(unit, plan) if load_cell(out, "eval", c.key) is None]
+    if not todo:
+        return 0
+    payload = load_checkpoint(os.path.join(run_dir, CHECKPOINT_FILE), map_location="cpu")
+    for cell in tqdm(todo, desc=f"evaluate {unit.key}", unit="cell", leave=False, disable=not progress,
+                     dynamic_ncols=True):
+        spec = env_spec(unit, cell.condition, plan)
+        if load_cell(out, "reference", spec.key) is None:
+            save_cell(out, "reference", spec.key, {"spec": dataclasses.asdict(spec), **evaluate_reference(spec, device)})
+        start = time.time()
+        metrics = evaluate_cell(cell, plan, payload, device)
+        save_cell(out, "eval", cell.key, {
+            "unit": dataclasses.asdict(unit), "unit_key": unit.key, "condition": cell.condition,
+            "lesion": cell.lesion, "passes": cell.passes, "reference": spec.key,
+            "episode_steps": plan.episode_steps, "metrics": metrics, "seconds": time.time() - start})
+    return len(todo)
+
+
+# --- the whole compare -----------------------------------------------------------------------
+
+
+def resolve_device(choice: str) -> torch.device:
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise CompareError("--device: got 'cuda' but torch finds no CUDA device here; allowed: auto, cpu")
+    if choice == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(choice)
+
+
+def run_compare(args: CompareArgs) -> str:
+    """Run (or resume) a compare, or merge shards when `args.merge` is set; returns results.md's path."""
+    if args.merge:
+        return merge(args.merge, args.out, _command(args))
+    plan, units = make_plan(args)
+    device = resolve_device(plan.device)
+    if device.type == "cpu":
+        from training.loop import set_cpu_threads
+
+        set_cpu_threads()
+    prepare_out(args.out, plan)
+    from tqdm import tqdm
+
+    mine = shard_units(units, plan.shard)
+    started, done = time.time(), 0
+    try:
+        with tqdm(mine, desc="compare", unit="agent", disable=not args.progress, dynamic_ncols=True) as bar:
+            for unit in bar:
+                bar.set_postfix_str(unit.key)
+                record = load_cell(args.out, "train", unit.key)
+                if record is None:
+                    record = (loaded_unit_record(unit) if unit.run_dir else
+                              train_unit(unit, plan, args.out, args.progress))
+                    if unit.run_dir:
+                        save_cell(args.out, "train", unit.key, record)
+                run_dir = record["run_dir"] if os.path.isabs(record["run_dir"]) else os.path.join(args.out, record["run_dir"])
+                done += evaluate_unit(unit, plan, args.out, run_dir, device, args.progress)
+    finally:
+        _record_invocation(args.out, {"kind": "run", "command": _command(args), "shard": list(plan.shard),
+                                      "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(started)),
+                                      "seconds": time.time() - started, "device": str(device), "cells": done})
+    return report.write_report(args.out, plan)
+
+
+def merge(dirs: tuple[str, ...], out: str, command: str) -> str:
+    """Join the output folders of shards (or of any compares with one plan) into `out`, and report."""
+    plans = []
+    for directory in dirs:
+        path = os.path.join(directory, PLAN_FILE)
+        if not os.path.isfile(path):
+            raise CompareError(f"--merge: {directory!r} holds no {PLAN_FILE}; allowed: output folders of "
+                               f"compare.py (e.g. of each --shard i/n)")
+        plans.append(Plan.from_dict(read_json(path)))
+    for directory, plan in zip(dirs[1:], plans[1:]):
+        differences = plans[0].differences(plan, ignore=("shard",))
+        if differences:
+            raise CompareError(f"--merge: {directory!r} was made with other settings than {dirs[0]!r} "
+                               f"({'; '.join(differences)}); allowed: shards of one compare")
+    plan = dataclasses.replace(plans[0], shard=(0, 1))
+    if os.path.abspath(out) in {os.path.abspath(d) for d in dirs}:
+        raise CompareError(f"--out: {out!r} is one of the folders to merge; allowed: a new folder")
+    prepare_out(out, plan)
+    invocations = []
+    for directory in dirs:
+        for kind in ("train", "reference", "eval"):
+            for key, record in load_cells(directory, kind).items():
+                existing = load_cell(out, kind, key)
+                if existing is not None and _comparable(existing) != _comparable(record):
+                    raise CompareError(f"--merge: cell {kind}/{key} differs between the folders; they are not "
+                                       f"shards of one deterministic compare")
+                if existing is None:
+                    save_cell(out, kind, key, {k: v for k, v in record.items() if k != "key"})
+                    if kind == "train" and not os.path.isabs(record["run_dir"]):
+                        source, target = os.path.join(directory, record["run_dir"]), os.path.join(out, record["run_dir"])
+                        if os.path.isdir(source) and not os.path.exists(target):
+                            shutil.copytree(source, target)
+        path = os.path.join(directory, INVOCATIONS_FILE)
+        if os.path.isfile(path):
+            invocations += read_json(path)
+    start = time.time()
+    write_json(os.path.join(out, INVOCATIONS_FILE),
+               invocations + [{"kind": "merge", "command": command, "dirs": list(dirs), "shard": [0, 1],
+                               "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(start)),
+                               "seconds": 0.0, "device": "-"}])
+    return report.write_report(out, plan)
+
+
+def _comparable(record: dict) -> dict:
+    """A cell's record without what may differ between equal computations (timings)."""
+    return {k: v for k, v in record.items() if k not in ("seconds", "sps", "run_dir") and k != "key"}

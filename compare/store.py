@@ -1,0 +1,61 @@
+"""Finished cells on disk: one JSON file per cell, `OUT/cells/<kind>/<key>.json`, written atomically.
+
+A file exists only once its cell is finished (temporary file + `os.replace`), so an interrupted
+compare leaves no half-written cell, and a resumed one skips every cell whose file exists.
+Kinds: "train" (a trained unit), "reference" (random and scripted foragers on a condition's
+worlds), "eval" (a unit in one condition, lesion and T).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Optional
+
+KINDS = ("train", "reference", "eval")
+PLAN_FILE = "plan.json"
+INVOCATIONS_FILE = "invocations.json"
+
+
+def write_json(path: str, values: Any) -> None:
+    """Write `values` as JSON to `path` atomically (NaN is written as NaN, which json reads back)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "w") as f:
+            json.dump(values, f, indent=1, sort_keys=True)
+            f.write("\n")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def read_json(path: str) -> Any:
+    with open(path) as f:
+        return json.load(f)
+
+
+def cell_path(out: str, kind: str, key: str) -> str:
+    if kind not in KINDS:
+        raise ValueError(f"kind={kind!r} must be one of {KINDS}")
+    return os.path.join(out, "cells", kind, f"{key}.json")
+
+
+def load_cell(out: str, kind: str, key: str) -> Optional[dict]:
+    """The finished cell's record, or None where it is not finished."""
+    path = cell_path(out, kind, key)
+    return read_json(path) if os.path.isfile(path) else None
+
+
+def save_cell(out: str, kind: str, key: str, record: dict) -> None:
+    write_json(cell_path(out, kind, key), {"key": key, **record})
+
+
+def load_cells(out: str, kind: str) -> dict[str, dict]:
+    """Every finished cell of `kind` in `out`, by key."""
+    directory = os.path.dirname(cell_path(out, kind, "x"))
+    if not os.path.isdir(directory):
+        return {}
+    return {name[:-5]: read_json(os.path.join(directory, name))
+            for name in sorted(os.listdir(directory)) if name.endswith(".json")}

@@ -1,0 +1,38 @@
+"""Compare the agents, with statistics: `python scripts/compare.py --help` lists every flag.
+
+    python scripts/compare.py                                  # the default: ~45 min on a 2-core CPU
+    python scripts/compare.py --agents feedforward feedback --envs CuedBerry-v0 --seeds 5 --out runs/cmp
+    python scripts/compare.py --scale full --shard 0/8 --out runs/full-0     # one of 8 GPU jobs
+    python scripts/compare.py --merge runs/full-0 ... runs/full-7 --out runs/full
+    python scripts/compare.py --from runs/compare/runs --out runs/again      # evaluate trained runs
+
+Run again with the same flags to resume an interrupted compare: finished cells are not redone.
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from compare.cli import parse_args  # noqa: E402
+from compare.grid import CompareError  # noqa: E402
+from compare.run import run_compare  # noqa: E402
+
+
+def main() -> int:
+    try:
+        args = parse_args(sys.argv[1:])
+        path = run_compare(args)
+    except CompareError as exc:
+        print(f"compare.py: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("compare.py: interrupted; finished cells are saved. Run the same command again to resume.",
+              file=sys.stderr)
+        return 130
+    print(f"Report: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

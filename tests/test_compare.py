@@ -1,0 +1,327 @@
+"""The compare: a tiny one end to end, the bootstrap CI, resume, shards + merge, --from, bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import compare.run
+from compare import grid, stats
+from compare.cli import parse_args
+from compare.evaluate import change_cue, make_env
+from compare.grid import CompareError
+from compare.measures import GainRecorder
+from compare.report import read_csv
+from compare.run import CompareArgs, make_plan, run_compare
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# 2 presets x 2 seeds on one task, 1,024 training steps each, 2 conditions, 8 worlds of 24 steps a cell.
+TINY = CompareArgs(agents=("feedforward", "feedback"), envs=("CuedBerry-v0",), seeds=2, steps=1024,
+                   conditions=("easy", "hard"), lesion_conditions=("easy",), passes=(1, 2),
+                   passes_conditions=("easy",), episode_steps=24, eval_worlds=8, num_envs=8, num_steps=32,
+                   device="cpu", progress=False, command="python scripts/compare.py --tiny")
+
+
+def tiny(out, **changes) -> CompareArgs:
+    return dataclasses.replace(TINY, out=str(out), **changes)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread, as the trainer uses on a 2-core machine."""
+    threads, omp = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+    if omp is None:
+        os.environ.pop("OMP_NUM_THREADS", None)
+    else:
+        os.environ["OMP_NUM_THREADS"] = omp
+
+
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory):
+    out = tmp_path_factory.mktemp("whole")
+    return out, run_compare(tiny(out))
+
+
+def expected_cells(args: CompareArgs) -> set[str]:
+    plan, units = make_plan(args)
+    return {cell.key for unit in units for cell in grid.eval_cells(unit, plan)}
+
+
+def csv_without(path, drop=()) -> list[dict]:
+    return [{k: v for k, v in row.items() if k not in drop} for row in read_csv(path)]
+
+
+def same_rows(a: list[dict], b: list[dict]) -> bool:
+    def norm(row):
+        return {k: ("nan" if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+    return [norm(r) for r in a] == [norm(r) for r in b]
+
+
+# --- end to end ------------------------------------------------------------------------------
+
+
+def test_tiny_compare_writes_csv_report_and_plots_that_agree(whole):
+    out, report_path = whole
+    rows = read_csv(out / "results.csv")
+    # One row per (agent, seed, condition, lesion, T): every cell of the grid, no more.
+    keys = {f"{r['task']}__{r['agent']}__s{r['seed']}__{r['condition']}__{r['lesion']}__"
+            f"T{'trained' if r['passes_as_trained'] else r['passes']}" for r in rows}
+    assert len(rows) == len(keys) == len(expected_cells(tiny(out)))
+    assert keys == expected_cells(tiny(out))
+    assert {(r["agent"], r["lesion"]) for r in rows} == {
+        ("feedforward", "none"), ("feedforward", "goal"), ("feedback", "none"), ("feedback", "feedback"),
+        ("feedback", "goal")}
+    assert {r["passes"] for r in rows if r["agent"] == "feedback"} == {1, 2}
+    for r in rows:
+        assert r["episodes"] == 8 and r["episode_steps"] == 24
+        assert r["normalized_score"] == pytest.approx(
+            (r["return_mean"] - r["random_return"]) / (r["scripted_return"] - r["random_return"]))
+        assert 0 <= r["found_share"] <= 1 and 0 < r["steps_to_first_target"] <= 24
+    # The feedback lesion fixes every gain at 1: no attention modulation at all.
+    cut = [r["ami"] for r in rows if r["lesion"] == "feedback" and not math.isnan(r["ami"])]
+    assert cut and all(v == 0.0 for v in cut)
+    assert all(math.isnan(r["ami"]) for r in rows if r["agent"] == "feedforward")
+
+    # summary.csv and results.md report what results.csv holds.
+    summary = read_csv(out / "summary.csv")
+    text = open(report_path).read()
+    head = text.splitlines()[:6]
+    assert any(line.startswith("Command: `python scripts/compare.py --tiny`") for line in head)
+    assert any(re.match(r"Wall time: \d+\.\d min", line) for line in head)
+    main = [r for r in rows if r["lesion"] == "none" and r["passes_as_trained"]]
+    for condition in TINY.conditions:
+        for agent in TINY.agents:
+            scores = [r["normalized_score"] for r in main if (r["condition"], r["agent"]) == (condition, agent)]
+            assert len(scores) == 2
+            s = stats.summarize(scores)
+            entry = [x for x in summary if (x["condition"], x["agent"], x["lesion"], x["passes_as_trained"])
+                     == (condition, agent, "none", True)]
+            assert len(entry) == 1 and entry[0]["normalized_score_mean"] == pytest.approx(np.mean(scores))
+            assert entry[0]["normalized_score_low"] == pytest.approx(s.low)
+            cell = f"{s.mean:.2f} [{s.low:.2f}, {s.high:.2f}]"
+            assert re.search(rf"\| `{condition}` \| `{agent}` \| {re.escape(cell)} \|", text), cell
+
+    # Every plot the report shows exists as a PNG; the ones it could not draw it says so.
+    shown = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", text)
+    assert set(shown) == {"learning_curves.png", "score_vs_difficulty.png", "conditions.png", "lesions.png",
+                          "attention_modulation.png", "passes.png"}
+    for name in shown:
+        with Image.open(out / name) as image:
+            assert image.format == "PNG" and image.size[0] > 200
+    assert "`set_size.png` not drawn" in text and not (out / "set_size.png").exists()
+    # One TensorBoard run per trained agent, each with its checkpoint.
+    runs = sorted(os.listdir(out / "runs"))
+    assert runs == [f"CuedBerry-v0__{a}__s{s}" for a in ("feedback", "feedforward") for s in (1, 2)]
+    for run in runs:
+        files = os.listdir(out / "runs" / run)
+        assert "checkpoint.pt" in files and any(f.startswith("events.out") for f in files)
+
+
+def test_shard_and_merge_equal_one_whole_run(whole, tmp_path):
+    out, _ = whole
+    shards = [tmp_path / "s0", tmp_path / "s1"]
+    for i, shard_out in enumerate(shards):
+        run_compare(tiny(shard_out, shard=f"{i}/2"))
+    trained = [set(os.listdir(s / "cells" / "train")) for s in shards]
+    assert trained[0] and trained[1] and not trained[0] & trained[1]  # each shard trained its own units
+    merged = tmp_path / "merged"
+    run_compare(CompareArgs(out=str(merged), merge=(str(shards[0]), str(shards[1])), progress=False,
+                            command="merge"))
+    assert same_rows(read_csv(merged / "results.csv"), read_csv(out / "results.csv"))
+    assert same_rows(read_csv(merged / "summary.csv"), read_csv(out / "summary.csv"))
+    assert "summed over 2 shards" in open(merged / "results.md").read()
+
+
+def test_resume_after_an_interruption_redoes_no_finished_cell(tmp_path, monkeypatch):
+    args = tiny(tmp_path / "resumed", agents=("feedback",), conditions=("easy",))
+    real_train, real_eval = compare.run.train_unit, compare.run.evaluate_cell
+    trained, evaluated = [], []
+
+    def counting_train(unit, *a, **k):
+        trained.append(unit.key)
+        return real_train(unit, *a, **k)
+
+    def interrupting_eval(cell, *a, **k):
+        if len(evaluated) == 2:  # the third cell of the first agent: stop here, as Ctrl-C would
+            raise KeyboardInterrupt
+        evaluated.append(cell.key)
+        return real_eval(cell, *a, **k)
+
+    monkeypatch.setattr(compare.run, "train_unit", counting_train)
+    monkeypatch.setattr(compare.run, "evaluate_cell", interrupting_eval)
+    with pytest.raises(KeyboardInterrupt):
+        run_compare(args)
+    assert trained == ["CuedBerry-v0__feedback__s1"] and len(evaluated) == 2
+    cells = tmp_path / "resumed" / "cells" / "eval"
+    finished = {p: os.stat(cells / p).st_mtime_ns for p in os.listdir(cells)}
+    assert len(finished) == 2
+
+    first_trained, first_evaluated = list(trained), list(evaluated)
+    trained.clear()
+    evaluated.clear()
+
+    def counting_eval(cell, *a, **k):
+        evaluated.append(cell.key)
+        return real_eval(cell, *a, **k)
+
+    monkeypatch.setattr(compare.run, "evaluate_cell", counting_eval)
+    run_compare(args)
+    assert trained == ["CuedBerry-v0__feedback__s2"]  # the finished run is not trained again
+    assert not set(evaluated) & set(first_evaluated)  # no finished cell is evaluated again
+    assert set(evaluated) | set(first_evaluated) == expected_cells(args)
+    assert all(os.stat(cells / p).st_mtime_ns == t for p, t in finished.items())
+    assert first_trained + trained == [f"CuedBerry-v0__feedback__s{s}" for s in (1, 2)]
+    text = open(tmp_path / "resumed" / "results.md").read()
+    assert "over 2 invocations (the compare was interrupted and resumed)" in text
+
+
+def test_from_runs_evaluates_trained_agents_without_training_them(whole, tmp_path, monkeypatch):
+    out, _ = whole
+    monkeypatch.setattr(compare.run, "train_unit", lambda *a, **k: pytest.fail("--from must not train"))
+    again = tmp_path / "again"
+    args = CompareArgs(out=str(again), from_runs=(str(out / "runs"),), conditions=("easy", "hard"),
+                       lesion_conditions=("easy",), passes=(1, 2), passes_conditions=("easy",), episode_steps=24,
+                       eval_worlds=8, device="cpu", progress=False)
+    run_compare(args)
+    drop = ("train_steps", "train_final_score")
+    assert same_rows(csv_without(again / "results.csv", drop), csv_without(out / "results.csv", drop))
+
+
+# --- statistics and measures -----------------------------------------------------------------
+
+
+def test_bootstrap_ci_of_the_mean_matches_the_exact_binomial_answer():
+    # Ten 1s and ten 0s: a resampled mean is Binomial(20, 1/2) / 20, whose 2.5% and 97.5%
+    # quantiles are 6/20 and 14/20 (P(X <= 5) = 0.021 < 0.025 < P(X <= 6) = 0.058).
+    low, high = stats.bootstrap_ci([1.0] * 10 + [0.0] * 10, resamples=40_000)
+    assert (low, high) == (pytest.approx(0.30), pytest.approx(0.70))
+    # Many normal values: the CI is mean +- 1.96 s / sqrt(n).
+    x = np.random.default_rng(3).normal(5.0, 2.0, size=400)
+    low, high = stats.bootstrap_ci(x)
+    half = 1.96 * x.std(ddof=0) / math.sqrt(x.size)
+    assert low == pytest.approx(x.mean() - half, abs=0.03 * half)
+    assert high == pytest.approx(x.mean() + half, abs=0.03 * half)
+    assert stats.bootstrap_ci([2.5] * 5) == (2.5, 2.5)
+    assert all(math.isnan(v) for v in stats.bootstrap_ci([1.0]))
+
+
+def test_iqm_and_verdict():
+    assert stats.iqm([1, 2, 3, 4, 100]) == 3.0  # drops one value at each end
+    assert stats.iqm([1, 2, 3, 4, 5, 6, 7, 1000]) == 4.5  # drops two at each end
+    a, b = stats.Summary(5, 1.0, 0.8, 1.2, 1.0), stats.Summary(5, 0.5, 0.3, 0.7, 0.5)
+    assert stats.verdict(a, b) == "higher" and stats.verdict(b, a) == "lower"
+    c = stats.Summary(5, 0.75, 0.65, 0.9, 0.75)
+    assert stats.verdict(a, c) == "no difference (CIs overlap)"
+    two = stats.Summary(2, 1.0, 0.99, 1.01, 1.0)  # two seeds: a CI this narrow proves nothing
+    assert stats.verdict(two, b).startswith("too few seeds")
+
+
+def test_attention_modulation_index_on_known_gains():
+    # Channels prefer red, red, orange, and one has no measurable preference.
+    recorder = GainRecorder({"channel_gain/conv1": [0, 0, 1, None]}, torch.device("cpu"))
+    gains = torch.tensor([[1.5, 1.5, 0.5, 9.0], [0.5, 0.5, 1.5, 9.0]])
+    recorder.record({"channel_gain/conv1": gains}, torch.tensor([0, 1]))  # world 0 seeks red, world 1 orange
+    # Preferring the target: 1.5, 1.5 (world 0) and 1.5 (world 1); the others: 0.5 and 0.5, 0.5.
+    result = recorder.result()
+    assert result["ami_conv1"] == pytest.approx((1.5 - 0.5) / (1.5 + 0.5))
+    assert result["ami"] == result["ami_conv1"]
+
+
+def test_cue_change_moves_the_payoff_and_the_goal_and_keeps_the_field():
+    from compare.evaluate import EnvSpec
+
+    spec = EnvSpec("cue_change", "CuedBerry-v0", (("difficulty", "medium"), ("max_episode_steps", 20)), True, 16, 7)
+    env = make_env(spec, torch.device("cpu"))
+    env.reset(seed=7)
+    world = env.unwrapped
+    old = world.state.target_colour.clone()
+    before = (world.state.berry_colour == old[:, None]).sum(1)
+    generator = torch.Generator().manual_seed(1)
+    obs = change_cue(world, generator)
+    new = world.state.target_colour
+    assert (new != old).all()
+    assert torch.equal((world.state.berry_colour == new[:, None]).sum(1), before)
+    assert torch.equal(obs["goal"].argmax(1), new)
+    assert torch.equal(obs["image"], world.retina.render(world.state))
+
+
+# --- bad input -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("changes, flag, valid", [
+    (dict(agents=("feedforward", "telepathy")), "--agents", "feedforward"),
+    (dict(envs=("BlueBerry-v9",)), "--envs", "CuedBerry-v0"),
+    (dict(envs=("MultiBerry-v0",)), "--envs", "RedBerry-v0"),
+    (dict(conditions=("easy", "hurricane")), "--conditions", "cue_change"),
+    (dict(lesions=("amnesia",)), "--lesions", "plasticity"),
+    (dict(envs=("RedBerry-v0",), conditions=("cue_change",)), "--conditions", "CuedBerry-v0"),
+    (dict(agents=()), "--agents", "at least one"),
+    (dict(lesion_conditions=("medium",)), "--lesion-conditions", "easy"),
+    (dict(shard="2/2"), "--shard", "0 <= i < n"),
+    (dict(shard="5/9"), "--shard", "n <= 4"),
+    (dict(seeds=0), "--seeds", ">= 1"),
+    (dict(num_envs=7), "--num-minibatches", "divisor"),
+])
+def test_bad_input_fails_before_training_and_lists_what_is_valid(tmp_path, monkeypatch, changes, flag, valid):
+    monkeypatch.setattr(compare.run, "train_unit", lambda *a, **k: pytest.fail("trained despite bad input"))
+    with pytest.raises(CompareError, match=re.escape(flag)) as error:
+        run_compare(tiny(tmp_path / "never", **changes))
+    assert valid in str(error.value)
+    assert not (tmp_path / "never").exists()
+
+
+def test_unreadable_run_dirs_fail_before_anything_runs(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(CompareError, match="--from.*no checkpoint.pt"):
+        make_plan(CompareArgs(from_runs=(str(empty),)))
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CompareError, match="--from.*cannot be read"):
+        make_plan(CompareArgs(from_runs=(str(broken),)))
+    with pytest.raises(CompareError, match="--merge.*plan.json"):
+        run_compare(CompareArgs(out=str(tmp_path / "m"), merge=(str(empty),)))
+
+
+def test_resume_with_other_settings_is_refused(whole):
+    out, _ = whole
+    with pytest.raises(CompareError, match="other settings.*steps"):
+        run_compare(tiny(out, steps=2048))
+
+
+def test_cli_reports_bad_input_and_exits_2(tmp_path):
+    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1")
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "compare.py"), "--agents", "telepathy",
+                             "--out", str(tmp_path / "never")], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 2
+    assert "--agents" in result.stderr and "feedforward" in result.stderr
+    assert not (tmp_path / "never").exists()
+    with pytest.raises(CompareError, match="--seeds"):
+        parse_args(["--seeds", "many"])
+
+
+def test_default_scale_is_sized_for_a_two_core_cpu():
+    plan, units = make_plan(CompareArgs())
+    assert set(plan.agents) >= {"feedforward", "recurrent", "feedback"} and plan.seeds >= 5
+    assert len(units) == len(plan.agents) * len(plan.envs) * plan.seeds
+    # Every condition that applies to a default task, and none that applies to none.
+    assert set(plan.conditions) == {c for c in grid.CONDITIONS
+                                    if any(grid.CONDITIONS[c].applies_to(t) for t in plan.envs)}
+    assert "cue_change" not in plan.conditions and "reversal" in plan.conditions
+    cued, _ = make_plan(CompareArgs(envs=("RedBerry-v0", "CuedBerry-v0")))
+    assert set(cued.conditions) == set(grid.CONDITIONS)
