@@ -44,9 +44,6 @@ class WorldState:
     episode_distractor: torch.Tensor  # (N,) float32
     needs_reset: torch.Tensor  # (N,) bool: the episode ended on the last step (next-step autoreset)
 
-    def clone(self) -> "WorldState":
-        return WorldState(**{f.name: getattr(self, f.name).clone() for f in fields(self)})
-
     def as_dict(self) -> dict[str, torch.Tensor]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
