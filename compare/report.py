@@ -273,7 +273,7 @@ def markdown(out: str, plan: Plan, rows: list[dict], trained: dict, drawn: dict[
 
     seeds = sorted({r["seed"] for r in rows})
     lines += ["## Setup", ""]
-    lines += [f"- Agents: " + ", ".join(f"`{a}` ({params.get(a, '?'):,} parameters)" if isinstance(params.get(a), int)
+    lines += ["- Agents: " + ", ".join(f"`{a}` ({params.get(a, '?'):,} parameters)" if isinstance(params.get(a), int)
                                         else f"`{a}`" for a in plan.agents) + ".",
               f"- Training tasks: {', '.join(plan.envs)}; seeds {seeds[0] if seeds else '-'} to "
               f"{seeds[-1] if seeds else '-'} ({len(seeds)} per agent and task).",

@@ -9,9 +9,10 @@ import numpy as np
 import torch
 
 from envs.vector import BerryVectorEnv
+from envs.window import ArenaRendering
 
 
-class BerryEnv(gym.Env):
+class BerryEnv(ArenaRendering, gym.Env):
     """One foraging world, with numpy observations (see `BerryVectorEnv` for the full description).
 
     ## Description
@@ -53,7 +54,6 @@ class BerryEnv(gym.Env):
         self.config = self._world.config
         self.observation_space = self._world.single_observation_space
         self.action_space = self._world.single_action_space
-        self._window = None  # an envs.draw.HumanWindow once render_mode="human" draws
 
     @property
     def state(self):
@@ -77,24 +77,8 @@ class BerryEnv(gym.Env):
             self.render()
         return self._to_numpy(obs), float(reward[0]), False, bool(truncated[0]), out_info
 
-    def render(self):
-        if self.render_mode is None:
-            gym.logger.warn("render() was called with render_mode=None; make the env with render_mode='rgb_array' or 'human'")
-            return None
-        frame = self._world.render_arena(0)
-        if self.render_mode == "rgb_array":
-            return frame
-        if self._window is None:
-            from envs.draw import HumanWindow
-
-            self._window = HumanWindow("RedBerry")
-        self._window.show(frame, self.metadata["render_fps"])
-        return None
-
-    def close(self):
-        if self._window is not None:
-            self._window.close()
-            self._window = None
+    def _arena_frame(self) -> np.ndarray:
+        return self._world.render_arena(0)
 
     def _check_action(self, action) -> torch.Tensor:
         if self.config.action_type == "discrete":

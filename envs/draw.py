@@ -97,27 +97,3 @@ def surface_to_array(surface: pygame.Surface) -> np.ndarray:
     """A pygame Surface as an (H, W, 3) uint8 array."""
     return np.ascontiguousarray(pygame.surfarray.array3d(surface).transpose(1, 0, 2))
 
-
-class HumanWindow:
-    """The pygame window of `render_mode="human"`: shows frames at a fixed rate."""
-
-    def __init__(self, caption: str = "RedBerry"):
-        self.caption = caption
-        self.window = None
-        self.clock = None
-
-    def show(self, frame: np.ndarray, fps: int) -> None:
-        if self.window is None:
-            pygame.init()
-            pygame.display.set_caption(self.caption)
-            self.window = pygame.display.set_mode(frame.shape[1::-1])
-            self.clock = pygame.time.Clock()
-        pygame.event.pump()
-        self.window.blit(pygame.surfarray.make_surface(frame.transpose(1, 0, 2)), (0, 0))
-        pygame.display.flip()
-        self.clock.tick(fps)
-
-    def close(self) -> None:
-        if self.window is not None:
-            pygame.display.quit()
-            self.window = None

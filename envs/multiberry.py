@@ -17,7 +17,6 @@ vector env its slot respawns on the next step, so each slot follows next-step au
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 import secrets
@@ -34,7 +33,7 @@ from envs import rng
 from envs.config import NUM_COLOURS, WorldConfig, make_config
 from envs.retina import LABEL_FORAGER, Retina
 from envs.vector import action_space, observation_space, resolve_device
-from envs.world import DRAW_BERRY, _spawn_berries, num_target_slots, velocities
+from envs.world import DRAW_BERRY, _spawn_berries, velocities
 
 DRAW_AGENT_POSE, DRAW_AGENT_TARGET, DRAW_ARENA, DRAW_FOLIAGE = 20, 21, 22, 23
 TARGET_MODES = ("shared", "own")
@@ -385,8 +384,10 @@ def make_vector_env(num_envs: int = 1, **kwargs) -> MultiBerryVectorEnv:
 from pettingzoo import ParallelEnv  # noqa: E402
 from pettingzoo.utils.conversions import parallel_to_aec  # noqa: E402
 
+from envs.window import ArenaRendering  # noqa: E402
 
-class MultiBerryParallelEnv(ParallelEnv):
+
+class MultiBerryParallelEnv(ArenaRendering, ParallelEnv):
     """One MultiBerry arena behind PettingZoo's ParallelEnv API, numpy at the boundary.
 
     Agents are "forager_0" ... "forager_{M-1}". Actions are ints (Discrete(5)) or float32 (2,)
@@ -412,7 +413,6 @@ class MultiBerryParallelEnv(ParallelEnv):
         self.state_ = empty_arenas(self.multi, 1, self._device)
         self._renderer = ArenaRenderer(self.multi, 1, self._device)
         self._seeded = False
-        self._window = None  # an envs.draw.HumanWindow once render_mode="human" draws
 
     def observation_space(self, agent):
         return self._obs_space
@@ -463,26 +463,11 @@ class MultiBerryParallelEnv(ParallelEnv):
             self.render()
         return obs, rewards, terms, truncs, infos
 
-    def render(self):
-        if self.render_mode is None:
-            return None
+    def _arena_frame(self) -> np.ndarray:
         from envs.draw import draw_arena_frame
 
         poses = self.state_.pose[0][self.state_.alive[0]].numpy()
-        frame = draw_arena_frame(self.config, _arena_as_world(self.state_), 0, 384, poses=poses if len(poses) else None)
-        if self.render_mode == "rgb_array":
-            return frame
-        if self._window is None:
-            from envs.draw import HumanWindow
-
-            self._window = HumanWindow("MultiBerry")
-        self._window.show(frame, self.metadata["render_fps"])
-        return None
-
-    def close(self):
-        if self._window is not None:
-            self._window.close()
-            self._window = None
+        return draw_arena_frame(self.config, _arena_as_world(self.state_), 0, 384, poses=poses if len(poses) else None)
 
     def state(self) -> np.ndarray:
         """A global view for centralised critics: the arena drawn top-down, (384, 384, 3) uint8."""
