@@ -1,0 +1,87 @@
+"""Stepping an agent through a vector env with next-step autoreset: the carry and its rules, once.
+
+Under Gymnasium's ``AutoresetMode.NEXT_STEP`` an episode's final observation is returned by the
+step that ends it, and the *next* step ignores its action and returns the first observation of a
+new episode (with reward 0). A recurrent agent therefore carries four things from one step to
+the next (dm_env's ``TimeStep``, seen from the agent's side):
+
+    state          its memory (GRU h, the last pass's top features, Hebbian traces, ...)
+    episode_start  obs is the first observation of an episode: the agent zeroes that row's state
+    valid          obs is not a final observation; an action taken on a final one only resets
+    prev_reward    the reward of the transition into obs (0 at an episode start)
+
+and the rules, applied after every ``env.step``, are
+
+    episode_start(t+1) = not valid(t)          the step after a final observation reset the world
+    valid(t+1)         = not (terminated(t+1) or truncated(t+1))
+    prev_reward(t+1)   = reward(t+1)
+    state(t+1)         = the agent's output state
+
+The trainer, the video recorder, the viewer and the evaluator all step agents with `Carry`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Optional
+
+import torch
+from torch.distributions import Categorical, Distribution
+
+from agents.actor_critic import Agent, AgentOutput
+
+
+@dataclass
+class Carry:
+    """What an agent carries between steps of N environments; every tensor is batch-first."""
+
+    state: dict[str, torch.Tensor]  # agent.state_shapes(), each (N, ...)
+    episode_start: torch.Tensor  # (N,) bool
+    valid: torch.Tensor  # (N,) bool
+    prev_reward: torch.Tensor  # (N,) float32
+
+    @classmethod
+    def start(cls, agent: Agent, num_envs: int, device: torch.device | str) -> "Carry":
+        """The carry for the first observations after ``env.reset()``: every row starts an episode."""
+        return cls(
+            state=agent.initial_state(num_envs, device=device),
+            episode_start=torch.ones(num_envs, dtype=torch.bool, device=device),
+            valid=torch.ones(num_envs, dtype=torch.bool, device=device),
+            prev_reward=torch.zeros(num_envs, device=device),
+        )
+
+    def act(self, agent: Agent, obs: dict[str, torch.Tensor]) -> AgentOutput:
+        """One forward step of ``agent`` on ``obs`` from this carry."""
+        return agent(obs, self.state, self.episode_start, self.prev_reward)
+
+    def advance(self, out: AgentOutput, reward: torch.Tensor, terminated: torch.Tensor,
+                truncated: torch.Tensor) -> "Carry":
+        """The carry for the observation that ``env.step`` returned after ``out``'s action."""
+        return Carry(state=out.state, episode_start=~self.valid, valid=~(terminated | truncated),
+                     prev_reward=reward.to(torch.float32))
+
+    def as_dict(self) -> dict:
+        """Plain dict (for checkpoints): {"state", "episode_start", "valid", "prev_reward"}."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "Carry":
+        return cls(**{f.name: values[f.name] for f in fields(cls)})
+
+
+def env_action(action: torch.Tensor, low: float = -1.0, high: float = 1.0) -> torch.Tensor:
+    """The action the env receives: continuous samples clipped to the box [low, high] (the unclipped
+    sample is what PPO's loss sees, as in CleanRL); discrete actions pass unchanged."""
+    return action.clamp(low, high) if action.is_floating_point() else action
+
+
+def sample(dist: Distribution, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """A sample of the policy's action distribution, from ``generator`` when given (the global RNG
+    is then left alone). Continuous samples are returned unclipped; see `env_action`."""
+    if generator is None:
+        return dist.sample()
+    if isinstance(dist, Categorical):
+        return torch.multinomial(dist.probs, 1, generator=generator)[:, 0]
+    normal = dist.base_dist
+    noise = torch.randn(normal.loc.shape, generator=generator, device=normal.loc.device)
+    return normal.loc + normal.scale * noise

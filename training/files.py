@@ -1,0 +1,72 @@
+"""Atomic file writes: a reader sees the old file or the new one, never half of one.
+
+Every file RedBerry writes for the user (checkpoints, configs, cells, reports, plots, GIFs)
+goes through `atomic_path`: the content is written to a hidden temporary file in the same
+directory, flushed to disk, then moved over the target with ``os.replace`` (atomic on POSIX and
+Windows). On any error, Ctrl-C included, the temporary file is removed and the target is left as
+it was. Temporary names are ``.<name>.tmp-<pid><suffix>``, so the suffix still tells matplotlib
+or PIL the format, and `sweep_temporaries` can find what a killed process left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import json
+import os
+from typing import Any, Iterator
+
+TEMP_MARK = ".tmp-"
+
+
+@contextlib.contextmanager
+def atomic_path(path: str) -> Iterator[str]:
+    """Yield a temporary path to write; on success it replaces ``path``, on failure it is removed."""
+    path = os.path.abspath(path)
+    directory, name = os.path.split(path)
+    os.makedirs(directory, exist_ok=True)
+    suffix = os.path.splitext(name)[1]
+    tmp = os.path.join(directory, f".{name}{TEMP_MARK}{os.getpid()}{suffix}")
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:  # the bytes are on disk before the rename makes them visible
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_text(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` atomically."""
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        f.write(text)
+
+
+def write_json(path: str, values: Any, **dump_options: Any) -> None:
+    """Write ``values`` as indented JSON (a trailing newline) to ``path`` atomically."""
+    dump_options.setdefault("indent", 2)
+    write_text(path, json.dumps(values, **dump_options) + "\n")
+
+
+def sweep_temporaries(directory: str) -> list[str]:
+    """Remove temporary files in ``directory`` left by processes that no longer run; return them."""
+    removed = []
+    for tmp in glob.glob(os.path.join(glob.escape(directory), f".*{TEMP_MARK}*")):
+        pid = os.path.basename(tmp).rsplit(TEMP_MARK, 1)[1].split(".")[0]
+        if pid.isdigit() and not _running(int(pid)):
+            os.remove(tmp)
+            removed.append(tmp)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
