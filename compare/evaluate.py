@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 import torch
-from torch.distributions import Categorical
 
+from agents.probe import preferred_colours
+from agents.runner import Carry, env_action, sample
 from compare.grid import CONDITIONS, EvalCell, Plan, Unit, condition_seed, world_kwargs_for
 from envs.config import NUM_COLOURS
 from envs.world import goal_vector
@@ -68,16 +69,6 @@ def make_env(spec: EnvSpec, device: torch.device):
                         validate_actions=False, **dict(spec.kwargs))
 
 
-def sample(dist, generator: torch.Generator) -> torch.Tensor:
-    """A sample of the policy's action distribution drawn from `generator` (the global RNG is
-    left alone); continuous actions are clipped to the box, as the trainer does for the env."""
-    if isinstance(dist, Categorical):
-        return torch.multinomial(dist.probs, 1, generator=generator)[:, 0]
-    normal = dist.base_dist
-    noise = torch.randn(normal.loc.shape, generator=generator, device=normal.loc.device)
-    return (normal.loc + normal.scale * noise).clamp(-1.0, 1.0)
-
-
 class AgentPolicy:
     """A trained agent acting in N worlds; `gains` (a `measures.GainRecorder`) sees its gains."""
 
@@ -86,22 +77,17 @@ class AgentPolicy:
         self.gains = gains
 
     def start(self, world, generator: torch.Generator) -> None:
-        n, device = world.num_envs, world.device
         self.generator = generator
-        self.state = self.agent.initial_state(n, device=device)
-        self.episode_start = torch.ones(n, dtype=torch.bool, device=device)
-        self.prev_reward = torch.zeros(n, device=device)
+        self.carry = Carry.start(self.agent, world.num_envs, world.device)
 
     def act(self, obs, world) -> torch.Tensor:
-        out = self.agent(obs, self.state, self.episode_start, self.prev_reward)
+        self.out = self.carry.act(self.agent, obs)
         if self.gains is not None:
-            self.gains.record(out.internals, world.state.target_colour)
-        self.state = out.state
-        return sample(out.dist, self.generator)
+            self.gains.record(self.out.internals, world.state.target_colour)
+        return env_action(sample(self.out.dist, self.generator))
 
-    def observe(self, reward: torch.Tensor) -> None:
-        self.prev_reward = reward
-        self.episode_start = torch.zeros_like(self.episode_start)
+    def observe(self, reward: torch.Tensor, terminated: torch.Tensor, truncated: torch.Tensor) -> None:
+        self.carry = self.carry.advance(self.out, reward, terminated, truncated)
 
 
 class ReferencePolicy:
@@ -122,7 +108,7 @@ class ReferencePolicy:
             return envs.scripted_actions(world)
         return envs.random_actions(world, self.generator)
 
-    def observe(self, reward: torch.Tensor) -> None:
+    def observe(self, reward: torch.Tensor, terminated: torch.Tensor, truncated: torch.Tensor) -> None:
         pass
 
 
@@ -161,8 +147,8 @@ def run_episodes(env, spec: EnvSpec, policy) -> dict[str, float]:
     for t in range(steps):
         if t == change_at:
             obs = change_cue(world, cue)
-        obs, reward, _, _, info = env.step(policy.act(obs, world))
-        policy.observe(reward)
+        obs, reward, terminated, truncated, info = env.step(policy.act(obs, world))
+        policy.observe(reward, terminated, truncated)
         hit = info["target_eaten"] > 0
         first_target = torch.where(hit & ~found, float(t + 1), first_target)
         found |= hit
@@ -211,7 +197,7 @@ def load_agent(payload: dict, env, passes: Optional[int] = None, lesion: Optiona
 def evaluate_cell(cell: EvalCell, plan: Plan, payload: dict, device: torch.device) -> dict[str, float]:
     """One evaluation cell: the unit's agent (from its checkpoint `payload`) in the cell's
     condition, lesion and T. Agents with feedback also get the attention modulation index."""
-    from compare.measures import GainRecorder, preferred_channels
+    from compare.measures import GainRecorder
 
     spec = env_spec(cell.unit, cell.condition, plan)
     env = make_env(spec, device)
@@ -220,7 +206,7 @@ def evaluate_cell(cell: EvalCell, plan: Plan, payload: dict, device: torch.devic
         preferred = {}
         if agent.feedback is not None:  # the probe draws its images on the CPU
             probe = agent if device.type == "cpu" else copy.deepcopy(agent).cpu()
-            preferred = preferred_channels(probe, env.unwrapped.config)
+            preferred = preferred_colours(probe, env.unwrapped.config)
         gains = GainRecorder(preferred, device) if preferred else None
         metrics = run_episodes(env, spec, AgentPolicy(agent, gains))
         metrics["passes"] = agent.config.passes

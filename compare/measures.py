@@ -3,7 +3,7 @@
 **Attention modulation index (AMI).** The feature-similarity gain model (Treue & Martinez-Trujillo
 1999; Lindsay & Miller 2018) predicts that attending to a feature raises the gain of neurons that
 prefer it and lowers the gain of the others. Each gain-modulated conv channel's preferred colour
-is measured bottom-up by `viewer.probe.preferred_colours` (one berry of each palette colour on the
+is measured bottom-up by `agents.probe.preferred_colours` (one berry of each palette colour on the
 bare floor, no top-down gain; a channel's preference is its mean response to the berry minus its
 response to the bare floor, and channels with no clear preference are left out). During the
 evaluation episodes, at every step and in every world, the channel gains g are split into the
@@ -28,26 +28,16 @@ feedback agents evaluated with T = 1, 2, ... passes per step, on easy and hard w
 from __future__ import annotations
 
 import math
-import os
 from typing import Optional
 
 import torch
 
 PREFERENCE_METHOD = (
-    "A channel's preferred colour is measured bottom-up with `viewer.probe.preferred_colours`: one berry of each "
+    "A channel's preferred colour is measured bottom-up with `agents.probe.preferred_colours`: one berry of each "
     "palette colour is drawn at the centre of the bare floor, each image goes through the agent's conv layers with "
     "every top-down gain at 1, and a channel's preference for a colour is its mean response to that berry minus "
     "its response to the bare floor. The argmax is the channel's preferred colour where its best response is at "
     "least 5% of the layer's largest and beats the runner-up by 10%; other channels are left out.")
-
-
-def preferred_channels(agent, world_config) -> dict[str, list[Optional[int]]]:
-    """Each gain-modulated layer's channel preferences, keyed as the agent's internals
-    ("channel_gain/conv1", ...); {} for agents without feedback."""
-    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # `viewer` imports pygame
-    from viewer.probe import preferred_colours
-
-    return preferred_colours(agent, world_config)
 
 
 class GainRecorder:

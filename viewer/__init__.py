@@ -2,9 +2,9 @@
 gain, its channel gains, what/where gates, dopamine and rewards.
 
 `python scripts/watch.py` runs `viewer.app.main`. The pieces: `viewer.session` (load a checkpoint,
-step one world and its agent, the live controls), `viewer.probe` (each channel's preferred
-colour), `viewer.panels` (drawing one frame), `viewer.keys` (the keys), `viewer.app` (window and
-recording).
+step one world and its agent, the live controls), `viewer.panels` (drawing one frame, with each
+channel's preferred colour from `agents.probe`), `viewer.keys` (the keys), `viewer.app` (window
+and recording).
 """
 
 from viewer.app import WatchArgs, main

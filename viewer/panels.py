@@ -22,10 +22,10 @@ import torch
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 import pygame  # noqa: E402
 
+from agents.probe import preferred_colours  # noqa: E402
 from envs.config import PALETTE_NAMES, PALETTE_RGB  # noqa: E402
 from envs.draw import draw_arena  # noqa: E402
 from viewer.keys import KEY_HELP  # noqa: E402
-from viewer.probe import preferred_colours  # noqa: E402
 
 FRAME_SIZE = (1000, 580)
 HUD_HEIGHT = 46

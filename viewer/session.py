@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 import envs
+from agents.runner import Carry, env_action, sample
 from envs.config import NUM_COLOURS
 from envs.world import ACTION_NAMES, goal_vector
 from training.checkpoint import CHECKPOINT_FILE, CheckpointError, load_checkpoint
@@ -174,15 +175,10 @@ class Session:
 
     def step(self) -> None:
         """Act on the observation on screen, step the world, and think about the new observation."""
-        action = self.out.dist.sample()  # (1,) or (1, 2)
-        if action.is_floating_point():
-            action = action.clamp(-1.0, 1.0)  # the unclipped Gaussian sample, clipped to the box
-        resetting = bool(self.env.state.needs_reset[0])  # next-step autoreset: this step starts an episode
+        action = env_action(sample(self.out.dist))  # (1,) or (1, 2); torch's RNG, seeded by `seed`
         self.obs, reward, terminated, truncated, info = self.env.step(action)
-        self.agent_state = self.out.state
-        self.episode_start = torch.tensor([resetting])
-        self.prev_reward = reward
-        if resetting:
+        self.carry = self.carry.advance(self.out, reward, terminated, truncated)
+        if bool(self.carry.episode_start[0]):  # next-step autoreset: this step started an episode
             self.episode += 1
         if bool(info["_episode"][0]):
             self.episodes_done += 1
@@ -224,14 +220,12 @@ class Session:
     # -- internals ------------------------------------------------------------------------------
 
     def _start_episode(self) -> None:
-        self.agent_state = self.agent.initial_state(1)
-        self.episode_start = torch.ones(1, dtype=torch.bool)
-        self.prev_reward = torch.zeros(1)
+        self.carry = Carry.start(self.agent, 1, "cpu")
         self.episode += 1
         self._think()
 
     def _think(self) -> None:
         """The agent's output for the observation on screen, from the state before it."""
         with torch.no_grad():
-            self.out = self.agent(self.obs, self.agent_state, self.episode_start, self.prev_reward)
+            self.out = self.carry.act(self.agent, self.obs)
         self.internals = {key: value[0].numpy() for key, value in self.out.internals.items()}

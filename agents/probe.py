@@ -1,0 +1,61 @@
+"""Which palette colour each gain-modulated conv channel prefers, measured with single-berry images.
+
+For every palette colour c we draw one probe image the agent could see: the bare floor with one
+berry of colour c at the centre (the berry's radius in pixels, as the retina draws it), and one
+more image of the bare floor alone. Each image goes bottom-up through the agent's conv trunk (no
+top-down gain), and a channel's response is its activation averaged over space. A channel's
+preference for c is its response to the berry-c image minus its response to the bare floor,
+and its preferred colour is the argmax over the palette.
+
+The preference is "measurable" only where the channel answers berries at all and tells the best
+colour from the next one: the best excess must be above MIN_RESPONSE of the layer's largest
+excess, and above the runner-up by MIN_MARGIN of itself. Elsewhere the channel is left unlabelled
+(None). Channels in a trained net mostly respond to edges and mixtures, so the label is a
+summary, not a claim that the channel is a colour detector.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from envs.config import FLOOR_RGB, PALETTE_RGB, WorldConfig
+
+MIN_RESPONSE = 0.05  # share of the layer's largest berry-minus-floor response
+MIN_MARGIN = 0.10  # share of a channel's best response by which it must beat the runner-up
+
+
+def probe_images(config: WorldConfig) -> torch.Tensor:
+    """(P + 1, H, W, 3) uint8: a centred berry of each palette colour on the floor, then the bare floor."""
+    size = config.view_size
+    radius = config.berry_radius / config.pixel_size  # pixels
+    centre = (size - 1) / 2
+    rows, cols = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    disc = (rows - centre) ** 2 + (cols - centre) ** 2 <= radius ** 2  # (H, W)
+    images = torch.tensor(FLOOR_RGB, dtype=torch.uint8).expand(len(PALETTE_RGB) + 1, size, size, 3).clone()
+    for index, rgb in enumerate(PALETTE_RGB):
+        images[index][disc] = torch.tensor(rgb, dtype=torch.uint8)
+    return images
+
+
+@torch.no_grad()
+def preferred_colours(agent, config: WorldConfig) -> dict[str, list[int | None]]:
+    """For each gain-modulated layer, keyed as in the agent's internals ("channel_gain/conv1", ...),
+    the palette index each channel prefers, or None where that cannot be measured (module doc).
+    Agents without feedback give {}."""
+    if agent.feedback is None:
+        return {}
+    from agents.vision import to_float_image
+
+    features = to_float_image(probe_images(config))  # (P + 1, 3, H, W)
+    out: dict[str, list[int | None]] = {}
+    for index in range(len(agent.feedback.channels)):
+        features = agent.trunk.layer(index, features)  # bottom-up only: every gain is 1
+        response = features.mean(dim=(2, 3))  # (P + 1, C)
+        excess = response[:-1] - response[-1:]  # (P, C): berry minus bare floor
+        top2 = excess.topk(2, dim=0).values  # (2, C)
+        best, runner_up = top2[0], top2[1]
+        scale = float(best.max().clamp_min(1e-12))
+        measurable = (best > MIN_RESPONSE * scale) & (best - runner_up > MIN_MARGIN * best)
+        colour = excess.argmax(dim=0)
+        out[f"channel_gain/conv{index + 1}"] = [int(c) if ok else None for c, ok in zip(colour, measurable)]
+    return out
