@@ -4,7 +4,8 @@ batched rollouts over a grid of conditions and lesions, and report the statistic
 `python scripts/compare.py` runs `compare.run.run_compare`. The pieces: `compare.grid` (the
 conditions, the plan, units and cells), `compare.evaluate` (batched evaluation of one cell),
 `compare.measures` (attention modulation index, set size, passes), `compare.stats` (bootstrap
-CI and IQM), `compare.store` (finished cells on disk), `compare.report` (CSV, results.md, plots)
+CI and IQM), `compare.store` (finished cells on disk), `compare.report` (the output: rows and CSVs from
+`compare.tables`, results.md from `compare.markdown`, PNGs from `compare.plots`)
 and `compare.run` (the order of work, resume, shards and merge).
 """
 

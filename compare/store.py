@@ -1,7 +1,8 @@
 """Finished cells on disk: one JSON file per cell, `OUT/cells/<kind>/<key>.json`, written atomically.
 
-A file exists only once its cell is finished (temporary file + `os.replace`), so an interrupted
-compare leaves no half-written cell, and a resumed one skips every cell whose file exists.
+A file exists only once its cell is finished (`training.files`: temporary file + `os.replace`), so
+an interrupted compare leaves no half-written cell, and a resumed one skips every cell whose file
+exists.
 Kinds: "train" (a trained unit), "reference" (random and scripted foragers on a condition's
 worlds), "eval" (a unit in one condition, lesion and T).
 """
@@ -12,6 +13,8 @@ import json
 import os
 from typing import Any, Optional
 
+from training import files
+
 KINDS = ("train", "reference", "eval")
 PLAN_FILE = "plan.json"
 INVOCATIONS_FILE = "invocations.json"
@@ -19,16 +22,7 @@ INVOCATIONS_FILE = "invocations.json"
 
 def write_json(path: str, values: Any) -> None:
     """Write `values` as JSON to `path` atomically (NaN is written as NaN, which json reads back)."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "w") as f:
-            json.dump(values, f, indent=1, sort_keys=True)
-            f.write("\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    files.write_json(path, values, indent=1, sort_keys=True)
 
 
 def read_json(path: str) -> Any:

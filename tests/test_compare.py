@@ -20,7 +20,7 @@ from compare.cli import parse_args
 from compare.evaluate import change_cue, make_env
 from compare.grid import CompareError
 from compare.measures import GainRecorder
-from compare.report import read_csv
+from compare.tables import read_csv
 from compare.run import CompareArgs, make_plan, run_compare
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

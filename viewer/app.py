@@ -24,6 +24,7 @@ import pygame  # noqa: E402
 
 from envs.config import PALETTE_NAMES  # noqa: E402
 from envs.draw import surface_to_array  # noqa: E402
+from training.files import atomic_path  # noqa: E402
 from viewer.keys import command_for  # noqa: E402
 from viewer.panels import FrameRenderer, new_frame, scaled  # noqa: E402
 from viewer.session import Session, WatchError, load_session  # noqa: E402
@@ -200,27 +201,28 @@ def record(session: Session, args: WatchArgs) -> int:
     renderer, frame = FrameRenderer(session), new_frame()
     controls = Controls(session, args.fps)
     episodes = args.episodes if args.episodes is not None or args.frames is not None else 1
-    writer = GifWriter(args.record, args.fps) if args.record.lower().endswith(".gif") else Mp4Writer(args.record, args.fps)
     frames = 0
-    try:
-        while True:
-            if frames:
-                session.step()
-            draw(renderer, frame, controls)
-            writer.add(surface_to_array(scaled(frame, args.scale)))
-            frames += 1
-            if args.frames is not None and frames >= args.frames:
-                break
-            if episodes is not None and session.episodes_done >= episodes:
-                break
-        writer.close()
-    finally:
-        writer.discard()
+    with atomic_path(args.record) as tmp:  # a half-written recording never takes the name
+        writer = GifWriter(tmp, args.fps) if args.record.lower().endswith(".gif") else Mp4Writer(tmp, args.fps, args.record)
+        try:
+            while True:
+                if frames:
+                    session.step()
+                draw(renderer, frame, controls)
+                writer.add(surface_to_array(scaled(frame, args.scale)))
+                frames += 1
+                if args.frames is not None and frames >= args.frames:
+                    break
+                if episodes is not None and session.episodes_done >= episodes:
+                    break
+            writer.close()
+        finally:
+            writer.discard()
     return frames
 
 
 class GifWriter:
-    """Frames to an animated, looping GIF, written atomically when closed."""
+    """Frames to an animated, looping GIF at `path`, written when closed."""
 
     def __init__(self, path: str, fps: float):
         self.path, self.fps = path, fps
@@ -233,25 +235,18 @@ class GifWriter:
         self.frames.append(Image.fromarray(frame).quantize(256, method=Image.Quantize.FASTOCTREE))
 
     def close(self) -> None:
-        tmp = _temporary(self.path)
-        try:
-            self.frames[0].save(tmp, format="GIF", save_all=True, append_images=self.frames[1:],
-                                duration=max(20, int(round(1000 / self.fps))), loop=0)
-            os.replace(tmp, self.path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        self.frames[0].save(self.path, format="GIF", save_all=True, append_images=self.frames[1:],
+                            duration=max(20, int(round(1000 / self.fps))), loop=0)
 
     def discard(self) -> None:
         self.frames = []
 
 
 class Mp4Writer:
-    """Frames piped to ffmpeg (H.264), written to a temporary file and moved into place when closed."""
+    """Frames piped to ffmpeg (H.264) writing `path`; `name` is the file the user asked for."""
 
-    def __init__(self, path: str, fps: float):
-        self.path, self.fps = path, fps
-        self.tmp = _temporary(path)
+    def __init__(self, path: str, fps: float, name: str):
+        self.path, self.fps, self.name = path, fps, name
         self.process: Optional[subprocess.Popen] = None
 
     def add(self, frame: np.ndarray) -> None:
@@ -260,7 +255,7 @@ class Mp4Writer:
             self.process = subprocess.Popen(
                 ["ffmpeg", "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
                  "-s", f"{width}x{height}", "-r", f"{self.fps:g}", "-i", "-",
-                 "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-pix_fmt", "yuv420p", "-f", "mp4", self.tmp],
+                 "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-pix_fmt", "yuv420p", "-f", "mp4", self.path],
                 stdin=subprocess.PIPE)
         try:
             self.process.stdin.write(np.ascontiguousarray(frame).tobytes())
@@ -274,23 +269,15 @@ class Mp4Writer:
             self._failed()
         if self.process.wait() != 0:
             self._failed()
-        os.replace(self.tmp, self.path)
 
     def _failed(self) -> None:
-        raise WatchError(f"--record: ffmpeg failed to write {self.path!r} (exit code {self.process.wait()}); "
+        raise WatchError(f"--record: ffmpeg failed to write {self.name!r} (exit code {self.process.wait()}); "
                          f"its message is above; allowed: a .gif file, which needs no encoder")
 
     def discard(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
-        if os.path.exists(self.tmp):
-            os.remove(self.tmp)
-
-
-def _temporary(path: str) -> str:
-    folder, name = os.path.split(os.path.abspath(path))
-    return os.path.join(folder, f".{name}.tmp-{os.getpid()}")
 
 
 def main(argv: Optional[list[str]] = None) -> int:

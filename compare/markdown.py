@@ -1,0 +1,272 @@
+"""results.md: the command and wall time, the setup, one table per task, the lesions, the
+neuroscience measures, and the plots. Its claims are only what the CIs support: where two agents'
+CIs overlap it says there is no difference.
+
+Each section is one function of the rows; the rows a table shows come from `compare.tables`'s
+selection for it, the same one its plot draws.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections import defaultdict
+from typing import Optional
+
+import numpy as np
+
+from compare import stats
+from compare.grid import CONDITIONS, SET_SIZE_TARGETS, SET_SIZES, Plan
+from compare.measures import PREFERENCE_METHOD
+from compare.plots import PLOTS
+from compare.store import INVOCATIONS_FILE, read_json
+from compare.tables import (ami_rows, group, index_in, lesion_effects, main_rows, pass_rows, set_size_rows)
+
+RESULTS_CSV = "results.csv"
+SUMMARY_CSV = "summary.csv"
+RESULTS_MD = "results.md"
+
+
+def markdown(out: str, plan: Plan, rows: list[dict], trained: dict, drawn: dict[str, Optional[str]]) -> str:
+    """The text of results.md; `drawn` is `plots.draw_plots`'s {file: None if drawn, else why not}."""
+    sections = (_head(out, plan, rows, trained) + _setup(plan, rows, trained) + _per_task(plan, rows)
+                + _lesions(rows) + _attention(rows) + _set_size(plan, rows) + _passes(plan, rows)
+                + _plots_and_files(drawn))
+    return "\n".join(sections)
+
+
+# --- formatting ------------------------------------------------------------------------------
+
+
+def fmt(value: float, digits: int = 2) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{value:.{digits}f}"
+
+
+def fmt_ci(s: stats.Summary, digits: int = 2) -> str:
+    if math.isnan(s.mean):
+        return "n/a"
+    if math.isnan(s.low):
+        return f"{fmt(s.mean, digits)} (n={s.n}, no CI)"
+    return f"{fmt(s.mean, digits)} [{fmt(s.low, digits)}, {fmt(s.high, digits)}]"
+
+
+def _table(header: list[str], body: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in body]
+    return lines + [""]
+
+
+# --- sections --------------------------------------------------------------------------------
+
+
+def _wall_time(out: str) -> tuple[str, str]:
+    """(command, wall-time sentence) from OUT/invocations.json."""
+    path = os.path.join(out, INVOCATIONS_FILE)
+    invocations = read_json(path) if os.path.isfile(path) else []
+    runs = [i for i in invocations if i.get("kind") != "merge"]
+    merges = [i for i in invocations if i.get("kind") == "merge"]
+    if not runs:
+        return "(unknown)", "unknown"
+    command = runs[0]["command"]
+    total = sum(i["seconds"] for i in runs)
+    shards = sorted({tuple(i["shard"]) for i in runs})
+    text = f"{total / 60:.1f} min"
+    if len(shards) > 1:
+        per_shard = defaultdict(float)
+        for i in runs:
+            per_shard[tuple(i["shard"])] += i["seconds"]
+        text += (f" summed over {len(shards)} shards (the longest shard took "
+                 f"{max(per_shard.values()) / 60:.1f} min)")
+        command = merges[-1]["command"] if merges else command
+    elif len(runs) > 1:
+        text += f" over {len(runs)} invocations (the compare was interrupted and resumed)"
+    devices = sorted({i.get("device", "?") for i in runs})
+    return command, f"{text}, on {', '.join(devices)}"
+
+
+def _head(out: str, plan: Plan, rows: list[dict], trained: dict) -> list[str]:
+    command, wall = _wall_time(out)
+    lines = ["# RedBerry compare: does feedback beat feedforward, where, and by how much?", "",
+             f"Command: `{command}`", "", f"Wall time: {wall}.", "",
+             f"Written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} from {len(rows)} evaluation cells "
+             f"and {len(trained)} trained agents.", ""]
+    expected = set() if plan.from_runs else {f"{t}__{a}__s{s}" for t in plan.envs for a in plan.agents
+                                             for s in range(1, plan.seeds + 1)}
+    missing = sorted(expected - set(trained))
+    if missing:
+        lines += [f"**Incomplete:** {len(missing)} of {len(expected)} trained agents are missing "
+                  f"({', '.join(missing[:6])}{', ...' if len(missing) > 6 else ''}); the tables below hold "
+                  "only what is finished.", ""]
+    return lines
+
+
+def _setup(plan: Plan, rows: list[dict], trained: dict) -> list[str]:
+    params = {}
+    for record in trained.values():
+        params.setdefault(record["unit"]["agent"], record.get("agent_params"))
+    seeds = sorted({r["seed"] for r in rows})
+    lines = ["## Setup", ""]
+    lines += ["- Agents: " + ", ".join(f"`{a}` ({params.get(a, '?'):,} parameters)" if isinstance(params.get(a), int)
+                                        else f"`{a}`" for a in plan.agents) + ".",
+              f"- Training tasks: {', '.join(plan.envs)}; seeds {seeds[0] if seeds else '-'} to "
+              f"{seeds[-1] if seeds else '-'} ({len(seeds)} per agent and task).",
+              (f"- Training: the runs in --from ({len(plan.from_runs)} given)." if plan.from_runs else
+               f"- Training: {plan.steps:,} env steps per run, recurrent PPO with the trainer's defaults "
+               f"({plan.num_envs} worlds x {plan.num_steps} steps per update), on the {plan.train_difficulty} "
+               f"preset, every preset with the same settings and seeds."),
+              f"- Episodes are {plan.episode_steps} steps long in training and evaluation (the worlds' default "
+              "is 500): short episodes give the learning curves more points and keep each evaluation cell small. "
+              "Returns are per episode of this length.",
+              f"- Evaluation: each cell steps {plan.eval_worlds} worlds together, one episode each, from the "
+              "condition's own seed, so every agent, lesion and T meets the same worlds. Actions are sampled from "
+              "the policy.",
+              "- Normalised score = (agent - random) / (scripted - random), with the random and the scripted "
+              "forager run on the same worlds of the same condition: 0 is random, 1 is the scripted forager "
+              "(which reads the true state).",
+              f"- Statistics: over seeds, the mean with a {int(stats.CONFIDENCE * 100)}% percentile-bootstrap CI "
+              f"({stats.RESAMPLES:,} resamples) and the interquartile mean (IQM). Agents are called different "
+              f"only where their CIs do not overlap, and only with at least {stats.MIN_SEEDS} seeds each.", ""]
+    if rows:
+        se = np.nanmedian([r["return_se"] for r in rows])
+        spread = [s.high - s.low for s in group(main_rows(rows), ("task", "condition", "agent"), "return_mean").values()
+                  if not math.isnan(s.low)]
+        lines += [f"Each cell's mean return has a median standard error of {fmt(se)} over its "
+                  f"{plan.eval_worlds} episodes" + (f", against a median between-seed CI width of "
+                                                   f"{fmt(float(np.median(spread)))}." if spread else "."), ""]
+    lines += ["## Conditions", ""]
+    return lines + _table(["condition", "worlds"], [[f"`{c}`", CONDITIONS[c].description] for c in plan.conditions])
+
+
+def _per_task(plan: Plan, rows: list[dict]) -> list[str]:
+    """One table per task of the intact agents against the baseline (the first agent), then the findings."""
+    baseline = plan.agents[0]
+    main = main_rows(rows)
+    norm = group(main, ("task", "condition", "agent"), "normalized_score")
+    ret = group(main, ("task", "condition", "agent"), "return_mean")
+    prec = group(main, ("task", "condition", "agent"), "precision")
+    lines, findings = [], []
+    for task in plan.envs:
+        body = []
+        for condition in plan.conditions:
+            for agent in plan.agents:
+                key = (task, condition, agent)
+                if key not in norm:
+                    continue
+                versus = "(baseline)" if agent == baseline else (
+                    stats.verdict(norm[key], norm[(task, condition, baseline)])
+                    if (task, condition, baseline) in norm else "n/a")
+                body.append([f"`{condition}`", f"`{agent}`", fmt_ci(norm[key]), fmt(norm[key].iqm),
+                             fmt_ci(ret[key]), fmt(prec[key].mean), str(norm[key].n), versus])
+                if agent != baseline and versus in ("higher", "lower"):
+                    findings.append(f"On {task}, `{condition}`: `{agent}` scores {versus} than `{baseline}` "
+                                    f"({fmt_ci(norm[key])} against {fmt_ci(norm[(task, condition, baseline)])}).")
+        if body:
+            lines += [f"## {task}", ""]
+            lines += _table(["condition", "agent", "normalised score [95% CI]", "IQM", "return [95% CI]",
+                             "precision", "seeds", f"vs `{baseline}`"], body)
+
+    lines += ["## Findings", ""]
+    pairs = [(norm[(t, c, a)], norm[(t, c, baseline)]) for (t, c, a) in norm
+             if a != baseline and (t, c, baseline) in norm]
+    compared = sum(1 for agent, base in pairs if min(agent.n, base.n) >= stats.MIN_SEEDS)
+    if compared < len(pairs):
+        lines += [f"- Comparisons with fewer than {stats.MIN_SEEDS} seeds on either side are not called: their "
+                  "bootstrap CIs are too narrow to trust."]
+    lines += [f"- {f}" for f in findings]
+    if compared:
+        lines += [f"- In {'the other ' if findings else ''}{compared - len(findings)} of the {compared} (task, "
+                  f"condition, agent) comparisons with `{baseline}`, the CIs overlap: there is no difference at "
+                  f"this sample size.", ""]
+    else:
+        lines += ["- No comparison with the baseline could be made.", ""]
+    return lines
+
+
+def _lesions(rows: list[dict]) -> list[str]:
+    effects = lesion_effects(rows)
+    lines = ["## Lesions", "",
+             "A lesion is applied at evaluation only, to agents that have the mechanism: `feedback` fixes every "
+             "top-down gain at 1, `goal` shows the wrong goal (the one-hot rolled by one colour), `plasticity` "
+             "freezes the Hebbian trace. The drop is intact minus lesioned normalised score, paired by seed; a "
+             "mechanism is *used* where the drop's CI lies above 0.", ""]
+    if not effects:
+        return lines + ["No lesion cells in this compare.", ""]
+    body = []
+    for e in effects:
+        effect = ("used: the lesion lowers the score" if e["drop"].excludes_zero() and e["drop"].mean > 0 else
+                  "the lesion raises the score" if e["drop"].excludes_zero() else "no detectable effect (CI includes 0)")
+        body.append([e["task"], f"`{e['condition']}`", f"`{e['agent']}`", e["lesion"], fmt_ci(e["intact"]),
+                     fmt_ci(e["lesioned"]), fmt_ci(e["drop"]), effect])
+    return lines + _table(["task", "condition", "agent", "lesion", "intact", "lesioned", "drop [95% CI]", "effect"],
+                          body)
+
+
+def _attention(rows: list[dict]) -> list[str]:
+    lines = ["## Measures from neuroscience", "", "### Attention modulation index", "",
+             "The feature-similarity gain model predicts that attending to a colour raises the gain of channels "
+             "that prefer it against the other channels. AMI = (mean gain of channels preferring the colour that "
+             "pays now - mean gain of channels preferring another colour) / (their sum), over every step and world "
+             "of the cell, per gain-modulated layer, averaged over layers. 0 is no modulation; the feedback lesion "
+             "(every gain 1) gives 0.", "", PREFERENCE_METHOD, ""]
+    ami = group(ami_rows(rows), ("task", "condition", "agent", "lesion"), "ami")
+    if not ami:
+        return lines + ["No agent with feedback (or no channel with a measurable preference) in this compare.", ""]
+    body = [[t, f"`{c}`", f"`{a}`", fmt_ci(ami[(t, c, a, "none")], 3),
+             fmt_ci(ami[(t, c, a, "feedback")], 3) if (t, c, a, "feedback") in ami else "-"]
+            for (t, c, a, lesion) in ami if lesion == "none"]
+    return lines + _table(["task", "condition", "agent", "AMI intact [95% CI]", "AMI, feedback cut"], body)
+
+
+def _set_size(plan: Plan, rows: list[dict]) -> list[str]:
+    lines = ["### Set-size curve", "",
+             f"Steps to the first target eaten, with {SET_SIZE_TARGETS} targets among D distractors (easy worlds "
+             "otherwise); an episode with no target counts as its full length. The scripted forager is on the same "
+             "worlds.", ""]
+    size_rows = set_size_rows(rows)
+    if not size_rows:
+        return lines + ["No set-size conditions in this compare.", ""]
+    sizes = [d for d in SET_SIZES if f"setsize_{d}" in plan.conditions]
+    steps = group(size_rows, ("task", "agent", "condition"), "steps_to_first_target")
+    body = []
+    for task in plan.envs:
+        for agent in plan.agents:
+            cells = [steps.get((task, agent, f"setsize_{d}")) for d in sizes]
+            if any(cells):
+                body.append([task, f"`{agent}`"] + [fmt_ci(s, 1) if s else "-" for s in cells])
+        scripted = {r["condition"]: r["scripted_steps_to_first_target"] for r in size_rows if r["task"] == task}
+        if scripted:
+            body.append([task, "scripted"] + [fmt(scripted.get(f"setsize_{d}", math.nan), 1) for d in sizes])
+    return lines + _table(["task", "agent"] + [f"D = {d}" for d in sizes], body)
+
+
+def _passes(plan: Plan, rows: list[dict]) -> list[str]:
+    lines = ["### Accuracy against the number of feedback passes T", "",
+             "Precision (targets / berries eaten) of agents with feedback, evaluated with T passes per step. "
+             "The agents were trained with their preset's T; other T are evaluated without retraining. If "
+             "processing is iterative, hard worlds should gain more from extra passes than easy ones.", ""]
+    swept = pass_rows(rows, plan)
+    if not swept:
+        return lines + ["No T sweep in this compare (it needs an agent with feedback).", ""]
+    precision = group(swept, ("task", "agent", "condition", "passes"), "precision")
+    score = group(swept, ("task", "agent", "condition", "passes"), "normalized_score")
+    ts = sorted({k[3] for k in precision})
+    body = [[t, f"`{a}`", f"`{c}`"] + [f"{fmt_ci(precision[(t, a, c, p)])}; score {fmt(score[(t, a, c, p)].mean)}"
+                                       if (t, a, c, p) in precision else "-" for p in ts]
+            for (t, a, c) in sorted({k[:3] for k in precision}, key=lambda k: (k[0], k[1], index_in(plan.conditions, k[2])))]
+    return lines + _table(["task", "agent", "condition"] + [f"T = {p}" for p in ts], body)
+
+
+def _plots_and_files(drawn: dict[str, Optional[str]]) -> list[str]:
+    lines = ["## Plots", ""]
+    for name, caption in PLOTS.items():
+        if drawn.get(name) is None:
+            lines += [f"![{caption}]({name})", "", f"*{caption}.*", ""]
+        else:
+            lines += [f"- `{name}` not drawn: {drawn[name]}.", ""]
+    return lines + ["## Files", "",
+                    f"- `{RESULTS_CSV}`: one row per (task, agent, seed, condition, lesion, T); `{SUMMARY_CSV}`: the "
+                    "same grouped over seeds (n, mean, CI, IQM of each metric).",
+                    "- `runs/`: one TensorBoard run per trained agent, with an hparams summary: "
+                    "`tensorboard --logdir runs` (HParams tab compares them).",
+                    "- `cells/`: one JSON file per finished cell; a compare resumes from them.", ""]

@@ -1,0 +1,191 @@
+"""The compare's rows: one per finished evaluation cell, their CSV files, and the selections behind
+each table of results.md and its plot.
+
+Each table/plot pair reads the rows through one selection here (`main_rows`, `lesion_effects`,
+`ami_rows`, `set_size_rows`, `pass_rows`, `learning_curves`), so a table and its plot always show
+the same cells.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections import defaultdict
+from typing import Optional
+
+import envs
+from compare import stats
+from compare.grid import CONDITIONS, LESIONS, Plan
+from compare.store import load_cells
+from training.files import atomic_path
+
+SUMMARY_METRICS = ("normalized_score", "return_mean", "precision", "steps_to_first_target", "found_share", "ami")
+BASE_COLUMNS = ("task", "agent", "seed", "condition", "lesion", "passes", "passes_as_trained", "episodes",
+                "episode_steps", "return_mean", "return_se", "normalized_score", "precision", "target_eaten",
+                "distractor_eaten", "steps_to_first_target", "found_share", "random_return", "scripted_return",
+                "scripted_steps_to_first_target", "ami", "train_steps", "train_final_score")
+LESION_ORDER = ("none",) + LESIONS
+
+
+# --- rows ------------------------------------------------------------------------------------
+
+
+def build_rows(out: str, plan: Plan) -> list[dict]:
+    """One row per finished evaluation cell in `out`, in the plan's order."""
+    references = load_cells(out, "reference")
+    trained = load_cells(out, "train")
+    rows = []
+    for record in load_cells(out, "eval").values():
+        unit, metrics = record["unit"], record["metrics"]
+        reference = references[record["reference"]]
+        train = trained.get(record["unit_key"], {})
+        row = {
+            "task": unit["task"], "agent": unit["agent"], "seed": unit["seed"], "condition": record["condition"],
+            "lesion": record["lesion"], "passes": metrics["passes"], "passes_as_trained": record["passes"] is None,
+            "episodes": metrics["episodes"], "episode_steps": record["episode_steps"],
+            "random_return": reference["random"]["return_mean"],
+            "scripted_return": reference["scripted"]["return_mean"],
+            "scripted_steps_to_first_target": reference["scripted"]["steps_to_first_target"],
+            "train_steps": train.get("global_step", math.nan),
+            "train_final_score": train.get("final_score", math.nan),
+        }
+        row.update({k: v for k, v in metrics.items() if k not in ("passes", "episodes")})
+        references_here = {"random": row["random_return"], "scripted": row["scripted_return"]}
+        row["normalized_score"] = (envs.normalized_score(row["return_mean"], references_here)
+                                   if row["scripted_return"] != row["random_return"] else math.nan)
+        row.setdefault("ami", math.nan)
+        rows.append(row)
+    rows.sort(key=lambda r: _order(plan, r))
+    return rows
+
+
+def index_in(values, value) -> int:
+    """Where `value` stands in `values` (the plan's order); after them all where it is absent."""
+    return values.index(value) if value in values else len(values)
+
+
+def _order(plan: Plan, row: dict):
+    return (index_in(plan.envs, row["task"]), index_in(plan.agents, row["agent"]), row["seed"],
+            index_in(plan.conditions, row["condition"]), index_in(LESION_ORDER, row["lesion"]),
+            not row["passes_as_trained"], row["passes"])
+
+
+def columns(rows: list[dict]) -> list[str]:
+    extra = sorted({k for r in rows for k in r} - set(BASE_COLUMNS))
+    return list(BASE_COLUMNS) + extra
+
+
+def write_csv(rows: list[dict], path: str, fieldnames: Optional[list[str]] = None) -> None:
+    """Write `rows` to `path` atomically, floats as repr (NaN as nan)."""
+    fieldnames = fieldnames or columns(rows)
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fieldnames, restval="")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _csv_value(v) for k, v in row.items()})
+
+
+def _csv_value(value):
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else repr(value)
+    return value
+
+
+def read_csv(path: str) -> list[dict]:
+    """results.csv back into typed rows (numbers as float/int, flags as bool)."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    out = []
+    for row in rows:
+        typed = {}
+        for key, value in row.items():
+            if key in ("task", "agent", "condition", "lesion"):
+                typed[key] = value
+            elif key == "passes_as_trained":
+                typed[key] = value == "True"
+            elif value == "":
+                typed[key] = math.nan
+            else:
+                number = float(value)
+                typed[key] = int(number) if key in ("seed", "passes", "episodes", "episode_steps") else number
+        out.append(typed)
+    return out
+
+
+def group(rows: list[dict], keys: tuple[str, ...], metric: str) -> dict[tuple, stats.Summary]:
+    """`metric` summarised over seeds for each combination of `keys`."""
+    values: dict[tuple, list[float]] = defaultdict(list)
+    for row in rows:
+        values[tuple(row[k] for k in keys)].append(float(row[metric]))
+    return {key: stats.summarize(v) for key, v in values.items()}
+
+
+def summary_rows(rows: list[dict]) -> list[dict]:
+    """Every (task, condition, lesion, T, agent) group summarised over seeds (summary.csv)."""
+    keys = ("task", "condition", "lesion", "passes", "passes_as_trained", "agent")
+    grouped: dict[tuple, list[dict]] = defaultdict(list)
+    for row in rows:
+        grouped[tuple(row[k] for k in keys)].append(row)
+    out = []
+    for key, members in grouped.items():
+        entry = dict(zip(keys, key))
+        entry["seeds"] = len(members)
+        for metric in SUMMARY_METRICS:
+            s = stats.summarize([float(m.get(metric, math.nan)) for m in members])
+            entry.update({f"{metric}_mean": s.mean, f"{metric}_low": s.low, f"{metric}_high": s.high,
+                          f"{metric}_iqm": s.iqm})
+        out.append(entry)
+    return out
+
+
+# --- one selection per table and its plot ----------------------------------------------------
+
+
+def main_rows(rows: list[dict]) -> list[dict]:
+    """The intact agents at their trained T: the per-task tables, the conditions and difficulty plots."""
+    return [r for r in rows if r["lesion"] == "none" and r["passes_as_trained"]]
+
+
+def lesion_effects(rows: list[dict]) -> list[dict]:
+    """Per (task, condition, agent, lesion): the intact and lesioned scores and the drop, paired by seed."""
+    intact = {(r["task"], r["condition"], r["agent"], r["seed"]): r["normalized_score"] for r in main_rows(rows)}
+    drops: dict[tuple, list[tuple[float, float]]] = defaultdict(list)
+    for r in rows:
+        if r["lesion"] != "none":
+            base = intact.get((r["task"], r["condition"], r["agent"], r["seed"]))
+            if base is not None:
+                drops[(r["task"], r["condition"], r["agent"], r["lesion"])].append((base, r["normalized_score"]))
+    out = []
+    for (task, condition, agent, lesion), pairs in drops.items():
+        base, lesioned = zip(*pairs)
+        drop = stats.summarize([a - b for a, b in pairs])
+        out.append({"task": task, "condition": condition, "agent": agent, "lesion": lesion,
+                    "intact": stats.summarize(base), "lesioned": stats.summarize(lesioned), "drop": drop})
+    return out
+
+
+def ami_rows(rows: list[dict]) -> list[dict]:
+    """Rows with an attention modulation index, at the trained T, intact or with the feedback cut."""
+    return [r for r in rows if r["passes_as_trained"] and r["lesion"] in ("none", "feedback")
+            and not math.isnan(r.get("ami", math.nan))]
+
+
+def set_size_rows(rows: list[dict]) -> list[dict]:
+    """The intact agents in the set-size conditions (a fixed number of distractors)."""
+    return [r for r in main_rows(rows) if CONDITIONS[r["condition"]].distractors is not None]
+
+
+def pass_rows(rows: list[dict], plan: Plan) -> list[dict]:
+    """Intact rows, in the T sweep's conditions, of the (task, agent) pairs evaluated at other T."""
+    swept = {(r["task"], r["agent"]) for r in rows if not r["passes_as_trained"]}
+    return [r for r in rows if r["lesion"] == "none" and (r["task"], r["agent"]) in swept
+            and r["condition"] in plan.passes_conditions]
+
+
+def learning_curves(trained: dict) -> dict[tuple[str, str], list[list]]:
+    """{(task, agent): [each seed's [[step, normalised score], ...]]} from the train records."""
+    curves: dict[tuple[str, str], list[list]] = defaultdict(list)
+    for record in trained.values():
+        if record.get("curve"):
+            curves[(record["unit"]["task"], record["unit"]["agent"])].append(record["curve"])
+    return curves
