@@ -10,6 +10,7 @@ and `compare.run` (the order of work, resume, shards and merge).
 """
 
 from compare.grid import CONDITIONS, SCALES, CompareError, Plan
-from compare.run import CompareArgs, make_plan, merge, run_compare
+from compare.cli import CompareArgs
+from compare.run import make_plan, merge, run_compare
 
 __all__ = ["CONDITIONS", "SCALES", "CompareArgs", "CompareError", "Plan", "make_plan", "merge", "run_compare"]

@@ -1,56 +1,119 @@
-"""The command line of scripts/compare.py: argparse into `compare.run.CompareArgs`."""
+"""The command line of scripts/compare.py: `CompareArgs`, a dataclass whose fields' docstrings are
+its --help (tyro, as the trainer's `training.config.Config`).
+
+`parse_args` turns flags into `CompareArgs`; a flag tyro cannot parse (an unknown flag, a number
+that is not one) raises `CompareError` with one line that names it. The values themselves are
+checked by `compare.run.make_plan`, against the plan they make.
+"""
 
 from __future__ import annotations
 
-import argparse
-from typing import Optional, Sequence
+import contextlib
+import io
+import itertools
+import re
+import shlex
+import sys
+from dataclasses import dataclass
+from typing import Annotated, Callable, Optional, Sequence, TypeVar
 
-from compare.grid import CONDITIONS, LESIONS, SCALES, CompareError
-from compare.run import CompareArgs
+import tyro
+
+from compare.grid import CONDITIONS, SCALES, CompareError
+
+T = TypeVar("T")
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # a bad flag is bad input: CompareError, exit status 2
-        raise CompareError(f"{message}; see --help")
+@dataclass
+class CompareArgs:
+    """The flags of scripts/compare.py; None takes the value of --scale."""
+
+    out: str = "runs/compare"
+    """Output folder; run again with the same flags to resume."""
+    scale: str = "default"
+    """default: a 2-core CPU, about 45 min; full: a GPU, every preset and task, 10 seeds, 10M steps."""
+    agents: Optional[tuple[str, ...]] = None
+    """Agent presets; left out: the scale's (above)."""
+    envs: Optional[tuple[str, ...]] = None
+    """Training tasks; left out: the scale's."""
+    seeds: Optional[int] = None
+    """Seeds 1..K per agent and task; left out: the scale's."""
+    steps: Optional[int] = None
+    """Env steps per training run; left out: the scale's."""
+    conditions: Optional[tuple[str, ...]] = None
+    """Evaluation conditions (above); left out: all that apply to the tasks."""
+    lesions: Optional[tuple[str, ...]] = None
+    """Lesions to evaluate: feedback goal plasticity; left out: all."""
+    lesion_conditions: Optional[tuple[str, ...]] = None
+    """Conditions the lesions are evaluated in; left out: the scale's among --conditions."""
+    passes: Optional[tuple[int, ...]] = None
+    """Feedback passes T to sweep for feedback agents; left out: the scale's."""
+    passes_conditions: Optional[tuple[str, ...]] = None
+    """Conditions of the T sweep; left out: the scale's among --conditions."""
+    train_difficulty: Optional[str] = None
+    """Difficulty the agents train on; left out: easy."""
+    episode_steps: Optional[int] = None
+    """Episode length in training and evaluation; left out: the scale's."""
+    eval_worlds: Optional[int] = None
+    """Worlds (one episode each) per evaluation cell; left out: the scale's."""
+    num_envs: Optional[int] = None
+    """Training worlds; left out: the scale's."""
+    num_steps: Optional[int] = None
+    """Training rollout length; left out: the scale's."""
+    device: Optional[str] = None
+    """auto, cpu or cuda; left out: auto."""
+    shard: Optional[str] = None
+    """i/n: run only units i, i+n, ... (0 <= i < n); join the shards with --merge."""
+    from_runs: Annotated[tuple[str, ...], tyro.conf.arg(name="from", metavar="RUN_DIRS")] = ()
+    """Evaluate these trained run directories (or folders of them) instead of training."""
+    merge: Annotated[tuple[str, ...], tyro.conf.arg(metavar="DIRS")] = ()
+    """Join these shards' output folders into --out and report."""
+    progress: bool = True
+    """Progress bars (--no-progress: none)."""
+    command: tyro.conf.Suppress[Optional[str]] = None
+    """The command line, for the report; default: this process's."""
+
+    def command_line(self) -> str:
+        return self.command or "python " + " ".join(shlex.quote(a) for a in ["scripts/compare.py", *sys.argv[1:]])
 
 
-def build_parser() -> argparse.ArgumentParser:
-    default = SCALES["default"]
-    parser = _Parser(
-        prog="compare.py", formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Train each agent preset on each task for K seeds, evaluate every trained agent in batched "
-                    "rollouts over a grid of conditions and lesions, and write results.csv, results.md and plots "
-                    "into --out. Flags left out take the values of --scale.",
-        epilog="conditions: " + "; ".join(f"{c.name}: {c.description}" for c in CONDITIONS.values()))
-    add = parser.add_argument
-    add("--out", default="runs/compare", help="output folder; run again with the same flags to resume (default: %(default)s)")
-    add("--scale", default="default", choices=list(SCALES),
-        help="default: a 2-core CPU, about 45 min; full: a GPU, every preset and task, 10 seeds, 10M steps")
-    add("--agents", nargs="+", help=f"agent presets (default: {' '.join(default['agents'])})")
-    add("--envs", nargs="+", help=f"training tasks (default: {' '.join(default['envs'])})")
-    add("--seeds", type=int, help=f"seeds 1..K per agent and task (default: {default['seeds']})")
-    add("--steps", type=int, help=f"env steps per training run (default: {default['steps']:,})")
-    add("--conditions", nargs="+", help="evaluation conditions (default: all; listed below)")
-    add("--lesions", nargs="+", help=f"lesions to evaluate: {' '.join(LESIONS)} (default: all)")
-    add("--lesion-conditions", nargs="+", help="conditions the lesions are evaluated in (default: easy hard)")
-    add("--passes", nargs="+", type=int, help="feedback passes T to sweep for feedback agents (default: 1 2 3 4)")
-    add("--passes-conditions", nargs="+", help="conditions of the T sweep (default: easy hard)")
-    add("--train-difficulty", help="difficulty the agents train on (default: easy)")
-    add("--episode-steps", type=int, help=f"episode length in training and evaluation (default: {default['episode_steps']})")
-    add("--eval-worlds", type=int, help=f"worlds (one episode each) per evaluation cell (default: {default['eval_worlds']})")
-    add("--num-envs", type=int, help=f"training worlds (default: {default['num_envs']})")
-    add("--num-steps", type=int, help=f"training rollout length (default: {default['num_steps']})")
-    add("--device", help="auto, cpu or cuda (default: auto)")
-    add("--shard", help="i/n: run only units i, i+n, ... (0 <= i < n); join the shards with --merge")
-    add("--from", dest="from_runs", nargs="+", default=[], metavar="RUN_DIRS",
-        help="evaluate these trained run directories (or folders of them) instead of training")
-    add("--merge", nargs="+", default=[], metavar="DIRS", help="join these shards' output folders into --out and report")
-    add("--no-progress", dest="progress", action="store_false", help="no progress bars")
-    return parser
+def _description() -> str:
+    scales = "; ".join(f"{name}: {' '.join(s['agents'])} on {' '.join(s['envs'])}, {s['seeds']} seeds, "
+                       f"{s['steps']:,} steps, {s['episode_steps']}-step episodes, {s['eval_worlds']} worlds a cell"
+                       for name, s in SCALES.items())
+    conditions = "; ".join(f"{c.name}: {c.description}" for c in CONDITIONS.values())
+    return ("Train each agent preset on each task for K seeds, evaluate every trained agent in batched rollouts "
+            "over a grid of conditions and lesions, and write results.csv, results.md and plots into --out. "
+            f"Flags left out take the values of --scale ({scales}).\n\nConditions: {conditions}.")
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> CompareArgs:
-    """Flags -> CompareArgs; a bad flag raises CompareError."""
-    ns = build_parser().parse_args(argv)
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in vars(ns).items()}
-    return CompareArgs(**values)
+    """Flags -> CompareArgs; a flag that cannot be parsed raises CompareError."""
+    return parse_flags(CompareArgs, argv, "compare.py", CompareError, description=_description())
+
+
+def parse_flags(cli: Callable[..., T], argv: Optional[Sequence[str]], prog: str,
+                error: type[Exception] = ValueError, **options) -> T:
+    """``tyro.cli(cli, args=argv)``, with tyro's boxed parse error turned into one line: `error`
+    is raised with the message (which names the flag and the value given) and the flag's usage."""
+    stderr = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(stderr):
+            return tyro.cli(cli, args=argv, prog=prog, **options)
+    except SystemExit as exc:
+        if not exc.code:  # --help
+            raise
+        raise error(_one_line(stderr.getvalue())) from None
+
+
+def _one_line(box: str) -> str:
+    """tyro's error box -> '--flag: got VALUE; allowed: TYPE; see --help' (or tyro's first paragraph)."""
+    lines = [re.sub(r"^[\s│╭╰─╮╯]*|[\s│╮╯]*$", "", line) for line in box.splitlines()[1:]]
+    paragraph = " ".join(itertools.takewhile(bool, itertools.dropwhile(lambda x: not x, lines)))
+    paragraph = re.sub(r"^Error parsing ", "", paragraph).rstrip(".") or "the flags could not be parsed"
+    typed = re.match(r"(--[\w-]+): no type matching (.+) could be instantiated from \[(.*)\]$", paragraph)
+    if typed:
+        flag, allowed, given = typed.groups()
+        allowed = re.sub(r"^\{None\}\|", "", allowed).strip("{}")
+        return f"{flag}: got {given}; allowed: {allowed}; see --help"
+    return f"{paragraph}; see --help"

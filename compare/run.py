@@ -15,67 +15,22 @@ import contextlib
 import dataclasses
 import json
 import os
-import shlex
 import shutil
-import sys
 import time
-from dataclasses import dataclass
-from typing import Optional
 
 import torch
 
 import agents
+import envs.vector
 from compare import report
+from compare.cli import CompareArgs
 from compare.evaluate import env_spec, evaluate_cell, evaluate_reference
 from compare.grid import (ALL_TASKS, CONDITIONS, SCALES, CompareError, Plan, Unit, check_plan, difficulty_knobs,
-                          eval_cells, preset_unit, shard_units)
-from compare.store import INVOCATIONS_FILE, PLAN_FILE, load_cell, load_cells, read_json, save_cell, write_json
+                          eval_cells, parse_shard, preset_unit, shard_units)
+from compare.store import (INVOCATIONS_FILE, PLAN_FILE, load_cell, load_cells, prepare_out, read_json,
+                           record_invocation, save_cell, write_json)
 
 CURVE_TAG = "forage/normalized_score"
-
-
-@dataclass
-class CompareArgs:
-    """The flags of scripts/compare.py; None takes the value of --scale."""
-
-    out: str = "runs/compare"
-    scale: str = "default"
-    agents: Optional[tuple[str, ...]] = None
-    envs: Optional[tuple[str, ...]] = None
-    seeds: Optional[int] = None
-    steps: Optional[int] = None
-    conditions: Optional[tuple[str, ...]] = None
-    lesions: Optional[tuple[str, ...]] = None
-    lesion_conditions: Optional[tuple[str, ...]] = None
-    passes: Optional[tuple[int, ...]] = None
-    passes_conditions: Optional[tuple[str, ...]] = None
-    train_difficulty: Optional[str] = None
-    episode_steps: Optional[int] = None
-    eval_worlds: Optional[int] = None
-    num_envs: Optional[int] = None
-    num_steps: Optional[int] = None
-    device: Optional[str] = None
-    shard: Optional[str] = None
-    from_runs: tuple[str, ...] = ()
-    merge: tuple[str, ...] = ()
-    progress: bool = True
-    command: Optional[str] = None  # the command line, for the report; default: sys.argv
-
-
-def _command(args: CompareArgs) -> str:
-    return args.command or "python " + " ".join(shlex.quote(a) for a in ["scripts/compare.py", *sys.argv[1:]])
-
-
-def parse_shard(text: Optional[str]) -> tuple[int, int]:
-    if text is None:
-        return (0, 1)
-    try:
-        index, count = (int(x) for x in text.split("/"))
-    except ValueError:
-        raise CompareError(f"--shard: got {text!r}; allowed: i/n, e.g. 0/4 ... 3/4 (0 <= i < n)") from None
-    if not (count >= 1 and 0 <= index < count):
-        raise CompareError(f"--shard: got {text!r}; allowed: i/n with n >= 1 and 0 <= i < n")
-    return index, count
 
 
 # --- the plan and its units ------------------------------------------------------------------
@@ -200,34 +155,6 @@ def load_runs(paths: tuple[str, ...]) -> list[Unit]:
     return units
 
 
-# --- the out folder --------------------------------------------------------------------------
-
-
-def prepare_out(out: str, plan: Plan) -> None:
-    """Write OUT/plan.json, or check that a compare already there has the same plan (resume)."""
-    path = os.path.join(out, PLAN_FILE)
-    if os.path.isfile(path):
-        try:
-            saved = Plan.from_dict(read_json(path))
-        except (json.JSONDecodeError, TypeError, CompareError) as exc:
-            raise CompareError(f"--out: {path} cannot be read ({exc}); allowed: a new folder, or one written by "
-                               f"compare.py") from None
-        differences = saved.differences(plan)
-        if differences:
-            raise CompareError(f"--out: {out!r} holds a compare with other settings ({'; '.join(differences)}); "
-                               f"allowed: the same flags (to resume it) or a new --out")
-    elif os.path.isdir(out) and os.listdir(out):
-        raise CompareError(f"--out: {out!r} exists and is not a compare's folder (no {PLAN_FILE}); allowed: a new or "
-                           f"empty folder, or a compare's folder to resume")
-    write_json(path, plan.to_dict())
-
-
-def _record_invocation(out: str, entry: dict) -> None:
-    path = os.path.join(out, INVOCATIONS_FILE)
-    invocations = read_json(path) if os.path.isfile(path) else []
-    write_json(path, invocations + [entry])
-
-
 # --- training --------------------------------------------------------------------------------
 
 
@@ -313,17 +240,17 @@ def evaluate_unit(unit: Unit, plan: Plan, out: str, run_dir: str, device: torch.
 
 
 def resolve_device(choice: str) -> torch.device:
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise CompareError("--device: got 'cuda' but torch finds no CUDA device here; allowed: auto, cpu")
-    if choice == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(choice)
+    """--device, through the envs' resolver; its error becomes compare's, naming --device."""
+    try:
+        return envs.vector.resolve_device(choice)
+    except ValueError as exc:
+        raise CompareError(f"--device: {exc}") from None
 
 
 def run_compare(args: CompareArgs) -> str:
     """Run (or resume) a compare, or merge shards when `args.merge` is set; returns results.md's path."""
     if args.merge:
-        return merge(args.merge, args.out, _command(args))
+        return merge(args.merge, args.out, args.command_line())
     plan, units = make_plan(args)
     device = resolve_device(plan.device)
     if device.type == "cpu":
@@ -348,7 +275,7 @@ def run_compare(args: CompareArgs) -> str:
                 run_dir = record["run_dir"] if os.path.isabs(record["run_dir"]) else os.path.join(args.out, record["run_dir"])
                 done += evaluate_unit(unit, plan, args.out, run_dir, device, args.progress)
     finally:
-        _record_invocation(args.out, {"kind": "run", "command": _command(args), "shard": list(plan.shard),
+        record_invocation(args.out, {"kind": "run", "command": args.command_line(), "shard": list(plan.shard),
                                       "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(started)),
                                       "seconds": time.time() - started, "device": str(device), "cells": done})
     return report.write_report(args.out, plan)

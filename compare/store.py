@@ -4,7 +4,8 @@ A file exists only once its cell is finished (`training.files`: temporary file +
 an interrupted compare leaves no half-written cell, and a resumed one skips every cell whose file
 exists.
 Kinds: "train" (a trained unit), "reference" (random and scripted foragers on a condition's
-worlds), "eval" (a unit in one condition, lesion and T).
+worlds), "eval" (a unit in one condition, lesion and T). Beside the cells: OUT/plan.json (a resumed
+compare must match it, `prepare_out`) and OUT/invocations.json (every command that worked on it).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import os
 from typing import Any, Optional
 
+from compare.grid import CompareError, Plan
 from training import files
 
 KINDS = ("train", "reference", "eval")
@@ -53,3 +55,32 @@ def load_cells(out: str, kind: str) -> dict[str, dict]:
         return {}
     return {name[:-5]: read_json(os.path.join(directory, name))
             for name in sorted(os.listdir(directory)) if name.endswith(".json")}
+
+
+# --- the out folder: its plan and the commands that made it ----------------------------------
+
+
+def prepare_out(out: str, plan: Plan) -> None:
+    """Write OUT/plan.json, or check that a compare already there has the same plan (resume)."""
+    path = os.path.join(out, PLAN_FILE)
+    if os.path.isfile(path):
+        try:
+            saved = Plan.from_dict(read_json(path))
+        except (json.JSONDecodeError, TypeError, CompareError) as exc:
+            raise CompareError(f"--out: {path} cannot be read ({exc}); allowed: a new folder, or one written by "
+                               f"compare.py") from None
+        differences = saved.differences(plan)
+        if differences:
+            raise CompareError(f"--out: {out!r} holds a compare with other settings ({'; '.join(differences)}); "
+                               f"allowed: the same flags (to resume it) or a new --out")
+    elif os.path.isdir(out) and os.listdir(out):
+        raise CompareError(f"--out: {out!r} exists and is not a compare's folder (no {PLAN_FILE}); allowed: a new or "
+                           f"empty folder, or a compare's folder to resume")
+    write_json(path, plan.to_dict())
+
+
+def record_invocation(out: str, entry: dict) -> None:
+    """Append `entry` (a run or a merge: command, shard, start, seconds, device) to OUT/invocations.json."""
+    path = os.path.join(out, INVOCATIONS_FILE)
+    invocations = read_json(path) if os.path.isfile(path) else []
+    write_json(path, invocations + [entry])

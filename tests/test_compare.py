@@ -21,7 +21,8 @@ from compare.evaluate import change_cue, make_env
 from compare.grid import CompareError
 from compare.measures import GainRecorder
 from compare.tables import read_csv
-from compare.run import CompareArgs, make_plan, run_compare
+from compare.cli import CompareArgs
+from compare.run import make_plan, run_compare
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
