@@ -8,102 +8,173 @@
     python scripts/bench.py train --presets feedforward feedback --num-envs 128 --device cuda
 """
 
-import argparse
+from __future__ import annotations
+
+import dataclasses
 import os
 import sys
+from dataclasses import dataclass
+from typing import Annotated, Literal, Optional, Union
+
+import tyro
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def train_command(args: argparse.Namespace) -> None:
-    import dataclasses
-
-    import agents
-    from training.bench import bench_train
-    from training.config import Config
-
-    base = Config(device=args.device)
-    for name in ("num_envs", "num_steps", "update_epochs", "num_minibatches", "difficulty"):
-        if getattr(args, name) is not None:
-            base = dataclasses.replace(base, **{name: getattr(args, name)})
-    bench_train(args.presets or list(agents.PRESETS), base, updates=args.updates)
+def need(flag: str, value, ok: bool, allowed: str) -> None:
+    """Bad input: ValueError naming the flag, what was given and what is allowed."""
+    if not ok:
+        raise ValueError(f"--{flag}: got {value!r}; allowed: {allowed}")
 
 
-def env_command(args: argparse.Namespace) -> None:
+def positive_ints(values) -> bool:
+    return len(values) > 0 and all(v >= 1 for v in values)
+
+
+def device_and_threads(choice: str, threads: int):
+    """--device through the envs' resolver (its error names --device); --threads on the CPU."""
     import torch
 
-    import envs  # noqa: F401  (registers the ids)
-    from envs.benchmark import sync_steps_per_second, vector_steps_per_second
     from envs.vector import resolve_device
 
-    device = resolve_device(args.device)
-    if device.type == "cpu" and args.threads:
-        torch.set_num_threads(args.threads)
-    print(f"env {args.env}, device {device}, torch threads {torch.get_num_threads()}, {args.seconds:.1f} s per size")
-    print(f"{'N':>8} {'vector steps/s':>15} {'us/env-step':>12}")
-    vector = {}
-    for n in args.sizes:
-        vector[n] = vector_steps_per_second(args.env, n, str(device), args.seconds)
-        print(f"{n:>8} {vector[n]:>15,.0f} {1e6 / vector[n]:>12.3f}")
-    print(f"{'N':>8} {'SyncVectorEnv steps/s':>22}")
-    sync = {}
-    for n in args.sync_sizes:
-        sync[n] = sync_steps_per_second(args.env, n, args.seconds)
-        print(f"{n:>8} {sync[n]:>22,.0f}")
-    best_sync = max(sync.values())
-    for n, sps in vector.items():
-        print(f"ratio vector(N={n}) / best SyncVectorEnv (N<={max(sync)}): {sps / best_sync:,.1f}x")
+    try:
+        device = resolve_device(choice)
+    except ValueError as exc:
+        raise ValueError(f"--device: {exc}") from None
+    if device.type == "cpu" and threads:
+        torch.set_num_threads(threads)
+    return device, torch.get_num_threads()
 
 
-def multi_command(args: argparse.Namespace) -> None:
-    import torch
+@dataclass
+class TrainBench:
+    """End-to-end training SPS per preset, beside env-only SPS."""
 
-    import envs  # noqa: F401
-    from envs.benchmark import vector_steps_per_second
-    from envs.vector import resolve_device
+    presets: Optional[tuple[str, ...]] = None
+    """Presets to measure; left out: all."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where worlds and agents run; auto picks cuda when present."""
+    num_envs: Optional[int] = None
+    """Worlds; left out: the training default."""
+    num_steps: Optional[int] = None
+    """Steps per rollout; left out: the training default."""
+    update_epochs: Optional[int] = None
+    """PPO epochs per update; left out: the training default."""
+    num_minibatches: Optional[int] = None
+    """Minibatches per epoch; left out: the training default."""
+    difficulty: Optional[Literal["easy", "medium", "hard"]] = None
+    """Difficulty preset of the worlds; left out: the task's default."""
+    updates: int = 3
+    """Timed updates after one warm-up update."""
 
-    device = resolve_device(args.device)
-    if device.type == "cpu" and args.threads:
-        torch.set_num_threads(args.threads)
-    arenas = args.slots // args.num_agents
-    multi = vector_steps_per_second("MultiBerry-v0", arenas, str(device), args.seconds, num_agents=args.num_agents)
-    single = vector_steps_per_second("RedBerry-v0", args.slots, str(device), args.seconds)
-    print(f"device {device}, torch threads {torch.get_num_threads()}")
-    print(f"MultiBerry-v0  {arenas} arenas x {args.num_agents} foragers: {multi:>12,.0f} agent-steps/s")
-    print(f"RedBerry-v0    {args.slots} worlds:{'':>13} {single:>12,.0f} steps/s")
-    print(f"ratio multi / single: {multi / single:.2f}")
+    def run(self) -> None:
+        import agents
+        from training.bench import bench_train
+        from training.config import Config, validate
+
+        unknown = [p for p in self.presets or () if p not in agents.PRESETS]
+        need("presets", list(self.presets or ()), self.presets != () and not unknown,
+             f"one or more of {', '.join(agents.PRESETS)}")
+        need("updates", self.updates, self.updates >= 1, "an integer >= 1")
+        overrides = {name: getattr(self, name) for name in ("num_envs", "num_steps", "update_epochs",
+                                                             "num_minibatches", "difficulty")
+                     if getattr(self, name) is not None}
+        base = dataclasses.replace(Config(device=self.device), **overrides)
+        validate(base)  # the trainer's own checks, before anything is printed
+        bench_train(self.presets or list(agents.PRESETS), base, updates=self.updates)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True)
-    train = commands.add_parser("train", help="end-to-end training SPS per preset, beside env-only SPS")
-    train.add_argument("--presets", nargs="+", help="presets to measure (default: all)")
-    train.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    train.add_argument("--num-envs", type=int, help="worlds (default: the training default)")
-    train.add_argument("--num-steps", type=int, help="steps per rollout (default: the training default)")
-    train.add_argument("--update-epochs", type=int)
-    train.add_argument("--num-minibatches", type=int)
-    train.add_argument("--difficulty", choices=("easy", "medium", "hard"))
-    train.add_argument("--updates", type=int, default=3, help="timed updates after one warm-up update")
-    train.set_defaults(run=train_command)
-    env = commands.add_parser("env", help="env steps/s for several N, beside SyncVectorEnv over single envs")
-    env.add_argument("--env", default="RedBerry-v0")
-    env.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    env.add_argument("--sizes", type=int, nargs="+", default=[1, 256, 4096, 16384])
-    env.add_argument("--sync-sizes", type=int, nargs="+", default=[1, 16, 64])
-    env.add_argument("--seconds", type=float, default=2.0, help="timed seconds per size")
-    env.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    env.set_defaults(run=env_command)
-    multi = commands.add_parser("multi", help="MultiBerry agent-steps/s beside the single-forager world")
-    multi.add_argument("--slots", type=int, default=4096, help="arenas x foragers")
-    multi.add_argument("--num-agents", type=int, default=4)
-    multi.add_argument("--device", default="auto")
-    multi.add_argument("--seconds", type=float, default=2.0)
-    multi.add_argument("--threads", type=int, default=0)
-    multi.set_defaults(run=multi_command)
-    args = parser.parse_args()
-    args.run(args)
+@dataclass
+class EnvBench:
+    """Env steps/s for several N, beside SyncVectorEnv over single envs."""
+
+    env: str = "RedBerry-v0"
+    """World to step."""
+    device: str = "auto"
+    """auto, cpu or cuda."""
+    sizes: tuple[int, ...] = (1, 256, 4096, 16384)
+    """Numbers of worlds N of the torch vector env."""
+    sync_sizes: tuple[int, ...] = (1, 16, 64)
+    """Numbers of single envs in SyncVectorEnv."""
+    seconds: float = 2.0
+    """Timed seconds per size."""
+    threads: int = 0
+    """Torch CPU threads (0: torch's default)."""
+
+    def run(self) -> None:
+        import envs
+        from envs.benchmark import sync_steps_per_second, vector_steps_per_second
+
+        need("env", self.env, self.env in envs.TASK_IDS, ", ".join(sorted(envs.TASK_IDS)))
+        need("sizes", list(self.sizes), positive_ints(self.sizes), "one or more integers >= 1")
+        need("sync-sizes", list(self.sync_sizes), positive_ints(self.sync_sizes), "one or more integers >= 1")
+        need("seconds", self.seconds, self.seconds > 0, "a number > 0")
+        need("threads", self.threads, self.threads >= 0, "an integer >= 0 (0: torch's default)")
+        device, threads = device_and_threads(self.device, self.threads)
+        print(f"env {self.env}, device {device}, torch threads {threads}, {self.seconds:.1f} s per size")
+        print(f"{'N':>8} {'vector steps/s':>15} {'us/env-step':>12}")
+        vector = {}
+        for n in self.sizes:
+            vector[n] = vector_steps_per_second(self.env, n, str(device), self.seconds)
+            print(f"{n:>8} {vector[n]:>15,.0f} {1e6 / vector[n]:>12.3f}")
+        print(f"{'N':>8} {'SyncVectorEnv steps/s':>22}")
+        sync = {}
+        for n in self.sync_sizes:
+            sync[n] = sync_steps_per_second(self.env, n, self.seconds)
+            print(f"{n:>8} {sync[n]:>22,.0f}")
+        best_sync = max(sync.values())
+        for n, sps in vector.items():
+            print(f"ratio vector(N={n}) / best SyncVectorEnv (N<={max(sync)}): {sps / best_sync:,.1f}x")
+
+
+@dataclass
+class MultiBench:
+    """MultiBerry agent-steps/s beside the single-forager world."""
+
+    slots: int = 4096
+    """Arenas x foragers."""
+    num_agents: int = 4
+    """Foragers per arena."""
+    device: str = "auto"
+    """auto, cpu or cuda."""
+    seconds: float = 2.0
+    """Timed seconds per world."""
+    threads: int = 0
+    """Torch CPU threads (0: torch's default)."""
+
+    def run(self) -> None:
+        from envs.benchmark import vector_steps_per_second
+
+        need("num-agents", self.num_agents, self.num_agents >= 1, "an integer >= 1")
+        need("slots", self.slots, self.slots >= self.num_agents and self.slots % self.num_agents == 0,
+             f"a multiple of --num-agents ({self.num_agents})")
+        need("seconds", self.seconds, self.seconds > 0, "a number > 0")
+        need("threads", self.threads, self.threads >= 0, "an integer >= 0 (0: torch's default)")
+        device, threads = device_and_threads(self.device, self.threads)
+        arenas = self.slots // self.num_agents
+        multi = vector_steps_per_second("MultiBerry-v0", arenas, str(device), self.seconds, num_agents=self.num_agents)
+        single = vector_steps_per_second("RedBerry-v0", self.slots, str(device), self.seconds)
+        print(f"device {device}, torch threads {threads}")
+        print(f"MultiBerry-v0  {arenas} arenas x {self.num_agents} foragers: {multi:>12,.0f} agent-steps/s")
+        print(f"RedBerry-v0    {self.slots} worlds:{'':>13} {single:>12,.0f} steps/s")
+        print(f"ratio multi / single: {multi / single:.2f}")
+
+
+Command = Union[
+    Annotated[EnvBench, tyro.conf.subcommand("env")],
+    Annotated[MultiBench, tyro.conf.subcommand("multi")],
+    Annotated[TrainBench, tyro.conf.subcommand("train")],
+]
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    from compare.cli import parse_flags
+
+    try:
+        parse_flags(Command, argv, "bench.py", description=__doc__).run()
+    except ValueError as exc:  # training's ConfigError too
+        print(f"bench.py: error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
