@@ -455,7 +455,7 @@ def test_bad_names_raise_errors_that_list_the_valid_ones():
         make_agent("recurrent", *spaces(), passes=2)  # passes without feedback would do nothing
     with pytest.raises(ValueError, match="embed"):
         make_agent("feedforward", *spaces(), embed=0)
-    with pytest.raises(ValueError, match="hebb_clip") as info:
+    with pytest.raises(ValueError, match=r"'hebb_clipp'.*valid.*'hebb_clip'"):  # the typo, then the field it misses
         agent_from_config({"hebb_clipp": 1.0}, *spaces())
     agent = make_agent("recurrent", *spaces())
     with pytest.raises(ValueError, match="plasticity") as info:
@@ -480,10 +480,21 @@ def test_bad_spaces_raise_errors_that_name_the_parameter():
         make_agent("feedforward", gym.spaces.Dict({"image": observation_space["image"]}), action_space)
 
 
-def test_presets_are_not_mutated_by_overrides():
-    before = PRESETS["feedback"]
-    agent = make_agent("feedback", *spaces(), passes=3)
-    assert agent.config.passes == 3 and PRESETS["feedback"] is before and before.passes == 1
+def trunk_passes_per_step(agent) -> int:
+    """How many times one forward step runs the conv trunk (T, for agents with feedback)."""
+    calls = []
+    handle = agent.trunk.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        agent(random_obs(2), agent.initial_state(2), starts(2, True), torch.zeros(2))
+    finally:
+        handle.remove()
+    return len(calls)
+
+
+def test_overrides_change_the_agent_built_and_not_the_next_one():
+    assert trunk_passes_per_step(make_agent("feedback", *spaces(), passes=3)) == 3
+    assert trunk_passes_per_step(make_agent("feedback", *spaces())) == 1  # the preset's T is untouched
+    assert PRESETS["feedback"].passes == 1
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")

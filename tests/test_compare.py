@@ -21,6 +21,7 @@ from compare.evaluate import change_cue, make_env
 from compare.grid import CompareError
 from compare.measures import GainRecorder
 from compare.tables import read_csv
+from envs.config import PALETTE_RGB
 from compare.cli import CompareArgs
 from compare.run import make_plan, run_compare
 
@@ -242,22 +243,45 @@ def test_attention_modulation_index_on_known_gains():
     assert result["ami"] == result["ami_conv1"]
 
 
-def test_cue_change_moves_the_payoff_and_the_goal_and_keeps_the_field():
+def cue_change_env(difficulty: str):
     from compare.evaluate import EnvSpec
 
-    spec = EnvSpec("cue_change", "CuedBerry-v0", (("difficulty", "medium"), ("max_episode_steps", 20)), True, 16, 7)
+    spec = EnvSpec("cue_change", "CuedBerry-v0", (("difficulty", difficulty), ("max_episode_steps", 20)), True, 16, 7)
     env = make_env(spec, torch.device("cpu"))
     env.reset(seed=7)
-    world = env.unwrapped
+    return env
+
+
+def test_cue_change_moves_the_payoff_and_the_goal_and_keeps_the_field():
+    world = cue_change_env("medium").unwrapped
     old = world.state.target_colour.clone()
     before = (world.state.berry_colour == old[:, None]).sum(1)
-    generator = torch.Generator().manual_seed(1)
-    obs = change_cue(world, generator)
+    obs = change_cue(world, torch.Generator().manual_seed(1))
     new = world.state.target_colour
     assert (new != old).all()
     assert torch.equal((world.state.berry_colour == new[:, None]).sum(1), before)
     assert torch.equal(obs["goal"].argmax(1), new)
-    assert torch.equal(obs["image"], world.retina.render(world.state))
+
+
+def test_cue_change_returns_the_redrawn_view_with_the_berry_in_its_new_colour():
+    # One berry of the old target colour straight ahead of each forager, every other berry regrowing;
+    # easy worlds draw it in the flat palette colour (no noise, no illumination).
+    world = cue_change_env("easy").unwrapped
+    state = world.state
+    old = state.target_colour.clone()
+    state.berry_timer[:, 1:] = 5
+    state.berry_timer[:, 0] = 0
+    state.berry_colour[:, 0] = old
+    heading = state.pose[:, 2]
+    state.berry_pos[:, 0] = state.pose[:, :2] + 2.0 * torch.stack([heading.cos(), heading.sin()], 1)
+    view = world.retina.render(state)  # (N, H, W, 3) before the change
+    palette = torch.tensor(PALETTE_RGB, dtype=torch.uint8)
+    berry = (view == palette[old][:, None, None]).all(-1)  # (N, H, W)
+    assert (berry.sum((1, 2)) > 0).all()  # every forager sees its berry
+    obs = change_cue(world, torch.Generator().manual_seed(1))
+    new = world.state.target_colour
+    # The agent's next input already shows the change: the berry's pixels in the new colour, the rest as they were.
+    assert torch.equal(obs["image"], torch.where(berry[..., None], palette[new][:, None, None], view))
 
 
 # --- bad input -------------------------------------------------------------------------------
