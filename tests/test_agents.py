@@ -13,6 +13,7 @@ import torch
 from agents import LESIONS, PRESETS, AgentOutput, agent_from_config, make_agent
 from agents.vision import to_float_image
 from agents.whatwhere import spatial_softmax_keypoints
+from envs.config import PALETTE_NAMES, WorldConfig
 
 DEVICES = [
     "cpu",
@@ -511,3 +512,20 @@ def test_cuda_forward_does_not_sync_with_the_host(preset):
         out.dist.entropy()
     finally:
         torch.cuda.set_sync_debug_mode("default")
+
+
+def test_probe_labels_a_channel_by_the_berry_colour_it_answers_and_leaves_close_calls_unlabelled():
+    from agents.probe import preferred_colours
+
+    agent = build("feedback")
+    conv1 = agent.trunk.convs[0]
+    with torch.no_grad():
+        conv1.weight.zero_()
+        conv1.bias.zero_()
+        conv1.weight[0, :, 1, 1] = torch.tensor([1.0, -1.0, -1.0])  # R - G - B: red (160) far above orange (85)
+        conv1.weight[1, :, 1, 1] = torch.tensor([-1.0, 0.0, 1.0])  # B - R: blue (180) and cyan (175) within 10%
+    labels = preferred_colours(agent, WorldConfig())["channel_gain/conv1"]
+    assert labels[0] == PALETTE_NAMES.index("red")
+    assert labels[1] is None  # no measurable preference between blue and cyan
+    assert labels[2:] == [None] * (len(labels) - 2)  # silent channels answer no berry
+    assert preferred_colours(build("recurrent"), WorldConfig()) == {}  # no gains, nothing to label
