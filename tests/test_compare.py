@@ -336,8 +336,22 @@ def test_cli_reports_bad_input_and_exits_2(tmp_path):
     assert result.returncode == 2
     assert "--agents" in result.stderr and "feedforward" in result.stderr
     assert not (tmp_path / "never").exists()
-    with pytest.raises(CompareError, match="--seeds"):
+    with pytest.raises(CompareError, match="--seeds: got 'many'; allowed: INT"):
         parse_args(["--seeds", "many"])
+    with pytest.raises(CompareError, match="--telepathy"):
+        parse_args(["--telepathy"])
+
+
+def test_readme_commands_parse_to_the_flags_they_name():
+    args = parse_args(["--agents", "feedforward", "feedback", "--envs", "RedBerry-v0", "CuedBerry-v0", "--seeds", "5",
+                       "--passes", "1", "2", "--out", "runs/cmp", "--no-progress"])
+    assert (args.agents, args.envs, args.seeds, args.passes, args.out, args.progress) == (
+        ("feedforward", "feedback"), ("RedBerry-v0", "CuedBerry-v0"), 5, (1, 2), "runs/cmp", False)
+    assert (args.steps, args.conditions, args.device) == (None, None, None)  # left out: the scale decides
+    assert parse_args(["--scale", "full", "--shard", "0/16"]).shard == "0/16"
+    assert parse_args(["--merge", "runs/full-0", "runs/full-1", "--out", "runs/full"]).merge == ("runs/full-0",
+                                                                                                "runs/full-1")
+    assert parse_args(["--from", "runs/compare/runs", "--out", "runs/again"]).from_runs == ("runs/compare/runs",)
 
 
 def test_default_scale_is_sized_for_a_two_core_cpu():
