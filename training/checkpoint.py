@@ -13,8 +13,8 @@ A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts, so
   episode-start and validity flags, previous reward), which together make a resumed run
   continue exactly where the saved one stopped.
 
-Writing goes to a temporary file in the same directory, then ``os.replace``: a crash mid-write
-leaves the previous checkpoint as it was.
+Writing goes through `training.files.atomic_path` (a temporary file in the same directory, then
+``os.replace``): a crash mid-write leaves the previous checkpoint as it was.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from typing import Any
 
 import torch
 
+from training.files import atomic_path
+
 FORMAT = "redberry.train"
 FORMAT_VERSION = 1
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -36,19 +38,10 @@ class CheckpointError(ValueError):
 
 
 def save_checkpoint(path: str, payload: dict[str, Any]) -> None:
-    """Write ``payload`` (plus the format tag) to ``path`` atomically."""
+    """Write ``payload`` (plus the format tag) to ``path`` atomically (`training.files.atomic_path`)."""
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **payload}
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(payload, f)
 
 
 def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict[str, Any]:
