@@ -1,22 +1,32 @@
 """Training runs: recurrent PPO over the RedBerry worlds, monitored in TensorBoard.
 
 `Config` holds every setting (one dataclass; ``scripts/train.py`` parses it with tyro),
-`train` runs it (`training.loop`), `training.checkpoint` reads and writes checkpoints,
-`training.monitor` writes TensorBoard summaries, and `training.distributed` handles torchrun.
+`train` runs it (`training.loop`), `training.build` makes the worlds and the agent from a config,
+`training.run_state` resumes and saves runs in the format of `training.checkpoint`,
+`training.logbook` and `training.monitor` write the console and TensorBoard output, and
+`training.distributed` handles torchrun.
 """
 
+from training.build import TRAINING_ENV_OPTIONS, make_agent, make_env, resolve_device, set_cpu_threads
 from training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from training.config import Config, ConfigError, parse_config
 from training.loop import NonFiniteError, TrainResult, train
+from training.monitor import record_episode
 
 __all__ = [
     "CheckpointError",
     "Config",
     "ConfigError",
     "NonFiniteError",
+    "TRAINING_ENV_OPTIONS",
     "TrainResult",
     "load_checkpoint",
+    "make_agent",
+    "make_env",
     "parse_config",
+    "record_episode",
+    "resolve_device",
     "save_checkpoint",
+    "set_cpu_threads",
     "train",
 ]

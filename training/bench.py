@@ -18,8 +18,9 @@ from typing import Optional, Sequence
 
 import torch
 
+from training.build import TRAINING_ENV_OPTIONS, make_env, resolve_device, set_cpu_threads
 from training.config import Config
-from training.loop import TRAINING_ENV_OPTIONS, make_env, resolve_device, set_cpu_threads, train
+from training.loop import train
 
 
 def env_only_sps(config: Config, steps: int) -> float:

@@ -3,7 +3,7 @@
 Statistics accumulate on the device while the rollout is collected (`EpisodeStats`,
 `InternalStats`) and are read to the host once per update, when they are logged.
 
-The video is a GIF encoded here with pillow and written as an image summary, so it animates in
+The video is one evaluation episode (`record_episode`), a GIF encoded here with pillow and written as an image summary, so it animates in
 TensorBoard's Images tab. (``SummaryWriter.add_video`` needs moviepy < 2 and silently writes
 nothing without it.)
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from typing import Optional, Sequence
 
 import numpy as np
@@ -21,6 +22,9 @@ from PIL import Image
 from tensorboard.compat.proto.summary_pb2 import Summary
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summaries
+
+from agents.runner import Carry, env_action
+from training.build import action_bounds
 
 # (key in info["episode"], TensorBoard tag). Precision is pooled: sum target / sum eaten.
 EPISODE_KEYS = (
@@ -167,6 +171,36 @@ def video_frame(arena: np.ndarray, view: np.ndarray, gain: Optional[torch.Tensor
 
     gap = np.full((height, 4, 3), 255, np.uint8)
     return np.concatenate([pad(arena), gap, pad(right)], axis=1)
+
+
+VIDEO_MAX_FRAMES = 150  # frames kept from an evaluation episode (every k-th step)
+VIDEO_SIZE = 192  # pixels of the arena's side in the video (the agent's view is scaled to match)
+
+
+def record_episode(agent, env, seed: int, device: torch.device) -> tuple[list[np.ndarray], float]:
+    """Run one evaluation episode in a 1-world ``env``; return GIF frames (arena | agent view with
+    spatial gain) and its return. Samples actions on a forked RNG, so training's stream is intact."""
+    obs, _ = env.reset(seed=seed)
+    # 1 world, or the foragers of one MultiBerry arena (the video follows the first)
+    carry = Carry.start(agent, env.num_envs, device)
+    bounds = action_bounds(env)
+    limit = env.config.max_episode_steps
+    stride = max(1, math.ceil(limit / VIDEO_MAX_FRAMES))
+    frames, total = [], 0.0
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.no_grad():
+        torch.manual_seed(seed)
+        for t in range(limit + 1):
+            out = carry.act(agent, obs)
+            if t % stride == 0:
+                gain = out.internals.get("spatial_gain")
+                frames.append(video_frame(env.render_arena(0, size=VIDEO_SIZE), obs["image"][0].cpu().numpy(),
+                                          None if gain is None else gain[0]))
+            obs, reward, terminated, truncated, _ = env.step(env_action(out.dist.sample(), *bounds))
+            total += float(reward[0])
+            if bool(terminated[0] | truncated[0]):
+                break
+            carry = carry.advance(out, reward, terminated, truncated)
+    return frames, total
 
 
 def encode_gif(frames: Sequence[np.ndarray], fps: float = 20.0) -> bytes:

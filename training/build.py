@@ -1,0 +1,116 @@
+"""Building a run's pieces from its `Config`: the device, the worlds, the agent, the references.
+
+The trainer, the benchmark, the viewer and compare build through these functions, so a world or
+an agent made for watching is exactly the one that was trained. Bad settings raise ConfigError
+naming the flag.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Optional
+
+import numpy as np
+import torch
+
+from training.config import Config, ConfigError
+
+# The policy's actions are valid by construction, so the env's per-step value check (a host
+# sync) is off; copy=False skips a clone of each image, which the rollout storage copies anyway.
+TRAINING_ENV_OPTIONS = {"copy": False, "validate_actions": False}
+
+
+def resolve_device(choice: str) -> torch.device:
+    """--device auto|cpu|cuda -> a torch device (auto: cuda when available), by the envs' resolver."""
+    from envs.vector import resolve_device as resolve
+
+    try:
+        return resolve(choice)
+    except ValueError as exc:
+        raise ConfigError(f"--device: {exc}") from None
+
+
+def set_cpu_threads(processes_here: int = 1) -> None:
+    """Give each training process on this machine its share of the cores, less one.
+
+    torch's worker threads spin while they wait, so when the cores are oversubscribed (the
+    TensorBoard event writer, a browser, another run) small convolutions slow down many times
+    over: measured on a 2-core VM, 2 threads were 1.25x faster than 1 when idle and 20-80x slower
+    beside one other busy process. So one core is left free, and a 2-core machine trains on one
+    thread. OMP_NUM_THREADS, when set, rules.
+    """
+    if "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // processes_here - 1))
+
+
+def make_env(config: Config, num_envs: int, device: torch.device, **options):
+    """gym.make_vec for the run's task and world settings; bad settings raise ConfigError.
+
+    ``options`` go to the vector env as they are (the trainer passes `TRAINING_ENV_OPTIONS`). The
+    env must declare next-step autoreset, the rule `agents.runner.Carry` steps agents by."""
+    import gymnasium as gym
+
+    import envs  # noqa: F401  (registers the tasks)
+
+    kwargs = config.env_make_kwargs()
+    spec = gym.registry.get(config.env)
+    if spec is None or spec.vector_entry_point is None:
+        ids = sorted(k for k, s in gym.registry.items() if s.vector_entry_point is not None
+                     and "Berry" in k)
+        raise ConfigError(f"--env: got {config.env!r}; allowed: {', '.join(ids)}")
+    try:
+        env = gym.make_vec(config.env, num_envs=num_envs, device=str(device), **options, **kwargs)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(
+            f"world settings (--difficulty, --view-size, --max-episode-steps, --action-type, --env-kwargs "
+            f"{kwargs}): {exc}"
+        ) from None
+    mode = env.metadata.get("autoreset_mode")
+    if mode is None or mode.name != "NEXT_STEP":
+        env.close()
+        raise RuntimeError(f"{config.env}: the trainer needs AutoresetMode.NEXT_STEP, the env declares {mode}")
+    return env
+
+
+def make_agent(config: Config, env, agent_config: Optional[dict] = None) -> torch.nn.Module:
+    """The agent preset with --agent-overrides (or, on resume, exactly the saved agent config)."""
+    import agents
+
+    if agent_config is not None:
+        return agents.agent_from_config(agent_config, env.single_observation_space, env.single_action_space)
+    presets = getattr(agents, "PRESETS", None)
+    if presets is not None and config.agent not in presets:
+        raise ConfigError(f"--agent: got {config.agent!r}; allowed: {', '.join(presets)}")
+    try:
+        return agents.make_agent(config.agent, env.single_observation_space, env.single_action_space,
+                                 **config.agent_make_overrides())
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"--agent-overrides {config.agent_overrides}: {exc}") from None
+
+
+def action_bounds(env) -> tuple[float, float]:
+    """The box `agents.runner.env_action` clips continuous samples to (discrete ones pass as they are)."""
+    space = env.single_action_space
+    if not hasattr(space, "low"):
+        return -math.inf, math.inf
+    return float(np.min(space.low)), float(np.max(space.high))
+
+
+def action_example(env, device: torch.device) -> torch.Tensor:
+    """Zeros shaped and typed like one step's batched action, (N,) long or (N, A) float."""
+    space = env.single_action_space
+    if hasattr(space, "n"):
+        return torch.zeros(env.num_envs, dtype=torch.long, device=device)
+    return torch.zeros((env.num_envs, *space.shape), dtype=torch.float32, device=device)
+
+
+def reference_returns(config: Config, device: torch.device) -> dict:
+    """Mean episodic returns of the random and scripted reference policies on the run's worlds,
+    which forage/normalized_score is measured against. Leaves torch's RNG untouched."""
+    import envs
+
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        ref = envs.reference_returns(config.env, num_envs=32, seed=config.seed + 1_000_000, device=str(device),
+                                     **config.env_make_kwargs())
+    return {"random": float(ref["random"]), "scripted": float(ref["scripted"])}

@@ -1,0 +1,162 @@
+"""A run's state across stops: where it lives, what it resumes from, and what a checkpoint holds.
+
+`RunState.open` checks a ``--resume`` against the saved run (before anything is built) and picks
+the run directory; `RunState.begin` starts the worlds and the agent's carry fresh or restores
+them, with the model, the optimizer and every RNG, exactly where the saved run stopped;
+`RunState.save` writes all of that as one checkpoint (`training.checkpoint` has the format).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import torch
+
+from agents.runner import Carry
+from training import distributed
+from training.build import reference_returns
+from training.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
+from training.config import CONFIG_FILE, Config, ConfigError, to_dict
+from training.files import write_json
+
+# Fields that define the worlds, the agent and the RNG streams: a resumed run must keep them.
+RESUME_FIXED = ("env", "agent", "num_envs", "seed", "difficulty", "view_size", "max_episode_steps",
+                "action_type", "env_kwargs", "agent_overrides")
+
+
+def _to(obj: Any, device: torch.device | str) -> Any:
+    """``obj`` with every tensor inside (dicts, lists, tuples) cloned onto ``device``."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to(device, copy=True)
+    if isinstance(obj, dict):
+        return {k: _to(v, device) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to(v, device) for v in obj)
+    return obj
+
+
+@dataclass
+class RunState:
+    """One process's view of the run. ``run_dir`` is set on rank 0 only, which writes the files."""
+
+    config: Config
+    process: distributed.Process
+    device: torch.device
+    run_dir: Optional[str]
+    checkpoint: Optional[dict]  # the saved run's, when resuming
+    update: int = 0  # counters at the start of this call
+    global_step: int = 0
+    elapsed_before: float = 0.0  # training seconds of the earlier calls
+    reference: dict = field(default_factory=dict)  # {"random", "scripted"} returns, or {} off rank 0
+    started: float = field(default_factory=time.time)  # set again by `start_clock`
+
+    @classmethod
+    def open(cls, config: Config, process: distributed.Process, device: torch.device) -> "RunState":
+        """Check --resume against the saved run and --run-dir against an existing one; build nothing."""
+        checkpoint = None
+        if config.resume is not None:
+            checkpoint = load_checkpoint(os.path.join(config.resume, CHECKPOINT_FILE), map_location="cpu")
+            saved = json.loads(checkpoint["config"])
+            for name in RESUME_FIXED:
+                if saved[name] != getattr(config, name):
+                    flag = "--" + name.replace("_", "-")
+                    raise ConfigError(f"{flag}: the run in {config.resume!r} was trained with {saved[name]!r}, "
+                                      f"got {getattr(config, name)!r}; a resumed run keeps its worlds and agent")
+            if not checkpoint["ranks"]:
+                raise ConfigError(f"--resume: {config.resume!r} holds an exported checkpoint without resume "
+                                  f"state (made by python -m training.export); resume from a run directory's "
+                                  f"own checkpoint")
+            if len(checkpoint["ranks"]) != process.world_size:
+                raise ConfigError(f"--nproc_per_node: the run in {config.resume!r} was trained by "
+                                  f"{len(checkpoint['ranks'])} process(es), got {process.world_size}")
+        run_dir = None
+        if process.is_main:
+            run_dir = config.resume or config.run_dir or config.default_run_dir()
+            if checkpoint is None and os.path.exists(os.path.join(run_dir, CHECKPOINT_FILE)):
+                raise ConfigError(f"--run-dir: {run_dir!r} already holds a run's checkpoint; allowed: a new "
+                                  f"directory, or --resume {run_dir} to continue that run")
+        return cls(config, process, device, run_dir, checkpoint)
+
+    @property
+    def resumed(self) -> bool:
+        return self.checkpoint is not None
+
+    @property
+    def agent_config(self) -> Optional[dict]:
+        """The saved agent's exact config when resuming (None: build the preset)."""
+        return None if self.checkpoint is None else json.loads(self.checkpoint["agent_config"])
+
+    @property
+    def saved_config(self) -> Config:
+        """The config as the run directory and the checkpoint record it."""
+        return dataclasses.replace(self.config, run_dir=self.run_dir, resume=None, config=None)
+
+    def begin(self, agent: torch.nn.Module, optimizer: torch.optim.Optimizer, env) -> tuple[dict, Carry]:
+        """The first observations and the carry: restored from the checkpoint (with the model, the
+        optimizer, the RNG and the worlds), or fresh; rank 0 writes config.json and reference.json."""
+        restored = self._restore(agent, optimizer, env) if self.resumed else None
+        if restored is None:
+            seed = self.config.seed + self.process.rank * self.config.num_envs + self.global_step
+            restored = env.reset(seed=seed)[0], Carry.start(agent, env.num_envs, self.device)
+        if not self.resumed and self.process.is_main:
+            self.reference = reference_returns(self.config, self.device)
+        if self.process.is_main:
+            write_json(os.path.join(self.run_dir, CONFIG_FILE), to_dict(self.saved_config))
+            if self.reference:
+                write_json(os.path.join(self.run_dir, "reference.json"), self.reference)
+        return restored
+
+    def _restore(self, agent, optimizer, env) -> Optional[tuple[dict, Carry]]:
+        checkpoint, device = self.checkpoint, self.device
+        agent.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        self.update, self.global_step = int(checkpoint["update"]), int(checkpoint["global_step"])
+        self.elapsed_before = float(checkpoint.get("elapsed", 0.0))
+        self.reference = dict(checkpoint.get("reference", {}))
+        entry = checkpoint["ranks"][self.process.rank]
+        torch.set_rng_state(entry["rng_cpu"])
+        if device.type == "cuda" and entry.get("rng_cuda"):
+            torch.cuda.set_rng_state(entry["rng_cuda"][0], device)
+        if entry.get("env_state") is None or not hasattr(env, "set_state"):
+            warnings.warn("the env has no get_state/set_state: the resumed worlds start new episodes, "
+                          "so the run is not an exact continuation")
+            return None
+        env.set_state(_to(entry["env_state"], device))
+        carry = _to(entry["carry"], device)  # {"obs", "state", "episode_start", "valid", "prev_reward"}
+        return carry["obs"], Carry.from_dict(carry)
+
+    def start_clock(self) -> None:
+        self.started = time.time()
+
+    def elapsed(self) -> float:
+        """Training seconds of the whole run, resumes included."""
+        return self.elapsed_before + (time.time() - self.started)
+
+    def save(self, update: int, global_step: int, agent: torch.nn.Module, optimizer: torch.optim.Optimizer,
+             env, obs: dict, carry: Carry) -> None:
+        """Write the checkpoint (rank 0), with every process's RNG, worlds and carry; every process calls it."""
+        entry = {
+            "rng_cpu": torch.get_rng_state(),
+            "rng_cuda": [torch.cuda.get_rng_state(self.device)] if self.device.type == "cuda" else [],
+            "env_state": _to(env.get_state(), "cpu") if hasattr(env, "get_state") else None,
+            "carry": _to({"obs": obs, **carry.as_dict()}, "cpu"),
+        }
+        ranks = distributed.gather_to_main(entry, self.process)
+        if self.process.is_main:
+            save_checkpoint(os.path.join(self.run_dir, CHECKPOINT_FILE), {
+                "config": json.dumps(to_dict(self.saved_config)),
+                "agent_config": json.dumps(dataclasses.asdict(agent.config)),
+                "model": agent.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "update": update,
+                "global_step": global_step,
+                "elapsed": self.elapsed(),
+                "reference": self.reference,
+                "ranks": ranks,
+            })
