@@ -22,6 +22,7 @@ from agents.ppo import Rollout, compute_gae
 from training import (CheckpointError, Config, ConfigError, NonFiniteError, load_checkpoint, parse_config,
                       save_checkpoint, train)
 from training.checkpoint import CHECKPOINT_FILE
+from training.interrupt import stop_requests
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN_SCRIPT = os.path.join(ROOT, "scripts", "train.py")
@@ -136,6 +137,8 @@ def test_resume_reproduces_an_uninterrupted_run_exactly(tmp_path):
     for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
         assert torch.equal(sa["exp_avg"], sb["exp_avg"])
     assert torch.equal(a["ranks"][0]["rng_cpu"], b["ranks"][0]["rng_cpu"])
+    # The carry's entry keeps its format, so checkpoints written before agents.runner.Carry resume.
+    assert list(a["ranks"][0]["carry"]) == ["obs", "state", "episode_start", "valid", "prev_reward"]
     # The logs go on in the same run directory.
     steps = [e.step for e in events(second.run_dir).Scalars("losses/value_loss")]
     assert steps == [256, 512, 768, 1024]
@@ -280,6 +283,17 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
     assert load_checkpoint(str(run_dir / CHECKPOINT_FILE))["update"] >= 1
 
 
+def test_first_ctrl_c_asks_to_stop_and_a_second_quits():
+    before = signal.getsignal(signal.SIGINT)
+    with stop_requests(announce=False) as request:
+        assert not request.requested
+        os.kill(os.getpid(), signal.SIGINT)
+        assert request.requested  # the update goes on; the trainer saves and stops after it
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is before
+
+
 def test_torchrun_two_processes_train_data_parallel(tmp_path):
     run_dir = tmp_path / "ddp"
     result = subprocess.run(
@@ -320,7 +334,15 @@ def test_gae_bootstraps_truncation_from_the_final_observation_and_masks_it():
     a0 = (1.0 + gamma * 1.0 - 0.5) + gamma * lam * a1
     a3 = 1.0 + gamma * 3.0 - 2.0
     assert torch.allclose(adv[:, 0], torch.tensor([a0, a1, 0.0, a3]))
-    assert torch.allclose(ret, adv + rollout.values)
+    # The value targets are the lambda-returns G_t = r_t + gamma ((1 - lam) V_{t+1} + lam G_{t+1}),
+    # cut where the episode ends: the truncated step bootstraps V(o_2) alone, and the masked step's
+    # target is its own value, so it adds no value loss.
+    g1 = 2.0 + gamma * 5.0
+    g0 = 1.0 + gamma * ((1 - lam) * 1.0 + lam * g1)
+    assert torch.allclose(ret[:, 0], torch.tensor([g0, g1, 5.0, 1.0 + gamma * 3.0]))
+    # With lam = 1 the target is the discounted return to the truncation, plus gamma^k V(final obs).
+    _, monte_carlo = compute_gae(rollout, torch.tensor([3.0]), gamma, 1.0)
+    assert monte_carlo[0, 0].item() == pytest.approx(1.0 + gamma * 2.0 + gamma ** 2 * 5.0)
 
 
 def test_gae_does_not_bootstrap_termination():
