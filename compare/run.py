@@ -254,7 +254,7 @@ def run_compare(args: CompareArgs) -> str:
     plan, units = make_plan(args)
     device = resolve_device(plan.device)
     if device.type == "cpu":
-        from training.loop import set_cpu_threads
+        from training import set_cpu_threads
 
         set_cpu_threads()
     prepare_out(args.out, plan)

@@ -1,7 +1,7 @@
 """A watched forager: one world, one trained agent, stepped one frame at a time.
 
 `load_session` reads a training checkpoint and rebuilds the world and the agent it was trained
-with (through `training.loop.make_env` and `make_agent`, so the viewer builds them exactly as the
+with (through `training.make_env` and `make_agent`, so the viewer builds them exactly as the
 trainer did). Every problem with the input (a missing, corrupt or mismatched checkpoint, an
 unknown env) raises `WatchError` with a one-line message, before anything is drawn.
 
@@ -27,7 +27,7 @@ from envs.config import NUM_COLOURS
 from envs.world import ACTION_NAMES, goal_vector
 from training.checkpoint import CHECKPOINT_FILE, CheckpointError, load_checkpoint
 from training.config import ConfigError, from_dict
-from training.loop import make_agent, make_env
+from training import make_agent, make_env
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_CHECKPOINT = os.path.join(ROOT, "assets", "demo.pt")
