@@ -14,7 +14,7 @@ def _random_action_pool(env, steps: int, seed: int = 0) -> torch.Tensor:
     g = torch.Generator(device="cpu").manual_seed(seed)
     n = env.num_envs
     if env.config.action_type == "discrete":
-        pool = torch.randint(0, 5, (steps, n), generator=g)
+        pool = torch.randint(0, env.single_action_space.n, (steps, n), generator=g)
     else:
         pool = torch.rand(steps, n, 2, generator=g) * 2 - 1
     return pool.to(env.device)

@@ -6,8 +6,8 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import torch
 
+from envs.actions import ActionCheck
 from envs.vector import BerryVectorEnv
 from envs.window import ArenaRendering
 
@@ -54,6 +54,7 @@ class BerryEnv(ArenaRendering, gym.Env):
         self.config = self._world.config
         self.observation_space = self._world.single_observation_space
         self.action_space = self._world.single_action_space
+        self._check_action = ActionCheck(self.action_space)
 
     @property
     def state(self):
@@ -68,7 +69,7 @@ class BerryEnv(ArenaRendering, gym.Env):
         return self._to_numpy(obs), {}
 
     def step(self, action):
-        batched = self._check_action(action)
+        batched = self._check_action(action, name="action")[None]
         obs, reward, _, truncated, info = self._world.step(batched)
         out_info = {"target_eaten": float(info["target_eaten"][0]), "distractor_eaten": float(info["distractor_eaten"][0])}
         if bool(truncated[0]):
@@ -79,24 +80,6 @@ class BerryEnv(ArenaRendering, gym.Env):
 
     def _arena_frame(self) -> np.ndarray:
         return self._world.render_arena(0)
-
-    def _check_action(self, action) -> torch.Tensor:
-        if self.config.action_type == "discrete":
-            if isinstance(action, (bool, np.bool_)) or not (
-                isinstance(action, (int, np.integer)) or (isinstance(action, np.ndarray) and action.shape == () and np.issubdtype(action.dtype, np.integer))
-            ):
-                raise TypeError(f"action={action!r} must be an int in [0, {self.action_space.n - 1}]")
-            if not self.action_space.contains(int(action)):
-                raise ValueError(f"action={action!r} is out of range; allowed are ints in [0, {self.action_space.n - 1}]")
-            return torch.tensor([int(action)], dtype=torch.int64)
-        array = np.asarray(action)
-        if array.shape != (2,):
-            raise ValueError(f"action has shape {array.shape}; continuous actions need shape (2,): (linear, angular)")
-        if not np.issubdtype(array.dtype, np.floating):
-            raise TypeError(f"action has dtype {array.dtype}; continuous actions need floats")
-        if not (np.all(np.isfinite(array)) and np.all(np.abs(array) <= 1.0)):
-            raise ValueError(f"action={array!r} must be finite and in [-1, 1] (NaN is not allowed)")
-        return torch.as_tensor(array, dtype=torch.float32)[None]
 
     @staticmethod
     def _to_numpy(obs) -> dict[str, np.ndarray]:

@@ -1,8 +1,8 @@
 """Top-down drawing of one world with pygame: the one renderer behind `render_mode` and the viewer.
 
-It reads world `index` of a batched WorldState (one small host copy per frame) and draws the
-arena, the walls, the berries in their true colours, the foliage, the forager and its field of
-view. `draw_arena` draws onto any pygame Surface (the viewer uses it inside its window);
+It reads world `index` of a batched `envs.arena.View` (a WorldState is one; MultiBerry draws
+`arena_view`), one small host copy per frame, and draws the arena, the walls, the berries in their
+true colours, the foliage, the forager and its field of view. `draw_arena` draws onto any pygame Surface (the viewer uses it inside its window);
 `draw_arena_frame` returns a numpy frame.
 """
 
@@ -15,6 +15,7 @@ import numpy as np
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 import pygame  # noqa: E402
 
+from envs.arena import View  # noqa: E402
 from envs.config import FLOOR_RGB, FOLIAGE_RGB, FORAGER_RGB, PALETTE_RGB, WALL_RGB, WorldConfig  # noqa: E402
 from envs.retina import FORAGER_ROW_FROM_BOTTOM  # noqa: E402
 
@@ -33,7 +34,7 @@ def _world_to_screen(config: WorldConfig, rect: pygame.Rect):
     return to_screen, scale
 
 
-def draw_arena(surface: pygame.Surface, config: WorldConfig, state, index: int, rect: pygame.Rect,
+def draw_arena(surface: pygame.Surface, config: WorldConfig, state: View, index: int, rect: pygame.Rect,
                poses: np.ndarray | None = None) -> None:
     """Draw world `index` of `state` into `rect` of `surface`.
 
@@ -86,7 +87,7 @@ def _draw_field_of_view(surface, config: WorldConfig, pose, to_screen) -> None:
     pygame.draw.lines(surface, (250, 250, 160), True, corners, 1)
 
 
-def draw_arena_frame(config: WorldConfig, state, index: int = 0, size: int = 384, poses=None) -> np.ndarray:
+def draw_arena_frame(config: WorldConfig, state: View, index: int = 0, size: int = 384, poses=None) -> np.ndarray:
     """World `index` drawn top-down: (size, size, 3) uint8."""
     surface = pygame.Surface((size, size))
     draw_arena(surface, config, state, index, surface.get_rect(), poses)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from gymnasium.vector import VectorWrapper
 
@@ -24,5 +23,4 @@ class NumpyVectorEnv(VectorWrapper):
         return _to_numpy(obs), _to_numpy(info)
 
     def step(self, actions):
-        actions = torch.as_tensor(np.asarray(actions), device=self.env.unwrapped.device)
-        return tuple(_to_numpy(x) for x in self.env.step(actions))
+        return tuple(_to_numpy(x) for x in self.env.step(actions))  # the env takes numpy actions as they are

@@ -22,7 +22,7 @@ import torch
 
 from envs import rng
 from envs.config import FLOOR_RGB, FOLIAGE_RGB, FORAGER_RGB, NUM_COLOURS, PALETTE_RGB, WALL_RGB, WorldConfig
-from envs.world import DRAW_NOISE, WorldState
+from envs.arena import DRAW_NOISE, View
 
 LABEL_FLOOR, LABEL_WALL, LABEL_BERRY = 0, 1, 2  # berries of colour c get LABEL_BERRY + c
 LABEL_FORAGER = LABEL_BERRY + NUM_COLOURS
@@ -155,8 +155,8 @@ class Retina:
         value = labels[..., None].expand(n, m, offsets.shape[0]).reshape(-1)
         self.labels.view(-1).scatter_reduce_(0, flat, value, reduce="amax")
 
-    def render(self, state: WorldState, extra_discs=()) -> torch.Tensor:
-        """Render the views of all worlds into self.image and return it: (N, H, W, 3) uint8.
+    def render(self, state: View, extra_discs=()) -> torch.Tensor:
+        """Render the views of all N slots into self.image and return it: (N, H, W, 3) uint8.
 
         extra_discs: (points (N, M, 2), labels (N, M) uint8, radius) triples drawn besides the
         berries and foliage, such as other foragers. Under amax the drawing order does not matter.
@@ -192,7 +192,7 @@ class Retina:
             self._add_noise(state)
         return self.image
 
-    def _add_noise(self, state: WorldState) -> None:
+    def _add_noise(self, state: View) -> None:
         n = self.num_envs
         key = rng.step_key(state.seed, state.counter)
         count = self.hw * 3

@@ -11,10 +11,11 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from envs import rng
+from envs import rng, world
+from envs.actions import ActionCheck, action_space
 from envs.config import NUM_COLOURS, WorldConfig, make_config
 from envs.retina import Retina
-from envs.world import DISCRETE_ACTIONS, WorldState, empty_state, goal_vector, step_worlds
+from envs.world import WorldState, empty_state, goal_vector, step_worlds
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -40,12 +41,6 @@ def observation_space(config: WorldConfig) -> spaces.Dict:
     })
 
 
-def action_space(config: WorldConfig) -> spaces.Space:
-    if config.action_type == "discrete":
-        return spaces.Discrete(len(DISCRETE_ACTIONS))
-    return spaces.Box(-1.0, 1.0, (2,), np.float32)
-
-
 class BerryVectorEnv(VectorEnv):
     """N foraging worlds on one torch device, stepped together with no host sync.
 
@@ -54,7 +49,8 @@ class BerryVectorEnv(VectorEnv):
     berry of the target colour pays; eating any other colour costs. Eaten berries regrow elsewhere
     after a delay, so foraging goes on until the episode is truncated. The task (`task`) decides
     the target: always red (`RedBerry-v0`), cued per episode (`CuedBerry-v0`), or switching at
-    random times and hidden (`ReversalBerry-v0`).
+    random times and hidden (`ReversalBerry-v0`). `set_target(colour, swap_berries)` changes the
+    paying colour mid-episode, for cue-change experiments and the viewer.
 
     ## Action Space
     `Discrete(5)` by default: 0 forward, 1 turn left, 2 turn right, 3 forward-left, 4
@@ -89,8 +85,8 @@ class BerryVectorEnv(VectorEnv):
     ## Arguments
     `num_envs`, `task`, `device` ('auto', 'cpu', 'cuda'), `render_mode` (None or 'rgb_array'),
     `copy` (return fresh observation tensors; False returns the env's buffers, which the next
-    step overwrites), `validate_actions` (check action values, one host sync per step; shape and
-    dtype are always checked), `difficulty` ('easy', 'medium', 'hard') and every knob of
+    step overwrites), `validate_actions` (check the values of actions and of `set_target`'s
+    colours, one host sync per call; shape and dtype are always checked), `difficulty` ('easy', 'medium', 'hard') and every knob of
     `envs.config.WorldConfig` as a keyword.
 
     ## Version History
@@ -120,8 +116,8 @@ class BerryVectorEnv(VectorEnv):
         self.state: WorldState = empty_state(self.config, self.num_envs, self.device)
         self.retina = Retina(self.config, self.num_envs, self.device)
         self._seeded = False
-        idle_shape = (self.num_envs,) if self.config.action_type == "discrete" else (self.num_envs, 2)
-        self._idle_action = torch.zeros(idle_shape, dtype=torch.int64 if len(idle_shape) == 1 else torch.float32, device=self.device)
+        self._check_actions = ActionCheck(self.single_action_space, (self.num_envs,), self.device)
+        self._idle_action = self._check_actions(np.zeros(self.action_space.shape, self.action_space.dtype))
 
     # -- Gymnasium API ------------------------------------------------------------------
     def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None):
@@ -138,7 +134,7 @@ class BerryVectorEnv(VectorEnv):
     def step(self, actions):
         if not self._seeded:
             raise RuntimeError("step() was called before reset(); call reset(seed=...) first")
-        actions = self._check_actions(actions)
+        actions = self._check_actions(actions, check_values=self.validate_actions)
         self.state, reward, truncated, target_eaten, distractor_eaten = step_worlds(self.config, self.state, actions)
         s = self.state
         eaten = s.episode_target + s.episode_distractor
@@ -173,6 +169,37 @@ class BerryVectorEnv(VectorEnv):
 
     def close(self, **kwargs):
         pass
+
+    # -- Changing the task ------------------------------------------------------------------
+    def set_target(self, colour, swap_berries: bool = False) -> dict[str, torch.Tensor]:
+        """Make `colour` the paying colour of every world, from the next step to the episode's end.
+
+        colour: an int, or an (N,) int64 tensor on any device (one colour per world), a palette
+        index in [0, 5]; on ReversalBerry one of `reversal_colours`. With swap_berries=True the
+        berries of each world's old and new target colour trade colours, so the field keeps its
+        numbers of targets and distractors (`envs.world.set_target`). Setting itself needs no host
+        sync; checking a tensor's values costs one, skipped with `validate_actions=False`.
+        Returns the observation {"image", "goal"} redrawn from the changed state.
+        """
+        if not self._seeded:
+            raise RuntimeError("set_target() was called before reset(); call reset(seed=...) first")
+        allowed = self.config.reversal_colours if self.config.task == "reversal" else tuple(range(NUM_COLOURS))
+        text = f"a palette index in {list(allowed)} for the {self.config.task} task, as an int or an (N,) int64 tensor"
+        if isinstance(colour, torch.Tensor):
+            if colour.dtype != torch.int64:
+                raise TypeError(f"colour is a {colour.dtype} tensor; allowed: {text}")
+            if tuple(colour.shape) != (self.num_envs,):
+                raise ValueError(f"colour has shape {tuple(colour.shape)}; allowed: {text}, N={self.num_envs}")
+            colour = colour.to(self.device)
+            valid = torch.isin(colour, torch.tensor(allowed, device=self.device))
+            if self.validate_actions and not bool(valid.all()):  # the one host sync
+                raise ValueError(f"colour holds {colour[~valid][:4].tolist()}; allowed: {text}")
+        elif isinstance(colour, (int, np.integer)) and not isinstance(colour, bool) and int(colour) in allowed:
+            colour = torch.full((self.num_envs,), int(colour), dtype=torch.int64, device=self.device)
+        else:
+            raise ValueError(f"colour={colour!r}; allowed: {text}")
+        self.state = world.set_target(self.state, colour, bool(swap_berries))
+        return self._observe()
 
     # -- State for checkpoints -------------------------------------------------------------
     def get_state(self) -> dict[str, torch.Tensor]:
@@ -212,35 +239,6 @@ class BerryVectorEnv(VectorEnv):
     def _observe(self) -> dict[str, torch.Tensor]:
         image = self.retina.render(self.state)
         return {"image": image.clone() if self.copy else image, "goal": goal_vector(self.config, self.state)}
-
-    def _check_actions(self, actions) -> torch.Tensor:
-        if not isinstance(actions, torch.Tensor):
-            try:
-                actions = torch.as_tensor(np.asarray(actions))
-            except (TypeError, ValueError) as error:
-                raise TypeError(f"actions of type {type(actions).__name__} cannot become a tensor; "
-                                f"pass a torch tensor of shape {self.action_space.shape}") from error
-        discrete = self.config.action_type == "discrete"
-        shape = (self.num_envs,) if discrete else (self.num_envs, 2)
-        if tuple(actions.shape) != shape:
-            raise ValueError(f"actions have shape {tuple(actions.shape)}; this env needs {shape} "
-                             f"({'one integer per world' if discrete else '(linear, angular) per world'})")
-        if discrete:
-            if actions.dtype == torch.bool or actions.is_floating_point() or actions.is_complex():
-                raise TypeError(f"actions have dtype {actions.dtype}; Discrete actions need an integer dtype")
-        elif not actions.is_floating_point():
-            raise TypeError(f"actions have dtype {actions.dtype}; continuous actions need a floating dtype")
-        actions = actions.to(self.device)
-        if self.validate_actions:
-            if discrete:
-                bad = ((actions < 0) | (actions >= len(DISCRETE_ACTIONS))).any()
-                allowed = f"integers in [0, {len(DISCRETE_ACTIONS) - 1}]"
-            else:
-                bad = ~(actions.abs() <= 1.0).all()  # NaN fails the comparison too
-                allowed = "finite floats in [-1, 1] (NaN is not allowed)"
-            if bad:
-                raise ValueError(f"actions hold values outside the action space; allowed are {allowed}")
-        return actions.long() if discrete else actions.to(torch.float32)
 
 
 def make_vector_env(num_envs: int = 1, **kwargs) -> BerryVectorEnv:

@@ -1,0 +1,292 @@
+"""The one world core: N arenas with M foragers each, as batched tensors, stepped by one function.
+
+The single-forager worlds (RedBerry, CuedBerry, ReversalBerry; `envs.world`) are M = 1 of this
+core and MultiBerry (`envs.multiberry`) is M >= 1, so both run the same reset draws, movement,
+eating, regrowth and bookkeeping. Nothing here loops over arenas or reads a tensor's value on the
+host, so a step never syncs with the device.
+
+One step, `step_arenas`, for every arena at once:
+  reset:   an arena flagged `arena_reset` starts afresh (target colour, illumination, foliage,
+           every berry and forager) and ignores its actions; a forager flagged `slot_reset` (it
+           died on the last step) respawns at a fresh pose and ignores its action.
+  move:    heading += w * turn_speed, wrapped into [-pi, pi); then
+           (x, y) += v * forward_speed * (cos, sin)(heading), clamped to [r, L - r]: walls stop
+           the disc. (v, w) are the action's (linear, angular) velocities.
+  eat:     a present berry is eaten when |berry - forager| < forager_radius + berry_radius; one
+           touched by several foragers goes to the lowest-numbered one. It pays `target_reward`
+           if its colour is the forager's target before this step's switch, else
+           `distractor_reward`.
+  regrow:  an eaten berry waits `regrow_delay` steps, then grows at a fresh place as its own kind.
+  switch:  on ReversalBerry the shared target swaps a <-> b with probability `reversal_rate`.
+  starve:  with starvation_steps > 0, a forager that eats no target for that long dies.
+  time:    an arena's episode is truncated after `max_episode_steps` steps.
+
+Randomness comes from `envs.rng`, keyed by each arena's (seed, step counter, draw), so arena n
+evolves the same way whatever N is. DRAW_RESET holds 3M + 5 numbers: M start poses (x, y,
+heading), then target, brightness and colour cast x 3; for M = 1 that is the layout the
+single-forager world has always drawn, so its trajectories did not change when it joined the core.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+import torch
+
+from envs import rng
+from envs.actions import velocities
+from envs.config import NUM_COLOURS, WorldConfig
+
+# Draw ids: one independent random stream per purpose.
+DRAW_BERRY, DRAW_RESET, DRAW_FOLIAGE, DRAW_REVERSAL, DRAW_NOISE = range(5)
+DRAW_AGENT_TARGET = 21  # target_mode="own": each forager's colour
+TARGET_MODES = ("shared", "own")
+
+
+@dataclass(frozen=True)
+class MultiConfig:
+    """The arena (a WorldConfig) plus the rules for its foragers; the single-forager worlds use
+    num_agents=1 and the defaults."""
+
+    world: WorldConfig
+    num_agents: int = 4  # foragers per arena
+    target_mode: str = "shared"  # "shared": one target for all (red, or cued per episode); "own": one each
+    cooperative: bool = False  # every forager receives the team's total reward
+    starvation_steps: int = 0  # a forager that eats no target for this many steps dies; 0 = never
+
+
+@dataclass
+class View:
+    """What one forager's eye, the top-down drawing and the scripted forager read, for B forager
+    slots: each slot's pose and target, and its arena's field. A WorldState is a View (B = N)."""
+
+    pose: torch.Tensor  # (B, 3) float32: x, y, heading (radians, 0 = +x, counter-clockwise)
+    berry_pos: torch.Tensor  # (B, K, 2) float32
+    berry_colour: torch.Tensor  # (B, K) int64 palette index
+    berry_timer: torch.Tensor  # (B, K) int64: 0 = present, else steps until it regrows
+    foliage_pos: torch.Tensor  # (B, F, 2) float32
+    target_colour: torch.Tensor  # (B,) int64: the colour that pays this forager now
+    illumination: torch.Tensor  # (B, 3) float32 per-channel gain (brightness x colour cast)
+    seed: torch.Tensor  # (B,) int64 32-bit seed of the slot's stream (pixel noise, wandering)
+    counter: torch.Tensor  # (B,) int64 steps since the arena was seeded (the RNG counter)
+
+    def as_dict(self) -> dict[str, torch.Tensor]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass
+class ArenaState:
+    """N arenas with M foragers each. Positions are world units; the arena spans [0, L]^2."""
+
+    pose: torch.Tensor  # (N, M, 3) x, y, heading
+    alive: torch.Tensor  # (N, M) bool
+    agent_target: torch.Tensor  # (N, M) int64 colour that pays each forager
+    hunger: torch.Tensor  # (N, M) int64 steps since the forager last ate a target (when it can starve)
+    berry_pos: torch.Tensor  # (N, K, 2)
+    berry_colour: torch.Tensor  # (N, K) int64
+    berry_timer: torch.Tensor  # (N, K) int64, 0 = present
+    foliage_pos: torch.Tensor  # (N, F, 2)
+    target_colour: torch.Tensor  # (N,) the shared target (shared mode)
+    illumination: torch.Tensor  # (N, 3)
+    seed: torch.Tensor  # (N,) int64
+    counter: torch.Tensor  # (N,) int64
+    arena_step: torch.Tensor  # (N,) int64 steps since the arena's episode began
+    episode_step: torch.Tensor  # (N, M) int64 steps of each forager's current episode
+    episode_return: torch.Tensor  # (N, M) float32
+    episode_target: torch.Tensor  # (N, M) float32
+    episode_distractor: torch.Tensor  # (N, M) float32
+    arena_reset: torch.Tensor  # (N,) bool: the arena starts afresh on the next step
+    slot_reset: torch.Tensor  # (N, M) bool: the forager respawns on the next step
+
+    def as_dict(self) -> dict[str, torch.Tensor]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def empty_arenas(mc: MultiConfig, n: int, device: torch.device) -> ArenaState:
+    """N arenas that all start afresh on their first step."""
+    m, k, f = mc.num_agents, mc.world.num_berries, mc.world.num_foliage
+
+    def z(*shape, dtype=torch.float32):
+        return torch.zeros(*shape, dtype=dtype, device=device)
+
+    i64 = torch.int64
+    return ArenaState(
+        pose=z(n, m, 3), alive=torch.ones(n, m, dtype=torch.bool, device=device), agent_target=z(n, m, dtype=i64),
+        hunger=z(n, m, dtype=i64), berry_pos=z(n, k, 2), berry_colour=z(n, k, dtype=i64),
+        berry_timer=z(n, k, dtype=i64), foliage_pos=z(n, f, 2), target_colour=z(n, dtype=i64),
+        illumination=torch.ones(n, 3, device=device), seed=z(n, dtype=i64), counter=z(n, dtype=i64),
+        arena_step=z(n, dtype=i64), episode_step=z(n, m, dtype=i64), episode_return=z(n, m),
+        episode_target=z(n, m), episode_distractor=z(n, m),
+        arena_reset=torch.ones(n, dtype=torch.bool, device=device),
+        slot_reset=torch.zeros(n, m, dtype=torch.bool, device=device),
+    )
+
+
+def forager_view(state: ArenaState) -> View:
+    """Each forager slot of N arenas as a one-forager view (B = N*M rows, row n*M + i = forager i
+    of arena n). Slot i of an arena draws its own random stream: seed * M + i."""
+    n, m = state.alive.shape
+    slot = torch.arange(m, device=state.seed.device).repeat(n)  # (N*M,)
+
+    def rep(x):
+        return torch.repeat_interleave(x, m, dim=0)
+
+    return View(pose=state.pose.reshape(n * m, 3), berry_pos=rep(state.berry_pos),
+                berry_colour=rep(state.berry_colour), berry_timer=rep(state.berry_timer),
+                foliage_pos=rep(state.foliage_pos), target_colour=state.agent_target.reshape(n * m),
+                illumination=rep(state.illumination), seed=(rep(state.seed) * m + slot) & rng.MASK32,
+                counter=rep(state.counter))
+
+
+def arena_view(state: ArenaState) -> View:
+    """Each arena seen from its first forager (B = N), for drawing it top-down."""
+    return View(pose=state.pose[:, 0], berry_pos=state.berry_pos, berry_colour=state.berry_colour,
+                berry_timer=state.berry_timer, foliage_pos=state.foliage_pos, target_colour=state.agent_target[:, 0],
+                illumination=state.illumination, seed=state.seed, counter=state.counter)
+
+
+def num_target_slots(config: WorldConfig) -> int:
+    """How many of the K berry slots grow the target colour (at least one when the share is > 0)."""
+    count = round(config.num_berries * config.target_share)
+    return max(count, 1) if config.target_share > 0 else 0
+
+
+def spawn_berries(mc: MultiConfig, target: torch.Tensor, key: torch.Tensor):
+    """Fresh positions and colours for every berry slot: (N, K, 2) float32, (N, K) int64.
+
+    Slots keep their kind: the first round(K * target_share) slots grow targets, the others
+    distractors, so an eaten berry regrows as its own kind and the target count stays fixed.
+    (Without this, a forager that eats only targets would leave a field of distractors.) On
+    ReversalBerry half the slots grow each colour of the pair; with target_mode="own" every slot
+    grows a uniform colour, so every forager's target grows. target: (N,) the shared paying colour.
+    Callers keep the slots they need with torch.where.
+    """
+    config = mc.world
+    k = config.num_berries
+    margin = config.berry_radius
+    u = rng.uniform(key, DRAW_BERRY, (k, 3))  # (N, K, 3): x, y, colour pick
+    pos = margin + u[..., :2] * (config.arena_size - 2 * margin)
+    pick = u[..., 2]
+    if mc.target_mode == "own":
+        return pos, (pick * NUM_COLOURS).floor().long().clamp(0, NUM_COLOURS - 1)
+    slot = torch.arange(k, device=key.device)  # (K,)
+    if config.task == "reversal":
+        a, b = config.reversal_colours
+        return pos, torch.where(slot < k // 2, a, b).expand(key.shape[0], k)
+    near = config.near_distractors
+    side = torch.where(pick < 0.5 * near, 1, NUM_COLOURS - 1)  # +1 or -1 around the hue circle
+    num_far = NUM_COLOURS - 3
+    far_rank = ((pick - near) / max(1.0 - near, 1e-6) * num_far).clamp(0, num_far - 1).floor().long()
+    offset = torch.where(pick < near, side, 2 + far_rank)
+    target = target[:, None]  # (N, 1)
+    colour = torch.where(slot < num_target_slots(config), target, (target + offset) % NUM_COLOURS)
+    return pos, colour
+
+
+def step_arenas(mc: MultiConfig, state: ArenaState, action: torch.Tensor, respawn: bool = True):
+    """Advance N arenas one step (the rules are in the module docstring). action: (N, M) ints or
+    (N, M, 2) floats. respawn=False (PettingZoo) leaves dead foragers dead and also ends an arena
+    when all of them have died. A reset is this same step with `arena_reset` set everywhere.
+
+    Returns (state, reward (N, M), terminated (N, M), truncated (N, M), target_eaten (N, M),
+    distractor_eaten (N, M)).
+    """
+    c = mc.world
+    n, m = state.alive.shape
+    device = state.alive.device
+    L = c.arena_size
+    key = rng.step_key(state.seed, state.counter)  # (N,): every draw of this step derives from it
+    new = ArenaState(**state.as_dict())
+    arena_reset = state.arena_reset  # (N,)
+    respawning = state.slot_reset | arena_reset[:, None]  # (N, M) slots that start a new episode
+    acting = state.alive & ~respawning  # (N, M) slots whose action counts
+
+    # Reset draws: start poses, then the arena's target, brightness and colour cast.
+    u = rng.uniform(key, DRAW_RESET, (3 * m + 5,))  # (N, 3M + 5)
+    up, u = u[:, :3 * m].view(n, m, 3), u[:, 3 * m:]
+    margin = c.forager_radius + 0.5
+    start_pose = torch.stack([margin + up[..., 0] * (L - 2 * margin), margin + up[..., 1] * (L - 2 * margin),
+                              (up[..., 2] * 2 - 1) * math.pi], dim=-1)  # (N, M, 3)
+
+    # The shared paying colour: drawn at reset; on ReversalBerry it also switches at random times.
+    current = state.target_colour
+    if c.task == "red":
+        drawn = torch.zeros(n, dtype=torch.int64, device=device)
+    elif c.task == "cued":
+        drawn = (u[:, 0] * NUM_COLOURS).floor().long().clamp(0, NUM_COLOURS - 1)
+    else:
+        a, b = c.reversal_colours
+        drawn = torch.where(u[:, 0] < 0.5, a, b)
+        switch = rng.uniform(key, DRAW_REVERSAL, (1,))[:, 0] < c.reversal_rate
+        current = torch.where(switch, a + b - current, current)
+    new.target_colour = torch.where(arena_reset, drawn, current)
+    if mc.target_mode == "own":
+        own = (rng.uniform(key, DRAW_AGENT_TARGET, (m,)) * NUM_COLOURS).floor().long().clamp(0, NUM_COLOURS - 1)
+        new.agent_target = torch.where(respawning, own, state.agent_target)
+    else:
+        new.agent_target = new.target_colour[:, None].expand(n, m).contiguous()
+    brightness = 1 + c.illumination * (2 * u[:, 1:2] - 1)  # (N, 1)
+    cast = 1 + 0.5 * c.illumination * (2 * u[:, 2:5] - 1)  # (N, 3)
+    new.illumination = torch.where(arena_reset[:, None], brightness * cast, state.illumination)
+    if c.num_foliage:
+        foliage = rng.uniform(key, DRAW_FOLIAGE, (c.num_foliage, 2)) * L
+        new.foliage_pos = torch.where(arena_reset[:, None, None], foliage, state.foliage_pos)
+
+    # Move the foragers that act: turn, then go forward; the walls stop the disc.
+    vel = velocities(c, action.reshape(n * m, *action.shape[2:])).view(n, m, 2)
+    heading = state.pose[..., 2] + vel[..., 1] * c.turn_speed
+    heading = torch.remainder(heading + math.pi, 2 * math.pi) - math.pi
+    r = c.forager_radius
+    x = (state.pose[..., 0] + vel[..., 0] * c.forward_speed * torch.cos(heading)).clamp(r, L - r)
+    y = (state.pose[..., 1] + vel[..., 0] * c.forward_speed * torch.sin(heading)).clamp(r, L - r)
+    moved = torch.stack([x, y, heading], dim=-1)
+    new.pose = torch.where(respawning[..., None], start_pose, torch.where(acting[..., None], moved, state.pose))
+
+    # Eat every present berry a forager touches.
+    delta = state.berry_pos[:, None] - new.pose[:, :, None, :2]  # (N, M, K, 2)
+    present = state.berry_timer == 0  # (N, K)
+    touching = (delta * delta).sum(-1) < (c.forager_radius + c.berry_radius) ** 2
+    touching = touching & present[:, None] & acting[..., None]  # (N, M, K)
+    eaten_by = touching & (touching.cumsum(1) == 1) if m > 1 else touching  # first toucher only
+    pays = state.berry_colour[:, None, :] == state.agent_target[..., None]  # (N, M, K)
+    target_eaten = (eaten_by & pays).sum(-1).to(torch.float32)  # (N, M)
+    distractor_eaten = (eaten_by & ~pays).sum(-1).to(torch.float32)
+    reward = target_eaten * c.target_reward + distractor_eaten * c.distractor_reward
+    if mc.cooperative:
+        reward = reward.sum(1, keepdim=True) * acting
+
+    # Regrow: timers count down, and a berry whose timer reaches 0 grows at a fresh place. At a
+    # reset every berry grows afresh. Both use this step's draws.
+    timer = torch.where(eaten_by.any(1), c.regrow_delay + 1, state.berry_timer)
+    timer = (timer - 1).clamp_min(0)
+    regrown = ((timer == 0) & ~present) | arena_reset[:, None]  # (N, K)
+    pos, colour = spawn_berries(mc, new.target_colour, key)
+    new.berry_pos = torch.where(regrown[..., None], pos, state.berry_pos)
+    new.berry_colour = torch.where(regrown, colour, state.berry_colour)
+    new.berry_timer = torch.where(arena_reset[:, None], 0, timer)
+
+    # Life and death: hunger counts only where foragers can starve.
+    alive = state.alive | respawning
+    terminated = torch.zeros_like(alive)
+    if mc.starvation_steps > 0:
+        new.hunger = torch.where(respawning | (target_eaten > 0), 0, state.hunger + acting.long())
+        terminated = acting & (new.hunger >= mc.starvation_steps)
+        alive = alive & ~terminated
+    new.alive = alive
+
+    # Bookkeeping: a forager's first step (reset or respawn) is step 0 of its episode, not a step taken.
+    keep = (~respawning).to(torch.float32)
+    new.arena_step = torch.where(arena_reset, 0, state.arena_step + 1)
+    new.episode_step = state.episode_step * ~respawning + acting
+    new.episode_return = state.episode_return * keep + reward
+    new.episode_target = state.episode_target * keep + target_eaten
+    new.episode_distractor = state.episode_distractor * keep + distractor_eaten
+    arena_over = ~arena_reset & (new.arena_step >= c.max_episode_steps)
+    if not respawn:  # PettingZoo: the arena also ends when every forager is dead
+        arena_over = arena_over | (~arena_reset & ~alive.any(1))
+    truncated = arena_over[:, None] & alive  # (N, M): living foragers are cut off by the time limit
+    new.arena_reset = arena_over
+    new.slot_reset = terminated if respawn else torch.zeros_like(terminated)
+    new.counter = state.counter + 1
+    return new, reward, terminated, truncated, target_eaten, distractor_eaten
