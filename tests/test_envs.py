@@ -11,6 +11,7 @@ from gymnasium.utils.env_checker import check_env
 from gymnasium.vector import AutoresetMode
 
 import envs
+from envs.retina import in_view
 from envs.world import num_target_slots
 
 IDS = list(envs.TASK_IDS)
@@ -273,6 +274,85 @@ def test_vector_env_state_round_trip():
         other.unwrapped.set_state(saved)
 
 
+# -- changing the target --------------------------------------------------------------------
+@pytest.mark.parametrize("as_tensor", [False, True])
+def test_set_target_makes_the_new_colour_pay_and_cues_it(as_tensor):
+    env = vec("CuedBerry-v0", 2)
+    first, _ = env.reset(seed=0)
+    world = env.unwrapped
+    old = int(world.state.target_colour[0])
+    new = (old + 2) % 6
+    obs = world.set_target(torch.tensor([new, new]) if as_tensor else new)
+    assert torch.all(obs["goal"].argmax(1) == new) and torch.all(obs["goal"].sum(1) == 1)
+    assert torch.equal(obs["image"], first["image"])  # without a swap the field is as it was
+    saved = world.get_state()
+    _put_berry_ahead(env, new)
+    assert env.step(torch.tensor([0, 1]))[1][0].item() == 1.0
+    world.set_state(saved)
+    _put_berry_ahead(env, old)
+    assert env.step(torch.tensor([0, 1]))[1][0].item() == -1.0
+    obs, *_ = env.step(torch.tensor([1, 1]))
+    assert torch.all(obs["goal"].argmax(1) == new)  # it holds until the episode ends
+
+
+def test_set_target_with_swap_trades_the_two_colours_and_keeps_the_counts():
+    n = 12
+    env = vec("CuedBerry-v0", n, difficulty="medium").unwrapped
+    env.reset(seed=1)
+    for _ in range(40):  # some berries are eaten and regrowing
+        last, *_ = env.step(envs.scripted_actions(env))
+    before = env.get_state()
+    old = before["target_colour"]
+    new = (old + 1 + torch.arange(n) % 5) % 6  # another colour in every world
+    image = env.render_arena(0)
+    obs = env.set_target(new.cuda() if torch.cuda.is_available() else new, swap_berries=True)
+    colour = env.state.berry_colour
+    swapped = torch.where(before["berry_colour"] == old[:, None], new[:, None],
+                          torch.where(before["berry_colour"] == new[:, None], old[:, None], before["berry_colour"]))
+    assert torch.equal(colour, swapped)
+    assert torch.equal((colour == new[:, None]).sum(1), (before["berry_colour"] == old[:, None]).sum(1))
+    slots = num_target_slots(env.config)
+    assert torch.all(envs.world.is_target(env.state)[:, :slots]) and not envs.world.is_target(env.state)[:, slots:].any()
+    assert torch.equal(env.state.berry_pos, before["berry_pos"]) and torch.equal(env.state.berry_timer, before["berry_timer"])
+    assert torch.equal(obs["goal"].argmax(1), new)
+    # The view changes exactly where a berry that changed colour is present and in view.
+    changed = (colour != before["berry_colour"]) & (env.state.berry_timer == 0)
+    seen = (changed & in_view(env.config, env.state.pose, env.state.berry_pos)).any(1)
+    differs = (obs["image"] != last["image"]).flatten(1).any(1)
+    assert differs.any() and torch.equal(differs & ~seen, torch.zeros_like(seen))
+    assert not np.array_equal(env.render_arena(0), image)
+
+
+def test_set_target_on_reversal_keeps_to_the_pair():
+    env = vec("ReversalBerry-v0", 3).unwrapped
+    env.reset(seed=0)
+    obs = env.set_target(4, swap_berries=True)
+    assert torch.all(env.state.target_colour == 4) and torch.all(obs["goal"] == 0)  # still hidden
+    assert set(env.state.berry_colour.unique().tolist()) == {0, 4}
+    with pytest.raises(ValueError, match=r"colour=2; allowed: a palette index in \[0, 4\] for the reversal task"):
+        env.set_target(2)
+
+
+@pytest.mark.parametrize("colour,error,match", [
+    (6, ValueError, r"colour=6; allowed: a palette index in \[0, 1, 2, 3, 4, 5\]"),
+    (-1, ValueError, "colour=-1"),
+    (True, ValueError, "colour=True"),
+    ("red", ValueError, "colour='red'"),
+    (torch.tensor([0, 9]), ValueError, r"colour holds \[9\]"),
+    (torch.tensor([0.0, 1.0]), TypeError, "colour is a torch.float32 tensor"),
+    (torch.tensor([0, 1, 2]), ValueError, r"colour has shape \(3,\).*N=2"),
+])
+def test_set_target_rejects_bad_colours_before_any_change(colour, error, match):
+    env = vec("CuedBerry-v0", 2).unwrapped
+    with pytest.raises(RuntimeError, match="reset"):
+        env.set_target(1)
+    env.reset(seed=0)
+    before = env.get_state()
+    with pytest.raises(error, match=match):
+        env.set_target(colour)
+    assert all(torch.equal(before[k], v) for k, v in env.get_state().items())
+
+
 # -- bad input ------------------------------------------------------------------------------
 def test_unknown_id_names_the_valid_ones():
     with pytest.raises(gym.error.Error, match="RedBerry"):
@@ -326,6 +406,40 @@ def test_bad_continuous_actions_raise_before_any_change(bad, error):
     assert all(torch.equal(before[k], v) for k, v in env.unwrapped.get_state().items())
 
 
+def test_action_errors_name_the_parameter_what_was_given_and_what_is_allowed():
+    env = vec("RedBerry-v0", 2)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"^actions holds values out of range, such as \[5\]; Discrete\(5\) allows "
+                                         r"integers in \[0, 4\]$"):
+        env.step(torch.tensor([0, 5]))
+    with pytest.raises(ValueError, match=r"such as \[18446744073709551615\]"):  # not wrapped to -1 on the way
+        env.step(np.array([0, 2**64 - 1], dtype=np.uint64))
+    with pytest.raises(TypeError, match=r"^actions has dtype torch.float32; Discrete\(5\) needs integers in \[0, 4\]$"):
+        env.step(torch.zeros(2))
+    with pytest.raises(TypeError, match="actions='go' \\(str\\) is not numeric"):
+        env.step("go")
+    cont = vec("RedBerry-v0", 2, action_type="continuous")
+    cont.reset(seed=0)
+    with pytest.raises(ValueError, match=r"such as \[1.5\].*finite floats in \[-1.0, 1.0\]"):
+        cont.step(torch.tensor([[0.0, 0.0], [1.5, 0.0]]))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.uint32, np.uint64, np.int8])
+def test_numpy_integer_actions_of_any_width_step_like_int64(dtype):
+    actions = np.array([0, 3, 4])
+    runs = []
+    for given in (actions, actions.astype(dtype)):
+        env = vec("RedBerry-v0", 3)
+        env.reset(seed=2)
+        runs.append([env.step(given)[0]["image"] for _ in range(4)])
+        single = gym.make("RedBerry-v0")
+        single.reset(seed=2)
+        runs.append([torch.from_numpy(single.step(given[1])[0]["image"]) for _ in range(4)])
+    assert all(torch.equal(x, y) for x, y in zip(runs[0], runs[2]))
+    assert all(torch.equal(x, y) for x, y in zip(runs[1], runs[3]))
+    assert not torch.equal(runs[0][0], runs[0][-1])  # the foragers did move
+
+
 def test_bad_single_env_actions():
     env = gym.make("RedBerry-v0")
     env.reset(seed=0)
@@ -362,18 +476,25 @@ def test_step_before_reset_is_an_error():
 
 # -- numpy path -----------------------------------------------------------------------------
 def test_numpy_vector_env_for_numpy_libraries():
-    env = envs.make_numpy_vec("CuedBerry-v0", num_envs=6)
+    env = envs.make_numpy_vec("CuedBerry-v0", num_envs=6, max_episode_steps=8)
+    same = vec("CuedBerry-v0", 6, max_episode_steps=8)  # the torch env it wraps, run beside it
     assert isinstance(env, gym.vector.VectorEnv)
     obs, info = env.reset(seed=0)
+    expected, _ = same.reset(seed=0)
     assert isinstance(obs["image"], np.ndarray) and obs["image"].shape == (6, 24, 24, 3)
-    total = np.zeros(6)
-    for _ in range(20):  # a CleanRL-style loop: sample from the batched space, step, accumulate
-        obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+    env.action_space.seed(0)
+    for t in range(20):  # a CleanRL-style loop: sample from the batched space and step; one autoreset
+        actions = env.action_space.sample()
+        obs, reward, terminated, truncated, info = env.step(actions.astype(np.uint8) if t % 2 else actions)
+        expected, expected_reward, _, expected_truncated, expected_info = same.step(torch.from_numpy(actions))
         assert isinstance(reward, np.ndarray) and reward.dtype == np.float32
         assert isinstance(truncated, np.ndarray) and isinstance(info["target_eaten"], np.ndarray)
-        total += reward
+        for key in ("image", "goal"):
+            np.testing.assert_array_equal(obs[key], expected[key].numpy())
+        np.testing.assert_array_equal(reward, expected_reward.numpy())
+        np.testing.assert_array_equal(truncated, expected_truncated.numpy())
+        np.testing.assert_array_equal(info["episode"]["r"], expected_info["episode"]["r"].numpy())
     assert env.observation_space.contains(obs)
-    assert total.dtype == np.float64 and np.isfinite(total).all()
 
 
 # -- reference policies ---------------------------------------------------------------------
