@@ -28,7 +28,6 @@ from agents.probe import preferred_colours
 from agents.runner import Carry, env_action, sample
 from compare.grid import CONDITIONS, EvalCell, Plan, Unit, condition_seed, world_kwargs_for
 from envs.config import NUM_COLOURS
-from envs.world import goal_vector
 
 
 @dataclass(frozen=True)
@@ -114,18 +113,12 @@ class ReferencePolicy:
 
 def change_cue(world, generator: torch.Generator) -> dict[str, torch.Tensor]:
     """Make another colour the target in every world: c -> c' = c + k (mod P), k uniform in
-    1..P-1. Berries of c and c' trade colours, so the field keeps its number of targets and
-    distractors and only which colour pays (and what the goal says) changes. Returns the
-    observation redrawn from the changed state."""
-    state = world.state
-    old = state.target_colour  # (N,)
+    1..P-1. Berries of c and c' trade colours (`set_target(..., swap_berries=True)`), so the field
+    keeps its number of targets and distractors and only which colour pays (and what the goal says)
+    changes. Returns the observation redrawn from the changed state."""
+    old = world.state.target_colour  # (N,)
     shift = torch.randint(1, NUM_COLOURS, old.shape, generator=generator, device=old.device)
-    new = (old + shift) % NUM_COLOURS
-    colour = state.berry_colour  # (N, K)
-    state.berry_colour = torch.where(colour == old[:, None], new[:, None],
-                                     torch.where(colour == new[:, None], old[:, None], colour))
-    state.target_colour = new
-    return {"image": world.retina.render(state), "goal": goal_vector(world.config, state)}
+    return world.set_target((old + shift) % NUM_COLOURS, swap_berries=True)
 
 
 @torch.no_grad()

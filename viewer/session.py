@@ -23,8 +23,7 @@ import torch
 
 import envs
 from agents.runner import Carry, env_action, sample
-from envs.config import NUM_COLOURS
-from envs.world import ACTION_NAMES, goal_vector
+from envs.world import ACTION_NAMES
 from training.checkpoint import CHECKPOINT_FILE, CheckpointError, load_checkpoint
 from training.config import ConfigError, from_dict
 from training import make_agent, make_env
@@ -189,18 +188,15 @@ class Session:
     def set_goal(self, colour: int) -> None:
         """Make `colour` the target on a cued task: the reward and the agent's goal input change together.
 
-        The world's target colour decides which berries pay (`envs.world.is_target`) and the goal
-        the agent sees (`envs.world.goal_vector`); the observation's goal is recomputed from it and
-        the agent thinks again, so the next action already follows the new goal. It holds for the
+        The world's target colour decides which berries pay and the goal the agent sees; the env's
+        `set_target` changes it and redraws the observation, and the agent thinks again, so the next
+        action already follows the new goal. It holds for the
         rest of the episode; the next episode draws its own target.
         """
         if not self.goal_settable:
             raise ValueError(f"the goal of {self.env_id} ({self.config.task} task) cannot be set; "
                              f"allowed: a cued task such as CuedBerry-v0")
-        if not (isinstance(colour, int) and 0 <= colour < NUM_COLOURS):
-            raise ValueError(f"colour={colour!r} must be a palette index in [0, {NUM_COLOURS - 1}]")
-        self.env.state.target_colour[0] = colour
-        self.obs["goal"] = goal_vector(self.config, self.env.state)
+        self.obs = self.env.set_target(colour)  # checks colour; the image is redrawn, the berries stay
         self._think()
 
     def toggle_feedback_lesion(self) -> bool:
