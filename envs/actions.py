@@ -68,17 +68,16 @@ class ActionCheck:
         if tuple(tensor.shape) != self.shape:
             raise ValueError(f"{name} has shape {tuple(tensor.shape)}; {self.space} needs shape {self.shape}")
         if self.discrete:
-            if tensor.dtype == torch.bool or tensor.is_floating_point() or tensor.is_complex():
-                raise TypeError(f"{name} has dtype {tensor.dtype}; {self.space} needs {self.allowed}")
-            tensor = tensor.to(self.device, torch.int64)
-            outside = (tensor < self.low) | (tensor > self.high)
+            fits = not (tensor.dtype == torch.bool or tensor.is_floating_point() or tensor.is_complex())
         else:
-            if not tensor.is_floating_point():
-                raise TypeError(f"{name} has dtype {tensor.dtype}; {self.space} needs {self.allowed}")
-            tensor = tensor.to(self.device)
+            fits = tensor.is_floating_point()
+        if not fits:
+            raise TypeError(f"{name} has dtype {tensor.dtype}; {self.space} needs {self.allowed}")
+        tensor = tensor.to(self.device, torch.int64) if self.discrete else tensor.to(self.device)
+        if check_values:
             outside = ~((tensor >= self.low) & (tensor <= self.high))  # NaN fails both comparisons
-        if check_values and bool(outside.any()):  # the one host sync
-            raise self._out_of_range(name, tensor[outside][:4].tolist())
+            if bool(outside.any()):  # the one host sync
+                raise self._out_of_range(name, tensor[outside][:4].tolist())
         return tensor if self.discrete else tensor.to(torch.float32)
 
     def _out_of_range(self, name: str, given: list) -> ValueError:

@@ -200,7 +200,8 @@ def step_arenas(mc: MultiConfig, state: ArenaState, action: torch.Tensor, respaw
     new = ArenaState(**state.as_dict())
     arena_reset = state.arena_reset  # (N,)
     respawning = state.slot_reset | arena_reset[:, None]  # (N, M) slots that start a new episode
-    acting = state.alive & ~respawning  # (N, M) slots whose action counts
+    going_on = ~respawning  # (N, M) slots that continue their episode
+    acting = state.alive & going_on  # (N, M) slots whose action counts
 
     # Reset draws: start poses, then the arena's target, brightness and colour cast.
     u = rng.uniform(key, DRAW_RESET, (3 * m + 5,))  # (N, 3M + 5)
@@ -276,9 +277,9 @@ def step_arenas(mc: MultiConfig, state: ArenaState, action: torch.Tensor, respaw
     new.alive = alive
 
     # Bookkeeping: a forager's first step (reset or respawn) is step 0 of its episode, not a step taken.
-    keep = (~respawning).to(torch.float32)
+    keep = going_on.to(torch.float32)
     new.arena_step = torch.where(arena_reset, 0, state.arena_step + 1)
-    new.episode_step = state.episode_step * ~respawning + acting
+    new.episode_step = state.episode_step * going_on + acting
     new.episode_return = state.episode_return * keep + reward
     new.episode_target = state.episode_target * keep + target_eaten
     new.episode_distractor = state.episode_distractor * keep + distractor_eaten

@@ -422,6 +422,8 @@ def test_action_errors_name_the_parameter_what_was_given_and_what_is_allowed():
     cont.reset(seed=0)
     with pytest.raises(ValueError, match=r"such as \[1.5\].*finite floats in \[-1.0, 1.0\]"):
         cont.step(torch.tensor([[0.0, 0.0], [1.5, 0.0]]))
+    with pytest.raises(TypeError, match=r"actions has dtype torch.bool; Box"):
+        cont.step(torch.ones(2, 2, dtype=torch.bool))
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.uint32, np.uint64, np.int8])
