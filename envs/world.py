@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import torch
 
 from envs.actions import ACTION_NAMES, DISCRETE_ACTIONS  # noqa: F401  (re-exported: the viewer names actions)
-from envs.arena import ArenaState, MultiConfig, View, empty_arenas, num_target_slots, step_arenas  # noqa: F401
+from envs.arena import ArenaState, MultiConfig, View, empty_arenas, step_arenas
+from envs.arena import num_target_slots  # noqa: F401  (re-exported: a world's target slot count)
 from envs.config import NUM_COLOURS, WorldConfig
 
 
