@@ -3,6 +3,7 @@
 One step, for a batch of N environments:
 
     x        = image / 255                                  (N, 3, H, W)
+               [x, goal planes]                             goal_pathway="early": (N, 3 + P, H, W)
     for k = 1..T:                                           T = config.passes
         gains_k = TopDownGain(goal, h(t-1), top_{k-1})      feedback; top_0 = top of step t-1
         top_k   = Top(ConvTrunk(x, gains_k), gates)         gates = what/where gates(goal, h(t-1))
@@ -92,7 +93,8 @@ class Agent(nn.Module):
         cfg = config
         recurrent = cfg.core == "gru"
         shared = cfg.channels[:-1] if cfg.whatwhere else cfg.channels
-        self.trunk = ConvTrunk(3, shared, cfg.strides[: len(shared)])
+        planes = goal_size if cfg.goal_pathway == "early" else 0  # early fusion: P goal planes beside RGB
+        self.trunk = ConvTrunk(3 + planes, shared, cfg.strides[: len(shared)])
         if cfg.whatwhere:
             gate_in = goal_size + (cfg.hidden if recurrent else 0)
             self.top = WhatWhere(shared[-1], cfg.what_channels, cfg.keypoints, cfg.strides[-1], gate_in, cfg.embed)
@@ -102,7 +104,8 @@ class Agent(nn.Module):
         if cfg.feedback:
             z_in = goal_size + (cfg.hidden if recurrent else 0) + cfg.embed
             self.feedback = TopDownGain(
-                z_in, shared[: cfg.gain_layers], cfg.top_down, cfg.gain_strength, cfg.spatial_strength
+                z_in, shared[: cfg.gain_layers], cfg.top_down, cfg.gain_strength, cfg.spatial_strength,
+                goal_size, cfg.goal_template,
             )
         self.core = Core(cfg.core, cfg.embed + goal_size, cfg.hidden)
         self.plastic = None
@@ -178,7 +181,10 @@ class Agent(nn.Module):
         next_state: dict[str, torch.Tensor] = {}
         h = state["h"] * keep[:, None] if cfg.core == "gru" else None  # h(t-1), (N, hidden)
 
-        first = self.trunk.layer(0, to_float_image(obs["image"]))  # (N, C0, h0, w0), same every pass
+        image = to_float_image(obs["image"])  # (N, 3, H, W)
+        if cfg.goal_pathway == "early":  # P constant planes: conv1 adds a goal-dependent bias
+            image = torch.cat([image, goal[:, :, None, None].expand(-1, -1, *image.shape[2:])], dim=1)
+        first = self.trunk.layer(0, image)  # (N, C0, h0, w0), same every pass
         gates = self.top.gates(goal, h) if cfg.whatwhere else None  # (N, 2)
         top = state["top"] * keep[:, None] if cfg.feedback else None  # last pass of step t-1
         gains = None

@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 
 CORES = ("none", "gru")
+GOAL_PATHWAYS = ("late", "early", "topdown")
 MODULATORS = ("td", "learned")
 
 
@@ -25,8 +26,11 @@ class AgentConfig:
     """Width of the core: the MLP layer (core="none") or the GRU state (core="gru")."""
     core: str = "gru"
     """"none": one MLP layer, no memory; "gru": a GRU cell, lateral recurrence."""
-    feedback: bool = False
-    """Top-down channel and spatial gain on the early conv layers, from goal + core state."""
+    goal_pathway: str = "late"
+    """Where the goal enters vision (it is always also concatenated after the trunk): "late" (only
+    there: late fusion, the usual deep-RL agent); "early" (also P constant input planes beside RGB
+    at conv1: additive early fusion, still feedforward); "topdown" (also a multiplicative top-down
+    channel and spatial gain on the early conv layers, from goal + core state: feedback)."""
     passes: int = 1
     """T, passes through the trunk per step; pass k uses the gains from pass k-1 (feedback only)."""
     gain_layers: int = 2
@@ -35,8 +39,11 @@ class AgentConfig:
     """Width of the top-down signal z."""
     gain_strength: float = 1.0
     """beta in the channel gain g = relu(1 + beta * tanh(W_g z))."""
-    spatial_strength: float = 1.0
-    """beta_s in the spatial gain s = relu(1 + beta_s * tanh(conv(...)))."""
+    goal_template: float = 0.5
+    """Init std of T, the goal's own feature template added to W_g z and W_q z (topdown); 0 = no T,
+    the goal reaches the gains only through z, mixed with h(t-1) and the top features."""
+    spatial_strength: float = 0.9
+    """beta_s in the attention field m = 1 + beta_s * tanh(conv(...)), in [0, 1); s = m / mean(m)."""
     whatwhere: bool = False
     """Replace the flattened top with gated what (pooled) and where (keypoint) streams."""
     what_channels: int = 32
@@ -53,6 +60,11 @@ class AgentConfig:
     """Discount in the dopamine TD error delta = r + gamma * V(t) - V(t-1)."""
     hebb_clip: float = 1.0
     """c: the Hebbian trace is clipped to [-c, c]."""
+
+    @property
+    def feedback(self) -> bool:
+        """The agent has top-down feedback gain (goal_pathway == "topdown")."""
+        return self.goal_pathway == "topdown"
 
     def __post_init__(self) -> None:
         # Lists (from JSON) become tuples, so a round-tripped config compares equal.
@@ -81,13 +93,15 @@ def _check(config: AgentConfig) -> None:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
     if config.core not in CORES:
         raise ValueError(f"core must be one of {CORES}, got {config.core!r}")
+    if config.goal_pathway not in GOAL_PATHWAYS:
+        raise ValueError(f"goal_pathway must be one of {GOAL_PATHWAYS}, got {config.goal_pathway!r}")
     if config.modulator not in MODULATORS:
         raise ValueError(f"modulator must be one of {MODULATORS}, got {config.modulator!r}")
-    for name in ("feedback", "whatwhere", "plastic"):
+    for name in ("whatwhere", "plastic"):
         if not isinstance(getattr(config, name), bool):
             raise ValueError(f"{name} must be a bool, got {getattr(config, name)!r}")
     if config.passes > 1 and not config.feedback:
-        raise ValueError(f"passes={config.passes} needs feedback=True: without feedback every pass is the same")
+        raise ValueError(f"passes={config.passes} needs goal_pathway='topdown': without feedback every pass is the same")
     # With what/where the top conv layer belongs to the streams; only the shared layers get gains.
     shared = len(config.channels) - 1 if config.whatwhere else len(config.channels)
     if config.whatwhere and shared < 1:
@@ -98,9 +112,13 @@ def _check(config: AgentConfig) -> None:
         raise ValueError(f"gamma must be in [0, 1], got {config.gamma!r}")
     if not config.hebb_clip > 0:
         raise ValueError(f"hebb_clip must be > 0, got {config.hebb_clip!r}")
-    for name in ("gain_strength", "spatial_strength"):
-        if not getattr(config, name) >= 0:
-            raise ValueError(f"{name} must be >= 0, got {getattr(config, name)!r}")
+    if not config.goal_template >= 0:
+        raise ValueError(f"goal_template must be >= 0 (0 = no template), got {config.goal_template!r}")
+    if not config.gain_strength >= 0:
+        raise ValueError(f"gain_strength must be >= 0, got {config.gain_strength!r}")
+    if not 0 <= config.spatial_strength < 1:
+        raise ValueError(f"spatial_strength must be in [0, 1) so the attention field stays positive, "
+                         f"got {config.spatial_strength!r}")
 
 
 FIELDS = tuple(field.name for field in dataclasses.fields(AgentConfig))

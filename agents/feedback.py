@@ -3,9 +3,10 @@
 For a conv layer's output F (N, C, h, w) and a top-down signal z:
 
     F' = F * g(z)[:, :, None, None] * s(z, F)
-    g(z)    = relu(1 + beta   * tanh(W_g z))                        channel (feature-based) gain
-    s(z, F) = relu(1 + beta_s * tanh(conv1x1(F; q(z)) / sqrt(C) + b(z)))   spatial gain map (N, h, w)
-    [q(z), b(z)] = W_q z                                            a goal-dependent 1x1 kernel
+    g(z)    = relu(1 + beta * tanh(W_g z))                          channel (feature-based) gain
+    m(z, F) = 1 + beta_s * tanh(conv1x1(F; q(z)) / sqrt(C))         attention field (N, h, w)
+    s(z, F) = m / mean_{x,y}(m)                                     spatial gain, mean 1 over the map
+    q(z)    = W_q z                                                 a goal-dependent 1x1 kernel
     z       = relu(W_z [goal, h(t-1), top(k-1)])
 
 The channel gain boosts the features that match the goal and damps the others (Lindsay & Miller
@@ -13,7 +14,12 @@ The channel gain boosts the features that match the goal and damps the others (L
 visual system model"; as a per-channel scale it is FiLM, Perez et al. 2018, without the shift).
 The spatial map is a 1x1 convolution whose kernel q(z) is set top-down: at each location it
 scores how well the local feature vector matches what the goal asks for, so the map lights up
-where goal-matching features are (the spatial half of the same gain model). ``top(k-1)`` are the
+where goal-matching features are (the spatial half of the same gain model). The map is divided by
+its mean, as in the normalisation model of attention (Reynolds & Heeger 2009, Neuron, "The
+normalization model of attention"): the attention field multiplies the stimulus drive before
+divisive normalisation, so attention redistributes a fixed budget of gain over the map instead
+of inflating it everywhere (unnormalised, the map saturated at its ceiling at every pixel, a
+global gain rather than spatial attention). ``top(k-1)`` are the
 top features of the previous pass; with T passes per step, pass k uses gains from pass k-1, and
 pass 1 uses the last pass of the previous step (carried in the agent's state): the bottom-up,
 lateral, top-down (BLT) iteration of Spoerer, McClure & Kriegeskorte 2017, Frontiers in
@@ -39,17 +45,18 @@ class Gains:
     def __init__(self, module: "TopDownGain", channel: list[torch.Tensor], query: list[torch.Tensor]):
         self.module = module
         self.channel = channel  # per modulated layer: (N, C_l)
-        self.query = query  # per modulated layer: (N, C_l + 1), the 1x1 kernel and a bias
+        self.query = query  # per modulated layer: (N, C_l), the 1x1 kernel
         self.spatial: list[torch.Tensor] = []  # per modulated layer: (N, h_l, w_l)
 
     def __call__(self, index: int, features: torch.Tensor) -> torch.Tensor:
         if index >= len(self.channel):
             return features
         n, c, h, w = features.shape
-        kernel, bias = self.query[index][:, :c], self.query[index][:, c:]  # (N, C), (N, 1)
+        kernel = self.query[index]  # (N, C)
         # conv1x1 with a per-sample kernel = a batched matrix product over channels.
-        logits = torch.bmm(kernel.unsqueeze(1), features.reshape(n, c, h * w))[:, 0] / c**0.5 + bias  # (N, hw)
-        spatial = F.relu(1.0 + self.module.beta_s * torch.tanh(logits)).view(n, h, w)
+        logits = torch.bmm(kernel.unsqueeze(1), features.reshape(n, c, h * w))[:, 0] / c**0.5  # (N, hw)
+        field = 1.0 + self.module.beta_s * torch.tanh(logits)  # (N, hw), > 0 for beta_s < 1
+        spatial = (field / field.mean(dim=1, keepdim=True)).view(n, h, w)  # mean 1 over the map
         self.spatial.append(spatial)
         return features * self.channel[index][:, :, None, None] * spatial[:, None]
 
@@ -57,7 +64,8 @@ class Gains:
 class TopDownGain(nn.Module):
     """z = relu(W_z [goal, h(t-1), top]); g = relu(1 + beta tanh(W_g z)); s and q as in the module doc."""
 
-    def __init__(self, in_size: int, channels: tuple[int, ...], width: int, beta: float, beta_s: float):
+    def __init__(self, in_size: int, channels: tuple[int, ...], width: int, beta: float, beta_s: float,
+                 goal_size: int = 0, template_std: float = 0.0):
         super().__init__()
         self.channels = tuple(channels)
         self.beta = beta
@@ -66,14 +74,21 @@ class TopDownGain(nn.Module):
         # Small initial weights: gains start near 1 (plain CNN) but not at exactly 1, so every
         # parameter gets a gradient from the first update.
         self.channel = layer_init(nn.Linear(width, sum(channels)), std=0.5)  # W_g
-        self.query = layer_init(nn.Linear(width, sum(channels) + len(channels)), std=0.5)  # W_q
+        self.query = layer_init(nn.Linear(width, sum(channels)), std=0.5)  # W_q
+        self.template = None
+        if template_std > 0:  # T: the goal's own feature template, straight into g and q
+            self.template = nn.Linear(goal_size, 2 * sum(channels), bias=False)
+            nn.init.normal_(self.template.weight, std=template_std)
 
     def forward(self, goal: torch.Tensor, core: torch.Tensor | None, top: torch.Tensor) -> Gains:
         """goal (N, P), core h(t-1) (N, D) or None, top features of the previous pass (N, E)."""
         inputs = [goal, top] if core is None else [goal, core, top]
         z = F.relu(self.signal(torch.cat(inputs, dim=1)))  # (N, width)
-        channel = F.relu(1.0 + self.beta * torch.tanh(self.channel(z)))  # (N, sum C)
-        query = self.query(z)  # (N, sum (C + 1))
+        channel_in, query = self.channel(z), self.query(z)  # (N, sum C) each
+        if self.template is not None:
+            t_channel, t_query = self.template(goal).chunk(2, dim=1)
+            channel_in, query = channel_in + t_channel, query + t_query
+        channel = F.relu(1.0 + self.beta * torch.tanh(channel_in))  # (N, sum C)
         return Gains(
-            self, list(channel.split(self.channels, dim=1)), list(query.split([c + 1 for c in self.channels], dim=1))
+            self, list(channel.split(self.channels, dim=1)), list(query.split(self.channels, dim=1))
         )

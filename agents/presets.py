@@ -21,17 +21,19 @@ _BASE = AgentConfig()
 PRESETS: dict[str, AgentConfig] = {
     "feedforward": dataclasses.replace(_BASE, core="none", embed=80),
     "recurrent": dataclasses.replace(_BASE, core="gru", embed=64, hidden=64),
-    "feedback": dataclasses.replace(_BASE, core="gru", embed=60, hidden=60, feedback=True),
+    "early": dataclasses.replace(_BASE, core="gru", embed=64, hidden=64, goal_pathway="early"),
+    "feedback": dataclasses.replace(_BASE, core="gru", embed=60, hidden=60, goal_pathway="topdown"),
     "whatwhere": dataclasses.replace(_BASE, core="gru", whatwhere=True, embed=112, hidden=120),
     "dopamine": dataclasses.replace(_BASE, core="gru", embed=64, hidden=60, plastic=True, plastic_size=32),
     "full": dataclasses.replace(
-        _BASE, core="gru", feedback=True, whatwhere=True, plastic=True, embed=112, hidden=108, plastic_size=32
+        _BASE, core="gru", goal_pathway="topdown", whatwhere=True, plastic=True, embed=112, hidden=108, plastic_size=32
     ),
 }
 
 DESCRIPTIONS: dict[str, str] = {
     "feedforward": "conv trunk -> MLP, goal concatenated after the trunk; no memory",
     "recurrent": "+ GRU core (lateral recurrence inside one layer)",
+    "early": "recurrent + the goal as input planes at conv1 (additive early fusion, still feedforward vision)",
     "feedback": "recurrent + top-down channel/spatial gain on early conv layers (goal, h, T passes)",
     "whatwhere": "recurrent + what (pooled) / where (keypoints) streams with top-down gates",
     "dopamine": "recurrent + plastic layer, Hebbian traces written by the agent's own TD error",
@@ -60,6 +62,12 @@ def agent_from_config(config: Mapping[str, Any] | AgentConfig, observation_space
         return Agent(config, observation_space, action_space)
     if not isinstance(config, Mapping):
         raise TypeError(f"config must be a mapping of AgentConfig fields, got {type(config).__name__}")
+    config = dict(config)
+    if "feedback" in config:  # written before goal_pathway existed
+        if config.pop("feedback"):
+            raise ValueError("config has feedback=True, an agent from before goal_pathway: its top-down spatial gain "
+                             "was not normalised, so this version cannot run it; retrain it (goal_pathway='topdown')")
+        config.setdefault("goal_pathway", "late")
     unknown = sorted(set(config) - set(FIELDS))
     if unknown:
         raise ValueError(f"config has unknown field(s) {unknown}; valid AgentConfig fields are {list(FIELDS)}")

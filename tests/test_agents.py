@@ -25,6 +25,7 @@ RECURRENT = [name for name in PRESETS if name != "feedforward"]
 STATE_KEYS = {
     "feedforward": set(),
     "recurrent": {"h"},
+    "early": {"h"},
     "feedback": {"h", "top"},
     "whatwhere": {"h"},
     "dopamine": {"h", "hebb", "eligibility", "prev_value"},
@@ -34,6 +35,7 @@ GAIN_KEYS = {"channel_gain/conv1", "channel_gain/conv2", "spatial_gain"}
 INTERNAL_KEYS = {
     "feedforward": set(),
     "recurrent": set(),
+    "early": set(),
     "feedback": GAIN_KEYS,
     "whatwhere": {"gates"},
     "dopamine": {"dopamine", "trace_norm"},
@@ -430,15 +432,17 @@ def test_each_preset_adds_its_mechanism():
     configs = {name: PRESETS[name] for name in PRESETS}
     assert configs["feedforward"].core == "none"
     assert all(configs[name].core == "gru" for name in RECURRENT)
-    flags = {name: (c.feedback, c.whatwhere, c.plastic) for name, c in configs.items()}
+    flags = {name: (c.goal_pathway, c.whatwhere, c.plastic) for name, c in configs.items()}
     assert flags == {
-        "feedforward": (False, False, False),
-        "recurrent": (False, False, False),
-        "feedback": (True, False, False),
-        "whatwhere": (False, True, False),
-        "dopamine": (False, False, True),
-        "full": (True, True, True),
+        "feedforward": ("late", False, False),
+        "recurrent": ("late", False, False),
+        "early": ("early", False, False),
+        "feedback": ("topdown", False, False),
+        "whatwhere": ("late", True, False),
+        "dopamine": ("late", False, True),
+        "full": ("topdown", True, True),
     }
+    assert [c.feedback for c in configs.values()] == [c.goal_pathway == "topdown" for c in configs.values()]
 
 
 def test_bad_names_raise_errors_that_list_the_valid_ones():

@@ -39,6 +39,7 @@ FORAGE_TAGS = ["forage/target_eaten", "forage/distractor_eaten", "forage/precisi
 MECHANISM_TAGS = {
     "feedforward": [],
     "recurrent": [],
+    "early": [],
     "feedback": ["attention/channel_gain/conv1", "attention/spatial_gain_std"],
     "whatwhere": ["gating/what", "gating/where"],
     "dopamine": ["dopamine/delta", "dopamine/trace_norm"],

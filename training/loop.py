@@ -108,6 +108,8 @@ def _train(config: Config, device: torch.device, process: distributed.Process,
             if config.anneal_lr:
                 optimizer.param_groups[0]["lr"] = config.learning_rate * (1.0 - (update - 1.0) / num_updates)
 
+            ramp = distractor_ramp(config, update, num_updates)  # 1 unless --distractor-ramp
+            relief = (1.0 - ramp) * env.config.distractor_reward  # the distractor reward not yet charged
             # 1. Collect: num_steps steps of every world into device storage; no host reads.
             rollout.initial_state = {k: v.clone() for k, v in carry.state.items()}
             for step in range(config.num_steps):
@@ -122,6 +124,8 @@ def _train(config: Config, device: torch.device, process: distributed.Process,
                     rollout.values[step] = out.value
                     internals.record(out.internals)
                 obs, reward, terminated, truncated, info = env.step(env_action(action, *bounds))
+                if relief:  # --distractor-ramp: the agent learns from the ramped reward, logs show the true one
+                    reward = reward - relief * info["distractor_eaten"]
                 rollout.rewards[step], rollout.terminated[step], rollout.truncated[step] = reward, terminated, truncated
                 carry = carry.advance(out, reward, terminated, truncated)
                 episodes.record(info)
@@ -151,7 +155,8 @@ def _train(config: Config, device: torch.device, process: distributed.Process,
             steady = steady or (time.time(), global_step)
             sps = (global_step - start_update * batch_size) / max(time.time() - run.started, 1e-9)
             log.scalars(global_step, sps, optimizer.param_groups[0]["lr"], stats,
-                        {**episodes.read(shared[:-1]), **internals.read()})
+                        {**episodes.read(shared[:-1]), **internals.read(),
+                         **({"charts/distractor_ramp": ramp} if config.distractor_ramp else {})})
             if config.image_interval and update % config.image_interval == 0:
                 log.view(global_step, rollout.obs["image"][-1], out.internals.get("spatial_gain"))
             if config.video_interval and update % config.video_interval == 0 and not stop:
@@ -176,6 +181,14 @@ def _train(config: Config, device: torch.device, process: distributed.Process,
     env.close()
     return TrainResult(run.run_dir, global_step, update, log.last_return, log.last_score, sps_call, elapsed, stopped,
                        run.reference, num_params)
+
+
+def distractor_ramp(config: Config, update: int, num_updates: int) -> float:
+    """The share w of the distractor reward charged in ``update`` (1-based) under --distractor-ramp: w rises
+    linearly from 0 at the first update to 1 at ``distractor_ramp * num_updates``; 1 when the ramp is off."""
+    if config.distractor_ramp <= 0:
+        return 1.0
+    return min(1.0, (update - 1) / (config.distractor_ramp * num_updates))
 
 
 def _check_finite(agent: torch.nn.Module, stats: dict, update: int, global_step: int, run: RunState) -> None:

@@ -1,0 +1,104 @@
+"""Where the goal enters: late fusion, early input planes, top-down gain; and normalised attention."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from agents import PRESETS, agent_from_config, make_agent
+from agents.config import GOAL_PATHWAYS
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small convolutions: more threads only contend on a busy machine
+    yield
+    torch.set_num_threads(threads)
+
+
+def spaces(size=24, palette=6):
+    obs = gym.spaces.Dict({
+        "image": gym.spaces.Box(0, 255, (size, size, 3), np.uint8),
+        "goal": gym.spaces.Box(0.0, 1.0, (palette,), np.float32),
+    })
+    return obs, gym.spaces.Discrete(5)
+
+
+def batch(n=4, size=24, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    image = torch.randint(0, 256, (n, size, size, 3), dtype=torch.uint8, generator=g)
+    goal = torch.nn.functional.one_hot(torch.arange(n) % 6, 6).float()
+    return {"image": image, "goal": goal}
+
+
+def first_layer(agent, obs):
+    """conv1's output as the agent computes it (before any top-down gain)."""
+    image = obs["image"].permute(0, 3, 1, 2).float() / 255
+    if agent.config.goal_pathway == "early":
+        image = torch.cat([image, obs["goal"][:, :, None, None].expand(-1, -1, *image.shape[2:])], 1)
+    return agent.trunk.layer(0, image)
+
+
+def test_each_pathway_has_a_matched_preset():
+    pathways = {PRESETS[name].goal_pathway for name in ("recurrent", "early", "feedback")}
+    assert pathways == set(GOAL_PATHWAYS)
+    counts = {name: make_agent(name, *spaces()).num_parameters() for name in PRESETS}
+    assert max(counts.values()) / min(counts.values()) - 1 <= 0.10, counts
+
+
+def test_early_planes_widen_conv1_and_make_it_goal_dependent():
+    torch.manual_seed(0)
+    early, late = make_agent("early", *spaces()), make_agent("recurrent", *spaces())
+    assert early.trunk.convs[0].in_channels == 3 + 6
+    assert late.trunk.convs[0].in_channels == 3
+    obs = batch()
+    other = {"image": obs["image"], "goal": obs["goal"].roll(1, dims=1)}
+    with torch.no_grad():
+        assert not torch.allclose(first_layer(early, obs), first_layer(early, other))
+        assert torch.equal(first_layer(late, obs), first_layer(late, other))  # late: vision is goal-blind
+
+
+@pytest.mark.parametrize("preset", ["feedback", "full"])
+def test_spatial_gain_redistributes_with_mean_one(preset):
+    torch.manual_seed(1)
+    agent = make_agent(preset, *spaces(), spatial_strength=0.95)
+    with torch.no_grad():  # make the attention field strongly non-uniform
+        for p in agent.feedback.parameters():
+            p.mul_(8.0)
+        out = agent(batch(), agent.initial_state(4), torch.ones(4, dtype=torch.bool))
+    spatial = out.internals["spatial_gain"]  # (N, h, w)
+    torch.testing.assert_close(spatial.mean(dim=(1, 2)), torch.ones(4))
+    assert (spatial > 0).all()
+    assert spatial.amax() > 1.3 and spatial.amin() < 0.7  # it shifts gain between places
+
+
+def test_goal_template_makes_channel_gains_goal_dependent_from_the_start():
+    obs = batch()
+    obs["image"][:] = obs["image"][0]  # the same view, different goals
+    gains = {}
+    for std in (0.0, 0.5):
+        torch.manual_seed(2)
+        agent = make_agent("feedback", *spaces(), goal_template=std)
+        assert (agent.feedback.template is None) == (std == 0.0)
+        with torch.no_grad():
+            out = agent(obs, agent.initial_state(4), torch.ones(4, dtype=torch.bool))
+        gains[std] = out.internals["channel_gain/conv1"]  # (N, C)
+    spread = {std: (g - g.mean(0)).abs().mean().item() for std, g in gains.items()}
+    assert spread[0.5] > 4 * spread[0.0], spread
+
+
+def test_bad_pathway_and_strengths_are_named():
+    with pytest.raises(ValueError, match="goal_pathway.*'late', 'early', 'topdown'.*'middle'"):
+        make_agent("recurrent", *spaces(), goal_pathway="middle")
+    with pytest.raises(ValueError, match="spatial_strength.*1.0"):
+        make_agent("feedback", *spaces(), spatial_strength=1.0)
+    with pytest.raises(ValueError, match="passes=2 needs goal_pathway='topdown'"):
+        make_agent("early", *spaces(), passes=2)
+
+
+def test_configs_from_before_goal_pathway():
+    old = {k: v for k, v in PRESETS["recurrent"].__dict__.items() if k != "goal_pathway"}
+    assert agent_from_config({**old, "feedback": False}, *spaces()).config.goal_pathway == "late"
+    with pytest.raises(ValueError, match="feedback=True.*retrain"):
+        agent_from_config({**old, "feedback": True}, *spaces())
