@@ -360,3 +360,14 @@ def test_default_feedback_agent_learns_easy_red_berries_well_above_random(tmp_pa
                     run_dir=str(tmp_path / "learn"))
     result = train(config)
     assert result.normalized_score is not None and result.normalized_score > 0.3, result
+
+
+@pytest.mark.slow
+def test_default_feedback_agent_follows_the_cue_on_cued_berries(tmp_path):
+    # `python scripts/train.py --env CuedBerry-v0` as it is: about 8 minutes on an idle 2-core CPU.
+    # One seed reached a normalised score of 1.2 and precision 0.79 by 0.4M steps, 1.8 and 0.87 at 1M.
+    config = Config(env="CuedBerry-v0", progress=False, video_interval=0, device="cpu",
+                    run_dir=str(tmp_path / "cued"))
+    result = train(config)
+    precision = events(result.run_dir).Scalars("final/precision")[-1].value
+    assert result.normalized_score >= 0.8 and precision >= 0.75, (result, precision)
