@@ -355,11 +355,12 @@ def test_gae_does_not_bootstrap_termination():
 
 @pytest.mark.slow
 def test_default_feedback_agent_learns_easy_red_berries_well_above_random(tmp_path):
-    # The default settings, shortened: about 1.5 minutes on a 2-core CPU.
-    config = Config(total_steps=700_000, progress=False, video_interval=0, device="cpu",
+    # The default settings, shortened to 0.4M steps: about 3 minutes on an idle 2-core CPU. One seed
+    # with the default 4x4 PPO scored 0.54 at 0.13M steps and 1.26 at 0.26M.
+    config = Config(total_steps=400_000, progress=False, video_interval=0, device="cpu",
                     run_dir=str(tmp_path / "learn"))
     result = train(config)
-    assert result.normalized_score is not None and result.normalized_score > 0.3, result
+    assert result.normalized_score is not None and result.normalized_score >= 0.8, result
 
 
 @pytest.mark.slow
