@@ -9,7 +9,8 @@ CI and IQM), `compare.store` (finished cells on disk), `compare.report` (the out
 and `compare.run` (the order of work, resume, shards and merge).
 """
 
-from compare.grid import CONDITIONS, SCALES, CompareError, Plan
+from compare.grid import CONDITIONS, CompareError, Plan
+from compare.scales import SCALES
 from compare.cli import CompareArgs
 from compare.run import make_plan, merge, run_compare
 

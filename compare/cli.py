@@ -19,7 +19,8 @@ from typing import Annotated, Callable, Optional, Sequence, TypeVar
 
 import tyro
 
-from compare.grid import CONDITIONS, SCALES, CompareError
+from compare.grid import CONDITIONS, CompareError
+from compare.scales import SCALES, cost_text, scale_plan
 
 T = TypeVar("T")
 
@@ -31,11 +32,11 @@ class CompareArgs:
     out: str = "runs/compare"
     """Output folder; run again with the same flags to resume."""
     scale: str = "default"
-    """default: a 2-core CPU, about 45 min; full: a GPU, every preset and task, 10 seeds, 10M steps."""
+    """default: the easy baseline, a 2-core CPU, ~40 min; card: each preset on its mechanism's task; full: a GPU."""
     agents: Optional[tuple[str, ...]] = None
-    """Agent presets; left out: the scale's (above)."""
+    """PRESET[_T<k>][@DIFFICULTY] (feedback_T3@hard: T=3, hard worlds); with --envs a product, alone a filter."""
     envs: Optional[tuple[str, ...]] = None
-    """Training tasks; left out: the scale's."""
+    """Training tasks; left out: the scale's; with --agents a product, alone the scale's groups of them."""
     seeds: Optional[int] = None
     """Seeds 1..K per agent and task; left out: the scale's."""
     steps: Optional[int] = None
@@ -78,13 +79,18 @@ class CompareArgs:
 
 
 def _description() -> str:
-    scales = "; ".join(f"{name}: {' '.join(s['agents'])} on {' '.join(s['envs'])}, {s['seeds']} seeds, "
-                       f"{s['steps']:,} steps, {s['episode_steps']}-step episodes, {s['eval_worlds']} worlds a cell"
+    scales = "; ".join(f"{name}: {_trained(s)}, {s['seeds']} seeds, {s['steps']:,} steps, {s['episode_steps']}-step "
+                       f"episodes, {s['eval_worlds']} worlds a cell ({cost_text(scale_plan(name))})"
                        for name, s in SCALES.items())
     conditions = "; ".join(f"{c.name}: {c.description}" for c in CONDITIONS.values())
     return ("Train each agent preset on each task for K seeds, evaluate every trained agent in batched rollouts "
             "over a grid of conditions and lesions, and write results.csv, results.md and plots into --out. "
             f"Flags left out take the values of --scale ({scales}).\n\nConditions: {conditions}.")
+
+
+def _trained(scale: dict) -> str:
+    groups = scale.get("groups") or [(t, scale["agents"]) for t in scale["envs"]]
+    return "; ".join(f"{' '.join(agents)} on {task}" for task, agents in groups)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> CompareArgs:

@@ -16,13 +16,17 @@ Conditions change the worlds, never the agent:
 - `setsize_D`: two targets among D distractors, for the set-size curve (steps to the first
   target against D).
 
-`Plan` holds every setting of one compare; `SCALES` gives the defaults of `--scale default`
-(a 2-core CPU, about 45 minutes) and `--scale full` (a GPU).
+The trained agents are *variants* of the presets, named `PRESET[_T<k>][@<difficulty>]`:
+`feedback_T3` is the feedback preset trained with T = 3 passes, `feedback_T3@hard` the same trained
+on hard worlds (without `@`, the plan's training difficulty). `Plan` holds every setting of one
+compare, with the (task, variants) groups it trains; `compare.scales.SCALES` gives the values of
+each `--scale`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 import zlib
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -129,6 +133,13 @@ class Plan:
     device: str  # auto, cpu or cuda
     from_runs: tuple[str, ...] = ()  # trained run directories, instead of training
     shard: tuple[int, int] = (0, 1)  # (i, n): this compare runs units i, i + n, i + 2n, ...
+    groups: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (task, variants) trained; (): agents x envs
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """Every (task, variant) trained, in the plan's order."""
+        if self.groups:
+            return [(task, agent) for task, group in self.groups for agent in group]
+        return [(task, agent) for task in self.envs for agent in self.agents]
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -139,8 +150,7 @@ class Plan:
         unknown = sorted(set(values) - fields)
         if unknown:
             raise CompareError(f"plan.json has unknown field(s) {unknown}; it was written by another version")
-        return Plan(**{k: tuple(tuple(x) if isinstance(x, list) else x for x in v) if isinstance(v, list) else v
-                       for k, v in values.items()})
+        return Plan(**{k: _tuples(v) for k, v in values.items()})
 
     def differences(self, other: "Plan", ignore: tuple[str, ...] = ()) -> list[str]:
         """Fields whose values differ, as 'name: a vs b'."""
@@ -148,24 +158,9 @@ class Plan:
         return [f"{k}: {a[k]!r} vs {b[k]!r}" for k in a if k not in ignore and a[k] != b[k]]
 
 
-SCALES: dict[str, dict[str, Any]] = {
-    # A 2-core CPU, about 40 minutes: 15 training runs of about 2 minutes (1M steps: on RedBerry-v0
-    # the trainer's default agent takes off between 0.4M and 0.6M steps), then ~290 cells of ~1 s.
-    # CuedBerry-v0 is left to --envs and --scale full: its agents stayed at a normalised score of
-    # ~0 for over 1M steps, so at this budget it would only add runs that have not learned.
-    "default": dict(
-        agents=("feedforward", "recurrent", "feedback"), envs=("RedBerry-v0",), seeds=5,
-        steps=1_000_000, train_difficulty="easy", episode_steps=200,
-        conditions=tuple(CONDITIONS), lesions=LESIONS, lesion_conditions=("easy", "hard"), passes=(1, 2, 3, 4),
-        passes_conditions=("easy", "hard"), eval_worlds=64, num_envs=256, num_steps=16, device="auto"),
-    # A GPU: every preset and task, 10 seeds, 10M steps, full-length episodes, 1024 worlds a cell.
-    "full": dict(
-        agents=tuple(agents.PRESETS), envs=ALL_TASKS, seeds=10, steps=10_000_000, train_difficulty="easy",
-        episode_steps=500, conditions=tuple(CONDITIONS), lesions=LESIONS,
-        lesion_conditions=("easy", "medium", "hard", "beyond"), passes=(1, 2, 3, 4, 6),
-        passes_conditions=("easy", "hard", "beyond"), eval_worlds=1024, num_envs=1024, num_steps=32,
-        device="auto"),
-}
+def _tuples(value):
+    """JSON lists back into (nested) tuples."""
+    return tuple(_tuples(x) for x in value) if isinstance(value, list) else value
 
 
 def _listed(flag: str, given, valid) -> None:
@@ -176,12 +171,14 @@ def _listed(flag: str, given, valid) -> None:
 
 def check_plan(plan: Plan) -> None:
     """Raise CompareError naming the first bad setting (before anything is trained)."""
-    _listed("--agents", plan.agents, list(agents.PRESETS))
+    for name in plan.agents:
+        parse_variant(name)
     _listed("--envs", plan.envs, list(ALL_TASKS))
     _listed("--conditions", plan.conditions, list(CONDITIONS))
     _listed("--lesions", plan.lesions, list(LESIONS))
     _listed("--train-difficulty", [plan.train_difficulty], list(DIFFICULTIES))
-    for flag, values in (("--agents", plan.agents), ("--envs", plan.envs), ("--conditions", plan.conditions)):
+    for flag, values in (("--agents", plan.agents), ("--envs", plan.envs), ("--conditions", plan.conditions),
+                         ("--agents in a group", [f"{t} {a}" for t, a in plan.pairs()])):
         if not values:
             raise CompareError(f"{flag}: the selection is empty; give at least one")
         if len(set(values)) != len(values):
@@ -226,15 +223,59 @@ class Unit:
     difficulty: str  # difficulty it was trained on
     world_kwargs: tuple[tuple[str, Any], ...] = ()  # its other world settings (view size, actions, ...)
     run_dir: Optional[str] = None  # set for --from runs
+    whatwhere: bool = False  # has what/where gates (their lesions apply)
 
     @property
     def key(self) -> str:
         return f"{self.task}__{self.agent}__s{self.seed}"
 
 
+@dataclass(frozen=True)
+class Variant:
+    """A preset trained with another T and/or on another difficulty (None: the preset's, the plan's)."""
+
+    preset: str
+    passes: Optional[int] = None
+    difficulty: Optional[str] = None
+
+
+_VARIANT = re.compile(r"^(?P<preset>[a-z]+)(?:_T(?P<passes>\d+))?(?:@(?P<difficulty>[a-z]+))?$")
+
+
+def parse_variant(name: str) -> Variant:
+    """'feedback_T3@hard' -> Variant('feedback', 3, 'hard'); bad names raise CompareError (--agents)."""
+    match = _VARIANT.match(name)
+    allowed = (f"PRESET[_T<k>][@DIFFICULTY] with PRESET one of {', '.join(agents.PRESETS)} (e.g. feedback_T3, "
+               f"feedback_T3@hard; _T only for presets with top-down feedback; DIFFICULTY one of "
+               f"{', '.join(DIFFICULTIES)})")
+    if not match or match["preset"] not in agents.PRESETS:
+        raise CompareError(f"--agents: {name!r} not known; valid: {allowed}")
+    variant = Variant(match["preset"], int(match["passes"]) if match["passes"] else None, match["difficulty"])
+    problem = ("sets T on a preset without top-down feedback, or T < 1" if variant.passes is not None and (
+        variant.passes < 1 or not agents.PRESETS[variant.preset].feedback) else
+        f"names difficulty {variant.difficulty!r}" if variant.difficulty not in (None, *DIFFICULTIES) else None)
+    if problem:
+        raise CompareError(f"--agents: {name!r} {problem}; valid: {allowed}")
+    return variant
+
+
+def variant_name(preset: str, passes: int) -> str:
+    """The variant of a run trained with `passes` (the preset's own T: the preset's name)."""
+    return preset if passes == agents.PRESETS[preset].passes else f"{preset}_T{passes}"
+
+
+def trainer_overrides(agent: str) -> dict[str, int]:
+    """The trainer's --agent-overrides of a variant ({} for a plain preset)."""
+    variant = parse_variant(agent)
+    return {} if variant.passes is None else {"passes": variant.passes}
+
+
 def preset_unit(task: str, agent: str, seed: int, difficulty: str) -> Unit:
-    config = agents.PRESETS[agent]
-    return Unit(task, agent, seed, config.feedback, config.plastic, config.passes, difficulty)
+    """The unit of variant `agent` (see `parse_variant`); `difficulty`: the plan's training difficulty."""
+    variant = parse_variant(agent)
+    config = agents.PRESETS[variant.preset]
+    return Unit(task, agent, seed, config.feedback, config.plastic, variant.passes or config.passes,
+                variant.difficulty or difficulty, whatwhere=config.whatwhere)
 
 
 @dataclass(frozen=True)
@@ -267,6 +308,8 @@ def lesion_applies(unit: Unit, lesion: str, env_id: str) -> bool:
         return unit.feedback
     if lesion == "plasticity":
         return unit.plastic
+    if lesion in ("what", "where"):
+        return unit.whatwhere
     return envs.TASK_IDS[env_id] != "reversal"
 
 

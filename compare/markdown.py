@@ -1,6 +1,7 @@
-"""results.md: the command and wall time, the setup, one table per task, the lesions, the
-neuroscience measures, and the plots. Its claims are only what the CIs support: where two agents'
-CIs overlap it says there is no difference.
+"""results.md: the command and wall time, "What we found" (`compare.findings`), the setup and the
+grid's cost, one table per task, sample efficiency, the lesions, the neuroscience measures, the
+reversal curve (where the evaluator gives one), and the plots. Its claims are only what the paired
+differences over seeds support (`compare.stats.Paired`), never CI overlap.
 
 Each section is one function of the rows; the rows a table shows come from `compare.tables`'s
 selection for it, the same one its plot draws.
@@ -16,12 +17,14 @@ from typing import Optional
 
 import numpy as np
 
-from compare import stats
+from compare import findings, stats
+from compare.findings import fmt, fmt_ci, table as _table
 from compare.grid import CONDITIONS, SET_SIZE_TARGETS, SET_SIZES, Plan
 from compare.measures import PREFERENCE_METHOD
 from compare.plots import PLOTS
+from compare.scales import cost_text
 from compare.store import INVOCATIONS_FILE, read_json
-from compare.tables import (ami_rows, group, index_in, lesion_effects, main_rows, pass_rows, set_size_rows)
+from compare.tables import (ami_rows, by_seed, group, index_in, lesion_effects, main_rows, pass_rows, set_size_rows)
 
 RESULTS_CSV = "results.csv"
 SUMMARY_CSV = "summary.csv"
@@ -30,31 +33,11 @@ RESULTS_MD = "results.md"
 
 def markdown(out: str, plan: Plan, rows: list[dict], trained: dict, drawn: dict[str, Optional[str]]) -> str:
     """The text of results.md; `drawn` is `plots.draw_plots`'s {file: None if drawn, else why not}."""
-    sections = (_head(out, plan, rows, trained) + _setup(plan, rows, trained) + _per_task(plan, rows)
-                + _lesions(rows) + _attention(rows) + _set_size(plan, rows) + _passes(plan, rows)
+    sections = (_head(out, plan, rows, trained) + findings.what_we_found(plan, rows) + _setup(plan, rows, trained)
+                + _per_task(plan, rows) + findings.efficiency(out, plan, trained) + _lesions(rows) + _attention(rows)
+                + _set_size(plan, rows) + _passes(plan, rows) + findings.reversal(plan, rows)
                 + _plots_and_files(drawn))
     return "\n".join(sections)
-
-
-# --- formatting ------------------------------------------------------------------------------
-
-
-def fmt(value: float, digits: int = 2) -> str:
-    return "n/a" if value is None or math.isnan(value) else f"{value:.{digits}f}"
-
-
-def fmt_ci(s: stats.Summary, digits: int = 2) -> str:
-    if math.isnan(s.mean):
-        return "n/a"
-    if math.isnan(s.low):
-        return f"{fmt(s.mean, digits)} (n={s.n}, no CI)"
-    return f"{fmt(s.mean, digits)} [{fmt(s.low, digits)}, {fmt(s.high, digits)}]"
-
-
-def _table(header: list[str], body: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in body]
-    return lines + [""]
 
 
 # --- sections --------------------------------------------------------------------------------
@@ -91,7 +74,7 @@ def _head(out: str, plan: Plan, rows: list[dict], trained: dict) -> list[str]:
              f"Command: `{command}`", "", f"Wall time: {wall}.", "",
              f"Written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} from {len(rows)} evaluation cells "
              f"and {len(trained)} trained agents.", ""]
-    expected = set() if plan.from_runs else {f"{t}__{a}__s{s}" for t in plan.envs for a in plan.agents
+    expected = set() if plan.from_runs else {f"{t}__{a}__s{s}" for t, a in plan.pairs()
                                              for s in range(1, plan.seeds + 1)}
     missing = sorted(expected - set(trained))
     if missing:
@@ -108,13 +91,16 @@ def _setup(plan: Plan, rows: list[dict], trained: dict) -> list[str]:
     seeds = sorted({r["seed"] for r in rows})
     lines = ["## Setup", ""]
     lines += ["- Agents: " + ", ".join(f"`{a}` ({params.get(a, '?'):,} parameters)" if isinstance(params.get(a), int)
-                                        else f"`{a}`" for a in plan.agents) + ".",
-              f"- Training tasks: {', '.join(plan.envs)}; seeds {seeds[0] if seeds else '-'} to "
+                                        else f"`{a}`" for a in plan.agents) + ". A name `PRESET_T<k>` is the preset "
+              "trained with T = k feedback passes; `@hard`, trained on hard worlds.",
+              "- Trained: " + "; ".join(f"{task}: {', '.join(f'`{a}`' for t, a in plan.pairs() if t == task)}"
+                                        for task in plan.envs) + f"; seeds {seeds[0] if seeds else '-'} to "
               f"{seeds[-1] if seeds else '-'} ({len(seeds)} per agent and task).",
+              f"- Cost of the grid: {cost_text(plan)}.",
               (f"- Training: the runs in --from ({len(plan.from_runs)} given)." if plan.from_runs else
                f"- Training: {plan.steps:,} env steps per run, recurrent PPO with the trainer's defaults "
                f"({plan.num_envs} worlds x {plan.num_steps} steps per update), on the {plan.train_difficulty} "
-               f"preset, every preset with the same settings and seeds."),
+               "preset (an `@d` variant on d), every preset with the same settings and seeds."),
               f"- Episodes are {plan.episode_steps} steps long in training and evaluation (the worlds' default "
               "is 500): short episodes give the learning curves more points and keep each evaluation cell small. "
               "Returns are per episode of this length.",
@@ -125,8 +111,9 @@ def _setup(plan: Plan, rows: list[dict], trained: dict) -> list[str]:
               "forager run on the same worlds of the same condition: 0 is random, 1 is the scripted forager "
               "(which reads the true state).",
               f"- Statistics: over seeds, the mean with a {int(stats.CONFIDENCE * 100)}% percentile-bootstrap CI "
-              f"({stats.RESAMPLES:,} resamples) and the interquartile mean (IQM). Agents are called different "
-              f"only where their CIs do not overlap, and only with at least {stats.MIN_SEEDS} seeds each.", ""]
+              f"({stats.RESAMPLES:,} resamples) and the interquartile mean (IQM). Two agents are called different "
+              f"only where the CI of their paired difference over seeds excludes 0, with at least {stats.MIN_SEEDS} "
+              "seeds.", ""]
     if rows:
         se = np.nanmedian([r["return_se"] for r in rows])
         spread = [s.high - s.low for s in group(main_rows(rows), ("task", "condition", "agent"), "return_mean").values()
@@ -139,47 +126,23 @@ def _setup(plan: Plan, rows: list[dict], trained: dict) -> list[str]:
 
 
 def _per_task(plan: Plan, rows: list[dict]) -> list[str]:
-    """One table per task of the intact agents against the baseline (the first agent), then the findings."""
-    baseline = plan.agents[0]
+    """One table per task of the intact agents, each against the task's control by paired seeds."""
     main = main_rows(rows)
     norm = group(main, ("task", "condition", "agent"), "normalized_score")
     ret = group(main, ("task", "condition", "agent"), "return_mean")
     prec = group(main, ("task", "condition", "agent"), "precision")
-    lines, findings = [], []
+    paired = by_seed(rows, "normalized_score")
+    lines = []
     for task in plan.envs:
-        body = []
-        for condition in plan.conditions:
-            for agent in plan.agents:
-                key = (task, condition, agent)
-                if key not in norm:
-                    continue
-                versus = "(baseline)" if agent == baseline else (
-                    stats.verdict(norm[key], norm[(task, condition, baseline)])
-                    if (task, condition, baseline) in norm else "n/a")
-                body.append([f"`{condition}`", f"`{agent}`", fmt_ci(norm[key]), fmt(norm[key].iqm),
-                             fmt_ci(ret[key]), fmt(prec[key].mean), str(norm[key].n), versus])
-                if agent != baseline and versus in ("higher", "lower"):
-                    findings.append(f"On {task}, `{condition}`: `{agent}` scores {versus} than `{baseline}` "
-                                    f"({fmt_ci(norm[key])} against {fmt_ci(norm[(task, condition, baseline)])}).")
+        control = findings.control_of(plan, task)
+        body = [[f"`{condition}`", f"`{agent}`", fmt_ci(norm[key]), fmt(norm[key].iqm), fmt_ci(ret[key]),
+                 fmt(prec[key].mean), str(norm[key].n), findings.versus(paired, task, condition, agent, control)]
+                for condition in plan.conditions for agent in plan.agents
+                for key in [(task, condition, agent)] if key in norm]
         if body:
             lines += [f"## {task}", ""]
             lines += _table(["condition", "agent", "normalised score [95% CI]", "IQM", "return [95% CI]",
-                             "precision", "seeds", f"vs `{baseline}`"], body)
-
-    lines += ["## Findings", ""]
-    pairs = [(norm[(t, c, a)], norm[(t, c, baseline)]) for (t, c, a) in norm
-             if a != baseline and (t, c, baseline) in norm]
-    compared = sum(1 for agent, base in pairs if min(agent.n, base.n) >= stats.MIN_SEEDS)
-    if compared < len(pairs):
-        lines += [f"- Comparisons with fewer than {stats.MIN_SEEDS} seeds on either side are not called: their "
-                  "bootstrap CIs are too narrow to trust."]
-    lines += [f"- {f}" for f in findings]
-    if compared:
-        lines += [f"- In {'the other ' if findings else ''}{compared - len(findings)} of the {compared} (task, "
-                  f"condition, agent) comparisons with `{baseline}`, the CIs overlap: there is no difference at "
-                  f"this sample size.", ""]
-    else:
-        lines += ["- No comparison with the baseline could be made.", ""]
+                             "precision", "seeds", f"vs `{control}`: paired difference [95% CI]"], body)
     return lines
 
 
@@ -187,8 +150,8 @@ def _lesions(rows: list[dict]) -> list[str]:
     effects = lesion_effects(rows)
     lines = ["## Lesions", "",
              "A lesion is applied at evaluation only, to agents that have the mechanism: `feedback` fixes every "
-             "top-down gain at 1, `goal` shows the wrong goal (the one-hot rolled by one colour), `plasticity` "
-             "freezes the Hebbian trace. The drop is intact minus lesioned normalised score, paired by seed; a "
+             "top-down gain at 1, `goal` shows a wrong cue (a colour present in the field that does not pay), "
+             "`plasticity` freezes the Hebbian trace, `what` / `where` hold that stream's gate at 0. The drop is intact minus lesioned normalised score, paired by seed; a "
              "mechanism is *used* where the drop's CI lies above 0.", ""]
     if not effects:
         return lines + ["No lesion cells in this compare.", ""]
@@ -243,7 +206,8 @@ def _set_size(plan: Plan, rows: list[dict]) -> list[str]:
 def _passes(plan: Plan, rows: list[dict]) -> list[str]:
     lines = ["### Accuracy against the number of feedback passes T", "",
              "Precision (targets / berries eaten) of agents with feedback, evaluated with T passes per step. "
-             "The agents were trained with their preset's T; other T are evaluated without retraining. If "
+             "Each agent was trained at its preset's T, or at k where its name ends in `_Tk` (so `feedback_T3` "
+             "is trained at T = 3); other T are evaluated without retraining. If "
              "processing is iterative, hard worlds should gain more from extra passes than easy ones.", ""]
     swept = pass_rows(rows, plan)
     if not swept:

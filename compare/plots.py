@@ -1,6 +1,6 @@
 """The compare's plots (matplotlib, Agg), one PNG per table of results.md: learning curves with CI
-bands, score against difficulty, every condition, lesion effects, the attention modulation index,
-the set-size curve, and accuracy against T. Each draws the rows of its table's selection in
+bands, sample efficiency, score against difficulty, every condition, lesion effects, the attention
+modulation index, the set-size curve, accuracy against T, and the reversal curve. Each draws the rows of its table's selection in
 `compare.tables`. Every PNG is written atomically.
 """
 
@@ -13,19 +13,24 @@ from typing import Optional
 import numpy as np
 
 from compare import stats
+from compare.findings import reversal_conditions
 from compare.grid import CONDITIONS, LADDER, LESIONS, Plan
-from compare.tables import (ami_rows, group, index_in, learning_curves, lesion_effects, main_rows, pass_rows,
-                            set_size_rows)
+from compare.tables import (THRESHOLDS, ami_rows, efficiency_rows, group, index_in, learning_curves, lesion_effects,
+                            main_rows, pass_rows, reversal_curves, set_size_rows)
 from training.files import atomic_path
 
 PLOTS = {
     "learning_curves.png": "Learning curves: the training run's normalised score, mean over seeds with its 95% CI band",
+    "sample_efficiency.png": "Sample efficiency: the share of seeds whose training curve has reached precision 0.75 "
+                             "(top) and normalised score 0.8 (bottom) by each env step",
     "score_vs_difficulty.png": "Normalised score against difficulty (easy to beyond), mean over seeds with 95% CIs",
     "conditions.png": "Normalised score in every condition, mean over seeds with 95% CIs",
     "lesions.png": "Lesion effects: drop in normalised score (intact - lesioned, paired by seed) with 95% CIs",
     "attention_modulation.png": "Attention modulation index of agents with feedback, intact and with the feedback cut",
     "set_size.png": "Set-size curve: steps to the first target against the number of distractors",
     "passes.png": "Accuracy (precision) against the number of feedback passes T, easy and hard worlds",
+    "reversal_curve.png": "Reversal curve: precision against steps since the paying colour last switched, mean over "
+                          "seeds with 95% CIs",
 }
 
 
@@ -38,12 +43,14 @@ def draw_plots(out: str, plan: Plan, rows: list[dict], trained: dict) -> dict[st
 
     drawers = {
         "learning_curves.png": lambda: _learning_curves(plt, plan, trained),
+        "sample_efficiency.png": lambda: _efficiency(plt, plan, efficiency_rows(out, trained)),
         "score_vs_difficulty.png": lambda: _ladder(plt, plan, rows),
         "conditions.png": lambda: _conditions(plt, plan, rows),
         "lesions.png": lambda: _lesions(plt, plan, rows),
         "attention_modulation.png": lambda: _attention(plt, plan, rows),
         "set_size.png": lambda: _set_size(plt, plan, rows),
         "passes.png": lambda: _passes(plt, plan, rows),
+        "reversal_curve.png": lambda: _reversal(plt, plan, rows),
     }
     result: dict[str, Optional[str]] = {}
     for name, draw in drawers.items():
@@ -77,14 +84,19 @@ def _errorbar(s: stats.Summary) -> tuple[float, float]:
     return s.mean - s.low, s.high - s.mean
 
 
+def _task_panels(plt, plan: Plan, keys):
+    """One panel per task among `keys`' first items: (figure, [(axis, task)], the agents' colours)."""
+    tasks = [t for t in plan.envs if any(k[0] == t for k in keys)]
+    figure, axes = _subplots(plt, len(tasks))
+    return figure, list(zip(axes, tasks)), _colours(plan)
+
+
 def _learning_curves(plt, plan: Plan, trained: dict):
     curves = learning_curves(trained)
     if not curves:
         return "no training run logged a normalised score (no episode ended during training)"
-    tasks = [t for t in plan.envs if any(k[0] == t for k in curves)]
-    figure, axes = _subplots(plt, len(tasks))
-    colours = _colours(plan)
-    for ax, task in zip(axes, tasks):
+    figure, panels, colours = _task_panels(plt, plan, curves)
+    for ax, task in panels:
         for agent in plan.agents:
             runs = curves.get((task, agent))
             if not runs:
@@ -242,6 +254,58 @@ def _passes(plt, plan: Plan, rows: list[dict]):
             ax.errorbar([p for p, _ in points], [s.mean for _, s in points], yerr=errors, fmt=styles[i % len(styles)],
                         label=f"{agent}, {condition}", capsize=3)
         ax.set_xlabel("feedback passes T")
+        ax.set_ylabel("precision (targets / eaten)")
+        ax.set_title(task)
+        ax.legend(fontsize=8)
+    return figure
+
+
+def _efficiency(plt, plan: Plan, rows: list[dict]):
+    """Per task, per threshold: the share of seeds that reached it by each step (exact under
+    censoring, since every run of a task ends at the same step)."""
+    tasks = [t for t in plan.envs if any(r["task"] == t for r in rows)]
+    if not tasks:
+        return "no training run logged a learning curve"
+    figure, axes = plt.subplots(len(THRESHOLDS), len(tasks), figsize=(5.5 * len(tasks), 3.4 * len(THRESHOLDS)),
+                                squeeze=False)
+    colours = _colours(plan)
+    for j, task in enumerate(tasks):
+        for i, (name, level) in enumerate(THRESHOLDS):
+            ax = axes[i][j]
+            for agent in plan.agents:
+                mine = [r for r in rows if (r["task"], r["agent"]) == (task, agent)
+                        and (r[name] is None or not math.isnan(r[name]))]
+                if not mine:
+                    continue
+                end = max(r["run_steps"] for r in mine)
+                reached = sorted(r[name] for r in mine if r[name] is not None)
+                xs = [0.0] + [float(s) for s in reached] + [float(end)]
+                ys = [0.0] + [(k + 1) / len(mine) for k in range(len(reached))] + [len(reached) / len(mine)]
+                ax.step(xs, ys, where="post", color=colours[agent], label=f"{agent} (n={len(mine)})")
+            ax.set_ylim(-0.05, 1.05)
+            ax.set_title(f"{task}: {name.replace('_', ' ')} >= {level}")
+            ax.set_xlabel("env steps")
+            ax.set_ylabel("share of seeds")
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def _reversal(plt, plan: Plan, rows: list[dict]):
+    curves = reversal_curves(rows, reversal_conditions(plan))
+    if not curves:
+        return "no reversal curve in the evaluation (it needs ReversalBerry worlds and an evaluator that measures it)"
+    figure, panels, colours = _task_panels(plt, plan, curves)
+    for ax, task in panels:
+        for (t, condition, agent), curve in curves.items():
+            if t != task:
+                continue
+            points = [(b, stats.summarize(v)) for b, v in curve.items()]
+            errors = np.array([_errorbar(s) for _, s in points]).T
+            ax.errorbar([b for b, _ in points], [s.mean for _, s in points], yerr=errors, fmt="o-", capsize=3,
+                        color=colours.get(agent), label=f"{agent} ({condition})")
+        ax.set_xlabel("steps since the last switch (bin start)")
         ax.set_ylabel("precision (targets / eaten)")
         ax.set_title(task)
         ax.legend(fontsize=8)

@@ -25,13 +25,11 @@ import envs.vector
 from compare import report
 from compare.cli import CompareArgs
 from compare.evaluate import env_spec, evaluate_cell, evaluate_reference
-from compare.grid import (ALL_TASKS, CONDITIONS, SCALES, CompareError, Plan, Unit, check_plan, difficulty_knobs,
-                          eval_cells, parse_shard, preset_unit, shard_units)
-from compare.store import (INVOCATIONS_FILE, PLAN_FILE, load_cell, load_cells, prepare_out, read_json,
-                           record_invocation, save_cell, write_json)
-
-CURVE_TAG = "forage/normalized_score"
-
+from compare.grid import (ALL_TASKS, CONDITIONS, CompareError, Plan, Unit, check_plan, difficulty_knobs, eval_cells,
+                          parse_shard, parse_variant, preset_unit, shard_units, trainer_overrides, variant_name)
+from compare.scales import SCALES
+from compare.store import (INVOCATIONS_FILE, PLAN_FILE, PRECISION_TAG, load_cell, load_cells, prepare_out, read_curve,
+                           read_json, record_invocation, save_cell, write_json)
 
 # --- the plan and its units ------------------------------------------------------------------
 
@@ -45,6 +43,8 @@ def make_plan(args: CompareArgs) -> tuple[Plan, list[Unit]]:
                 if hasattr(args, f.name) and f.name not in ("shard", "from_runs") and getattr(args, f.name) is not None}
     values.update({k: tuple(v) if isinstance(v, list) else v for k, v in explicit.items()})
     values["shard"] = parse_shard(args.shard)
+    if values.get("groups") and not args.from_runs and ("agents" in explicit or "envs" in explicit):
+        values["groups"] = () if "agents" in explicit and "envs" in explicit else _select_groups(args, values)
     units: list[Unit] = []
     if args.from_runs:
         for flag, value in (("--seeds", args.seeds), ("--steps", args.steps), ("--train-difficulty", args.train_difficulty),
@@ -58,8 +58,10 @@ def make_plan(args: CompareArgs) -> tuple[Plan, list[Unit]]:
         if not units:
             raise CompareError(f"--agents/--envs: the selection leaves none of the --from runs; they hold "
                                f"{sorted({(u.task, u.agent) for u in found})}")
-        values["agents"] = tuple(a for a in agents.PRESETS if any(u.agent == a for u in units))
+        values["agents"] = tuple(sorted({u.agent for u in units}, key=lambda a: (list(agents.PRESETS).index(
+            parse_variant(a).preset), a)))
         values["envs"] = tuple(t for t in ALL_TASKS if any(u.task == t for u in units))
+        values["groups"] = ()
         values["seeds"] = max(sum(1 for u in units if (u.task, u.agent) == (v.task, v.agent)) for v in units)
         values["from_runs"] = tuple(sorted(u.run_dir for u in units))
     if "conditions" not in explicit:  # the scale's conditions, kept to those that apply to the tasks
@@ -72,8 +74,7 @@ def make_plan(args: CompareArgs) -> tuple[Plan, list[Unit]]:
     check_plan(plan)
     if not args.from_runs:
         check_training(plan)
-        units = [preset_unit(t, a, s, plan.train_difficulty)
-                 for t in plan.envs for a in plan.agents for s in range(1, plan.seeds + 1)]
+        units = [preset_unit(t, a, s, plan.train_difficulty) for t, a in plan.pairs() for s in range(1, plan.seeds + 1)]
     mine = shard_units(units, plan.shard)
     if not mine:
         raise CompareError(f"--shard {plan.shard[0]}/{plan.shard[1]}: this shard gets none of the {len(units)} "
@@ -83,13 +84,31 @@ def make_plan(args: CompareArgs) -> tuple[Plan, list[Unit]]:
     return plan, units
 
 
+def _select_groups(args: CompareArgs, values: dict) -> tuple:
+    """--agents or --envs alone, with a scale of (task, variants) groups: the groups kept to them."""
+    unknown = [t for t in (args.envs or ()) if t not in {task for task, _ in values["groups"]}]
+    if unknown:
+        raise CompareError(f"--envs: {unknown} have no group in --scale {args.scale}; allowed: "
+                           f"{', '.join(t for t, _ in values['groups'])}, or give --agents too for a plain product")
+    groups = tuple((task, tuple(a for a in group if args.agents is None or a in args.agents))
+                   for task, group in values["groups"] if args.envs is None or task in args.envs)
+    groups = tuple(g for g in groups if g[1])
+    if not groups:
+        raise CompareError(f"--agents: {list(args.agents)} are in no group of --scale {args.scale}; allowed: "
+                           f"{', '.join(values['agents'])}, or give --envs too for a plain product")
+    values["agents"] = tuple(dict.fromkeys(a for _, g in groups for a in g))
+    values["envs"] = tuple(t for t, _ in groups)
+    return groups
+
+
 def check_training(plan: Plan) -> None:
     """The trainer's own checks of every preset's run settings, before any run starts."""
     from training.config import Config, ConfigError, validate
 
     for agent in plan.agents:
-        preset = agents.PRESETS[agent]
-        config = Config(env=plan.envs[0], agent=agent, total_steps=plan.steps, num_envs=plan.num_envs,
+        preset = agents.PRESETS[parse_variant(agent).preset]
+        config = Config(env=plan.envs[0], agent=parse_variant(agent).preset, total_steps=plan.steps,
+                        num_envs=plan.num_envs, agent_overrides=trainer_overrides(agent),
                         num_steps=plan.num_steps, max_episode_steps=plan.episode_steps, device=plan.device)
         try:
             validate(config, recurrent=preset.core == "gru" or preset.feedback or preset.plastic)
@@ -101,7 +120,9 @@ def check_training(plan: Plan) -> None:
 
 
 def _listed_units(args: CompareArgs) -> None:
-    for flag, given, valid in (("--agents", args.agents, list(agents.PRESETS)), ("--envs", args.envs, list(ALL_TASKS))):
+    for name in args.agents or ():
+        parse_variant(name)
+    for flag, given, valid in (("--envs", args.envs, list(ALL_TASKS)),):
         bad = [x for x in (given or ()) if x not in valid]
         if bad:
             raise CompareError(f"{flag}: {bad} not known; valid: {', '.join(valid)}")
@@ -144,9 +165,9 @@ def load_runs(paths: tuple[str, ...]) -> list[Unit]:
                 raise CompareError(f"--from: {run_dir!r} has agent {config.agent!r}; allowed: {', '.join(agents.PRESETS)}")
             world = {k: v for k, v in config.env_make_kwargs().items()
                      if k not in difficulty_knobs() | {"difficulty", "max_episode_steps"}}
-            unit = Unit(config.env, config.agent, config.seed, agent_config.feedback, agent_config.plastic,
-                        agent_config.passes, config.difficulty or "easy", tuple(sorted(world.items())),
-                        os.path.abspath(run_dir))
+            unit = Unit(config.env, variant_name(config.agent, agent_config.passes), config.seed,
+                        agent_config.feedback, agent_config.plastic, agent_config.passes, config.difficulty or "easy",
+                        tuple(sorted(world.items())), os.path.abspath(run_dir), agent_config.whatwhere)
             if unit.key in seen:
                 raise CompareError(f"--from: {run_dir!r} and {seen[unit.key]!r} are both {unit.key}; give each "
                                    f"(task, agent, seed) once")
@@ -158,17 +179,6 @@ def load_runs(paths: tuple[str, ...]) -> list[Unit]:
 # --- training --------------------------------------------------------------------------------
 
 
-def read_curve(run_dir: str, tag: str = CURVE_TAG) -> list[list[float]]:
-    """[[step, value], ...] of a TensorBoard scalar in a run directory ([] where it was never logged)."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    accumulator = EventAccumulator(run_dir, size_guidance={"scalars": 0})
-    accumulator.Reload()
-    if tag not in accumulator.Tags().get("scalars", []):
-        return []
-    return [[int(e.step), float(e.value)] for e in accumulator.Scalars(tag)]
-
-
 def train_unit(unit: Unit, plan: Plan, out: str, progress: bool) -> dict:
     """Train one unit in this process (or resume its interrupted run); returns its train record."""
     from training import train
@@ -177,9 +187,10 @@ def train_unit(unit: Unit, plan: Plan, out: str, progress: bool) -> dict:
 
     relative = os.path.join("runs", unit.key)
     run_dir = os.path.join(out, relative)
-    config = Config(env=unit.task, agent=unit.agent, seed=unit.seed, total_steps=plan.steps, num_envs=plan.num_envs,
-                    num_steps=plan.num_steps, device=plan.device, run_dir=run_dir, difficulty=unit.difficulty,
-                    max_episode_steps=plan.episode_steps, progress=progress)
+    config = Config(env=unit.task, agent=parse_variant(unit.agent).preset, seed=unit.seed, total_steps=plan.steps,
+                    num_envs=plan.num_envs, num_steps=plan.num_steps, device=plan.device, run_dir=run_dir,
+                    difficulty=unit.difficulty, max_episode_steps=plan.episode_steps, progress=progress,
+                    agent_overrides=trainer_overrides(unit.agent))
     if os.path.isfile(os.path.join(run_dir, CHECKPOINT_FILE)):
         config = dataclasses.replace(config, resume=run_dir)
     elif os.path.isdir(run_dir):
@@ -192,7 +203,8 @@ def train_unit(unit: Unit, plan: Plan, out: str, progress: bool) -> dict:
     record = {"unit": dataclasses.asdict(unit), "run_dir": relative, "global_step": result.global_step,
               "final_score": result.normalized_score, "final_return": result.episodic_return,
               "agent_params": result.agent_params, "sps": result.sps, "seconds": result.elapsed,
-              "reference": result.reference, "curve": read_curve(run_dir)}
+              "reference": result.reference, "curve": read_curve(run_dir),
+              "precision_curve": read_curve(run_dir, PRECISION_TAG)}
     save_cell(out, "train", unit.key, record)
     return record
 
@@ -206,7 +218,8 @@ def loaded_unit_record(unit: Unit) -> dict:
     return {"unit": dataclasses.asdict(unit), "run_dir": unit.run_dir, "global_step": int(payload["global_step"]),
             "final_score": curve[-1][1] if curve else None, "final_return": None,
             "agent_params": sum(t.numel() for t in payload["model"].values()),
-            "seconds": float(payload.get("elapsed", 0.0)), "reference": payload.get("reference", {}), "curve": curve}
+            "seconds": float(payload.get("elapsed", 0.0)), "reference": payload.get("reference", {}), "curve": curve,
+            "precision_curve": read_curve(unit.run_dir, PRECISION_TAG)}
 
 
 # --- evaluation ------------------------------------------------------------------------------

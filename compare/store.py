@@ -18,6 +18,8 @@ from compare.grid import CompareError, Plan
 from training import files
 
 KINDS = ("train", "reference", "eval")
+CURVE_TAG = "forage/normalized_score"  # the learning curve of a train record ("curve")
+PRECISION_TAG = "forage/precision"  # its "precision_curve"
 PLAN_FILE = "plan.json"
 INVOCATIONS_FILE = "invocations.json"
 
@@ -84,3 +86,25 @@ def record_invocation(out: str, entry: dict) -> None:
     path = os.path.join(out, INVOCATIONS_FILE)
     invocations = read_json(path) if os.path.isfile(path) else []
     write_json(path, invocations + [entry])
+
+
+def read_curve(run_dir: str, tag: str = CURVE_TAG) -> list[list[float]]:
+    """[[step, value], ...] of a TensorBoard scalar in a run directory ([] where it was never logged)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    if not os.path.isdir(run_dir):
+        return []
+    accumulator = EventAccumulator(run_dir, size_guidance={"scalars": 0})
+    accumulator.Reload()
+    if tag not in accumulator.Tags().get("scalars", []):
+        return []
+    return [[int(e.step), float(e.value)] for e in accumulator.Scalars(tag)]
+
+
+def train_curves(out: str, record: dict) -> dict[str, list[list[float]]]:
+    """A train record's learning curves, {"normalized_score": ..., "precision": ...}: from the record,
+    or (records written before it kept the precision) from its run's event files."""
+    run_dir = record["run_dir"] if os.path.isabs(record["run_dir"]) else os.path.join(out, record["run_dir"])
+    precision = record.get("precision_curve")
+    return {"normalized_score": record.get("curve") or [],
+            "precision": precision if precision is not None else read_curve(run_dir, PRECISION_TAG)}

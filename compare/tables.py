@@ -2,21 +2,23 @@
 each table of results.md and its plot.
 
 Each table/plot pair reads the rows through one selection here (`main_rows`, `lesion_effects`,
-`ami_rows`, `set_size_rows`, `pass_rows`, `learning_curves`), so a table and its plot always show
-the same cells.
+`ami_rows`, `set_size_rows`, `pass_rows`, `learning_curves`, `efficiency_rows`, `reversal_curves`),
+so a table and its plot always show the same cells. `by_seed` gives the paired values behind every
+verdict (`compare.findings`).
 """
 
 from __future__ import annotations
 
 import csv
 import math
+import re
 from collections import defaultdict
 from typing import Optional
 
 import envs
 from compare import stats
 from compare.grid import CONDITIONS, LESIONS, Plan
-from compare.store import load_cells
+from compare.store import load_cells, train_curves
 from training.files import atomic_path
 
 SUMMARY_METRICS = ("normalized_score", "return_mean", "precision", "steps_to_first_target", "found_share", "ami")
@@ -189,3 +191,67 @@ def learning_curves(trained: dict) -> dict[tuple[str, str], list[list]]:
         if record.get("curve"):
             curves[(record["unit"]["task"], record["unit"]["agent"])].append(record["curve"])
     return curves
+
+
+def by_seed(rows: list[dict], metric: str) -> dict[tuple, dict[int, float]]:
+    """{(task, condition, agent): {seed: metric}} of the intact agents at their trained T: the
+    paired values (same seed, same worlds) that the verdicts compare."""
+    out: dict[tuple, dict[int, float]] = defaultdict(dict)
+    for r in main_rows(rows):
+        out[(r["task"], r["condition"], r["agent"])][r["seed"]] = float(r[metric])
+    return out
+
+
+# --- sample efficiency: steps to a threshold on the training curves ---------------------------
+
+THRESHOLDS = (("precision", 0.75), ("normalized_score", 0.8))  # (curve, level)
+
+
+def steps_to(curve: list[list[float]], level: float) -> Optional[int]:
+    """The first logged step at which the curve reaches `level`; None where it never does."""
+    return next((int(step) for step, value in curve if value >= level), None)
+
+
+def efficiency_rows(out: str, trained: dict) -> list[dict]:
+    """One row per trained unit: its run length and the steps to each threshold (None: censored,
+    never reached within the run)."""
+    rows = []
+    for record in trained.values():
+        curves = train_curves(out, record)
+        unit = record["unit"]
+        row = {"task": unit["task"], "agent": unit["agent"], "seed": unit["seed"], "run_steps": record["global_step"]}
+        for name, level in THRESHOLDS:
+            row[name] = steps_to(curves[name], level) if curves[name] else math.nan
+        rows.append(row)
+    return rows
+
+
+def censored_median(values: list[Optional[float]], run_steps: float) -> tuple[float, bool]:
+    """The median of steps-to-threshold where None is 'not within the run': (median, censored).
+    Censored is True where the median falls on a run that never got there (report '>run_steps')."""
+    ranked = sorted(math.inf if v is None else v for v in values if v is None or not math.isnan(v))
+    if not ranked:
+        return math.nan, False
+    middle = ranked[(len(ranked) - 1) // 2: len(ranked) // 2 + 1]
+    if any(math.isinf(v) for v in middle):
+        return run_steps, True
+    return sum(middle) / len(middle), False
+
+
+# --- the reversal curve (the evaluator's reversal_precision_<steps since the switch>) ---------
+
+_REVERSAL = re.compile(r"^reversal_precision_(\d+)$")
+
+
+def reversal_curves(rows: list[dict], conditions: tuple[str, ...]) -> dict[tuple[str, str, str], dict[int, list]]:
+    """{(task, condition, agent): {bin start: [each seed's precision]}} of the intact agents in
+    `conditions`, from the rows that hold a reversal curve (none where the evaluator gives none)."""
+    curves: dict[tuple, dict[int, list]] = defaultdict(lambda: defaultdict(list))
+    for r in main_rows(rows):
+        if r["condition"] not in conditions:
+            continue
+        for key, value in r.items():
+            match = _REVERSAL.match(key)
+            if match and not math.isnan(float(value)):
+                curves[(r["task"], r["condition"], r["agent"])][int(match[1])].append(float(value))
+    return {k: dict(sorted(v.items())) for k, v in curves.items()}

@@ -1,0 +1,205 @@
+"""The sections of results.md that judge: "What we found" (each mechanism against its matched
+control, by paired differences and the probability of improvement), sample efficiency from the
+training curves, and the reversal curve; and the formatting every section shares.
+
+A verdict compares agent X with agent Y on one task and condition over the seeds both have: seed
+k of each met the same worlds, so the paired difference x_k - y_k and its 95% bootstrap CI decide
+(`compare.stats.Paired`): better or worse where the CI excludes 0, no difference where it does not.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+from compare import stats
+from compare.grid import Plan, parse_variant
+from compare.tables import THRESHOLDS, by_seed, censored_median, efficiency_rows, reversal_curves
+
+# (X, its matched control Y, what the pair tests), on every task where both were trained.
+MATCHED = (
+    ("feedback", "early", "multiplicative top-down gain against additive early fusion of the goal"),
+    ("feedback", "recurrent", "top-down gain against late fusion (goal after the trunk)"),
+    ("early", "recurrent", "early fusion (goal planes at conv1) against late fusion"),
+    ("feedback_T3", "feedback", "three feedback passes against one, each trained at its T"),
+    ("feedback_T3@hard", "feedback@hard", "three passes against one, trained and tested on hard worlds"),
+    ("whatwhere", "recurrent", "what/where streams with top-down gates against none"),
+    ("dopamine", "recurrent", "dopamine-modulated plasticity against none"),
+    ("full", "recurrent", "every mechanism against none"),
+    ("feedforward", "recurrent", "no memory against a GRU core"),
+)
+
+
+# --- formatting ------------------------------------------------------------------------------
+
+
+def fmt(value: Optional[float], digits: int = 2) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{value:.{digits}f}"
+
+
+def fmt_ci(s: stats.Summary, digits: int = 2) -> str:
+    if math.isnan(s.mean):
+        return "n/a"
+    if math.isnan(s.low):
+        return f"{fmt(s.mean, digits)} (n={s.n}, no CI)"
+    return f"{fmt(s.mean, digits)} [{fmt(s.low, digits)}, {fmt(s.high, digits)}]"
+
+
+def table(header: list[str], body: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in body]
+    return lines + [""]
+
+
+def fmt_difference(d: stats.Summary) -> str:
+    """'+0.31 [0.12, 0.50]': a paired difference with its CI."""
+    return "n/a" if math.isnan(d.mean) else f"{d.mean:+.2f}" + (
+        "" if math.isnan(d.low) else f" [{d.low:+.2f}, {d.high:+.2f}]")
+
+
+def fmt_improvement(x: str, y: str, p: stats.Improvement) -> str:
+    ci = "" if math.isnan(p.low) else f" [{p.low:.2f}, {p.high:.2f}]"
+    return f"P(`{x}` > `{y}`) = {fmt(p.p)}{ci}"
+
+
+def fmt_steps(steps: float, censored: bool = False) -> str:
+    """'0.45M', '12k', '>1.00M' (censored: not reached within the run's `steps`)."""
+    if math.isnan(steps):
+        return "n/a"
+    return (">" if censored else "") + (f"{steps / 1e6:.2f}M" if steps >= 1e5 else f"{steps / 1e3:.0f}k")
+
+
+# --- what we found ---------------------------------------------------------------------------
+
+
+def home_condition(plan: Plan, agent: str) -> str:
+    """The condition an agent was trained on: its variant's difficulty, else the plan's."""
+    return parse_variant(agent).difficulty or plan.train_difficulty
+
+
+def what_we_found(plan: Plan, rows: list[dict]) -> list[str]:
+    """One finding per matched pair present in the data: at the training difficulty, which is better
+    and by how much; then in which conditions the two differ and in how many they do not."""
+    score, precision = by_seed(rows, "normalized_score"), by_seed(rows, "precision")
+    lines = ["## What we found", "",
+             "Each mechanism against its matched control, on each task where both were trained. The paired "
+             "difference is X - Y over seeds (seed k of both met the same worlds) with its 95% bootstrap CI; X is "
+             "called better or worse only where that CI excludes 0, and only with at least "
+             f"{stats.MIN_SEEDS} seeds. P(X > Y) is rliable's probability of improvement (Agarwal et al. 2021) "
+             "over every pair of seeds, with its bootstrap CI.", ""]
+    found = 0
+    for x, y, what in MATCHED:
+        for task in plan.envs:
+            home = home_condition(plan, x)
+            if (task, home, x) not in score or (task, home, y) not in score:
+                continue
+            found += 1
+            pair = stats.compare_paired(score[(task, home, x)], score[(task, home, y)])
+            prec = stats.compare_paired(precision[(task, home, x)], precision[(task, home, y)], False).difference
+            verdict = pair.verdict
+            head = (f"`{x}` is **{verdict}** than `{y}`" if verdict in ("better", "worse") else
+                    f"`{x}` and `{y}` show **{verdict}**")
+            lines.append(f"- **{task}, `{home}` worlds (as trained), {what}:** {head}: normalised score "
+                         f"{fmt_difference(pair.difference)} (n = {pair.difference.n} seeds), "
+                         f"{fmt_improvement(x, y, pair.improvement)}; precision {fmt_difference(prec)}. "
+                         + _elsewhere(score, task, x, y, plan, home))
+    if not found:
+        lines.append("- No (mechanism, matched control) pair was trained on one task in this compare; the tables "
+                     "below compare each agent with its task's control.")
+    return lines + [""]
+
+
+def _elsewhere(score: dict, task: str, x: str, y: str, plan: Plan, home: str) -> str:
+    """'In the other K conditions: better in `a`; worse in `b`; no difference in N.'"""
+    verdicts: dict[str, list[str]] = {}
+    for condition in plan.conditions:
+        if condition != home and (task, condition, x) in score and (task, condition, y) in score:
+            pair = stats.compare_paired(score[(task, condition, x)], score[(task, condition, y)], False)
+            verdicts.setdefault(pair.verdict, []).append(condition)
+    if not verdicts:
+        return ""
+    total = sum(len(v) for v in verdicts.values())
+    named = [f"{v} in {', '.join(f'`{c}`' for c in cs)}" for v, cs in verdicts.items() if v in ("better", "worse")]
+    quiet = [f"{v} in {len(cs)}" for v, cs in verdicts.items() if v not in ("better", "worse")]
+    return f"Other conditions ({total}): {'; '.join(named + quiet)}."
+
+
+def control_of(plan: Plan, task: str) -> str:
+    """The agent every other is compared with in a task's table: recurrent where trained, else the first."""
+    trained = [a for t, a in plan.pairs() if t == task]
+    return "recurrent" if "recurrent" in trained else (trained or plan.agents)[0]
+
+
+def versus(score: dict, task: str, condition: str, agent: str, control: str) -> str:
+    """A task table's verdict cell: the agent against the control over paired seeds."""
+    if agent == control:
+        return "(control)"
+    if (task, condition, control) not in score:
+        return "n/a"
+    pair = stats.compare_paired(score[(task, condition, agent)], score[(task, condition, control)], False)
+    return f"{pair.verdict}: {fmt_difference(pair.difference)}"
+
+
+# --- sample efficiency -----------------------------------------------------------------------
+
+
+def efficiency(out: str, plan: Plan, trained: dict) -> list[str]:
+    levels = " and ".join(f"{name.replace('normalized_score', 'normalised score')} {level}" for name, level in THRESHOLDS)
+    lines = ["## Sample efficiency", "",
+             f"Env steps until the training curve first reaches {levels} (the true-reward curves the trainer logs "
+             "to TensorBoard, one point per ~50k steps, each the mean over the episodes that ended since the last). "
+             "A run that never gets there is censored at its length: `>N`. The median over seeds is `>N` where at "
+             "least half never got there.", ""]
+    rows = efficiency_rows(out, trained)
+    if not rows:
+        return lines + ["No training run logged a learning curve.", ""]
+    for task in plan.envs:
+        body = []
+        for agent in plan.agents:
+            mine = sorted((r for r in rows if (r["task"], r["agent"]) == (task, agent)), key=lambda r: r["seed"])
+            if not mine:
+                continue
+            cells = [f"`{agent}`", str(len(mine))]
+            for name, _ in THRESHOLDS:
+                values = [r[name] for r in mine]
+                known = [v for v in values if v is None or not math.isnan(v)]
+                run = max(r["run_steps"] for r in mine)
+                median, censored = censored_median(values, run)
+                cells += [f"{sum(v is not None for v in known)}/{len(known)}", fmt_steps(median, censored),
+                          ", ".join(fmt_steps(r["run_steps"], True) if r[name] is None else fmt_steps(r[name])
+                                    for r in mine)]
+            body.append(cells)
+        if body:
+            header = ["agent", "seeds"]
+            for name, level in THRESHOLDS:
+                label = f"{name.replace('normalized_score', 'score')} {level}"
+                header += [f"reached {label}", f"median steps to {label}", "per seed"]
+            lines += [f"### {task}", ""] + table(header, body)
+    return lines
+
+
+# --- the reversal curve ----------------------------------------------------------------------
+
+
+def reversal_conditions(plan: Plan) -> tuple[str, ...]:
+    """Where the reversal curve is read: ReversalBerry agents at their training difficulty, the
+    others in the `reversal` condition."""
+    return (plan.train_difficulty, "reversal")
+
+
+def reversal(plan: Plan, rows: list[dict]) -> list[str]:
+    """The reversal-curve section; nothing where no row holds a reversal curve."""
+    curves = reversal_curves(rows, reversal_conditions(plan))
+    if not curves:
+        return []
+    bins = sorted({b for curve in curves.values() for b in curve})
+    body = [[task, f"`{condition}`", f"`{agent}`"] + [fmt_ci(stats.summarize(curve[b])) if b in curve else "-"
+                                                       for b in bins]
+            for (task, condition, agent), curve in curves.items()]
+    step = bins[1] - bins[0] if len(bins) > 1 else 0
+    header = ["task", "condition", "agent"] + [f"{b}-{b + step - 1}" if b != bins[-1] else f">= {b}" for b in bins]
+    return ["## Reversal curve", "",
+            "Precision (targets / berries eaten) against the steps since the paying colour last switched, mean "
+            "over seeds with 95% CIs, on ReversalBerry worlds. An agent that re-learns the colour within an "
+            "episode climbs back after each switch; berries eaten before an episode's first switch are left out.",
+            ""] + table(header, body)

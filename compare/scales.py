@@ -1,0 +1,79 @@
+"""The values of each `--scale`, and what a grid costs.
+
+- `default`: a 2-core CPU in about 40 minutes. The easy baseline only: feedforward, recurrent and
+  feedback on RedBerry-v0, 5 seeds, 250k steps each. RedBerry-v0 passes a normalised score of 0.8
+  in ~0.2M steps with the trainer's 4x4 PPO, so 250k steps show who learns it and how fast; the
+  cued and reversal tasks need ~1M steps a run (~8 min each here), which is the card grid's job.
+  15 runs x 250k steps at ~2,000 steps/s is ~31 min, then ~290 evaluation cells of ~1 s.
+- `card`: the grid that answers the card (issue 11, part 5): each preset on the task where its
+  mechanism should matter, trained on the difficulty it is tested on, 5 seeds, the trainer's
+  default 1M steps. CuedBerry-v0 for the goal pathways (late = recurrent, early, top-down =
+  feedback, and feedback trained at T = 3 for the T sweep), what/where and full; hard-trained
+  feedback at T = 1 and T = 3 for the T sweep on hard worlds (agents trained on easy worlds score
+  below random on hard ones); ReversalBerry-v0 for plasticity (feedforward, recurrent, dopamine,
+  full); RedBerry-v0 as the easy baseline (feedforward, recurrent, feedback). About 11 CPU-hours:
+  run it on a GPU, or as `--shard i/n` on n cores and `--merge` the shards.
+- `full`: the card's groups on a GPU, 10 seeds, 10M steps, full-length episodes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from compare.grid import CONDITIONS, LESIONS, Plan
+
+CPU_STEPS_PER_SECOND = 2_000  # one training run on this 2-core CPU, 256 worlds x 16 steps, 4x4 PPO
+
+_GOAL_PATHWAYS = ("feedforward", "recurrent", "early", "feedback", "feedback_T3", "whatwhere", "full")
+CARD_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("CuedBerry-v0", _GOAL_PATHWAYS + ("feedback@hard", "feedback_T3@hard")),
+    ("ReversalBerry-v0", ("feedforward", "recurrent", "dopamine", "full")),
+    ("RedBerry-v0", ("feedforward", "recurrent", "feedback")),
+)
+
+
+def _union(groups, index: int) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for group in groups:
+        for name in ([group[0]] if index == 0 else group[1]):
+            seen.setdefault(name, None)
+    return tuple(seen)
+
+
+_EVAL = dict(conditions=tuple(CONDITIONS), lesions=LESIONS, passes=(1, 2, 3, 4), device="auto")
+
+SCALES: dict[str, dict[str, Any]] = {
+    "default": dict(
+        _EVAL, agents=("feedforward", "recurrent", "feedback"), envs=("RedBerry-v0",), seeds=5, steps=250_000,
+        train_difficulty="easy", episode_steps=200, lesion_conditions=("easy", "hard"),
+        passes_conditions=("easy", "hard"), eval_worlds=64, num_envs=256, num_steps=16),
+    "card": dict(
+        _EVAL, agents=_union(CARD_GROUPS, 1), envs=_union(CARD_GROUPS, 0), groups=CARD_GROUPS, seeds=5,
+        steps=1_000_000, train_difficulty="easy", episode_steps=200,
+        lesion_conditions=("easy", "hard", "near_hues", "setsize_30"), passes_conditions=("easy", "hard"),
+        eval_worlds=64, num_envs=256, num_steps=16),
+    "full": dict(
+        _EVAL, agents=_union(CARD_GROUPS, 1), envs=_union(CARD_GROUPS, 0), groups=CARD_GROUPS, seeds=10,
+        steps=10_000_000, train_difficulty="easy", episode_steps=500,
+        lesion_conditions=("easy", "medium", "hard", "beyond", "near_hues", "setsize_30"), passes=(1, 2, 3, 4, 6),
+        passes_conditions=("easy", "hard", "beyond"), eval_worlds=1024, num_envs=1024, num_steps=32),
+}
+
+
+def cost(plan: Plan) -> dict[str, float]:
+    """What training the plan costs: runs, env steps, and CPU hours at `CPU_STEPS_PER_SECOND` a run
+    (T = 3 and the full preset run slower; evaluation adds minutes, not hours)."""
+    runs = len(plan.pairs()) * plan.seeds
+    steps = runs * plan.steps
+    return {"runs": runs, "env_steps": steps, "cpu_hours": steps / CPU_STEPS_PER_SECOND / 3600}
+
+
+def cost_text(plan: Plan) -> str:
+    c = cost(plan)
+    return (f"{c['runs']} training runs, {c['env_steps'] / 1e6:,.1f}M env steps, about {c['cpu_hours']:.1f} CPU-hours "
+            f"at ~{CPU_STEPS_PER_SECOND:,} steps/s a run on this 2-core CPU")
+
+
+def scale_plan(name: str) -> Plan:
+    """The plan of `--scale name` with no other flag (for --help and tests)."""
+    return Plan(**{k: v for k, v in SCALES[name].items()})

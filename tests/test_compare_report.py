@@ -1,0 +1,198 @@
+"""The compare's verdicts and grid: paired statistics, the probability of improvement, variants and
+groups, the card grid's cost, sample efficiency from training curves, "What we found", and the
+reversal-curve section. Fast: synthetic rows and records, no training."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import compare.run
+from compare import findings, grid, scales, stats, tables
+from compare.cli import CompareArgs, _description
+from compare.grid import CompareError
+from compare.run import make_plan
+
+# --- statistics ------------------------------------------------------------------------------
+
+
+def test_probability_of_improvement_is_the_share_of_seed_pairs_with_ties_as_half():
+    # Pairs (x_i, y_j): 1 beats 0; 2 beats 0, ties 2; 3 beats 0 and 2: (1 + 1.5 + 2) / 9.
+    assert stats.probability_of_improvement([1, 2, 3], [0, 2, 4]).p == pytest.approx(4.5 / 9)
+    assert stats.probability_of_improvement([3, 4], [1, 2]).p == 1.0
+    assert stats.probability_of_improvement([1, 2], [3, 4]).p == 0.0
+    same = stats.probability_of_improvement([1.0] * 5, [1.0] * 5)
+    assert (same.p, same.low, same.high) == (0.5, 0.5, 0.5)
+    spread = stats.probability_of_improvement([1, 2, 3, 4, 5], [0, 2, 2.5, 3.5, 4.5])
+    assert spread.low <= spread.p <= spread.high and spread.low < spread.high
+    assert math.isnan(stats.probability_of_improvement([], [1.0]).p)
+
+
+def test_paired_difference_sees_a_shift_that_overlapping_cis_hide():
+    # Seeds differ a lot from each other; X is each seed's Y plus 0.5 (give or take 0.05).
+    rng = np.random.default_rng(0)
+    y = rng.normal(0.0, 1.0, size=8)
+    x = y + 0.5 + rng.normal(0.0, 0.05, size=8)
+    sx, sy = stats.summarize(x), stats.summarize(y)
+    assert sx.low <= sy.high and sy.low <= sx.high  # the CIs of the two means overlap
+    shift = stats.compare_paired(dict(enumerate(x)), dict(enumerate(y)))
+    assert shift.difference.low > 0.4 and shift.difference.high < 0.6
+    assert shift.verdict == "better"
+    assert stats.compare_paired(dict(enumerate(y)), dict(enumerate(x))).verdict == "worse"
+    # No shift: differences of +-0.1 that cancel.
+    none = stats.compare_paired(dict(enumerate(y + np.tile([0.1, -0.1], 4))), dict(enumerate(y)))
+    assert none.difference.low < 0 < none.difference.high and none.verdict == "no difference"
+    # Only seeds both have are paired; fewer than 5 are not called.
+    few = stats.compare_paired({1: 2.0, 2: 3.0, 3: 4.0, 9: 0.0}, {1: 1.0, 2: 2.0, 3: 3.0})
+    assert few.difference.n == 3 and few.difference.mean == 1.0 and few.verdict.startswith("too few seeds")
+    with pytest.raises(ValueError, match="equal lengths"):
+        stats.paired_difference([1.0], [1.0, 2.0])
+
+
+# --- variants, groups and the card grid ------------------------------------------------------
+
+
+def test_variants_name_the_trained_t_and_difficulty():
+    unit = grid.preset_unit("CuedBerry-v0", "feedback_T3@hard", 2, "easy")
+    assert (unit.agent, unit.passes, unit.difficulty, unit.feedback) == ("feedback_T3@hard", 3, "hard", True)
+    assert unit.key == "CuedBerry-v0__feedback_T3@hard__s2"
+    assert grid.preset_unit("CuedBerry-v0", "feedback", 1, "easy").passes == 1
+    assert grid.trainer_overrides("feedback_T3") == {"passes": 3} and grid.trainer_overrides("dopamine") == {}
+    assert grid.variant_name("feedback", 3) == "feedback_T3" and grid.variant_name("feedback", 1) == "feedback"
+    assert grid.preset_unit("CuedBerry-v0", "whatwhere", 1, "easy").whatwhere
+    for bad, why in (("recurrent_T3", "without top-down feedback"), ("feedback@mega", "difficulty 'mega'"),
+                     ("telepathy", "not known")):
+        with pytest.raises(CompareError, match=f"--agents.*{why}"):
+            grid.parse_variant(bad)
+
+
+def test_a_t3_unit_is_trained_with_the_passes_override(tmp_path, monkeypatch):
+    import training
+
+    seen = {}
+
+    def capture(config):
+        seen["config"] = config
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(training, "train", capture)
+    plan, units = make_plan(CompareArgs(agents=("feedback_T3",), envs=("CuedBerry-v0",), seeds=1, steps=4096,
+                                        device="cpu", out=str(tmp_path)))
+    with pytest.raises(RuntimeError, match="stop"):
+        compare.run.train_unit(units[0], plan, str(tmp_path), progress=False)
+    config = seen["config"]
+    assert (config.agent, config.agent_overrides, config.env) == ("feedback", {"passes": 3}, "CuedBerry-v0")
+
+
+def test_card_grid_trains_each_preset_where_its_mechanism_matters():
+    plan, units = make_plan(CompareArgs(scale="card"))
+    trained = {task: {a for t, a in plan.pairs() if t == task} for task in plan.envs}
+    assert {"feedforward", "recurrent", "early", "feedback", "feedback_T3", "whatwhere", "full"} <= trained["CuedBerry-v0"]
+    assert trained["ReversalBerry-v0"] == {"feedforward", "recurrent", "dopamine", "full"}
+    assert trained["RedBerry-v0"] == {"feedforward", "recurrent", "feedback"}
+    assert plan.seeds == 5 and len(units) == 5 * len(plan.pairs())
+    assert {u.passes for u in units if u.agent.startswith("feedback_T3")} == {3}
+    cost = scales.cost(plan)
+    assert cost["runs"] == len(units) and cost["env_steps"] == len(units) * plan.steps
+    assert cost["cpu_hours"] == pytest.approx(cost["env_steps"] / 2000 / 3600)
+    assert f"{cost['runs']} training runs" in _description()
+    # The default stays a 2-core CPU's: well under an hour of training.
+    default, _ = make_plan(CompareArgs())
+    assert scales.cost(default)["cpu_hours"] < 0.75 and default.seeds >= 5
+    # Given both, --agents and --envs make a plain product; one of them selects from the groups.
+    product, units = make_plan(CompareArgs(scale="card", agents=("dopamine", "feedback"), envs=("RedBerry-v0",)))
+    assert product.groups == () and product.pairs() == [("RedBerry-v0", "dopamine"), ("RedBerry-v0", "feedback")]
+    only, _ = make_plan(CompareArgs(scale="card", envs=("ReversalBerry-v0",)))
+    assert only.pairs() == [("ReversalBerry-v0", a) for a in ("feedforward", "recurrent", "dopamine", "full")]
+    picked, _ = make_plan(CompareArgs(scale="card", agents=("dopamine",)))
+    assert picked.pairs() == [("ReversalBerry-v0", "dopamine")]
+    with pytest.raises(CompareError, match="--envs.*no group"):
+        make_plan(CompareArgs(scale="card", envs=("MultiBerry-v0",)))
+    # A plan with groups survives plan.json.
+    assert grid.Plan.from_dict(plan.to_dict()) == plan
+
+
+# --- sample efficiency -----------------------------------------------------------------------
+
+
+def record(agent: str, seed: int, score: list, precision: list, steps: int = 1_000_000) -> dict:
+    return {"unit": {"task": "CuedBerry-v0", "agent": agent, "seed": seed}, "run_dir": "/nonexistent",
+            "global_step": steps, "curve": score, "precision_curve": precision}
+
+
+def test_steps_to_threshold_is_censored_where_never_reached():
+    assert tables.steps_to([[50, 0.2], [100, 0.8], [150, 0.7], [200, 0.9]], 0.75) == 100
+    assert tables.steps_to([[50, 0.2], [100, 0.5]], 0.75) is None
+    assert tables.censored_median([100, 300, 200], 1000) == (200, False)
+    assert tables.censored_median([100, None, None], 1000) == (1000, True)
+    assert tables.censored_median([100, 200, None, None], 1000) == (1000, True)
+    assert tables.censored_median([100, 200, 300, None], 1000) == (250, False)
+    trained = {f"k{s}": record("feedback", s, [[s * 100_000, 0.9]], [[50_000, 0.5], [s * 200_000, 0.8]])
+               for s in (1, 2, 3)}
+    trained["k4"] = record("feedback", 4, [[500_000, 0.1]], [[500_000, 0.5]])
+    rows = tables.efficiency_rows("/tmp", trained)
+    assert sorted((r["seed"], r["precision"], r["normalized_score"]) for r in rows) == [
+        (1, 200_000, 100_000), (2, 400_000, 200_000), (3, 600_000, 300_000), (4, None, None)]
+    plan, _ = make_plan(CompareArgs(agents=("feedback",), envs=("CuedBerry-v0",)))
+    text = "\n".join(findings.efficiency("/tmp", plan, trained))
+    # Precision 0.75: 3 of 4 seeds, median of 0.2M, 0.4M, 0.6M and never: 0.5M.
+    assert "| `feedback` | 4 | 3/4 | 0.50M | 0.20M, 0.40M, 0.60M, >1.00M | 3/4 | 0.25M |" in text
+
+
+# --- what we found and the reversal curve ----------------------------------------------------
+
+
+def rows_of(scores: dict[str, list[float]], condition: str = "easy", task: str = "CuedBerry-v0") -> list[dict]:
+    return [{"task": task, "agent": agent, "seed": seed + 1, "condition": condition, "lesion": "none",
+             "passes_as_trained": True, "normalized_score": v, "precision": 0.5 + v / 4}
+            for agent, values in scores.items() for seed, v in enumerate(values)]
+
+
+def test_what_we_found_calls_pairs_by_their_paired_difference():
+    base = [0.1, 0.5, 0.9, 0.3, 0.7]
+    rows = rows_of({"recurrent": base, "feedback": [v + 0.3 for v in base], "early": [v + 0.3 for v in base]})
+    rows += rows_of({"recurrent": base, "feedback": [v + 0.01 * (-1) ** i for i, v in enumerate(base)],
+                     "early": base}, condition="hard")
+    plan, _ = make_plan(CompareArgs(agents=("recurrent", "early", "feedback"), envs=("CuedBerry-v0",)))
+    text = "\n".join(findings.what_we_found(plan, rows))
+    assert "`feedback` is **better** than `recurrent`: normalised score +0.30 [+0.30, +0.30] (n = 5 seeds)" in text
+    assert "P(`feedback` > `recurrent`) = 0.76" in text  # 19 of the 25 seed pairs, no ties
+    assert "`feedback` and `early` show **no difference**" in text
+    assert "Other conditions (1): no difference in 1." in text
+    assert "whatwhere" not in text and "dopamine" not in text  # only pairs present in the data
+    assert findings.versus(tables.by_seed(rows, "normalized_score"), "CuedBerry-v0", "easy", "early",
+                           "recurrent") == "better: +0.30 [+0.30, +0.30]"
+
+
+def test_reversal_section_only_where_the_evaluator_gives_a_curve():
+    plan, _ = make_plan(CompareArgs(agents=("recurrent", "dopamine"), envs=("ReversalBerry-v0",)))
+    rows = rows_of({"recurrent": [0.2] * 5, "dopamine": [0.4] * 5}, task="ReversalBerry-v0")
+    assert findings.reversal(plan, rows) == []
+    for row in rows:
+        row.update(reversal_precision_0=0.3, reversal_precision_10=0.6 if row["agent"] == "dopamine" else 0.4,
+                   reversal_eaten_0=3.0)
+    text = "\n".join(findings.reversal(plan, rows))
+    assert "## Reversal curve" in text and "| 0-9 | >= 10 |" in text
+    assert "| ReversalBerry-v0 | `easy` | `dopamine` | 0.30 [0.30, 0.30] | 0.60 [0.60, 0.60] |" in text
+
+
+def test_efficiency_and_reversal_plots_draw_from_their_selections():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from compare import plots
+
+    plan, _ = make_plan(CompareArgs(agents=("recurrent", "dopamine"), envs=("ReversalBerry-v0",)))
+    rows = rows_of({"recurrent": [0.2] * 5, "dopamine": [0.4] * 5}, task="ReversalBerry-v0")
+    assert isinstance(plots._reversal(plt, plan, rows), str)  # no curve: says why, draws nothing
+    for row in rows:
+        row.update(reversal_precision_0=0.3, reversal_precision_10=0.5)
+    efficiency = [{"task": "ReversalBerry-v0", "agent": "dopamine", "seed": s, "run_steps": 1000,
+                   "precision": 400 if s < 3 else None, "normalized_score": math.nan} for s in range(1, 6)]
+    for figure in (plots._reversal(plt, plan, rows), plots._efficiency(plt, plan, efficiency)):
+        assert hasattr(figure, "savefig")
+        plt.close(figure)
