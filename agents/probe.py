@@ -1,4 +1,7 @@
-"""Which palette colour each gain-modulated conv channel prefers, measured with single-berry images.
+"""What an agent's top-down gains attend to: which colour each gain-modulated channel prefers
+(`preferred_colours`), and how much spatial gain lands on the target berries (`spatial_sums`).
+
+**Preferred colours**, measured with single-berry images.
 
 For every palette colour c we draw one probe image the agent could see: the bare floor with one
 berry of colour c at the centre (the berry's radius in pixels, as the retina draws it), and one
@@ -12,11 +15,22 @@ colour from the next one: the best excess must be above MIN_RESPONSE of the laye
 excess, and above the runner-up by MIN_MARGIN of itself. Elsewhere the channel is left unlabelled
 (None). Channels in a trained net mostly respond to edges and mixtures, so the label is a
 summary, not a claim that the channel is a colour detector.
+
+**Spatial attention index**: the mean spatial gain on target-berry pixels / the mean elsewhere.
+The map s (N, h, w) is at conv1's resolution; the target mask (N, H, W) (the pixels showing a berry
+of the paying colour, `envs.BerryVectorEnv.target_mask`) is pooled to it, so each cell weighs
+in by its share of target pixels. With s normalised to mean 1 over the map, 1 means no spatial
+attention to the targets, > 1 that gain is moved onto them. Sums are kept on the device
+(`spatial_sums`), pooled over worlds and steps, and divided once (`spatial_index`); NaN when no
+target was in view or nothing lay outside one.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 
 from envs.config import FLOOR_RGB, PALETTE_RGB, WorldConfig
 
@@ -59,3 +73,19 @@ def preferred_colours(agent, config: WorldConfig) -> dict[str, list[int | None]]
         colour = excess.argmax(dim=0)
         out[f"channel_gain/conv{index + 1}"] = [int(c) if ok else None for c, ok in zip(colour, measurable)]
     return out
+
+
+def spatial_sums(gain: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(4,) float64 on the device: [sum of gain on target, target weight, sum of gain elsewhere, weight
+    elsewhere] for spatial gain maps (N, h, w) and target masks (N, H, W) bool; no host sync."""
+    share = F.adaptive_avg_pool2d(mask[:, None].to(gain.dtype), tuple(gain.shape[1:]))[:, 0]  # (N, h, w)
+    g, on = gain.double(), share.double()
+    return torch.stack([(g * on).sum(), on.sum(), (g * (1 - on)).sum(), (1 - on).sum()])
+
+
+def spatial_index(sums) -> float:
+    """The index from `spatial_sums` (summed over any number of calls): mean gain on target / elsewhere."""
+    on_sum, on_weight, off_sum, off_weight = (float(x) for x in sums)
+    if on_weight <= 0 or off_weight <= 0 or off_sum <= 0:
+        return math.nan
+    return (on_sum / on_weight) / (off_sum / off_weight)

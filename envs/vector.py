@@ -14,7 +14,7 @@ from gymnasium.vector.utils import batch_space
 from envs import rng, world
 from envs.actions import ActionCheck, action_space
 from envs.config import NUM_COLOURS, WorldConfig, make_config
-from envs.retina import Retina
+from envs.retina import LABEL_BERRY, Retina
 from envs.world import WorldState, empty_state, goal_vector, step_worlds
 
 
@@ -200,6 +200,30 @@ class BerryVectorEnv(VectorEnv):
             raise ValueError(f"colour={colour!r}; allowed: {text}")
         self.state = world.set_target(self.state, colour, bool(swap_berries))
         return self._observe()
+
+    # -- What the worlds show (for attention measures) ---------------------------------------
+    def target_mask(self, distractors: bool = False) -> torch.Tensor:
+        """(N, H, W) bool: the pixels of the current observation that show a berry of each world's
+        paying colour (with distractors=True: a berry of any other colour), read from the retina's
+        label map, so foliage over a berry hides it and noise or illumination do not matter. No host sync."""
+        labels = self.retina.interior  # (N, H, W) uint8
+        target = labels == (LABEL_BERRY + self.state.target_colour).to(torch.uint8)[:, None, None]
+        if not distractors:
+            return target
+        return (labels >= LABEL_BERRY) & (labels < LABEL_BERRY + NUM_COLOURS) & ~target
+
+    def distractor_colour(self, order: torch.Tensor) -> torch.Tensor:
+        """(N,) int64: per world, the first colour in `order` ((P,) or (N, P) palette indices) that is
+        not the paying colour and has a berry present now; where no such berry is present, the first
+        non-paying colour in `order`. For a wrong cue that names something really there. No host sync."""
+        order = order.to(self.device).expand(self.num_envs, NUM_COLOURS)  # (N, P)
+        present = (self.state.berry_timer == 0)[..., None] & (
+            self.state.berry_colour[..., None] == torch.arange(NUM_COLOURS, device=self.device))  # (N, K, P)
+        candidate = present.any(1).gather(1, order)  # (N, P), in `order`'s order
+        other = order != self.state.target_colour[:, None]  # (N, P)
+        rank = torch.arange(NUM_COLOURS, 0, -1, device=self.device)  # earlier in order ranks higher
+        score = (candidate & other) * 2 * NUM_COLOURS + other * rank  # present first, then order
+        return order.gather(1, score.argmax(1, keepdim=True))[:, 0]
 
     # -- State for checkpoints -------------------------------------------------------------
     def get_state(self) -> dict[str, torch.Tensor]:

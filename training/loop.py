@@ -131,9 +131,12 @@ def _train(config: Config, device: torch.device, process: distributed.Process,
                 episodes.record(info)
             global_step += batch_size
 
-            # 2. Bootstrap: the value of the observation after the rollout.
+            # 2. Bootstrap: the value of the observation after the rollout (the env still shows it,
+            # so its spatial gain is measured against the target mask here, on the device).
             with torch.no_grad():
-                next_value = carry.act(agent, obs).value
+                boot = carry.act(agent, obs)
+                next_value = boot.value
+                internals.record_spatial_index(boot.internals, env)
 
             # 3. Advantages (GAE) and value targets.
             advantages, returns = compute_gae(rollout, next_value, config.gamma, config.gae_lambda)

@@ -23,6 +23,7 @@ from tensorboard.compat.proto.summary_pb2 import Summary
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
+from agents.probe import spatial_index, spatial_sums
 from agents.runner import Carry, env_action
 from training.build import action_bounds
 
@@ -75,12 +76,13 @@ class InternalStats:
     spatial_gain (N, h, w) -> attention/spatial_gain_mean and attention/spatial_gain_std (std
     across the map); gates (N, 2) -> gating/what, gating/where; dopamine (N,) ->
     dopamine/delta and dopamine/delta_abs; trace_norm (N,) -> dopamine/trace_norm; anything
-    else -> internals/<key> (mean).
+    else -> internals/<key> (mean). `record_spatial_index` adds attention/spatial_index for one step.
     """
 
     def __init__(self):
         self.sums: dict[str, torch.Tensor] = {}
         self.count = 0
+        self.once: dict[str, torch.Tensor] = {}  # tags measured once per update, not averaged over steps
 
     @staticmethod
     def summarise(internals: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -112,14 +114,25 @@ class InternalStats:
             self.sums[tag] = self.sums[tag] + value if tag in self.sums else value
         self.count += 1
 
+    def record_spatial_index(self, internals: dict[str, torch.Tensor], env) -> None:
+        """attention/spatial_index (`agents.probe.spatial_sums`) of the step whose internals these are;
+        `env` must still show that step's observation. No host sync; worlds without a target mask skip it."""
+        world = getattr(env, "unwrapped", env)
+        if "spatial_gain" in internals and hasattr(world, "target_mask"):
+            self.once["attention/spatial_index"] = spatial_sums(internals["spatial_gain"], world.target_mask())
+
     def read(self) -> dict[str, float]:
-        """Means since the last read, by tag; resets."""
-        if not self.sums:
-            return {}
-        tags = list(self.sums)
-        values = torch.stack([self.sums[t] for t in tags]).tolist()
-        out = {t: v / self.count for t, v in zip(tags, values)}
-        self.sums, self.count = {}, 0
+        """Means since the last read, by tag, and the once-per-update measures; resets."""
+        out = {}
+        if self.sums:
+            tags = list(self.sums)
+            values = torch.stack([self.sums[t] for t in tags]).tolist()
+            out = {t: v / self.count for t, v in zip(tags, values)}
+        for tag, sums in self.once.items():
+            value = spatial_index(sums.tolist())
+            if math.isfinite(value):
+                out[tag] = value
+        self.sums, self.count, self.once = {}, 0, {}
         return out
 
 
