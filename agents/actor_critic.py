@@ -33,7 +33,8 @@ from agents.plastic import PlasticLayer
 from agents.vision import ConvTrunk, FlatTop, to_float_image
 from agents.whatwhere import WhatWhere
 
-LESIONS = (None, "feedback", "goal", "plasticity")
+LESIONS = (None, "feedback", "goal", "plasticity", "what", "where")
+INPUT_LESIONS = ("goal",)  # made on the observation by whoever feeds the agent, not by `Agent.set_lesion`
 
 
 class AgentOutput(NamedTuple):
@@ -73,13 +74,18 @@ class Agent(nn.Module):
 
     - ``"feedback"``: the top-down gains are fixed at 1 (channel and spatial), so the trunk is
       bottom-up only; the what/where gates are not touched. Internals report the ones.
-    - ``"goal"``: the goal is replaced by a wrong one, the one-hot rolled by one position (red ->
-      orange, ..., blue -> red) everywhere the agent reads it; an all-zero goal (a task that hides
-      the cue) stays zero, so there the lesion changes nothing.
     - ``"plasticity"``: the Hebbian trace is frozen, never written, so after a reset it stays 0.
+    - ``"what"`` / ``"where"``: the what (ventral) or where (dorsal) gate is held at 0, so that
+      stream passes nothing up; internals report the held gate.
     - ``None``: no lesion.
 
     A lesion on a preset that lacks the mechanism is allowed and changes nothing.
+
+    The ``"goal"`` lesion (a wrong cue) is in ``LESIONS`` but is made on the input, not here: the
+    agent reads the goal it is given, and only the world knows which wrong colour is a fair one (a
+    colour present in the field, not an absent neighbour hue). `compare.evaluate` replaces
+    ``obs["goal"]`` with the one-hot of ``BerryVectorEnv.distractor_colour``; ``set_lesion("goal")``
+    raises, so that no caller believes it lesioned the goal when it did not.
     """
 
     def __init__(self, config: AgentConfig, observation_space: gym.Space, action_space: gym.Space):
@@ -148,6 +154,10 @@ class Agent(nn.Module):
         """Switches a lesion on (see the class doc) or off (None)."""
         if name not in LESIONS:
             raise ValueError(f"lesion must be one of {list(LESIONS)}, got {name!r}")
+        if name in INPUT_LESIONS:
+            raise ValueError(f"lesion {name!r} is made on the observation, not the agent: give the agent a wrong "
+                             f"obs['goal'] (compare.evaluate.wrong_goal); allowed here: "
+                             f"{[n for n in LESIONS if n not in INPUT_LESIONS]}")
         self.lesion = name
 
     def num_parameters(self) -> int:
@@ -174,8 +184,6 @@ class Agent(nn.Module):
         """
         cfg = self.config
         goal = obs["goal"].to(torch.float32)  # (N, P)
-        if self.lesion == "goal":
-            goal = goal.roll(1, dims=1)
         keep = 1.0 - episode_start.to(goal.dtype)  # (N,) 0 where the episode starts
         internals: dict[str, torch.Tensor] = {}
         next_state: dict[str, torch.Tensor] = {}
@@ -186,6 +194,8 @@ class Agent(nn.Module):
             image = torch.cat([image, goal[:, :, None, None].expand(-1, -1, *image.shape[2:])], dim=1)
         first = self.trunk.layer(0, image)  # (N, C0, h0, w0), same every pass
         gates = self.top.gates(goal, h) if cfg.whatwhere else None  # (N, 2)
+        if gates is not None and self.lesion in ("what", "where"):
+            gates = gates * gates.new_tensor([0.0, 1.0] if self.lesion == "what" else [1.0, 0.0])
         top = state["top"] * keep[:, None] if cfg.feedback else None  # last pass of step t-1
         gains = None
         for _ in range(cfg.passes):

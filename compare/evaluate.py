@@ -9,8 +9,13 @@ numbers are the same whichever process computes them, in whatever order.
 Per cell: the mean episodic return and its standard error over the W episodes, targets and
 distractors eaten, the precision (targets / berries eaten, pooled over episodes), the steps to the
 first target (censored at the episode's length where no target was eaten) and the share of
-episodes that found one; for agents with feedback, the attention modulation index
-(`compare.measures`).
+episodes that found one; for agents with feedback, the attention modulation index toward the cued
+colour (before and after a cue change) and the spatial attention index; on ReversalBerry, the
+reversal curve (`compare.measures`).
+
+The goal lesion is made here, on the observation (`wrong_goal`): each world is shown the colour of
+berries present in its field that do not pay, chosen by a per-world order drawn from the
+condition's seed, so the wrong cue always names something the agent can see.
 """
 
 from __future__ import annotations
@@ -24,9 +29,11 @@ from typing import Any, Optional
 
 import torch
 
-from agents.probe import preferred_colours
+from agents.actor_critic import INPUT_LESIONS
+from agents.probe import preferred_colours, spatial_index, spatial_sums
 from agents.runner import Carry, env_action, sample
 from compare.grid import CONDITIONS, EvalCell, Plan, Unit, condition_seed, world_kwargs_for
+from compare.measures import GainRecorder, ReversalCurve
 from envs.config import NUM_COLOURS
 
 
@@ -69,24 +76,58 @@ def make_env(spec: EnvSpec, device: torch.device):
 
 
 class AgentPolicy:
-    """A trained agent acting in N worlds; `gains` (a `measures.GainRecorder`) sees its gains."""
+    """A trained agent acting in N worlds. `gains` (a `measures.GainRecorder`) sees its channel gains,
+    `spatial` its spatial gain against the target mask; `wrong_goal` makes the goal lesion."""
 
-    def __init__(self, agent, gains=None):
+    def __init__(self, agent, gains: Optional[GainRecorder] = None, spatial: bool = False, wrong_goal: bool = False):
         self.agent = agent
         self.gains = gains
+        self.spatial = spatial
+        self.wrong_goal = wrong_goal
 
     def start(self, world, generator: torch.Generator) -> None:
         self.generator = generator
         self.carry = Carry.start(self.agent, world.num_envs, world.device)
+        self.spatial_sums = torch.zeros(2, 4, dtype=torch.float64, device=world.device)  # targets, distractors
+        self.first_cue = None
+        if self.wrong_goal:  # its own stream, after the actions' draws: the same order for every agent
+            order = torch.Generator(device=world.device).manual_seed(generator.initial_seed() + 2)
+            self.order = torch.rand(world.num_envs, NUM_COLOURS, generator=order, device=world.device).argsort(1)
 
-    def act(self, obs, world) -> torch.Tensor:
+    def act(self, obs, world, phase: Optional[str] = None) -> torch.Tensor:
+        """phase: None, or "before" / "after" a cue change (the AMI is also kept per phase)."""
+        if self.wrong_goal:
+            obs = {**obs, "goal": wrong_goal(world, self.order, obs["goal"])}
         self.out = self.carry.act(self.agent, obs)
         if self.gains is not None:
-            self.gains.record(self.out.internals, world.state.target_colour)
+            goal = obs["goal"]
+            cue = torch.where(goal.any(1), goal.argmax(1), -1)  # (N,) the cued colour, -1 where hidden
+            self.gains.record(self.out.internals, cue, ("", phase) if phase else ("",))
+            if phase == "before":
+                self.first_cue = cue
+            elif phase == "after":
+                self.gains.record(self.out.internals, self.first_cue, ("after_old_cue",))
+        if self.spatial:
+            gain = self.out.internals["spatial_gain"]
+            self.spatial_sums += torch.stack([spatial_sums(gain, world.target_mask(other)) for other in (False, True)])
         return env_action(sample(self.out.dist, self.generator))
 
     def observe(self, reward: torch.Tensor, terminated: torch.Tensor, truncated: torch.Tensor) -> None:
         self.carry = self.carry.advance(self.out, reward, terminated, truncated)
+
+    def result(self) -> dict[str, float]:
+        out = {} if self.gains is None else self.gains.result()
+        if self.spatial:
+            targets, distractors = self.spatial_sums.tolist()
+            out["spatial_index"], out["spatial_index_distractor"] = spatial_index(targets), spatial_index(distractors)
+        return out
+
+
+def wrong_goal(world, order: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+    """The goal lesion's cue (N, P): the one-hot of `world.distractor_colour(order)`, a colour with
+    berries present in the field that does not pay; all zeros where `goal` is (a hidden cue stays hidden)."""
+    wrong = torch.nn.functional.one_hot(world.distractor_colour(order), NUM_COLOURS).to(goal.dtype)
+    return wrong * goal.any(1, keepdim=True)
 
 
 class ReferencePolicy:
@@ -100,7 +141,7 @@ class ReferencePolicy:
     def start(self, world, generator: torch.Generator) -> None:
         self.generator = generator
 
-    def act(self, obs, world) -> torch.Tensor:
+    def act(self, obs, world, phase: Optional[str] = None) -> torch.Tensor:
         import envs
 
         if self.kind == "scripted":
@@ -109,6 +150,9 @@ class ReferencePolicy:
 
     def observe(self, reward: torch.Tensor, terminated: torch.Tensor, truncated: torch.Tensor) -> None:
         pass
+
+    def result(self) -> dict[str, float]:
+        return {}
 
 
 def change_cue(world, generator: torch.Generator) -> dict[str, torch.Tensor]:
@@ -136,12 +180,19 @@ def run_episodes(env, spec: EnvSpec, policy) -> dict[str, float]:
     first_target = torch.full((n,), float(steps), device=device)  # censored at the episode's length
     found = torch.zeros(n, dtype=torch.bool, device=device)
     change_at = steps // 2 if spec.cue_change else None
+    reversal = ReversalCurve(n, device) if world.config.task == "reversal" else None
     info = {}
     for t in range(steps):
         if t == change_at:
             obs = change_cue(world, cue)
-        obs, reward, terminated, truncated, info = env.step(policy.act(obs, world))
+        phase = None if change_at is None else ("before" if t < change_at else "after")
+        action = policy.act(obs, world, phase)
+        if reversal is not None:
+            reversal.before_step(world.state.target_colour)
+        obs, reward, terminated, truncated, info = env.step(action)
         policy.observe(reward, terminated, truncated)
+        if reversal is not None:
+            reversal.after_step(world.state.target_colour, info)
         hit = info["target_eaten"] > 0
         first_target = torch.where(hit & ~found, float(t + 1), first_target)
         found |= hit
@@ -151,6 +202,7 @@ def run_episodes(env, spec: EnvSpec, policy) -> dict[str, float]:
     returns = episode["r"].double()
     targets, distractors = episode["target_eaten"].double(), episode["distractor_eaten"].double()
     eaten = float((targets + distractors).sum())
+    measured = {**policy.result(), **(reversal.result() if reversal is not None else {})}
     return {
         "episodes": n,
         "return_mean": float(returns.mean()),
@@ -160,6 +212,7 @@ def run_episodes(env, spec: EnvSpec, policy) -> dict[str, float]:
         "precision": float(targets.sum()) / eaten if eaten > 0 else math.nan,
         "steps_to_first_target": float(first_target.double().mean()),
         "found_share": float(found.double().mean()),
+        **measured,
     }
 
 
@@ -173,7 +226,8 @@ def evaluate_reference(spec: EnvSpec, device: torch.device) -> dict[str, dict[st
 
 
 def load_agent(payload: dict, env, passes: Optional[int] = None, lesion: Optional[str] = None):
-    """The checkpoint's agent for `env`'s spaces, with T = `passes` (None: as trained) and `lesion`."""
+    """The checkpoint's agent for `env`'s spaces, with T = `passes` (None: as trained) and `lesion`
+    (one made inside the agent; the goal lesion is the policy's, `AgentPolicy(wrong_goal=True)`)."""
     import agents
 
     config = json.loads(payload["agent_config"])
@@ -189,22 +243,20 @@ def load_agent(payload: dict, env, passes: Optional[int] = None, lesion: Optiona
 
 def evaluate_cell(cell: EvalCell, plan: Plan, payload: dict, device: torch.device) -> dict[str, float]:
     """One evaluation cell: the unit's agent (from its checkpoint `payload`) in the cell's
-    condition, lesion and T. Agents with feedback also get the attention modulation index."""
-    from compare.measures import GainRecorder
-
+    condition, lesion and T. Agents with feedback also get the AMI and the spatial index."""
     spec = env_spec(cell.unit, cell.condition, plan)
     env = make_env(spec, device)
     try:
-        agent = load_agent(payload, env, cell.passes, None if cell.lesion == "none" else cell.lesion)
+        lesion = None if cell.lesion == "none" else cell.lesion
+        agent = load_agent(payload, env, cell.passes, None if lesion in INPUT_LESIONS else lesion)
         preferred = {}
         if agent.feedback is not None:  # the probe draws its images on the CPU
             probe = agent if device.type == "cpu" else copy.deepcopy(agent).cpu()
             preferred = preferred_colours(probe, env.unwrapped.config)
         gains = GainRecorder(preferred, device) if preferred else None
-        metrics = run_episodes(env, spec, AgentPolicy(agent, gains))
+        policy = AgentPolicy(agent, gains, spatial=agent.feedback is not None, wrong_goal=lesion == "goal")
+        metrics = run_episodes(env, spec, policy)
         metrics["passes"] = agent.config.passes
-        if gains is not None:
-            metrics.update(gains.result())
         return metrics
     finally:
         env.close()

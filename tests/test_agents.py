@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from agents import LESIONS, PRESETS, AgentOutput, agent_from_config, make_agent
+from agents.actor_critic import INPUT_LESIONS
 from agents.vision import to_float_image
 from agents.whatwhere import spatial_softmax_keypoints
 from envs.config import PALETTE_NAMES, WorldConfig
@@ -241,17 +242,12 @@ def test_changing_only_the_goal_changes_channel_gains(device):
             assert (gains[i] - gains[j]).abs().max() > 1e-4, (i, j)
 
 
-def test_goal_lesion_rolls_the_one_hot_and_keeps_zeros():
+def test_goal_lesion_is_made_on_the_input_and_the_agent_refuses_it():
+    # Only the world knows which wrong colour is present; the agent reads the goal it is given.
     agent = build("feedback")
-    obs = random_obs(3)
-    state = agent.initial_state(3)
-    rolled = agent(dict(obs, goal=obs["goal"].roll(1, dims=1)), state, starts(3, True))
-    zero = agent(dict(obs, goal=torch.zeros(3, 6)), state, starts(3, True))
-    agent.set_lesion("goal")
-    lesioned = agent(obs, state, starts(3, True))
-    torch.testing.assert_close(lesioned.value, rolled.value)
-    torch.testing.assert_close(lesioned.internals["channel_gain/conv1"], rolled.internals["channel_gain/conv1"])
-    torch.testing.assert_close(agent(dict(obs, goal=torch.zeros(3, 6)), state, starts(3, True)).value, zero.value)
+    with pytest.raises(ValueError, match="goal.*obs\\['goal'\\].*wrong_goal"):
+        agent.set_lesion("goal")
+    assert agent.lesion is None
 
 
 def test_previous_pass_top_features_drive_the_gains():
@@ -303,6 +299,22 @@ def test_closed_gates_block_their_stream():
     with torch.no_grad():
         agent.top.what_conv.weight.normal_()
     assert not torch.allclose(agent(obs, state, starts(2, True)).value, base)
+
+
+@pytest.mark.parametrize("lesion, index", [("what", 0), ("where", 1)])
+def test_what_and_where_lesions_hold_their_gate_at_zero_and_block_that_stream(lesion, index):
+    agent = build("whatwhere")
+    obs, state = random_obs(3), agent.initial_state(3)
+    intact = agent(obs, state, starts(3, True))
+    agent.set_lesion(lesion)
+    out = agent(obs, state, starts(3, True))
+    assert (out.internals["gates"][:, index] == 0).all()
+    torch.testing.assert_close(out.internals["gates"][:, 1 - index], intact.internals["gates"][:, 1 - index])
+    assert not torch.allclose(out.value, intact.value)
+    stream = agent.top.what_conv if lesion == "what" else agent.top.where_conv
+    with torch.no_grad():  # the held stream no longer reaches the output
+        stream.weight.normal_()
+    torch.testing.assert_close(agent(obs, state, starts(3, True)).value, out.value)
 
 
 def test_where_stream_keypoints_locate_the_peak():
@@ -465,9 +477,10 @@ def test_bad_names_raise_errors_that_list_the_valid_ones():
     agent = make_agent("recurrent", *spaces())
     with pytest.raises(ValueError, match="plasticity") as info:
         agent.set_lesion("dopamine")
-    assert "feedback" in str(info.value) and "goal" in str(info.value)
+    assert "feedback" in str(info.value) and "what" in str(info.value)
     for lesion in LESIONS:  # a lesion on an agent without the mechanism is allowed
-        agent.set_lesion(lesion)
+        if lesion not in INPUT_LESIONS:
+            agent.set_lesion(lesion)
 
 
 def test_bad_spaces_raise_errors_that_name_the_parameter():

@@ -1,0 +1,139 @@
+"""Attention and lesion measures: the target mask, the spatial index, the wrong goal cue, the AMI
+toward the cue before and after it changes, and the reversal curve."""
+
+from __future__ import annotations
+
+import math
+
+import gymnasium as gym
+import pytest
+import torch
+
+import envs  # noqa: F401  (registers the ids)
+from agents.probe import preferred_colours, spatial_index, spatial_sums
+from compare.evaluate import AgentPolicy, EnvSpec, load_agent, make_env, run_episodes, wrong_goal
+from compare.measures import GainRecorder, ReversalCurve
+from envs.config import NUM_COLOURS, PALETTE_RGB
+from training.checkpoint import load_checkpoint
+from viewer.session import DEMO_CHECKPOINT
+
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def world_with_one_target_ahead(n: int = 6):
+    """Easy CuedBerry worlds (flat palette colours) where only berry 0, of the paying colour, is
+    present, two units straight ahead of the forager."""
+    world = gym.make_vec("CuedBerry-v0", num_envs=n, difficulty="easy").unwrapped
+    world.reset(seed=3)
+    state = world.state
+    state.berry_timer[:, 1:] = 5
+    state.berry_colour[:, 0] = state.target_colour
+    heading = state.pose[:, 2]
+    state.berry_pos[:, 0] = state.pose[:, :2] + 2.0 * torch.stack([heading.cos(), heading.sin()], 1)
+    return world, world.retina.render(state)
+
+
+def test_target_mask_marks_the_pixels_of_the_paying_berry():
+    world, view = world_with_one_target_ahead()
+    palette = torch.tensor(PALETTE_RGB, dtype=torch.uint8)
+    drawn = (view == palette[world.state.target_colour][:, None, None]).all(-1)  # (N, H, W)
+    mask = world.target_mask()
+    assert mask.dtype == torch.bool and mask.shape == drawn.shape
+    assert (mask.sum((1, 2)) > 0).all() and torch.equal(mask, drawn)
+    assert not world.target_mask(distractors=True).any()  # every other berry is regrowing
+
+
+def test_spatial_index_of_hand_set_maps():
+    mask = torch.zeros(1, 4, 4, dtype=torch.bool)
+    mask[0, :2, :2] = True  # the top-left cell of a 2 x 2 map is all target
+    gain = torch.tensor([[[3.0, 1.0], [1.0, 1.0]]])
+    assert spatial_index(spatial_sums(gain, mask)) == pytest.approx(3.0)
+    assert spatial_index(spatial_sums(torch.ones(1, 2, 2), mask)) == pytest.approx(1.0)
+    assert math.isnan(spatial_index(spatial_sums(gain, torch.zeros_like(mask))))  # no target in view
+    # On a rendered world: gain 2 on the cells that hold target pixels, 1 elsewhere. Read per pixel
+    # (each cell of the 12 x 12 map covers 2 x 2 pixels), the gain on target pixels is 2, and the
+    # rest of each such cell (gain 2, no target) sits with the floor: the index is 2 / that mean.
+    world, _ = world_with_one_target_ahead()
+    mask = world.target_mask()
+    cells = torch.nn.functional.max_pool2d(mask[:, None].float(), 2)[:, 0]  # (N, 12, 12): 1 where a target pixel is
+    for gain in (1.0 + cells, 2.0 - cells):
+        per_pixel = gain.repeat_interleave(2, 1).repeat_interleave(2, 2)  # (N, 24, 24)
+        expected = per_pixel[mask].mean() / per_pixel[~mask].mean()
+        assert spatial_index(spatial_sums(gain, mask)) == pytest.approx(float(expected))
+    assert spatial_index(spatial_sums(1.0 + cells, mask)) > 1.9  # most of the map is floor at gain 1
+
+
+@pytest.mark.parametrize("difficulty, knobs", [("easy", {}), ("medium", {}), ("easy", {"near_distractors": 1.0})])
+def test_wrong_goal_names_a_present_colour_and_never_the_target(difficulty, knobs):
+    world = gym.make_vec("CuedBerry-v0", num_envs=64, difficulty=difficulty, **knobs).unwrapped
+    obs, _ = world.reset(seed=11)
+    order = torch.rand(64, NUM_COLOURS, generator=torch.Generator().manual_seed(0)).argsort(1)
+    palette = torch.arange(NUM_COLOURS)
+    for _ in range(30):
+        goal = wrong_goal(world, order, obs["goal"])
+        colour = goal.argmax(1)
+        assert torch.equal(goal.sum(1), torch.ones(64)) and (colour != world.state.target_colour).all()
+        present = ((world.state.berry_timer == 0)[..., None] & (world.state.berry_colour[..., None] == palette)).any(1)
+        assert present[torch.arange(64), colour].all()  # every world here has a distractor in its field
+        obs = world.step(torch.randint(0, 5, (64,)))[0]
+    hidden = torch.zeros(64, NUM_COLOURS)
+    assert not wrong_goal(world, order, hidden).any()  # a hidden cue stays hidden
+
+
+def test_ami_is_kept_per_phase_toward_the_cue_given():
+    # Channels prefer red, red, orange, and one is unlabelled; world 1 has no cue (-1) and is left out.
+    recorder = GainRecorder({"channel_gain/conv1": [0, 0, 1, None]}, torch.device("cpu"))
+    gains = torch.tensor([[1.5, 1.5, 0.5, 9.0], [9.0, 9.0, 9.0, 9.0]])
+    recorder.record({"channel_gain/conv1": gains}, torch.tensor([0, -1]), ("", "before"))
+    recorder.record({"channel_gain/conv1": gains}, torch.tensor([1, -1]), ("", "after"))
+    result = recorder.result()
+    assert result["ami_before"] == pytest.approx(0.5) and result["ami_after"] == pytest.approx(-0.5)
+    # Over both phases the cue-preferring gains are 1.5, 1.5 (red) and 0.5 (orange), and so are the others.
+    assert result["ami"] == pytest.approx(0.0) and result["ami_conv1"] == result["ami"]
+
+
+def test_reversal_curve_bins_eating_by_steps_since_the_switch():
+    curve = ReversalCurve(2, torch.device("cpu"))
+    colour = torch.tensor([0, 0])
+    for t in range(120):  # world 0 switches on step 5, world 1 never
+        curve.before_step(colour)
+        colour = torch.tensor([4 if t >= 5 else 0, 0])
+        ate_target = torch.tensor([1.0 if t in (3, 6, 20, 119) else 0.0, 1.0])
+        ate_distractor = torch.tensor([1.0 if t == 7 else 0.0, 0.0])
+        curve.after_step(colour, {"target_eaten": ate_target, "distractor_eaten": ate_distractor})
+    result = curve.result()
+    # Step 6 is the first judged by the new colour (0 steps since the switch), 7 the second, 20 the 15th.
+    assert result["reversal_eaten_0"] == 2 and result["reversal_precision_0"] == 0.5
+    assert result["reversal_eaten_10"] == 1 and result["reversal_precision_10"] == 1.0
+    assert result["reversal_eaten_90"] == 1  # step 119: 113 steps since, in the open last bin
+    assert math.isnan(result["reversal_precision_50"]) and result["reversal_eaten_50"] == 0
+
+
+def test_demo_agent_attends_to_the_cued_colour_and_follows_a_cue_change():
+    # Measured over seeds 100-104 (16 worlds, 100 steps): spatial index 1.20-1.23 on targets,
+    # 1.11-1.13 on distractors; AMI 0.07-0.11 before the change, 0.07-0.13 after it toward the new
+    # cue and -0.01 to -0.08 toward the old one. The bounds here are conservative.
+    payload = load_checkpoint(DEMO_CHECKPOINT)
+    spec = EnvSpec("cue_change", "CuedBerry-v0", (("difficulty", "easy"), ("max_episode_steps", 100)), True, 16, 103)
+    env = make_env(spec, torch.device("cpu"))
+    agent = load_agent(payload, env)
+    gains = GainRecorder(preferred_colours(agent, env.unwrapped.config), torch.device("cpu"))
+    metrics = run_episodes(env, spec, AgentPolicy(agent, gains, spatial=True))
+    assert metrics["spatial_index"] > 1.1 and metrics["spatial_index"] > metrics["spatial_index_distractor"]
+    assert metrics["ami_before"] > 0.03 and metrics["ami_after"] > 0.03
+    assert metrics["ami_after_old_cue"] < 0 < metrics["ami_after"]
+
+
+def test_trainer_logs_the_spatial_index_once_per_update(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from training import Config, train
+
+    run_dir = str(tmp_path / "run")
+    train(Config(agent="feedback", env="CuedBerry-v0", num_envs=8, num_steps=8, total_steps=192, run_dir=run_dir,
+                 progress=False, video_interval=0, image_interval=0, device="cpu", seed=2))
+    acc = EventAccumulator(run_dir, size_guidance={"scalars": 0})
+    acc.Reload()
+    values = [e.value for e in acc.Scalars("attention/spatial_index")]
+    assert len(values) == 3 and all(0.2 < v < 5 for v in values)  # untrained: near 1, but a real ratio
