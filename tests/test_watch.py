@@ -23,19 +23,14 @@ from training import Config, save_checkpoint, train
 from viewer import DEMO_CHECKPOINT, load_session, main
 from viewer.app import Controls, WatchArgs, watch
 from viewer.keys import command_for
-from viewer.panels import DOPAMINE, FRAME_SIZE, TEXT, FrameRenderer, new_frame
+from viewer.panels import DOPAMINE, FRAME_SIZE, GAIN_CONTOURS, TEXT, FrameRenderer, gain_overlay, new_frame
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WATCH_SCRIPT = os.path.join(ROOT, "scripts", "watch.py")
 RED = PALETTE_RGB[0]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -284,6 +279,37 @@ def test_pause_step_speed_help_and_quit_keys():
     assert not controls.running
 
 
+def test_cue_switch_cues_a_colour_in_the_field_and_the_recording_shows_it(tmp_path):
+    session = load_session(seed=4)
+    for _ in range(3):
+        old = session.target_colour
+        new = session.switch_cue()
+        present = session.env.state.berry_colour[0][session.env.state.berry_timer[0] == 0]
+        assert new != old and new == session.target_colour and (present == new).any()
+        assert int(session.goal.argmax()) == new and session.goal.sum() == 1  # the agent is told
+    out = tmp_path / "switch.gif"
+    assert main(["--record", str(out), "--frames", "7", "--cue-switch", "3", "--scale", "0.3"]) == 0
+    with Image.open(out) as gif:
+        assert gif.n_frames == 7
+
+
+def test_gain_overlay_keeps_the_berry_colours_visible():
+    view = np.full((8, 8, 3), FLOOR_RGB, np.uint8)
+    view[2:6, 2:6] = RED  # a berry in the middle
+    flat = gain_overlay(view, np.ones((4, 4), np.float32), 4)
+    assert np.array_equal(flat, view.repeat(4, 0).repeat(4, 1))  # gain 1 (the mean): the view as it is
+    gain = np.full((4, 4), 0.8, np.float32)
+    gain[1:3, 1:3] = 1.6  # attention on the berry
+    lit = gain_overlay(view, gain, 4)
+    centre = lit[12:20, 12:20].reshape(-1, 3)
+    assert (centre == RED).all()  # inside the contour the berry keeps its colour, untinted
+    lines = {tuple(c) for _, c, _ in GAIN_CONTOURS}
+    assert lines <= {tuple(p) for p in lit.reshape(-1, 3)}  # each contour level is drawn
+    corner = lit[0, 0].astype(float)  # the floor at gain 0.8: darker, same hue
+    assert (corner < np.array(FLOOR_RGB)).all()
+    assert np.allclose(corner / corner.sum(), np.array(FLOOR_RGB) / sum(FLOOR_RGB), atol=0.01)
+
+
 def mismatched_checkpoint(path: str) -> None:
     """The demo's weights under another architecture's agent config."""
     payload = torch.load(DEMO_CHECKPOINT, weights_only=True)
@@ -299,6 +325,9 @@ def mismatched_checkpoint(path: str) -> None:
     ("unknown env", ["--env", "Pong-v5"], "--env: got 'Pong-v5'"),
     ("bad record", ["--record", "{tmp}/out.avi"], ".gif or .mp4"),
     ("bad frames", ["--frames", "0"], "--frames: got 0"),
+    ("cue switch, no record", ["--cue-switch", "5"], "--cue-switch: got 5 without --record"),
+    ("cue switch, fixed goal", ["--env", "RedBerry-v0", "--record", "{tmp}/x.gif", "--cue-switch", "5"],
+     "does not let the cue change"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2_before_any_window(tmp_path, capsys, monkeypatch, case, argv, words):
     windows = []

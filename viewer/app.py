@@ -59,6 +59,9 @@ class WatchArgs:
     """Write the frames to this .gif (or .mp4, with ffmpeg on PATH) headless, with no window."""
     scale: float = 1.0
     """Size of the frame relative to 1000x580, in the window and the recording (e.g. 0.6)."""
+    cue_switch: Optional[int] = None
+    """With --record on a cued task: every this many steps, cue another colour that has a berry in
+    the field (the next round the palette), to show the agent turning to it."""
 
 
 def check_args(args: WatchArgs) -> None:
@@ -70,12 +73,15 @@ def check_args(args: WatchArgs) -> None:
     def positive_int(value) -> bool:
         return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
-    for flag in ("frames", "episodes"):
+    for flag in ("frames", "episodes", "cue_switch"):
         value = getattr(args, flag)
         need(flag, value, value is None or positive_int(value), "an integer >= 1")
     need("fps", args.fps, math.isfinite(args.fps) and 0 < args.fps <= 240, "a number in (0, 240]")
     need("scale", args.scale, math.isfinite(args.scale) and 0.1 <= args.scale <= 4, "a number in [0.1, 4]")
     need("seed", args.seed, isinstance(args.seed, int) and args.seed >= 0, "an integer >= 0")
+    if args.cue_switch is not None and args.record is None:
+        raise WatchError(f"--cue-switch: got {args.cue_switch!r} without --record; allowed: with --record "
+                         f"(in the window, press 1-6 to change the cue)")
     if args.record is not None:
         kind = os.path.splitext(args.record)[1].lower()
         need("record", args.record, kind in (".gif", ".mp4"), "a file name ending in .gif or .mp4")
@@ -143,11 +149,15 @@ class Controls:
     def note(self, text: str) -> None:
         self.message, self.message_left = text, MESSAGE_SECONDS
 
-    def steps_due(self, seconds: float, owed: float) -> tuple[int, float]:
-        """Steps to take after `seconds` of wall time, given `owed` fractional steps; returns (steps, owed)."""
+    def fade(self, seconds: float) -> None:
+        """`seconds` pass for the HUD's note, which goes after MESSAGE_SECONDS."""
         self.message_left = max(0.0, self.message_left - seconds)
         if self.message_left == 0.0:
             self.message = ""
+
+    def steps_due(self, seconds: float, owed: float) -> tuple[int, float]:
+        """Steps to take after `seconds` of wall time, given `owed` fractional steps; returns (steps, owed)."""
+        self.fade(seconds)
         if self.paused:
             steps, self.pending_steps = self.pending_steps, 0
             return steps, 0.0
@@ -201,6 +211,9 @@ def record(session: Session, args: WatchArgs) -> int:
     renderer, frame = FrameRenderer(session), new_frame()
     controls = Controls(session, args.fps)
     episodes = args.episodes if args.episodes is not None or args.frames is not None else 1
+    if args.cue_switch is not None and not session.goal_settable:
+        raise WatchError(f"--cue-switch: {session.env_id} does not let the cue change; allowed: a cued task "
+                         f"(--env CuedBerry-v0)")
     frames = 0
     with atomic_path(args.record) as tmp:  # a half-written recording never takes the name
         writer = GifWriter(tmp, args.fps) if args.record.lower().endswith(".gif") else Mp4Writer(tmp, args.fps, args.record)
@@ -208,6 +221,9 @@ def record(session: Session, args: WatchArgs) -> int:
             while True:
                 if frames:
                     session.step()
+                    if args.cue_switch is not None and frames % args.cue_switch == 0:
+                        controls.note(f"cue switched to {PALETTE_NAMES[session.switch_cue()]}")
+                    controls.fade(1.0 / args.fps)  # one frame's time: the note goes as in the window
                 draw(renderer, frame, controls)
                 writer.add(surface_to_array(scaled(frame, args.scale)))
                 frames += 1

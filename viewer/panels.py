@@ -33,6 +33,7 @@ MARGIN = 8
 ARENA_SIDE = 520
 RETINA_SIDE = 216  # the view is enlarged by the largest integer factor that fits
 TITLE_HEIGHT = 20
+LEGEND_HEIGHT = 18  # the spatial gain's legend, under the retina
 GAIN_ROW_HEIGHT = 64  # bars and their colour letters, per gain layer
 
 BACKGROUND = (16, 16, 20)
@@ -47,22 +48,36 @@ PAUSED = (255, 215, 90)
 LESION = (255, 110, 90)
 
 
-def gain_overlay(view: np.ndarray, gain: Optional[np.ndarray], scale: int, gain_max: float) -> np.ndarray:
-    """The view (H, W, 3) uint8 enlarged `scale` times, with the spatial gain map (h, w) over it.
+GAIN_DIM = 0.25  # gain 1 - GAIN_DIM or less is drawn at (1 - DIM_DEPTH) brightness
+DIM_DEPTH = 0.6
+GAIN_CONTOURS = ((1.1, (255, 255, 255), 1), (1.25, (255, 230, 60), 2))  # (level, colour, width in pixels)
 
-    On an absolute scale, so that a flat map looks flat: gain 1 (no attention) leaves a pixel as
-    it is; a boost tints it yellow and a cut darkens it, fully at the gain's bounds, 1 + beta_s
-    and 0. (TensorBoard's `training.monitor.overlay_gain` stretches each map to its own range.)
+
+def gain_overlay(view: np.ndarray, gain: Optional[np.ndarray], scale: int) -> np.ndarray:
+    """The view (H, W, 3) uint8 enlarged `scale` times, with the spatial gain map (h, w) drawn so
+    the berries keep their colours: on a fixed scale centred on gain 1 (the map's mean), places
+    with gain below 1 are darkened (hue kept), fully at 1 - GAIN_DIM, and places above 1 are
+    outlined by contour lines at the `GAIN_CONTOURS` levels; nothing is tinted. Gain 1 everywhere
+    (a flat map, or the feedback lesion) leaves the view as it is.
     """
     big = view.repeat(scale, axis=0).repeat(scale, axis=1).astype(np.float32)
     if gain is None:
         return big.astype(np.uint8)
     g = torch.nn.functional.interpolate(torch.as_tensor(gain, dtype=torch.float32)[None, None], size=big.shape[:2],
-                                        mode="bilinear", align_corners=False)[0, 0].numpy()[..., None]
-    boost = np.clip((g - 1.0) / max(gain_max - 1.0, 1e-6), 0.0, 1.0) * 0.75
-    cut = np.clip(1.0 - g, 0.0, 1.0) * 0.75
-    big = big * (1 - boost) + np.array([255.0, 225.0, 0.0], np.float32) * boost
-    return np.ascontiguousarray((big * (1 - cut)).clip(0, 255).astype(np.uint8))
+                                        mode="bilinear", align_corners=False)[0, 0].numpy()
+    big *= (1.0 - DIM_DEPTH * np.clip((1.0 - g) / GAIN_DIM, 0.0, 1.0))[..., None]
+    for level, colour, width in GAIN_CONTOURS:
+        big[contour(g >= level, width)] = colour
+    return np.ascontiguousarray(big.clip(0, 255).astype(np.uint8))
+
+
+def contour(inside: np.ndarray, width: int) -> np.ndarray:
+    """(H, W) bool: the pixels of `inside` within `width` pixels of its edge (4-neighbour erosion)."""
+    core = inside.copy()
+    for _ in range(width):
+        padded = np.pad(core, 1, constant_values=False)
+        core = core & padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
+    return inside & ~core
 
 
 def layout(internals: dict, view_size: int) -> dict[str, pygame.Rect]:
@@ -75,7 +90,8 @@ def layout(internals: dict, view_size: int) -> dict[str, pygame.Rect]:
     column = width - MARGIN - left
     top = HUD_HEIGHT + MARGIN
     side = view_size * max(1, RETINA_SIDE // view_size)
-    rects["retina"] = pygame.Rect(left, top, side + 2 * MARGIN, TITLE_HEIGHT + side + 2 * MARGIN)
+    legend = LEGEND_HEIGHT if "spatial_gain" in internals else 0
+    rects["retina"] = pygame.Rect(left, top, side + 2 * MARGIN, TITLE_HEIGHT + side + legend + 2 * MARGIN)
     x = rects["retina"].right + MARGIN
     beside = pygame.Rect(x, top, left + column - x, rects["retina"].height)
     if "gates" in internals:
@@ -89,7 +105,7 @@ def layout(internals: dict, view_size: int) -> dict[str, pygame.Rect]:
     if layers:
         rects["channel_gain"] = pygame.Rect(left, top, column, TITLE_HEIGHT + GAIN_ROW_HEIGHT * len(layers) + MARGIN)
         top = rects["channel_gain"].bottom + MARGIN
-    rects["plot"] = pygame.Rect(left, top, column, max(90, height - MARGIN - top))
+    rects["plot"] = pygame.Rect(left, top, column, max(72, height - MARGIN - top))
     return rects
 
 
@@ -103,7 +119,6 @@ class FrameRenderer:
         self.preferred = preferred_colours(session.agent, session.config)
         config = session.agent.config
         self.gain_max = 1.0 + float(config.gain_strength)  # g = relu(1 + beta tanh(.)) <= 1 + beta
-        self.spatial_max = 1.0 + float(config.spatial_strength)  # likewise s <= 1 + beta_s
         self._fonts: dict[int, pygame.font.Font] = {}
         self._texts: dict[tuple, pygame.Surface] = {}
 
@@ -161,12 +176,22 @@ class FrameRenderer:
         gain = s.internals.get("spatial_gain")  # (h, w) or None
         self._text(surface, "retina" if gain is None else "retina + spatial gain", (rect.x + MARGIN, rect.y + 3), 18)
         scale = (rect.width - 2 * MARGIN) // view.shape[1]
-        image = gain_overlay(view, gain, scale, self.spatial_max)
+        image = gain_overlay(view, gain, scale)
         picture = pygame.image.frombuffer(image.tobytes(), image.shape[1::-1], "RGB")
         surface.blit(picture, (rect.x + MARGIN, rect.y + TITLE_HEIGHT + MARGIN))
         if gain is not None:
             self._text(surface, f"{gain.min():.2f}-{gain.max():.2f}", (rect.right - MARGIN, rect.y + 4), 16, DIM,
                        anchor="topright")
+            self._gain_legend(surface, rect.x + MARGIN, rect.y + TITLE_HEIGHT + MARGIN + image.shape[0] + 3)
+
+    def _gain_legend(self, surface, x: int, y: int) -> None:
+        """How `gain_overlay` draws the gain: a dimmed swatch for < 1, a line per contour level."""
+        pygame.draw.rect(surface, tuple(int(c * (1 - DIM_DEPTH)) for c in (200, 200, 200)), (x, y + 2, 12, 10))
+        x = self._text(surface, f"<{1 - GAIN_DIM:g} dim", (x + 15, y), 15, DIM).right + 8
+        for level, colour, width in GAIN_CONTOURS:
+            pygame.draw.rect(surface, colour, (x, y + 6, 14, width + 1))
+            x = self._text(surface, f">{level:g}", (x + 17, y), 15, DIM).right + 8
+        self._text(surface, "(mean 1)", (x, y), 15, DIM)
 
     def _policy(self, surface, rect) -> None:
         pygame.draw.rect(surface, PANEL, rect)

@@ -199,6 +199,15 @@ class Session:
         self.obs = self.env.set_target(colour)  # checks colour; the image is redrawn, the berries stay
         self._think()
 
+    def switch_cue(self) -> int:
+        """Cue another colour (`set_goal`): the next one round the palette from the current target
+        that has a berry in the field now (`BerryVectorEnv.distractor_colour`), so the agent has
+        something to turn to. Returns the new colour."""
+        order = (self.target_colour + 1 + torch.arange(envs.config.NUM_COLOURS)) % envs.config.NUM_COLOURS
+        colour = int(self.env.distractor_colour(order)[0])
+        self.set_goal(colour)
+        return colour
+
     def toggle_feedback_lesion(self) -> bool:
         """Cut or restore the top-down feedback (gains fixed at 1); returns whether it is now cut."""
         if not self.has_feedback:
