@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -372,3 +373,16 @@ def test_default_feedback_agent_follows_the_cue_on_cued_berries(tmp_path):
     result = train(config)
     precision = events(result.run_dir).Scalars("final/precision")[-1].value
     assert result.normalized_score >= 0.8 and precision >= 0.75, (result, precision)
+
+
+def test_view_overlay_is_on_an_absolute_gain_scale():
+    from training.monitor import overlay_gain
+
+    view = np.full((8, 8, 3), 200, np.uint8)
+    even = torch.ones(4, 4)  # the map's mean: half brightness
+    peaked = torch.ones(4, 4)
+    peaked[3, 3] = 3.0  # a strong peak elsewhere must not dim the places at gain 1
+    lit_even, lit_peaked = overlay_gain(view, even, 2), overlay_gain(view, peaked, 2)
+    assert lit_even[0, 0, 0] == 100 and lit_peaked[0, 0, 0] == 100
+    assert lit_peaked[-1, -1, 0] == 200  # gain >= 2 shows the view as it is
+    assert overlay_gain(view, torch.zeros(4, 4), 2).max() == 20  # the floor: 10% brightness

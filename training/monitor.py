@@ -145,15 +145,16 @@ def upsample(image: np.ndarray, scale: int) -> np.ndarray:
 
 
 def overlay_gain(view: np.ndarray, gain: Optional[torch.Tensor], scale: int) -> np.ndarray:
-    """The agent's view (H, W, 3) uint8, upsampled by ``scale``, lit by its spatial gain map (h, w):
-    a spotlight, brightness = 0.15 + 0.85 * gain / max(gain) (bilinear to the view's size), so
-    attended places keep their colours and ignored ones fade to dark."""
+    """The agent's view (H, W, 3) uint8, upsampled by ``scale``, lit by its spatial gain map (h, w) on an
+    absolute scale: brightness = clip(gain / 2, 0.1, 1) (bilinear to the view's size). The map has
+    mean 1, so an even map shows every place at half brightness, and attended places (gain up to 2)
+    keep their colours while ignored ones fade to dark; maps of different worlds and steps compare."""
     big = upsample(view, scale).astype(np.float32)
     if gain is None:
         return big.astype(np.uint8)
     g = gain.detach().float().cpu()[None, None]
     g = F.interpolate(g, size=big.shape[:2], mode="bilinear", align_corners=False)[0, 0].numpy()
-    light = 0.15 + 0.85 * g / max(float(g.max()), 1e-6)
+    light = np.clip(0.5 * g, 0.1, 1.0)
     return (big * light[..., None]).clip(0, 255).astype(np.uint8)
 
 
