@@ -84,6 +84,19 @@ def _errorbar(s: stats.Summary) -> tuple[float, float]:
     return s.mean - s.low, s.high - s.mean
 
 
+def _label(ax, xlabel: str, ylabel: str, title: str) -> None:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+
+
+def _draw_summaries(ax, xs, summaries: list, **style) -> None:
+    """Means (stats.Summary) at ``xs`` with their 95% CIs as error bars."""
+    errors = np.array([_errorbar(s) for s in summaries]).T
+    ax.errorbar(xs, [s.mean for s in summaries], yerr=errors, capsize=3, **style)
+
+
 def _task_panels(plt, plan: Plan, keys):
     """One panel per task among `keys`' first items: (figure, [(axis, task)], the agents' colours)."""
     tasks = [t for t in plan.envs if any(k[0] == t for k in keys)]
@@ -134,9 +147,8 @@ def _by_condition(plan: Plan, rows: list[dict], conditions: list[str], title: st
             if not points:
                 continue
             xs = [x[j] + (i - (len(plan.agents) - 1) / 2) * width for j, _ in points]
-            errors = np.array([_errorbar(s) for _, s in points]).T
-            ax.errorbar(xs, [s.mean for _, s in points], yerr=errors, fmt="o-" if title == "ladder" else "o",
-                        color=colours[agent], label=agent, capsize=3)
+            _draw_summaries(ax, xs, [s for _, s in points], fmt="o-" if title == "ladder" else "o",
+                            color=colours[agent], label=agent)
         ax.set_xticks(x, present, rotation=30 if len(present) > 4 else 0, ha="right" if len(present) > 4 else "center")
         ax.set_title(task)
         ax.set_ylabel("normalised score")
@@ -224,16 +236,12 @@ def _set_size(plt, plan: Plan, rows: list[dict]):
             if not points:
                 continue
             points.sort()
-            errors = np.array([_errorbar(s) for _, s in points]).T
-            ax.errorbar([d for d, _ in points], [s.mean for _, s in points], yerr=errors, fmt="o-",
-                        color=colours[agent], label=agent, capsize=3)
+            _draw_summaries(ax, [d for d, _ in points], [s for _, s in points], fmt="o-", color=colours[agent],
+                            label=agent)
         scripted = sorted({(CONDITIONS[r["condition"]].distractors, r["scripted_steps_to_first_target"])
                            for r in size_rows if r["task"] == task})
         ax.plot([d for d, _ in scripted], [v for _, v in scripted], "k--", label="scripted")
-        ax.set_xlabel("distractors (2 targets)")
-        ax.set_ylabel("steps to the first target")
-        ax.set_title(task)
-        ax.legend(fontsize=8)
+        _label(ax, "distractors (2 targets)", "steps to the first target", task)
     return figure
 
 
@@ -250,13 +258,9 @@ def _passes(plt, plan: Plan, rows: list[dict]):
                        key=lambda k: (index_in(plan.agents, k[0]), index_in(plan.conditions, k[1])))
         for i, (agent, condition) in enumerate(lines):
             points = sorted((k[3], s) for k, s in precision.items() if k[:3] == (task, agent, condition))
-            errors = np.array([_errorbar(s) for _, s in points]).T
-            ax.errorbar([p for p, _ in points], [s.mean for _, s in points], yerr=errors, fmt=styles[i % len(styles)],
-                        label=f"{agent}, {condition}", capsize=3)
-        ax.set_xlabel("feedback passes T")
-        ax.set_ylabel("precision (targets / eaten)")
-        ax.set_title(task)
-        ax.legend(fontsize=8)
+            _draw_summaries(ax, [p for p, _ in points], [s for _, s in points], fmt=styles[i % len(styles)],
+                            label=f"{agent}, {condition}")
+        _label(ax, "feedback passes T", "precision (targets / eaten)", task)
     return figure
 
 
@@ -302,11 +306,7 @@ def _reversal(plt, plan: Plan, rows: list[dict]):
             if t != task:
                 continue
             points = [(b, stats.summarize(v)) for b, v in curve.items()]
-            errors = np.array([_errorbar(s) for _, s in points]).T
-            ax.errorbar([b for b, _ in points], [s.mean for _, s in points], yerr=errors, fmt="o-", capsize=3,
-                        color=colours.get(agent), label=f"{agent} ({condition})")
-        ax.set_xlabel("steps since the last switch (bin start)")
-        ax.set_ylabel("precision (targets / eaten)")
-        ax.set_title(task)
-        ax.legend(fontsize=8)
+            _draw_summaries(ax, [b for b, _ in points], [s for _, s in points], fmt="o-", color=colours.get(agent),
+                            label=f"{agent} ({condition})")
+        _label(ax, "steps since the last switch (bin start)", "precision (targets / eaten)", task)
     return figure
