@@ -24,7 +24,8 @@ from compare.measures import PREFERENCE_METHOD
 from compare.plots import PLOTS
 from compare.scales import cost_text
 from compare.store import INVOCATIONS_FILE, read_json
-from compare.tables import (ami_rows, by_seed, group, index_in, lesion_effects, main_rows, pass_rows, set_size_rows)
+from compare.tables import (ami_rows, by_seed, group, index_in, lesion_effects, main_rows, pass_rows, set_size_rows,
+                            spatial_rows)
 
 RESULTS_CSV = "results.csv"
 SUMMARY_CSV = "summary.csv"
@@ -175,10 +176,32 @@ def _attention(rows: list[dict]) -> list[str]:
     ami = group(ami_rows(rows), ("task", "condition", "agent", "lesion"), "ami")
     if not ami:
         return lines + ["No agent with feedback (or no channel with a measurable preference) in this compare.", ""]
+    switch = {name: group([r for r in ami_rows(rows) if not math.isnan(r.get(name, math.nan))],
+                          ("task", "condition", "agent", "lesion"), name)
+              for name in ("ami_before", "ami_after", "ami_after_old_cue")}
     body = [[t, f"`{c}`", f"`{a}`", fmt_ci(ami[(t, c, a, "none")], 3),
              fmt_ci(ami[(t, c, a, "feedback")], 3) if (t, c, a, "feedback") in ami else "-"]
+            + [fmt_ci(switch[name][key], 3) if key in switch[name] else "-" for name in switch
+               for key in [(t, c, a, lesion)]]
             for (t, c, a, lesion) in ami if lesion == "none"]
-    return lines + _table(["task", "condition", "agent", "AMI intact [95% CI]", "AMI, feedback cut"], body)
+    lines += _table(["task", "condition", "agent", "AMI intact [95% CI]", "AMI, feedback cut",
+                     "before the cue switch", "after, toward the new cue", "after, toward the old cue"], body)
+    return lines + _spatial(rows)
+
+
+def _spatial(rows: list[dict]) -> list[str]:
+    lines = ["### Spatial attention index", "",
+             "Mean spatial gain (a map with mean 1 over the agent's conv1 map) on pixels showing a berry of the "
+             "colour that pays, over the mean elsewhere; the same for berries of other colours. Above 1 means the "
+             "spatial gain is drawn to those berries. With the `goal` lesion the cue names a distractor colour "
+             "present in the field: if the map follows the cue, the two indices trade places.", ""]
+    keys = ("task", "condition", "agent", "lesion")
+    target, other = (group(spatial_rows(rows), keys, name) for name in ("spatial_index", "spatial_index_distractor"))
+    if not target:
+        return lines + ["No agent with feedback in this compare.", ""]
+    body = [[t, f"`{c}`", f"`{a}`", "wrong cue" if lesion == "goal" else "intact", fmt_ci(target[key]),
+             fmt_ci(other[key]) if key in other else "-"] for key in target for (t, c, a, lesion) in [key]]
+    return lines + _table(["task", "condition", "agent", "cue", "target berries [95% CI]", "other berries"], body)
 
 
 def _set_size(plan: Plan, rows: list[dict]) -> list[str]:

@@ -172,6 +172,13 @@ def ami_rows(rows: list[dict]) -> list[dict]:
             and not math.isnan(r.get("ami", math.nan))]
 
 
+def spatial_rows(rows: list[dict]) -> list[dict]:
+    """Rows with a spatial attention index (agents with feedback), at the trained T, intact or with the
+    wrong goal cue."""
+    return [r for r in rows if r["passes_as_trained"] and r["lesion"] in ("none", "goal")
+            and not math.isnan(r.get("spatial_index", math.nan))]
+
+
 def set_size_rows(rows: list[dict]) -> list[dict]:
     """The intact agents in the set-size conditions (a fixed number of distractors)."""
     return [r for r in main_rows(rows) if CONDITIONS[r["condition"]].distractors is not None]

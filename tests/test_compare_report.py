@@ -196,3 +196,20 @@ def test_efficiency_and_reversal_plots_draw_from_their_selections():
     for figure in (plots._reversal(plt, plan, rows), plots._efficiency(plt, plan, efficiency)):
         assert hasattr(figure, "savefig")
         plt.close(figure)
+
+
+def test_spatial_index_section_shows_the_map_following_a_wrong_cue():
+    from compare import markdown
+
+    rows = []
+    for seed in range(1, 6):
+        for lesion, target, other in (("none", 1.3 + 0.01 * seed, 1.0), ("goal", 1.0, 1.2 + 0.01 * seed)):
+            rows.append({"task": "CuedBerry-v0", "agent": "feedback", "seed": seed, "condition": "easy",
+                         "lesion": lesion, "passes_as_trained": True, "spatial_index": target,
+                         "spatial_index_distractor": other})
+    rows.append({**rows[0], "lesion": "feedback", "spatial_index": 1.0})  # not a row of this table
+    text = "\n".join(markdown._spatial(rows))
+    assert "| CuedBerry-v0 | `easy` | `feedback` | intact | 1.33 [" in text
+    assert "| CuedBerry-v0 | `easy` | `feedback` | wrong cue | 1.00 [1.00, 1.00] | 1.23 [" in text
+    assert text.count("| CuedBerry-v0 |") == 2
+    assert "No agent with feedback" in "\n".join(markdown._spatial([]))
