@@ -61,7 +61,9 @@ def make_plan(args: CompareArgs) -> tuple[Plan, list[Unit]]:
         values["agents"] = tuple(sorted({u.agent for u in units}, key=lambda a: (list(agents.PRESETS).index(
             parse_variant(a).preset), a)))
         values["envs"] = tuple(t for t in ALL_TASKS if any(u.task == t for u in units))
-        values["groups"] = ()
+        values["groups"] = tuple((task, tuple(a for a in values["agents"] if any((u.task, u.agent) == (task, a)
+                                                                          for u in units)))
+                                 for task in values["envs"])  # the (task, agents) pairs the runs hold
         values["seeds"] = max(sum(1 for u in units if (u.task, u.agent) == (v.task, v.agent)) for v in units)
         values["from_runs"] = tuple(sorted(u.run_dir for u in units))
     if "conditions" not in explicit:  # the scale's conditions, kept to those that apply to the tasks

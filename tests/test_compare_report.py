@@ -213,3 +213,16 @@ def test_spatial_index_section_shows_the_map_following_a_wrong_cue():
     assert "| CuedBerry-v0 | `easy` | `feedback` | wrong cue | 1.00 [1.00, 1.00] | 1.23 [" in text
     assert text.count("| CuedBerry-v0 |") == 2
     assert "No agent with feedback" in "\n".join(markdown._spatial([]))
+
+
+def test_from_runs_plan_holds_the_task_agent_pairs_the_runs_hold(monkeypatch):
+    def unit(task, agent, seed):
+        return grid.Unit(task, agent, seed, agent == "feedback", agent == "dopamine", 1, "easy",
+                         run_dir=f"runs/{task}__{agent}__s{seed}")
+
+    runs = ([unit("CuedBerry-v0", a, s) for a in ("recurrent", "feedback") for s in (1, 2)]
+            + [unit("ReversalBerry-v0", "dopamine", s) for s in (1, 2)])
+    monkeypatch.setattr(compare.run, "load_runs", lambda paths: runs)
+    plan, units = make_plan(CompareArgs(from_runs=("runs",), device="cpu"))
+    assert plan.groups == (("CuedBerry-v0", ("recurrent", "feedback")), ("ReversalBerry-v0", ("dopamine",)))
+    assert scales.cost(plan)["runs"] == 6 and len(units) == 6  # not the 3 x 2 x 2 = 12 of a product
