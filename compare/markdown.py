@@ -97,8 +97,9 @@ def _setup(plan: Plan, rows: list[dict], trained: dict) -> list[str]:
               "- Trained: " + "; ".join(f"{task}: {', '.join(f'`{a}`' for t, a in plan.pairs() if t == task)}"
                                         for task in plan.envs) + f"; seeds {seeds[0] if seeds else '-'} to "
               f"{seeds[-1] if seeds else '-'} ({len(seeds)} per agent and task).",
-              f"- Cost of the grid: {cost_text(plan)}.",
-              (f"- Training: the runs in --from ({len(plan.from_runs)} given)." if plan.from_runs else
+              (f"- Training: the runs in --from ({len(plan.from_runs)} given; their own settings and length, "
+               "recorded in each run's config.json)." if plan.from_runs else
+               f"- Cost of the grid: {cost_text(plan)}.\n"
                f"- Training: {plan.steps:,} env steps per run, recurrent PPO with the trainer's defaults "
                f"({plan.num_envs} worlds x {plan.num_steps} steps per update), on the {plan.train_difficulty} "
                "preset (an `@d` variant on d), every preset with the same settings and seeds."),
