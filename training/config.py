@@ -33,7 +33,7 @@ class Config:
 
     Run without flags, it trains the `feedback` agent on RedBerry-v0 on the best device present.
     The PPO defaults are one set for every preset and task, so a comparison changes only the agent:
-    CleanRL's 4 epochs x 4 minibatches over 256 worlds x 16 steps, 1M steps (~8 min on a 2-core CPU).
+    CleanRL's 4 epochs x 4 minibatches over 256 worlds x 16 steps, 1M steps (~5 min on a 2-core CPU).
     On CuedBerry-v0, where only the goal x colour conjunction pays, 1 x 2 left the policy at maximum
     entropy and 2 x 4 scored 0.12 at 0.5M steps where 4 x 4 scored 1.47 (feedback agent, one seed).
     Under `torchrun --nproc_per_node=K`, each process steps its own `--num-envs` worlds with its
@@ -81,8 +81,8 @@ class Config:
     # 4 epochs x 4 minibatches: with 1 x 2 (the earlier default, ~3x cheaper) the policy stayed at maximum
     # entropy on CuedBerry-v0 (approx_kl ~1e-4) and 2 x 4 scored 0.12 at 0.5M steps, while 4 x 4 reached
     # a normalised score of 1.2 by ~0.4M steps and 1.47 at 0.5M with the feedback agent (one seed). On a 2-core CPU
-    # 256 worlds x 16 steps run ~2,000 steps/s on one thread: RedBerry-v0 passes 0.8 in ~0.2M steps, and
-    # the default 1M steps take ~8 min.
+    # 256 worlds x 16 steps run ~3,500 steps/s on one thread: RedBerry-v0 passes 0.8 in ~0.2M steps (~1 min), and
+    # the default 1M steps take ~5 min.
     num_steps: int = 16
     """Steps per world per rollout (the BPTT length of recurrent agents)."""
     learning_rate: float = 5e-4
