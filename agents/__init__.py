@@ -9,7 +9,7 @@ lists them (feedforward, recurrent, feedback, whatwhere, dopamine, full). Every 
 
 from agents.actor_critic import LESIONS, Agent, AgentOutput
 from agents.config import AgentConfig
-from agents.presets import DESCRIPTIONS, PRESETS, agent_from_config, make_agent, make_config
+from agents.presets import DESCRIPTIONS, PRESETS, agent_from_config, config_from_dict, make_agent, make_config
 
 __all__ = [
     "LESIONS",
@@ -19,6 +19,7 @@ __all__ = [
     "DESCRIPTIONS",
     "PRESETS",
     "agent_from_config",
+    "config_from_dict",
     "make_agent",
     "make_config",
 ]

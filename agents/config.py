@@ -116,7 +116,7 @@ def _check(config: AgentConfig) -> None:
         raise ValueError(f"goal_template must be >= 0 (0 = no template), got {config.goal_template!r}")
     if not config.gain_strength >= 0:
         raise ValueError(f"gain_strength must be >= 0, got {config.gain_strength!r}")
-    if not 0 <= config.spatial_strength < 1:
+    if config.feedback and not 0 <= config.spatial_strength < 1:
         raise ValueError(f"spatial_strength must be in [0, 1) so the attention field stays positive, "
                          f"got {config.spatial_strength!r}")
 

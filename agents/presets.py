@@ -56,19 +56,25 @@ def make_agent(preset: str, observation_space: gym.Space, action_space: gym.Spac
     return Agent(make_config(preset, **overrides), observation_space, action_space)
 
 
-def agent_from_config(config: Mapping[str, Any] | AgentConfig, observation_space: gym.Space, action_space: gym.Space) -> Agent:
-    """Rebuilds an agent from ``dataclasses.asdict(agent.config)`` (e.g. read from a checkpoint)."""
-    if isinstance(config, AgentConfig):
-        return Agent(config, observation_space, action_space)
-    if not isinstance(config, Mapping):
-        raise TypeError(f"config must be a mapping of AgentConfig fields, got {type(config).__name__}")
-    config = dict(config)
-    if "feedback" in config:  # written before goal_pathway existed
-        if config.pop("feedback"):
+def config_from_dict(values: Mapping[str, Any]) -> AgentConfig:
+    """An AgentConfig from ``dataclasses.asdict(config)`` as a checkpoint stores it, older ones included."""
+    if not isinstance(values, Mapping):
+        raise TypeError(f"config must be a mapping of AgentConfig fields, got {type(values).__name__}")
+    values = dict(values)
+    if "feedback" in values:  # written before goal_pathway existed
+        if values.pop("feedback"):
             raise ValueError("config has feedback=True, an agent from before goal_pathway: its top-down spatial gain "
                              "was not normalised, so this version cannot run it; retrain it (goal_pathway='topdown')")
-        config.setdefault("goal_pathway", "late")
-    unknown = sorted(set(config) - set(FIELDS))
+        values.setdefault("goal_pathway", "late")
+        values.pop("spatial_strength", None)  # its old default (1.0) is out of today's range; unused without feedback
+    unknown = sorted(set(values) - set(FIELDS))
     if unknown:
         raise ValueError(f"config has unknown field(s) {unknown}; valid AgentConfig fields are {list(FIELDS)}")
-    return Agent(AgentConfig(**config), observation_space, action_space)
+    return AgentConfig(**values)
+
+
+def agent_from_config(config: Mapping[str, Any] | AgentConfig, observation_space: gym.Space, action_space: gym.Space) -> Agent:
+    """Rebuilds an agent from ``dataclasses.asdict(agent.config)`` (e.g. read from a checkpoint)."""
+    if not isinstance(config, AgentConfig):
+        config = config_from_dict(config)
+    return Agent(config, observation_space, action_space)

@@ -60,7 +60,7 @@ def preferred_colours(agent, config: WorldConfig) -> dict[str, list[int | None]]
         return {}
     from agents.vision import to_float_image
 
-    features = to_float_image(probe_images(config))  # (P + 1, 3, H, W)
+    features = to_float_image(probe_images(config).to(agent.critic.weight.device))  # (P + 1, 3, H, W)
     out: dict[str, list[int | None]] = {}
     for index in range(len(agent.feedback.channels)):
         features = agent.trunk.layer(index, features)  # bottom-up only: every gain is 1

@@ -20,7 +20,6 @@ condition's seed, so the wrong cue always names something the agent can see.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import math
@@ -90,14 +89,17 @@ class AgentPolicy:
         self.carry = Carry.start(self.agent, world.num_envs, world.device)
         self.spatial_sums = torch.zeros(2, 4, dtype=torch.float64, device=world.device)  # targets, distractors
         self.first_cue = None
+        self.wrong, self.wrong_phase = None, None
         if self.wrong_goal:  # its own stream, after the actions' draws: the same order for every agent
             order = torch.Generator(device=world.device).manual_seed(generator.initial_seed() + 2)
             self.order = torch.rand(world.num_envs, NUM_COLOURS, generator=order, device=world.device).argsort(1)
 
     def act(self, obs, world, phase: Optional[str] = None) -> torch.Tensor:
         """phase: None, or "before" / "after" a cue change (the AMI is also kept per phase)."""
-        if self.wrong_goal:
-            obs = {**obs, "goal": wrong_goal(world, self.order, obs["goal"])}
+        if self.wrong_goal:  # chosen at the episode's start and again after a cue change, then held
+            if self.wrong is None or phase != self.wrong_phase:
+                self.wrong, self.wrong_phase = wrong_goal(world, self.order, obs["goal"]), phase
+            obs = {**obs, "goal": self.wrong}
         self.out = self.carry.act(self.agent, obs)
         if self.gains is not None:
             goal = obs["goal"]
@@ -251,8 +253,7 @@ def evaluate_cell(cell: EvalCell, plan: Plan, payload: dict, device: torch.devic
         agent = load_agent(payload, env, cell.passes, None if lesion in INPUT_LESIONS else lesion)
         preferred = {}
         if agent.feedback is not None:  # the probe draws its images on the CPU
-            probe = agent if device.type == "cpu" else copy.deepcopy(agent).cpu()
-            preferred = preferred_colours(probe, env.unwrapped.config)
+            preferred = preferred_colours(agent, env.unwrapped.config)
         gains = GainRecorder(preferred, device) if preferred else None
         policy = AgentPolicy(agent, gains, spatial=agent.feedback is not None, wrong_goal=lesion == "goal")
         metrics = run_episodes(env, spec, policy)

@@ -99,8 +99,7 @@ CONDITIONS: dict[str, Condition] = {c.name: c for c in [
 ]}
 
 LADDER = ("easy", "medium", "hard", "beyond")  # the difficulty axis of the score-vs-difficulty plot
-SINGLE_KNOBS = ("more_distractors", "near_hues", "clutter", "noise", "illumination")
-LESIONS = tuple(name for name in agents.LESIONS if name is not None)  # feedback, goal, plasticity
+LESIONS = tuple(name for name in agents.LESIONS if name is not None)  # feedback, goal, plasticity, what, where
 
 
 def condition_seed(name: str) -> int:

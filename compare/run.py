@@ -156,7 +156,7 @@ def load_runs(paths: tuple[str, ...]) -> list[Unit]:
             try:
                 payload = load_checkpoint(os.path.join(run_dir, CHECKPOINT_FILE))
                 config = from_dict(json.loads(payload["config"]), run_dir)
-                agent_config = agents.AgentConfig(**json.loads(payload["agent_config"]))
+                agent_config = agents.config_from_dict(json.loads(payload["agent_config"]))
             except (CheckpointError, ConfigError, TypeError, ValueError) as exc:
                 raise CompareError(f"--from: {run_dir!r} cannot be read ({str(exc).splitlines()[0]}); allowed: run "
                                    f"directories written by scripts/train.py") from None

@@ -137,3 +137,31 @@ def test_trainer_logs_the_spatial_index_once_per_update(tmp_path):
     acc.Reload()
     values = [e.value for e in acc.Scalars("attention/spatial_index")]
     assert len(values) == 3 and all(0.2 < v < 5 for v in values)  # untrained: near 1, but a real ratio
+
+
+def test_the_goal_lesion_holds_its_wrong_cue_while_the_field_changes():
+    class Recording(torch.nn.Module):  # the demo agent, noting the goal it is shown
+        def __init__(self, agent):
+            super().__init__()
+            self.agent, self.goals = agent, []
+
+        def initial_state(self, *args, **kwargs):
+            return self.agent.initial_state(*args, **kwargs)
+
+        def forward(self, obs, *args):
+            self.goals.append(obs["goal"].clone())
+            return self.agent(obs, *args)
+
+    payload = load_checkpoint(DEMO_CHECKPOINT)
+    # Eaten berries do not regrow, so the colour a world's wrong cue names can vanish from its field.
+    world = gym.make_vec("CuedBerry-v0", num_envs=32, num_berries=6, regrow_delay=10_000).unwrapped
+    recording = Recording(load_agent(payload, world))
+    policy = AgentPolicy(recording, wrong_goal=True)
+    obs, _ = world.reset(seed=4)
+    policy.start(world, torch.Generator().manual_seed(4))
+    for _ in range(150):
+        obs, reward, terminated, truncated, _ = world.step(policy.act(obs, world))
+        policy.observe(reward, terminated, truncated)
+    assert all(torch.equal(goal, recording.goals[0]) for goal in recording.goals)  # held all episode
+    now = wrong_goal(world, policy.order, obs["goal"])
+    assert not torch.equal(now, recording.goals[0])  # the field did change: a per-step choice would have moved

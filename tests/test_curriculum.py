@@ -42,3 +42,10 @@ def test_logged_returns_are_true_while_the_agent_learns_the_ramped_reward(tmp_pa
         assert ramped[tag] == plain[tag], tag
     assert ramped["charts/distractor_ramp"] == 0.0 and "charts/distractor_ramp" not in plain
     assert ramped["losses/value_loss"] != plain["losses/value_loss"]
+
+
+def test_ramp_is_refused_where_foragers_share_the_team_reward(tmp_path):
+    config = Config(env="MultiBerry-v0", num_envs=2, num_steps=8, total_steps=64, distractor_ramp=0.5,
+                    env_kwargs={"cooperative": True}, progress=False, device="cpu", run_dir=str(tmp_path / "r"))
+    with pytest.raises(ConfigError, match="--distractor-ramp: not with cooperative=True"):
+        train(config)

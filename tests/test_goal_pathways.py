@@ -98,7 +98,12 @@ def test_bad_pathway_and_strengths_are_named():
 
 
 def test_configs_from_before_goal_pathway():
-    old = {k: v for k, v in PRESETS["recurrent"].__dict__.items() if k != "goal_pathway"}
-    assert agent_from_config({**old, "feedback": False}, *spaces()).config.goal_pathway == "late"
+    # An agent config exactly as a checkpoint of b3b5903 (before goal_pathway) stored it.
+    old = {"channels": [16, 32, 32], "strides": [2, 2, 1], "grid": 6, "embed": 64, "hidden": 64, "core": "gru",
+           "feedback": False, "passes": 1, "gain_layers": 2, "top_down": 32, "gain_strength": 1.0,
+           "spatial_strength": 1.0, "whatwhere": False, "what_channels": 32, "keypoints": 16, "plastic": False,
+           "plastic_size": 32, "modulator": "td", "gamma": 0.99, "hebb_clip": 1.0}
+    agent = agent_from_config(old, *spaces())
+    assert agent.config.goal_pathway == "late" and agent.num_parameters() == make_agent("recurrent", *spaces()).num_parameters()
     with pytest.raises(ValueError, match="feedback=True.*retrain"):
         agent_from_config({**old, "feedback": True}, *spaces())

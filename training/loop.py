@@ -80,6 +80,9 @@ def _train(config: Config, device: torch.device, process: distributed.Process,
     run = RunState.open(config, process, device)
     torch.manual_seed(config.seed)  # the same initial parameters on every process
     env = make_env(config, config.num_envs, device, **TRAINING_ENV_OPTIONS)
+    if config.distractor_ramp and getattr(getattr(env, "multi", None), "cooperative", False):
+        raise ConfigError("--distractor-ramp: not with cooperative=True, where each forager is paid the team's "
+                          "reward but the ramp would relieve only its own distractors; allowed: 0 (off) there")
     agent = make_agent(config, env, run.agent_config).to(device)
     distributed.broadcast_parameters(agent, process)
     validate(config, recurrent=bool(agent.initial_state(1, device=device)))
