@@ -193,9 +193,14 @@ def test_efficiency_and_reversal_plots_draw_from_their_selections():
         row.update(reversal_precision_0=0.3, reversal_precision_10=0.5)
     efficiency = [{"task": "ReversalBerry-v0", "agent": "dopamine", "seed": s, "run_steps": 1000,
                    "precision": 400 if s < 3 else None, "normalized_score": math.nan} for s in range(1, 6)]
-    for figure in (plots._reversal(plt, plan, rows), plots._efficiency(plt, plan, efficiency)):
-        assert hasattr(figure, "savefig")
-        plt.close(figure)
+    reversal = plots._reversal(plt, plan, rows)
+    curves = [(list(line.get_xdata()), list(line.get_ydata())) for ax in reversal.axes for line in ax.get_lines()]
+    assert ([0, 10], [pytest.approx(0.3), pytest.approx(0.5)]) in curves  # the rows' curve, bin by bin
+    figure = plots._efficiency(plt, plan, efficiency)
+    shares = [max(line.get_ydata()) for ax in figure.axes for line in ax.get_lines() if len(line.get_ydata())]
+    assert pytest.approx(0.4) in shares  # 2 of 5 dopamine seeds reached precision 0.75
+    plt.close(reversal)
+    plt.close(figure)
 
 
 def test_spatial_index_section_shows_the_map_following_a_wrong_cue():
