@@ -10,7 +10,7 @@
 from training.build import TRAINING_ENV_OPTIONS, make_agent, make_env, resolve_device, set_cpu_threads
 from training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from training.config import Config, ConfigError, parse_config
-from training.loop import NonFiniteError, TrainResult, train
+from training.loop import NonFiniteError, TrainResult, train, train_population
 from training.monitor import record_episode
 
 __all__ = [
@@ -29,4 +29,5 @@ __all__ = [
     "save_checkpoint",
     "set_cpu_threads",
     "train",
+    "train_population",
 ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 
@@ -72,6 +72,14 @@ def train(config: Config, *, max_updates: Optional[int] = None) -> TrainResult:
     distributed.barrier(process)
     distributed.teardown(process)
     return result
+
+
+def train_population(configs: Sequence[Config], *, max_updates: Optional[int] = None) -> list[TrainResult]:
+    """Train several runs that differ only in ``seed`` and ``run_dir``/``resume``; one TrainResult each.
+
+    (First form: the runs train one after another. The population form, one process and one vector env
+    for all of them, replaces it with the same results.)"""
+    return [train(config, max_updates=max_updates) for config in configs]
 
 
 def _train(config: Config, device: torch.device, process: distributed.Process,
