@@ -19,7 +19,6 @@ vector env its slot respawns on the next step, so each slot follows next-step au
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 import numpy as np
@@ -114,8 +113,7 @@ class MultiBerryVectorEnv(VectorEnv):
 
     def reset(self, *, seed=None, options=None):
         if seed is not None or not self._seeded:
-            base = secrets.randbits(32) if seed is None else int(seed)
-            folded = [rng.fold_seed(base + i) for i in range(self.num_arenas)]
+            folded = [rng.fold_seed(s) for s in rng.world_seeds(seed, self.num_arenas, "num_arenas")]
             self.state.seed = torch.tensor(folded, dtype=torch.int64, device=self.device)
             self.state.counter = torch.zeros_like(self.state.seed)
             self._seeded = True

@@ -9,6 +9,9 @@ tensors. Multipliers are below 2**31, so no product overflows int64, on the CPU 
 
 from __future__ import annotations
 
+import secrets
+
+import numpy as np
 import torch
 
 MASK32 = 0xFFFFFFFF
@@ -35,6 +38,22 @@ def fold_seed(seed: int) -> int:
         seed >>= 32
         if seed in (0, -1):
             return folded & MASK32
+
+
+def world_seeds(seed, count: int, what: str = "num_envs") -> list[int]:
+    """The seeds of ``count`` worlds from a reset's ``seed``: an int s gives world i the seed s + i; a
+    list (or tuple or array) of ``count`` ints gives each world its own (a population's worlds are
+    several runs' seed ranges side by side); None draws a fresh random base."""
+    if seed is None:
+        seed = secrets.randbits(32)
+    if isinstance(seed, (list, tuple, np.ndarray)):
+        seeds = [int(s) for s in seed]
+        if len(seeds) != count:
+            raise ValueError(f"seed has {len(seeds)} entries; a list seed needs {what}={count}")
+        return seeds
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        return [int(seed) + i for i in range(count)]
+    raise TypeError(f"seed={seed!r} must be an int, a list of {what} ints, or None")
 
 
 def step_key(seed: torch.Tensor, counter: torch.Tensor) -> torch.Tensor:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 import numpy as np
@@ -125,7 +124,7 @@ class BerryVectorEnv(VectorEnv):
         if seed is not None:
             self._set_seeds(seed)
         elif not self._seeded:
-            self._set_seeds(secrets.randbits(32))
+            self._set_seeds(None)
         # A reset is the autoreset step with every world resetting: one code path for both.
         self.state.needs_reset = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
         self.state = step_worlds(self.config, self.state, self._idle_action)[0]
@@ -247,14 +246,7 @@ class BerryVectorEnv(VectorEnv):
 
     # -- internals --------------------------------------------------------------------------
     def _set_seeds(self, seed) -> None:
-        if isinstance(seed, (list, tuple, np.ndarray)):
-            seeds = [int(s) for s in seed]
-            if len(seeds) != self.num_envs:
-                raise ValueError(f"seed has {len(seeds)} entries; a list seed needs num_envs={self.num_envs}")
-        elif isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-            seeds = [int(seed) + i for i in range(self.num_envs)]
-        else:
-            raise TypeError(f"seed={seed!r} must be an int, a list of num_envs ints, or None")
+        seeds = rng.world_seeds(seed, self.num_envs)
         folded = [rng.fold_seed(s) for s in seeds]
         self.state.seed = torch.tensor(folded, dtype=torch.int64, device=self.device)
         self.state.counter = torch.zeros(self.num_envs, dtype=torch.int64, device=self.device)

@@ -13,6 +13,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from training import CheckpointError, ConfigError, NonFiniteError, parse_config, train  # noqa: E402
+from training.distributed import launched_by_torchrun  # noqa: E402
 
 
 def main() -> int:
@@ -31,4 +32,12 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    if launched_by_torchrun():
+        # The run is saved and the process group destroyed; leave without the interpreter's finalisation,
+        # where a gloo or TCPStore thread still winding down can abort a finished run (SIGABRT, "terminate
+        # called without an active exception"), which torchrun then reports as a failure of the whole job.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)

@@ -304,7 +304,7 @@ def test_torchrun_two_processes_train_data_parallel(tmp_path):
          "--num-minibatches", "2", "--max-episode-steps", "20", "--video-interval", "0", "--no-progress",
          "--device", "cpu", "--run-dir", str(run_dir)],
         capture_output=True, text=True, env=subprocess_env(), timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 0, (result.stdout[-1500:], result.stderr[:1500], result.stderr[-1500:])
     checkpoint = load_checkpoint(str(run_dir / CHECKPOINT_FILE))
     assert checkpoint["global_step"] == 256 and checkpoint["update"] == 2  # 2 x 4 x 16 per update
     ranks = checkpoint["ranks"]
