@@ -180,6 +180,7 @@ def ppo_update(
     norm_adv: bool,
     target_kl: Optional[float] = None,
     reduce_gradients: Optional[Callable[[], None]] = None,
+    generator: Optional[torch.Generator] = None,
 ) -> dict[str, torch.Tensor]:
     """Optimise the clipped PPO objective for ``update_epochs`` passes over the rollout.
 
@@ -189,7 +190,8 @@ def ppo_update(
     observations, see the module docstring) are masked out of every term. ``reduce_gradients``
     runs after each backward pass and before clipping (data-parallel all-reduce). With
     ``target_kl`` set, the epochs stop early once the last minibatch's approximate KL exceeds
-    it, as in CleanRL (one host read per epoch). Returns 0-d device tensors: CleanRL's loss statistics averaged over minibatches,
+    it, as in CleanRL (one host read per epoch). Minibatch orders come from ``generator`` (torch's
+    global RNG when None). Returns 0-d device tensors: CleanRL's loss statistics averaged over minibatches,
     plus ``finite`` (1.0 while every loss was finite).
     """
     recurrent = bool(rollout.initial_state)
@@ -204,7 +206,7 @@ def ppo_update(
     finite = torch.ones((), device=device)
     count = 0
     for _epoch in range(update_epochs):
-        order = torch.randperm(n_units, device=device)
+        order = torch.randperm(n_units, device=device, generator=generator)
         for start in range(0, size * num_minibatches, size):
             index = order[start:start + size]
             newlogprob, entropy, newvalue = evaluate_actions(agent, rollout, index, recurrent)

@@ -2,6 +2,7 @@
 
     python scripts/train.py                                   # feedback agent on RedBerry-v0
     python scripts/train.py --agent feedforward --difficulty hard
+    python scripts/train.py --env CuedBerry-v0 --population 5     # seeds 1-5 in one process
     python scripts/train.py --resume runs/RedBerry-v0__feedback__1__1764300000
     torchrun --nproc_per_node=2 scripts/train.py --num-envs 32
     tensorboard --logdir runs
@@ -12,13 +13,15 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from training import CheckpointError, ConfigError, NonFiniteError, parse_config, train  # noqa: E402
+from training import CheckpointError, ConfigError, NonFiniteError, parse_config, train_population  # noqa: E402
 from training.distributed import launched_by_torchrun  # noqa: E402
+from training.population import population_configs  # noqa: E402
 
 
 def main() -> int:
     try:
-        train(parse_config())
+        config = parse_config()
+        train_population(population_configs(config), population=config if config.population > 1 else None)
     except (ConfigError, CheckpointError) as exc:
         print(f"train.py: error: {exc}", file=sys.stderr)
         return 2

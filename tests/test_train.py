@@ -138,7 +138,7 @@ def test_resume_reproduces_an_uninterrupted_run_exactly(tmp_path):
         assert torch.equal(tensor, b["model"][name]), name
     for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
         assert torch.equal(sa["exp_avg"], sb["exp_avg"])
-    assert torch.equal(a["ranks"][0]["rng_cpu"], b["ranks"][0]["rng_cpu"])
+    assert torch.equal(a["ranks"][0]["rng_actions"], b["ranks"][0]["rng_actions"])
     # The carry's entry keeps its format, so checkpoints written before agents.runner.Carry resume.
     assert list(a["ranks"][0]["carry"]) == ["obs", "state", "episode_start", "valid", "prev_reward"]
     # The logs go on in the same run directory.

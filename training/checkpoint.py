@@ -8,8 +8,9 @@ A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts, so
 - ``model`` and ``optimizer``: state dicts;
 - ``update``, ``global_step``, ``elapsed``: counters;
 - ``reference``: the random and scripted reference returns used by forage/normalized_score;
-- ``ranks``: one entry per data-parallel process: its RNG states (torch CPU and CUDA), the
-  env's state (``env.get_state()``), and the rollout carry (next observation, agent state,
+- ``ranks``: one entry per data-parallel process: the state of the generator its actions and
+  minibatches are drawn from (``rng_actions``), its worlds' state (its share of
+  ``env.get_state()``, also when it trained in a population), and the rollout carry (next observation, agent state,
   episode-start and validity flags, previous reward), which together make a resumed run
   continue exactly where the saved one stopped.
 

@@ -51,6 +51,11 @@ class Config:
     """Environment steps to train for, summed over all worlds and processes."""
     seed: int = 1
     """Seed of the worlds (world i of rank r gets seed + r * num_envs + i) and of torch's RNG."""
+    population: int = 1
+    """Train this many seeds (--seed, --seed + 1, ...) in one process, each as its own run in RUN_DIR/seed<s>
+    with its own agent, optimizer, RNG, TensorBoard run and checkpoint; their worlds share one vector env.
+    Each run equals its separate run, and the population is faster than the seeds one after another
+    (`python scripts/bench.py population`). --resume RUN_DIR resumes them all."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Where worlds, agent and rollouts live; auto picks cuda when present, else cpu."""
     run_dir: Optional[str] = None
@@ -244,6 +249,8 @@ def validate(config: Config, recurrent: Optional[bool] = None) -> None:
         v = getattr(config, flag)
         need(flag.replace("_", "-"), v, _is_int(v) and v >= 0, "an integer >= 0 (0 turns it off)")
     need("seed", config.seed, _is_int(config.seed) and config.seed >= 0, "an integer >= 0")
+    need("population", config.population, _is_int(config.population) and 1 <= config.population <= 256,
+         "an integer from 1 to 256")
     need("learning-rate", config.learning_rate, _is_real(config.learning_rate) and config.learning_rate > 0, "a number > 0")
     need("gamma", config.gamma, _is_real(config.gamma) and 0 < config.gamma <= 1, "a number in (0, 1]")
     need("gae-lambda", config.gae_lambda, _is_real(config.gae_lambda) and 0 <= config.gae_lambda <= 1, "a number in [0, 1]")

@@ -27,7 +27,9 @@ class Logbook:
     """Console and TensorBoard output of one training call; use it as a context manager around the
     updates (it closes the progress bar, and on an error flushes the writer), then call `close`."""
 
-    def __init__(self, run: RunState, agent, num_params: int, num_updates: int, batch_size: int):
+    def __init__(self, run: RunState, agent, num_params: int, num_updates: int, batch_size: int,
+                 brief: bool = False):
+        """``brief``: a population's later runs print one line (the first prints the config) and no bar."""
         self.config, self.run_dir, self.device = run.config, run.run_dir, run.device
         self.reference = run.reference
         self.writer = self.bar = self.eval_env = None
@@ -43,7 +45,8 @@ class Logbook:
         saved = to_dict(run.saved_config)
         print(("Resuming" if run.resumed else "Training") + f" in {run.run_dir} on {run.device}"
               + (f" x {process.world_size} processes" if process.distributed else ""))
-        print(json.dumps(saved, indent=2))
+        if not brief:
+            print(json.dumps(saved, indent=2))
         print(f"agent: {config.agent}, {num_params:,} parameters; "
               f"{num_updates} updates of {batch_size:,} steps; reference returns {run.reference or 'n/a'}")
         # On resume, purge what the interrupted run logged after its checkpoint.
@@ -54,7 +57,7 @@ class Logbook:
             hparams = {k: v for k, v in saved.items() if k not in ("run_dir", "resume", "config", "progress")}
             monitor.add_hparams(self.writer, {**hparams, "agent_params": num_params})
         self.bar = tqdm(total=num_updates * batch_size, initial=run.global_step, unit="step", unit_scale=True,
-                        dynamic_ncols=True, disable=not config.progress)
+                        dynamic_ncols=True, disable=brief or not config.progress)
 
     def __enter__(self) -> "Logbook":
         return self

@@ -9,6 +9,7 @@ in `training.logbook`, and Ctrl-C handling in `training.interrupt`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from typing import Optional, Sequence
 import torch
 
 from agents.ppo import Rollout, compute_gae, ppo_update
-from agents.runner import env_action
+from agents.runner import Carry, env_action, sample
 from training import distributed, monitor
 from training.build import (TRAINING_ENV_OPTIONS, action_bounds, action_example, make_agent, make_env,
                             resolve_device, set_cpu_threads)
@@ -25,6 +26,7 @@ from training.checkpoint import CHECKPOINT_FILE
 from training.config import Config, ConfigError, validate
 from training.interrupt import stop_requests
 from training.logbook import Logbook
+from training.population import Member, check_members, join, join_states, split_state, write_population_config
 from training.run_state import RunState
 
 
@@ -56,145 +58,214 @@ def train(config: Config, *, max_updates: Optional[int] = None) -> TrainResult:
     (for tests and time-boxed runs; ``--resume`` continues). A non-finite loss or parameter raises
     NonFiniteError naming the update, and nothing is saved over the last good checkpoint.
     """
-    validate(config)
-    device = resolve_device(config.device)
+    if config.population != 1:
+        raise ConfigError(f"--population: got {config.population}; train() runs one seed; allowed: 1 here, "
+                          f"or train_population(population_configs(config)) for several")
+    return train_population([config], max_updates=max_updates)[0]
+
+
+def train_population(configs: Sequence[Config], *, max_updates: Optional[int] = None,
+                     population: Optional[Config] = None) -> list[TrainResult]:
+    """Train runs that differ only in ``seed`` and ``run_dir``/``resume`` as one population in this process
+    (`training.population`); one TrainResult each, in order, each run exactly its separate run.
+
+    ``population``: the config they were expanded from (`population_configs`), saved as the population
+    directory's config.json so that ``--resume`` finds it. Errors as `train`."""
+    configs = list(configs)
+    for config in configs:
+        validate(config)
+    check_members(configs)
+    device = resolve_device(configs[0].device)
     process = distributed.setup(device.type)
-    if device.type == "cuda" and process.distributed:
-        device = torch.device("cuda", process.local_rank)
-    if device.type == "cpu":
-        set_cpu_threads(process.local_world_size)
     try:
-        result = _train(config, device, process, max_updates)
+        if len(configs) > 1 and process.distributed:
+            raise ConfigError("--population: a population trains in one process; allowed: 1 under torchrun")
+        if device.type == "cuda" and process.distributed:
+            device = torch.device("cuda", process.local_rank)
+        if device.type == "cpu":
+            set_cpu_threads(process.local_world_size)
+        results = _train(configs, device, process, max_updates, population)
     except BaseException:
         distributed.teardown(process)
         raise
     # Leave together: a process that tears gloo down while its peer still writes can abort.
     distributed.barrier(process)
     distributed.teardown(process)
-    return result
+    return results
 
 
-def train_population(configs: Sequence[Config], *, max_updates: Optional[int] = None) -> list[TrainResult]:
-    """Train several runs that differ only in ``seed`` and ``run_dir``/``resume``; one TrainResult each.
-
-    (First form: the runs train one after another. The population form, one process and one vector env
-    for all of them, replaces it with the same results.)"""
-    return [train(config, max_updates=max_updates) for config in configs]
-
-
-def _train(config: Config, device: torch.device, process: distributed.Process,
-           max_updates: Optional[int]) -> TrainResult:
-    # ---- set up: the run (resume checked before anything is built), worlds, agent, optimizer ---
-    run = RunState.open(config, process, device)
-    torch.manual_seed(config.seed)  # the same initial parameters on every process
-    env = make_env(config, config.num_envs, device, **TRAINING_ENV_OPTIONS)
+def _train(configs: list[Config], device: torch.device, process: distributed.Process,
+           max_updates: Optional[int], population: Optional[Config]) -> list[TrainResult]:
+    # ---- set up: the runs (resumes checked before anything is built), worlds, agents, optimizers ----
+    runs = [RunState.open(c, process, device) for c in configs]
+    config, k = configs[0], len(configs)  # the settings the runs share
+    env = make_env(config, config.num_envs * k, device, **TRAINING_ENV_OPTIONS)
     if config.distractor_ramp and getattr(getattr(env, "multi", None), "cooperative", False):
         raise ConfigError("--distractor-ramp: not with cooperative=True, where each forager is paid the team's "
                           "reward but the ramp would relieve only its own distractors; allowed: 0 (off) there")
-    agent = make_agent(config, env, run.agent_config).to(device)
-    distributed.broadcast_parameters(agent, process)
-    validate(config, recurrent=bool(agent.initial_state(1, device=device)))
-    # env.num_envs: --num-envs worlds; on MultiBerry-v0, --num-envs arenas x their foragers
-    batch_size = env.num_envs * config.num_steps * process.world_size  # env (forager) steps per update
+    members = [_member(run, env, i, k, device, process) for i, run in enumerate(runs)]
+    # env.num_envs: the worlds of all runs; on MultiBerry-v0, --num-envs arenas x their foragers, per run
+    batch_size = env.num_envs // k * config.num_steps * process.world_size  # env (forager) steps per update, per run
     num_updates = config.total_steps // batch_size
     if num_updates < 1:
         raise ConfigError(f"--total-steps: got {config.total_steps}; allowed: at least one update's "
                           f"{batch_size} steps (--num-envs x --num-steps x processes)")
-    optimizer = torch.optim.Adam(agent.parameters(), lr=config.learning_rate, eps=1e-5)
-    num_params = sum(p.numel() for p in agent.parameters())
-    torch.manual_seed(config.seed * 1_000_003 + process.rank + 1)  # each process samples its own actions
-    obs, carry = run.begin(agent, optimizer, env)  # fresh, or exactly where the saved run stopped
-    start_update, global_step = run.update, run.global_step
-
-    rollout = Rollout.allocate(config.num_steps, obs, action_example(env, device))
+    obs = _begin(members, env, device)  # fresh, or exactly where the saved runs stopped
+    if population is not None and process.is_main:
+        write_population_config(population, configs)
+    start_update, global_step = members[0].run.update, members[0].run.global_step
+    num_params = sum(p.numel() for p in members[0].agent.parameters())
     bounds = action_bounds(env)
-    reduce_gradients = distributed.gradient_reducer(agent, process)
-    episodes, internals = monitor.EpisodeStats(device), monitor.InternalStats()
-    log = Logbook(run, agent, num_params, num_updates, batch_size)
+    reduce_gradients = distributed.gradient_reducer(members[0].agent, process)  # None in a population
+    for m in members:
+        m.rollout = Rollout.allocate(config.num_steps, m.mine(obs), m.mine(action_example(env, device)))
+        m.episodes = monitor.EpisodeStats(device)
+    logs = [Logbook(m.run, m.agent, num_params, num_updates, batch_size, brief=i > 0) for i, m in enumerate(members)]
     update, stopped, steady = start_update, False, None  # steady: (time, step) after this call's first update
-    run.start_clock()
+    for m in members:
+        m.run.start_clock()
 
-    with log, stop_requests(announce=process.is_main) as stop_request:
+    with contextlib.ExitStack() as stack, stop_requests(announce=process.is_main) as stop_request:
+        for log in logs:
+            stack.enter_context(log)
         for update in range(start_update + 1, num_updates + 1):
-            if config.anneal_lr:
-                optimizer.param_groups[0]["lr"] = config.learning_rate * (1.0 - (update - 1.0) / num_updates)
-
+            lr = config.learning_rate * (1.0 - (update - 1.0) / num_updates) if config.anneal_lr else None
             ramp = distractor_ramp(config, update, num_updates)  # 1 unless --distractor-ramp
             relief = (1.0 - ramp) * env.config.distractor_reward  # the distractor reward not yet charged
+            for m in members:
+                if lr is not None:
+                    m.optimizer.param_groups[0]["lr"] = lr
+                m.rollout.initial_state = {key: v.clone() for key, v in m.carry.state.items()}
+
             # 1. Collect: num_steps steps of every world into device storage; no host reads.
-            rollout.initial_state = {k: v.clone() for k, v in carry.state.items()}
             for step in range(config.num_steps):
-                with torch.no_grad():
-                    out = carry.act(agent, obs)
-                    action = out.dist.sample()
-                    for key, value in obs.items():
-                        rollout.obs[key][step] = value
-                    rollout.episode_start[step], rollout.valid[step] = carry.episode_start, carry.valid
-                    rollout.prev_rewards[step] = carry.prev_reward
-                    rollout.actions[step], rollout.logprobs[step] = action, out.dist.log_prob(action)
-                    rollout.values[step] = out.value
-                    internals.record(out.internals)
-                obs, reward, terminated, truncated, info = env.step(env_action(action, *bounds))
+                actions = []
+                for m in members:
+                    with torch.no_grad():
+                        mine, rollout = m.mine(obs), m.rollout
+                        m.out = out = m.carry.act(m.agent, mine)
+                        action = sample(out.dist, m.generator)
+                        for key, value in mine.items():
+                            rollout.obs[key][step] = value
+                        rollout.episode_start[step], rollout.valid[step] = m.carry.episode_start, m.carry.valid
+                        rollout.prev_rewards[step] = m.carry.prev_reward
+                        rollout.actions[step], rollout.logprobs[step] = action, out.dist.log_prob(action)
+                        rollout.values[step] = out.value
+                        m.internals.record(out.internals)
+                    actions.append(action)
+                obs, reward, terminated, truncated, info = env.step(env_action(join(actions), *bounds))
                 if relief:  # --distractor-ramp: the agent learns from the ramped reward, logs show the true one
                     reward = reward - relief * info["distractor_eaten"]
-                rollout.rewards[step], rollout.terminated[step], rollout.truncated[step] = reward, terminated, truncated
-                carry = carry.advance(out, reward, terminated, truncated)
-                episodes.record(info)
+                for m in members:
+                    r, term, trunc = m.mine(reward), m.mine(terminated), m.mine(truncated)
+                    m.rollout.rewards[step], m.rollout.terminated[step], m.rollout.truncated[step] = r, term, trunc
+                    m.carry = m.carry.advance(m.out, r, term, trunc)
+                    m.episodes.record(m.mine(info))
             global_step += batch_size
 
-            # 2. Bootstrap: the value of the observation after the rollout (the env still shows it,
-            # so its spatial gain is measured against the target mask here, on the device).
-            with torch.no_grad():
-                boot = carry.act(agent, obs)
-                next_value = boot.value
-                internals.record_spatial_index(boot.internals, env)
-
-            # 3. Advantages (GAE) and value targets.
-            advantages, returns = compute_gae(rollout, next_value, config.gamma, config.gae_lambda)
-
-            # 4. Optimise the clipped PPO objective.
-            stats = ppo_update(
-                agent, optimizer, rollout, advantages, returns,
-                update_epochs=config.update_epochs, num_minibatches=config.num_minibatches,
-                clip_coef=config.clip_coef, clip_vloss=config.clip_vloss, ent_coef=config.ent_coef,
-                vf_coef=config.vf_coef, max_grad_norm=config.max_grad_norm, norm_adv=config.norm_adv,
-                target_kl=config.target_kl, reduce_gradients=reduce_gradients,
-            )
+            # 2. Bootstrap: the value of the observation after the rollout (the env still shows it, so
+            # the spatial gain is measured against the target mask here, on the device).
+            mask = _target_mask(env)
+            for m in members:
+                with torch.no_grad():
+                    boot = m.carry.act(m.agent, m.mine(obs))
+                    m.internals.record_spatial_index(boot.internals, None if mask is None else m.mine(mask))
+                # 3. Advantages (GAE) and value targets.
+                advantages, returns = compute_gae(m.rollout, boot.value, config.gamma, config.gae_lambda)
+                # 4. Optimise the clipped PPO objective.
+                m.stats = ppo_update(
+                    m.agent, m.optimizer, m.rollout, advantages, returns,
+                    update_epochs=config.update_epochs, num_minibatches=config.num_minibatches,
+                    clip_coef=config.clip_coef, clip_vloss=config.clip_vloss, ent_coef=config.ent_coef,
+                    vf_coef=config.vf_coef, max_grad_norm=config.max_grad_norm, norm_adv=config.norm_adv,
+                    target_kl=config.target_kl, reduce_gradients=reduce_gradients, generator=m.generator,
+                )
 
             # 5. Check, log, checkpoint. The host reads the update's numbers here, once.
-            _check_finite(agent, stats, update, global_step, run)
-            shared = distributed.all_sum(
-                torch.cat([episodes.sums, torch.tensor([float(stop_request.requested)], device=device)]), process)
+            for m in members:
+                _check_finite(m.agent, m.stats, update, global_step, m.run)
+            shared = distributed.all_sum(torch.cat(
+                [m.episodes.sums for m in members] + [torch.tensor([float(stop_request.requested)], device=device)]),
+                process)
             stop = bool(shared[-1] > 0) or (max_updates is not None and update - start_update >= max_updates)
             steady = steady or (time.time(), global_step)
-            sps = (global_step - start_update * batch_size) / max(time.time() - run.started, 1e-9)
-            log.scalars(global_step, sps, optimizer.param_groups[0]["lr"], stats,
-                        {**episodes.read(shared[:-1]), **internals.read(),
-                         **({"charts/distractor_ramp": ramp} if config.distractor_ramp else {})})
-            if config.image_interval and update % config.image_interval == 0:
-                log.view(global_step, rollout.obs["image"][-1], out.internals.get("spatial_gain"))
-            if config.video_interval and update % config.video_interval == 0 and not stop:
-                log.video(agent, global_step)
+            sps = (global_step - start_update * batch_size) / max(time.time() - members[0].run.started, 1e-9)
+            for m, log, sums in zip(members, logs, shared[:-1].chunk(k)):
+                log.scalars(global_step, sps, m.optimizer.param_groups[0]["lr"], m.stats,
+                            {**m.episodes.read(sums), **m.internals.read(),
+                             **({"charts/distractor_ramp": ramp} if config.distractor_ramp else {})})
+                if config.image_interval and update % config.image_interval == 0:
+                    log.view(global_step, m.rollout.obs["image"][-1], m.out.internals.get("spatial_gain"))
+                if config.video_interval and update % config.video_interval == 0 and not stop:
+                    log.video(m.agent, global_step)
             if stop:
                 stopped = True
                 break
             if config.checkpoint_interval and update % config.checkpoint_interval == 0 and update < num_updates:
-                run.save(update, global_step, agent, optimizer, env, obs, carry)
-        run.save(update, global_step, agent, optimizer, env, obs, carry)
+                _save(members, update, global_step, env, obs)
+        _save(members, update, global_step, env, obs)
 
-    # ---- the end: throughput from the end of this call's first update, final video and note ---
-    steps_call, elapsed_call = global_step - start_update * batch_size, time.time() - run.started
+    # ---- the end: throughput from the end of this call's first update, final videos and notes ---
+    steps_call, elapsed_call = global_step - start_update * batch_size, time.time() - members[0].run.started
     if steady is not None and global_step > steady[1]:
         sps_call = (global_step - steady[1]) / max(time.time() - steady[0], 1e-9)
     else:
         sps_call = steps_call / max(elapsed_call, 1e-9)
-    elapsed = run.elapsed_before + elapsed_call
-    if config.video_interval and update > start_update:
-        log.video(agent, global_step)
-    log.close(global_step, update, num_updates, elapsed, sps_call, stopped)
+    results = []
+    for m, log in zip(members, logs):
+        elapsed = m.run.elapsed_before + elapsed_call
+        if config.video_interval and update > start_update:
+            log.video(m.agent, global_step)
+        log.close(global_step, update, num_updates, elapsed, sps_call, stopped)
+        results.append(TrainResult(m.run.run_dir, global_step, update, log.last_return, log.last_score, sps_call,
+                                   elapsed, stopped, m.run.reference, num_params))
     env.close()
-    return TrainResult(run.run_dir, global_step, update, log.last_return, log.last_score, sps_call, elapsed, stopped,
-                       run.reference, num_params)
+    return results
+
+
+def _member(run: RunState, env, index: int, k: int, device: torch.device, process: distributed.Process) -> Member:
+    """Run ``index`` of ``k``: its agent (initialised from its seed, as its separate run), optimizer and
+    action generator, and its rows of the shared env."""
+    config = run.config
+    torch.manual_seed(config.seed)  # the same initial parameters on every process
+    agent = make_agent(config, env, run.agent_config).to(device)
+    distributed.broadcast_parameters(agent, process)
+    validate(config, recurrent=bool(agent.initial_state(1, device=device)))
+    optimizer = torch.optim.Adam(agent.parameters(), lr=config.learning_rate, eps=1e-5)
+    generator = torch.Generator(device).manual_seed(config.seed * 1_000_003 + process.rank + 1)  # its own actions
+    share = env.num_envs // k
+    return Member(run, agent, optimizer, generator, slice(index * share, (index + 1) * share), env.num_envs)
+
+
+def _begin(members: list[Member], env, device: torch.device) -> dict:
+    """Start every run's worlds and carry fresh, or restore them all from their checkpoints; the first
+    observations of the shared env."""
+    restored = [m.run.begin(m.agent, m.optimizer, m.generator) for m in members]
+    if all(r is not None for r in restored) and hasattr(env, "set_state"):
+        env.set_state(join_states([r[0] for r in restored]))
+        for m, (_, _, carry) in zip(members, restored):
+            m.carry = carry
+        return join([r[1] for r in restored])
+    if any(r is not None for r in restored) and len(members) > 1:
+        raise ConfigError("--resume: some runs of the population saved their worlds and some did not; "
+                          "allowed: resume each run on its own (--resume RUN_DIR/seed<s>)")
+    obs = env.reset(seed=[s for m in members for s in m.run.world_seeds()])[0]
+    for m in members:
+        m.carry = Carry.start(m.agent, m.rows.stop - m.rows.start, device)
+    return obs
+
+
+def _save(members: list[Member], update: int, global_step: int, env, obs: dict) -> None:
+    """Every run's checkpoint, each with its share of the worlds."""
+    states = split_state(env.get_state(), len(members)) if hasattr(env, "get_state") else [None] * len(members)
+    for m, state in zip(members, states):
+        m.run.save(update, global_step, m.agent, m.optimizer, m.generator, state, m.mine(obs), m.carry)
+
+
+def _target_mask(env) -> Optional[torch.Tensor]:
+    """The worlds' target mask for the spatial index (None for worlds without one)."""
+    world = getattr(env, "unwrapped", env)
+    return world.target_mask() if hasattr(world, "target_mask") else None
 
 
 def distractor_ramp(config: Config, update: int, num_updates: int) -> float:

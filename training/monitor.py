@@ -114,12 +114,11 @@ class InternalStats:
             self.sums[tag] = self.sums[tag] + value if tag in self.sums else value
         self.count += 1
 
-    def record_spatial_index(self, internals: dict[str, torch.Tensor], env) -> None:
-        """attention/spatial_index (`agents.probe.spatial_sums`) of the step whose internals these are;
-        `env` must still show that step's observation. No host sync; worlds without a target mask skip it."""
-        world = getattr(env, "unwrapped", env)
-        if "spatial_gain" in internals and hasattr(world, "target_mask"):
-            self.once["attention/spatial_index"] = spatial_sums(internals["spatial_gain"], world.target_mask())
+    def record_spatial_index(self, internals: dict[str, torch.Tensor], target_mask: Optional[torch.Tensor]) -> None:
+        """attention/spatial_index (`agents.probe.spatial_sums`) of the step whose internals these are,
+        against the worlds' ``target_mask`` of that step (None: worlds without one skip it). No host sync."""
+        if "spatial_gain" in internals and target_mask is not None:
+            self.once["attention/spatial_index"] = spatial_sums(internals["spatial_gain"], target_mask)
 
     def read(self) -> dict[str, float]:
         """Means since the last read, by tag, and the once-per-update measures; resets."""

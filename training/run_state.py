@@ -97,13 +97,12 @@ class RunState:
         """The config as the run directory and the checkpoint record it."""
         return dataclasses.replace(self.config, run_dir=self.run_dir, resume=None, config=None)
 
-    def begin(self, agent: torch.nn.Module, optimizer: torch.optim.Optimizer, env) -> tuple[dict, Carry]:
-        """The first observations and the carry: restored from the checkpoint (with the model, the
-        optimizer, the RNG and the worlds), or fresh; rank 0 writes config.json and reference.json."""
-        restored = self._restore(agent, optimizer, env) if self.resumed else None
-        if restored is None:
-            seed = self.config.seed + self.process.rank * self.config.num_envs + self.global_step
-            restored = env.reset(seed=seed)[0], Carry.start(agent, env.num_envs, self.device)
+    def begin(self, agent: torch.nn.Module, optimizer: torch.optim.Optimizer,
+              generator: torch.Generator) -> Optional[tuple[dict, dict, Carry]]:
+        """Restore the model, the optimizer, the counters and the action RNG from the checkpoint when
+        resuming, and return the saved (env state, observations, carry); None for a fresh start (then the
+        caller resets its worlds with `world_seeds`). Rank 0 writes config.json and reference.json."""
+        restored = self._restore(agent, optimizer, generator) if self.resumed else None
         if not self.resumed and self.process.is_main:
             self.reference = reference_returns(self.config, self.device)
         if self.process.is_main:
@@ -112,7 +111,13 @@ class RunState:
                 write_json(os.path.join(self.run_dir, "reference.json"), self.reference)
         return restored
 
-    def _restore(self, agent, optimizer, env) -> Optional[tuple[dict, Carry]]:
+    def world_seeds(self) -> list[int]:
+        """The seeds of this process's worlds for a fresh start: world i (arena i on MultiBerry) of rank r
+        gets seed + r * num_envs + i (+ the steps already trained, when a resume could not restore them)."""
+        base = self.config.seed + self.process.rank * self.config.num_envs + self.global_step
+        return [base + i for i in range(self.config.num_envs)]
+
+    def _restore(self, agent, optimizer, generator) -> Optional[tuple[dict, dict, Carry]]:
         checkpoint, device = self.checkpoint, self.device
         agent.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
@@ -120,16 +125,19 @@ class RunState:
         self.elapsed_before = float(checkpoint.get("elapsed", 0.0))
         self.reference = dict(checkpoint.get("reference", {}))
         entry = checkpoint["ranks"][self.process.rank]
-        torch.set_rng_state(entry["rng_cpu"])
-        if device.type == "cuda" and entry.get("rng_cuda"):
-            torch.cuda.set_rng_state(entry["rng_cuda"][0], device)
-        if entry.get("env_state") is None or not hasattr(env, "set_state"):
+        if "rng_actions" in entry and entry["rng_actions"].numel() == generator.get_state().numel():
+            generator.set_state(entry["rng_actions"])
+        elif device.type == "cpu" and "rng_cpu" in entry:  # saved before the trainer had its own generator
+            generator.set_state(entry["rng_cpu"])
+        else:
+            warnings.warn("the checkpoint's action RNG does not fit this device; the resumed run samples "
+                          "actions from a new stream, so it is not an exact continuation")
+        if entry.get("env_state") is None:
             warnings.warn("the env has no get_state/set_state: the resumed worlds start new episodes, "
                           "so the run is not an exact continuation")
             return None
-        env.set_state(_to(entry["env_state"], device))
         carry = _to(entry["carry"], device)  # {"obs", "state", "episode_start", "valid", "prev_reward"}
-        return carry["obs"], Carry.from_dict(carry)
+        return _to(entry["env_state"], device), carry.pop("obs"), Carry.from_dict(carry)
 
     def start_clock(self) -> None:
         self.started = time.time()
@@ -139,12 +147,12 @@ class RunState:
         return self.elapsed_before + (time.time() - self.started)
 
     def save(self, update: int, global_step: int, agent: torch.nn.Module, optimizer: torch.optim.Optimizer,
-             env, obs: dict, carry: Carry) -> None:
-        """Write the checkpoint (rank 0), with every process's RNG, worlds and carry; every process calls it."""
+             generator: torch.Generator, env_state: Optional[dict], obs: dict, carry: Carry) -> None:
+        """Write the checkpoint (rank 0), with every process's action RNG, worlds and carry; every process
+        calls it. ``env_state`` is this run's share of the worlds' `get_state()` (None if the env has none)."""
         entry = {
-            "rng_cpu": torch.get_rng_state(),
-            "rng_cuda": [torch.cuda.get_rng_state(self.device)] if self.device.type == "cuda" else [],
-            "env_state": _to(env.get_state(), "cpu") if hasattr(env, "get_state") else None,
+            "rng_actions": generator.get_state(),
+            "env_state": None if env_state is None else _to(env_state, "cpu"),
             "carry": _to({"obs": obs, **carry.as_dict()}, "cpu"),
         }
         ranks = distributed.gather_to_main(entry, self.process)

@@ -1,0 +1,146 @@
+"""A population: K runs of one (agent, task) that differ only in their seed, trained in one process.
+
+The K runs share one vector env of K x N worlds: run k owns rows [k N, (k + 1) N) of every batched
+tensor (slots of arenas on MultiBerry). The worlds are batch-size invariant (`envs.rng`), so run k's
+worlds are exactly those of its separate run. Everything else is the run's own (a `Member`): its agent
+and Adam state, the generator its actions and minibatches are drawn from, its rollout, statistics,
+TensorBoard run and checkpoint in its own run directory. So a member's run directory is an ordinary
+run: ``--resume``, ``watch.py`` and ``compare --from`` take it as it is, and a population of one is a
+plain training run (``train`` is K = 1).
+
+Why a loop over members and not one vmapped model (``torch.func.stack_module_state`` + ``vmap``)?
+On the CPU, convolutions under vmap become grouped convolutions, which ran 0.4-0.5x the speed of
+separate calls here, forward and backward. The loop runs each member's forward and backward at
+exactly its separate run's shapes, and what the population saves is the env stepped once for all
+members and one process's fixed costs. It runs unchanged on CUDA (device-resident, no host reads
+in a step); the vmap form is the one to measure there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence
+
+import torch
+
+from agents.ppo import Rollout
+from agents.runner import Carry
+from training import monitor
+from training.config import CONFIG_FILE, Config, ConfigError, to_dict
+from training.run_state import RunState
+
+# Fields in which the members of one population may differ.
+MEMBER_FIELDS = ("seed", "run_dir", "resume", "config", "progress", "population")
+
+
+def population_configs(config: Config) -> list[Config]:
+    """The member runs of ``config``: seeds seed, seed + 1, ..., in RUN_DIR/seed<s> (``--population K``).
+
+    With --population 1 it is ``[config]``. When ``config.resume`` names a population's directory,
+    each member resumes from its own directory there."""
+    k = config.population
+    if k == 1:
+        return [config]
+    base = config.resume or config.run_dir or population_dir(config)
+    members = []
+    for seed in range(config.seed, config.seed + k):
+        member_dir = os.path.join(base, f"seed{seed}")
+        members.append(dataclasses.replace(config, seed=seed, population=1, run_dir=member_dir,
+                                           resume=member_dir if config.resume else None, config=None))
+    return members
+
+
+def population_dir(config: Config) -> str:
+    """The default directory of a population: runs/<env>__<agent>__seeds<first>-<last>__<time>."""
+    last = config.seed + config.population - 1
+    return config.default_run_dir().replace(f"__{config.seed}__", f"__seeds{config.seed}-{last}__", 1)
+
+
+def check_members(configs: Sequence[Config]) -> None:
+    """Raise ConfigError unless the runs can train as one population: the same settings but the seed
+    and the run directory, distinct seeds, and distinct run directories."""
+    if not configs:
+        raise ConfigError("train_population: got no runs; allowed: one or more configs")
+    first = to_dict(configs[0])
+    for config in configs[1:]:
+        for name, value in to_dict(config).items():
+            if name not in MEMBER_FIELDS and value != first[name]:
+                raise ConfigError(f"--{name.replace('_', '-')}: a population's runs differ only in "
+                                  f"{', '.join(MEMBER_FIELDS[:3])}; got {first[name]!r} and {value!r}")
+    seeds = [c.seed for c in configs]
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"--seed: a population's runs need distinct seeds; got {seeds}")
+    dirs = [os.path.abspath(c.resume or c.run_dir) for c in configs if (c.resume or c.run_dir)]
+    if len(set(dirs)) != len(dirs):
+        raise ConfigError(f"--run-dir: a population's runs need their own directories; got {dirs}")
+    if len(configs) > 1 and any(c.resume for c in configs) and not all(c.resume for c in configs):
+        raise ConfigError("--resume: a population resumes all its runs or none")
+
+
+def write_population_config(config: Config, configs: Sequence[Config]) -> None:
+    """RUN_DIR/config.json of a population (``--resume RUN_DIR`` reads it); members write their own."""
+    from training.files import write_json
+
+    base = os.path.dirname(os.path.normpath(configs[0].run_dir))
+    write_json(os.path.join(base, CONFIG_FILE),
+               to_dict(dataclasses.replace(config, run_dir=base, resume=None, config=None)))
+
+
+# --- a member's share of the batched tensors ------------------------------------------------------
+
+
+def rows_of(value: Any, rows: slice, batch: int) -> Any:
+    """``value`` with every tensor whose first dimension is ``batch`` cut to ``rows`` (views, not copies);
+    dicts are followed, anything else is returned as it is."""
+    if isinstance(value, torch.Tensor):
+        return value[rows] if value.dim() > 0 and value.shape[0] == batch else value
+    if isinstance(value, dict):
+        return {k: rows_of(v, rows, batch) for k, v in value.items()}
+    return value
+
+
+def split_state(state: dict[str, torch.Tensor], parts: int) -> list[dict[str, torch.Tensor]]:
+    """An env's `get_state()` cut into ``parts`` equal shares of its worlds (arenas); 0-d entries are shared."""
+    return [{k: (v.chunk(parts)[i] if v.dim() > 0 else v) for k, v in state.items()} for i in range(parts)]
+
+
+def join_states(states: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The inverse of `split_state`: the members' saved worlds side by side, for `env.set_state`."""
+    return {k: (torch.cat([s[k] for s in states]) if v.dim() > 0 else v) for k, v in states[0].items()}
+
+
+def join(values: Sequence[Any]) -> Any:
+    """Tensors (or dicts of them) of the members concatenated along the batch, in member order."""
+    if len(values) == 1:
+        return values[0]
+    if isinstance(values[0], dict):
+        return {k: join([v[k] for v in values]) for k in values[0]}
+    return torch.cat(list(values))
+
+
+@dataclass
+class Member:
+    """One run of a population and everything it owns. ``rows`` are its slots of the shared env."""
+
+    run: RunState
+    agent: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    generator: torch.Generator  # its action samples and minibatch orders
+    rows: slice
+    batch: int  # the shared env's num_envs, which `rows` cut
+    carry: Optional[Carry] = None
+    rollout: Optional[Rollout] = None
+    out: Any = None  # the agent's output at the last step (its internals feed the view image)
+    stats: Optional[dict] = None  # the last update's losses (`agents.ppo.ppo_update`)
+    episodes: Optional[monitor.EpisodeStats] = None
+    internals: monitor.InternalStats = field(default_factory=monitor.InternalStats)
+
+    @property
+    def config(self) -> Config:
+        return self.run.config
+
+    def mine(self, value: Any) -> Any:
+        """This member's rows of a batched tensor, dict of tensors or info dict."""
+        return rows_of(value, self.rows, self.batch)
