@@ -1,4 +1,4 @@
-"""Benchmarks: `python scripts/bench.py env` (worlds alone) and `python scripts/bench.py train`.
+"""Benchmarks: `python scripts/bench.py env` (worlds alone), `train` and `population`.
 
     python scripts/bench.py env                        # N = 1, 256, 4096, 16384 vs SyncVectorEnv
     python scripts/bench.py env --device cuda --sizes 65536 262144
@@ -6,6 +6,7 @@
 
     python scripts/bench.py train                      # every preset, default training settings
     python scripts/bench.py train --presets feedforward feedback --num-envs 128 --device cuda
+    python scripts/bench.py population --preset feedback --seeds 5   # one process vs 5 separate runs
 """
 
 from __future__ import annotations
@@ -82,6 +83,41 @@ class TrainBench:
         base = dataclasses.replace(Config(device=self.device), **overrides)
         validate(base)  # the trainer's own checks, before anything is printed
         bench_train(self.presets or list(agents.PRESETS), base, updates=self.updates)
+
+
+@dataclass
+class PopulationBench:
+    """K seeds trained as one population (`--population K`) against K separate runs, same steps."""
+
+    preset: str = "feedback"
+    """Agent preset."""
+    seeds: int = 5
+    """K, the seeds of the population."""
+    env: str = "CuedBerry-v0"
+    """Task."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where worlds and agents run; auto picks cuda when present."""
+    num_envs: Optional[int] = None
+    """Worlds per seed; left out: the training default."""
+    updates: int = 4
+    """Updates per run (the first included, and the setup)."""
+    repeats: int = 1
+    """Alternate separate runs and population this many times; the speed-up pools them."""
+
+    def run(self) -> None:
+        import agents
+        from training.bench import bench_population
+        from training.config import Config, validate
+
+        need("preset", self.preset, self.preset in agents.PRESETS, ", ".join(agents.PRESETS))
+        need("seeds", self.seeds, self.seeds >= 1, "an integer >= 1")
+        need("updates", self.updates, self.updates >= 1, "an integer >= 1")
+        need("repeats", self.repeats, self.repeats >= 1, "an integer >= 1")
+        base = Config(env=self.env, agent=self.preset, device=self.device)
+        if self.num_envs is not None:
+            base = dataclasses.replace(base, num_envs=self.num_envs)
+        validate(base)
+        bench_population(self.preset, self.seeds, base, updates=self.updates, repeats=self.repeats)
 
 
 @dataclass
@@ -164,6 +200,7 @@ Command = Union[
     Annotated[EnvBench, tyro.conf.subcommand("env")],
     Annotated[MultiBench, tyro.conf.subcommand("multi")],
     Annotated[TrainBench, tyro.conf.subcommand("train")],
+    Annotated[PopulationBench, tyro.conf.subcommand("population")],
 ]
 
 
