@@ -154,6 +154,16 @@ def test_parse_resume_keeps_saved_config_and_takes_new_total(tmp_path):
     assert train(config).global_step == 512
 
 
+def test_a_runs_saved_config_starts_a_new_run_with_another_seed(tmp_path):
+    """The README's `train.py --config runs/<run>/config.json --seed 2`: the saved run_dir is not reused."""
+    _, first = run_tiny(tmp_path, "first", total_steps=256, video_interval=0)
+    config = parse_config(["--config", os.path.join(first.run_dir, "config.json"), "--seed", "2",
+                           "--run-dir", str(tmp_path / "second")])
+    assert config.seed == 2 and config.num_envs == TINY.num_envs and config.resume is None
+    assert train(config).run_dir == str(tmp_path / "second")
+    assert parse_config(["--config", os.path.join(first.run_dir, "config.json")]).run_dir is None
+
+
 def test_config_file_loads_and_flags_override_it(tmp_path):
     path = tmp_path / "c.json"
     path.write_text(json.dumps({"agent": "recurrent", "num_envs": 12, "env_kwargs": {"num_berries": 5}}))
