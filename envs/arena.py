@@ -291,3 +291,33 @@ def step_arenas(mc: MultiConfig, state: ArenaState, action: torch.Tensor, respaw
     new.slot_reset = terminated if respawn else torch.zeros_like(terminated)
     new.counter = state.counter + 1
     return new, reward, terminated, truncated, target_eaten, distractor_eaten
+
+
+# The ArenaState fields that belong to one forager slot (N, M, ...); the others belong to the arena (N, ...).
+SLOT_FIELDS = ("pose", "alive", "agent_target", "hunger", "episode_step", "episode_return", "episode_target",
+               "episode_distractor", "slot_reset")
+
+
+def restart_slots(mc: MultiConfig, state: ArenaState, arenas: torch.Tensor, slots: torch.Tensor) -> ArenaState:
+    """Start new episodes now, as the next step's autoreset would, and leave everything else exactly
+    as it was: Gymnasium's partial reset (`reset(options={"reset_mask": ...})`). The arenas that
+    `arenas` (N,) bool marks start afresh, every slot in them; the foragers that `slots` (N, M) bool
+    marks respawn in their running arenas, as a starved one does.
+
+    This is one `step_arenas` with those resets, kept only where marked: the other arenas and slots
+    keep their state, RNG counter included, so they go on exactly as they would have without it.
+    """
+    asked = ArenaState(**state.as_dict())
+    asked.arena_reset = arenas
+    asked.slot_reset = slots & ~arenas[:, None]
+    n, m = slots.shape
+    shape = (n, m) if mc.world.action_type == "discrete" else (n, m, 2)
+    idle = torch.zeros(shape, dtype=torch.int64 if len(shape) == 2 else torch.float32, device=slots.device)
+    stepped = step_arenas(mc, asked, idle)[0]  # restarting slots ignore `idle`; the others' moves are dropped
+    take_slot = slots | arenas[:, None]  # (N, M)
+    out = {}
+    for name, old in state.as_dict().items():
+        take = take_slot if name in SLOT_FIELDS else arenas
+        take = take.view(*take.shape, *(1,) * (old.dim() - take.dim()))
+        out[name] = torch.where(take, getattr(stepped, name), old)
+    return ArenaState(**out)

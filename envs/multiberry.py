@@ -29,11 +29,12 @@ from gymnasium.vector.utils import batch_space
 from envs import rng
 from envs.actions import ActionCheck, action_space
 from envs.arena import (  # noqa: F401  (ArenaState, step_arenas: re-exported, MultiBerry's core)
-    TARGET_MODES, ArenaState, MultiConfig, View, arena_view, empty_arenas, forager_view, step_arenas,
+    TARGET_MODES, ArenaState, MultiConfig, View, arena_view, empty_arenas, forager_view, restart_slots,
+    step_arenas,
 )
 from envs.config import NUM_COLOURS, make_config
 from envs.retina import LABEL_FORAGER, Retina
-from envs.vector import observation_space, resolve_device
+from envs.vector import observation_space, partial_reset_mask, resolve_device
 
 PETTINGZOO_NAMES = ("MultiBerryParallelEnv", "parallel_env", "env")
 
@@ -112,6 +113,20 @@ class MultiBerryVectorEnv(VectorEnv):
         self._seeded = False
 
     def reset(self, *, seed=None, options=None):
+        """Start every arena afresh; seed s gives arena n the seed s + n.
+
+        With options={"reset_mask": (N*M,) bool} (Gymnasium's partial reset) only the masked slots
+        start a new episode, now, as their next step's autoreset would (`envs.arena.restart_slots`):
+        an arena whose time ran out starts afresh, elsewhere a masked forager respawns; everything
+        else keeps its state exactly."""
+        mask = partial_reset_mask(options, self.num_envs, self.device)
+        if mask is not None:
+            if not self._seeded or seed is not None:
+                raise ValueError("a reset with options['reset_mask'] restarts slots on their arenas' own seeds: "
+                                 "call reset(seed=...) without a mask first, and no seed with a mask")
+            slots = mask.view(self.num_arenas, self.num_agents)
+            self.state = restart_slots(self.multi, self.state, self.state.arena_reset & slots.any(1), slots)
+            return self._observe(), {}
         if seed is not None or not self._seeded:
             folded = [rng.fold_seed(s) for s in rng.world_seeds(seed, self.num_arenas, "num_arenas")]
             self.state.seed = torch.tensor(folded, dtype=torch.int64, device=self.device)

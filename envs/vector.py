@@ -32,6 +32,20 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return resolved
 
 
+def partial_reset_mask(options: dict | None, num_envs: int, device: torch.device) -> torch.Tensor | None:
+    """options["reset_mask"], Gymnasium's partial reset, as an (N,) bool tensor on `device`; None
+    when absent. It may be a numpy array or a tensor."""
+    if not options or "reset_mask" not in options:
+        return None
+    mask = options["reset_mask"]
+    is_bool = (isinstance(mask, np.ndarray) and mask.dtype == np.bool_) or (
+        isinstance(mask, torch.Tensor) and mask.dtype == torch.bool)
+    if not is_bool or tuple(mask.shape) != (num_envs,):
+        raise ValueError(f"options['reset_mask'] must be a ({num_envs},) bool numpy array or tensor, got "
+                         f"{type(mask).__name__} {getattr(mask, 'dtype', '')} {tuple(getattr(mask, 'shape', ()))}")
+    return torch.as_tensor(mask, device=device)
+
+
 def observation_space(config: WorldConfig) -> spaces.Dict:
     size = config.view_size
     return spaces.Dict({
@@ -120,7 +134,18 @@ class BerryVectorEnv(VectorEnv):
 
     # -- Gymnasium API ------------------------------------------------------------------
     def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None):
-        """Start a new episode in every world. seed s gives world i the seed s + i."""
+        """Start a new episode in every world. seed s gives world i the seed s + i.
+
+        With options={"reset_mask": (N,) bool} (Gymnasium's partial reset, numpy or torch), only the
+        masked worlds start a new episode, now, on their own seeds; the others keep their state
+        exactly (`world.restart_worlds`). Every world's observation comes back."""
+        mask = partial_reset_mask(options, self.num_envs, self.device)
+        if mask is not None:
+            if not self._seeded or seed is not None:
+                raise ValueError("a reset with options['reset_mask'] restarts worlds on their own seeds: call "
+                                 "reset(seed=...) without a mask first, and no seed with a mask")
+            self.state = world.restart_worlds(self.config, self.state, mask)
+            return self._observe(), {}
         if seed is not None:
             self._set_seeds(seed)
         elif not self._seeded:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from envs.actions import ACTION_NAMES, DISCRETE_ACTIONS  # noqa: F401  (re-exported: the viewer names actions)
-from envs.arena import ArenaState, MultiConfig, View, empty_arenas, step_arenas
+from envs.arena import ArenaState, MultiConfig, View, empty_arenas, restart_slots, step_arenas
 from envs.arena import num_target_slots  # noqa: F401  (re-exported: a world's target slot count)
 from envs.config import NUM_COLOURS, WorldConfig
 
@@ -81,6 +81,13 @@ def step_worlds(config: WorldConfig, state: WorldState, action: torch.Tensor):
     arenas, reward, _, truncated, target_eaten, distractor_eaten = step_arenas(
         _one_forager(config), _as_arenas(state), action[:, None])
     return _as_world(arenas), reward[:, 0], truncated[:, 0], target_eaten[:, 0], distractor_eaten[:, 0]
+
+
+def restart_worlds(config: WorldConfig, state: WorldState, restart: torch.Tensor) -> WorldState:
+    """Start a new episode now in the worlds that restart (N,) bool marks; the others keep their
+    state exactly (`envs.arena.restart_slots` with M = 1). For `reset(options={"reset_mask": ...})`."""
+    never = torch.zeros_like(restart)[:, None]
+    return _as_world(restart_slots(_one_forager(config), _as_arenas(state), restart, never))
 
 
 def set_target(state: WorldState, colour: torch.Tensor, swap_berries: bool = False) -> WorldState:
