@@ -5,8 +5,10 @@ batched rollouts over a grid of conditions and lesions, and report the statistic
 conditions, the plan, units and cells), `compare.evaluate` (batched evaluation of one cell),
 `compare.measures` (attention modulation index, set size, passes), `compare.stats` (bootstrap
 CI and IQM), `compare.store` (finished cells on disk), `compare.report` (the output: rows and CSVs from
-`compare.tables`, results.md from `compare.markdown`, PNGs from `compare.plots`)
-and `compare.run` (the order of work, resume, shards and merge).
+`compare.tables`, results.md from `compare.markdown`, PNGs from `compare.plots`),
+`compare.work` (one group's work: a cell's seeds trained as one population, then evaluated),
+`compare.launch` (where the groups run: this process, --jobs worker processes, Ray tasks)
+and `compare.run` (the plan, the order of work, resume, shards and merge).
 """
 
 from compare.grid import CONDITIONS, CompareError, Plan

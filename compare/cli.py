@@ -65,6 +65,10 @@ class CompareArgs:
     """auto, cpu or cuda; left out: auto."""
     shard: Optional[str] = None
     """i/n: run only units i, i+n, ... (0 <= i < n); join the shards with --merge."""
+    jobs: int = 1
+    """Groups (a task and agent's seeds, trained as one population) run at once, each in its own process."""
+    launcher: str = "local"
+    """local: this machine (--jobs); ray: Ray tasks, on the cluster at RAY_ADDRESS or a local one (extra [ray])."""
     from_runs: Annotated[tuple[str, ...], tyro.conf.arg(name="from", metavar="RUN_DIRS")] = ()
     """Evaluate these trained run directories (or folders of them) instead of training."""
     merge: Annotated[tuple[str, ...], tyro.conf.arg(metavar="DIRS")] = ()
@@ -122,4 +126,8 @@ def _one_line(box: str) -> str:
         flag, allowed, given = typed.groups()
         allowed = re.sub(r"^\{None\}\|", "", allowed).strip("{}")
         return f"{flag}: got {given}; allowed: {allowed}; see --help"
+    literal = re.match(r"(--[\w-]+): invalid literal for (\w+)\(\) with base 10: (.+)$", paragraph)
+    if literal:
+        flag, kind, given = literal.groups()
+        return f"{flag}: got {given}; allowed: {kind.upper()}; see --help"
     return f"{paragraph}; see --help"

@@ -66,7 +66,9 @@ def _wall_time(out: str) -> tuple[str, str]:
     elif len(runs) > 1:
         text += f" over {len(runs)} invocations (the compare was interrupted and resumed)"
     devices = sorted({i.get("device", "?") for i in runs})
-    return command, f"{text}, on {', '.join(devices)}"
+    launches = sorted({f"--jobs {i['jobs']}" for i in runs if i.get("jobs", 1) > 1}
+                      | {"--launcher ray" for i in runs if i.get("launcher") == "ray"})
+    return command, f"{text}, on {', '.join(devices)}" + (f" ({', '.join(launches)})" if launches else "")
 
 
 def _head(out: str, plan: Plan, rows: list[dict], trained: dict) -> list[str]:

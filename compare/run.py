@@ -1,41 +1,41 @@
 """A compare from start to end: check the input, train or load each unit, evaluate its cells, report.
 
-Order of work: unit by unit (this shard's units only), train it (in this process, through
-`training.train`, so it keeps this process's one torch thread), then evaluate all its cells;
-each finished cell is saved at once (`compare.store`), so an interrupted compare, run again
-with the same flags, redoes none of them. A training run interrupted mid-way resumes from its
-last checkpoint. `merge` joins the output folders of shards (`--shard i/n`) into one report.
+Order of work: this shard's units, in groups (`compare.work`): the seeds of one (task, agent)
+train together as one population (`training.train_population`), then each unit's cells are
+evaluated. The groups run one after another in this process, or `--jobs J` at once in worker
+processes, or as Ray tasks (`compare.launch`). Each finished record is saved at once
+(`compare.store`), so an interrupted compare, run again with the same flags, redoes none of them;
+a training run interrupted mid-way resumes from its last checkpoint. `merge` joins the output
+folders of shards (`--shard i/n`) into one report.
 
 Every check of the input runs before any training starts (`make_plan`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
 import shutil
 import time
 
-import torch
-
 import agents
-import envs.vector
 from compare import report
 from compare.cli import CompareArgs
-from compare.evaluate import env_spec, evaluate_cell, evaluate_reference
 from compare.grid import (ALL_TASKS, CONDITIONS, CompareError, Plan, Unit, check_plan, difficulty_knobs, eval_cells,
                           parse_shard, parse_variant, preset_unit, shard_units, trainer_overrides, variant_name)
+from compare.launch import check_launch, run_groups
 from compare.scales import SCALES
-from compare.store import (INVOCATIONS_FILE, PLAN_FILE, PRECISION_TAG, load_cell, load_cells, prepare_out, read_curve,
-                           read_json, record_invocation, save_cell, write_json)
+from compare.store import (INVOCATIONS_FILE, PLAN_FILE, load_cell, load_cells, prepare_out, read_json,
+                           record_invocation, save_cell, write_json)
+from compare.work import groups_of, resolve_device
 
 # --- the plan and its units ------------------------------------------------------------------
 
 
 def make_plan(args: CompareArgs) -> tuple[Plan, list[Unit]]:
     """The resolved settings and every unit of the compare; raises CompareError on bad input."""
+    check_launch(args.jobs, args.launcher)
     if args.scale not in SCALES:
         raise CompareError(f"--scale: got {args.scale!r}; allowed: {', '.join(SCALES)}")
     values = dict(SCALES[args.scale])
@@ -178,88 +178,7 @@ def load_runs(paths: tuple[str, ...]) -> list[Unit]:
     return units
 
 
-# --- training --------------------------------------------------------------------------------
-
-
-def train_unit(unit: Unit, plan: Plan, out: str, progress: bool) -> dict:
-    """Train one unit in this process (or resume its interrupted run); returns its train record."""
-    from training import train
-    from training.checkpoint import CHECKPOINT_FILE
-    from training.config import Config
-
-    relative = os.path.join("runs", unit.key)
-    run_dir = os.path.join(out, relative)
-    config = Config(env=unit.task, agent=parse_variant(unit.agent).preset, seed=unit.seed, total_steps=plan.steps,
-                    num_envs=plan.num_envs, num_steps=plan.num_steps, device=plan.device, run_dir=run_dir,
-                    difficulty=unit.difficulty, max_episode_steps=plan.episode_steps, progress=progress,
-                    agent_overrides=trainer_overrides(unit.agent))
-    if os.path.isfile(os.path.join(run_dir, CHECKPOINT_FILE)):
-        config = dataclasses.replace(config, resume=run_dir)
-    elif os.path.isdir(run_dir):
-        shutil.rmtree(run_dir)  # died before its first checkpoint: start it again
-    os.makedirs(run_dir, exist_ok=True)
-    with open(os.path.join(run_dir, "train.log"), "a") as log, contextlib.redirect_stdout(log):
-        result = train(config)
-    if result.interrupted:
-        raise KeyboardInterrupt(f"training of {unit.key} stopped; its checkpoint is saved")
-    record = {"unit": dataclasses.asdict(unit), "run_dir": relative, "global_step": result.global_step,
-              "final_score": result.normalized_score, "final_return": result.episodic_return,
-              "agent_params": result.agent_params, "sps": result.sps, "seconds": result.elapsed,
-              "reference": result.reference, "curve": read_curve(run_dir),
-              "precision_curve": read_curve(run_dir, PRECISION_TAG)}
-    save_cell(out, "train", unit.key, record)
-    return record
-
-
-def loaded_unit_record(unit: Unit) -> dict:
-    """The train record of a --from run, from its checkpoint and event files."""
-    from training.checkpoint import CHECKPOINT_FILE, load_checkpoint
-
-    payload = load_checkpoint(os.path.join(unit.run_dir, CHECKPOINT_FILE))
-    curve = read_curve(unit.run_dir)
-    return {"unit": dataclasses.asdict(unit), "run_dir": unit.run_dir, "global_step": int(payload["global_step"]),
-            "final_score": curve[-1][1] if curve else None, "final_return": None,
-            "agent_params": sum(t.numel() for t in payload["model"].values()),
-            "seconds": float(payload.get("elapsed", 0.0)), "reference": payload.get("reference", {}), "curve": curve,
-            "precision_curve": read_curve(unit.run_dir, PRECISION_TAG)}
-
-
-# --- evaluation ------------------------------------------------------------------------------
-
-
-def evaluate_unit(unit: Unit, plan: Plan, out: str, run_dir: str, device: torch.device, progress: bool) -> int:
-    """Evaluate every unfinished cell of one unit (and any reference they need); returns how many."""
-    from tqdm import tqdm
-
-    from training.checkpoint import CHECKPOINT_FILE, load_checkpoint
-
-    todo = [c for c in eval_cells(unit, plan) if load_cell(out, "eval", c.key) is None]
-    if not todo:
-        return 0
-    payload = load_checkpoint(os.path.join(run_dir, CHECKPOINT_FILE), map_location="cpu")
-    for cell in tqdm(todo, desc=f"evaluate {unit.key}", unit="cell", leave=False, disable=not progress,
-                     dynamic_ncols=True):
-        spec = env_spec(unit, cell.condition, plan)
-        if load_cell(out, "reference", spec.key) is None:
-            save_cell(out, "reference", spec.key, {"spec": dataclasses.asdict(spec), **evaluate_reference(spec, device)})
-        start = time.time()
-        metrics = evaluate_cell(cell, plan, payload, device)
-        save_cell(out, "eval", cell.key, {
-            "unit": dataclasses.asdict(unit), "unit_key": unit.key, "condition": cell.condition,
-            "lesion": cell.lesion, "passes": cell.passes, "reference": spec.key,
-            "episode_steps": plan.episode_steps, "metrics": metrics, "seconds": time.time() - start})
-    return len(todo)
-
-
 # --- the whole compare -----------------------------------------------------------------------
-
-
-def resolve_device(choice: str) -> torch.device:
-    """--device, through the envs' resolver; its error becomes compare's, naming --device."""
-    try:
-        return envs.vector.resolve_device(choice)
-    except ValueError as exc:
-        raise CompareError(f"--device: {exc}") from None
 
 
 def run_compare(args: CompareArgs) -> str:
@@ -267,32 +186,27 @@ def run_compare(args: CompareArgs) -> str:
     if args.merge:
         return merge(args.merge, args.out, args.command_line())
     plan, units = make_plan(args)
-    device = resolve_device(plan.device)
-    if device.type == "cpu":
+    device = resolve_device(plan.device) if args.launcher == "local" else None  # a Ray cluster's own
+    if device is not None and device.type == "cpu":
         from training import set_cpu_threads
 
         set_cpu_threads()
     prepare_out(args.out, plan)
     from tqdm import tqdm
 
-    mine = shard_units(units, plan.shard)
-    started, done = time.time(), 0
+    groups = groups_of(shard_units(units, plan.shard))
+    started, before = time.time(), len(load_cells(args.out, "eval"))
     try:
-        with tqdm(mine, desc="compare", unit="agent", disable=not args.progress, dynamic_ncols=True) as bar:
-            for unit in bar:
-                bar.set_postfix_str(unit.key)
-                record = load_cell(args.out, "train", unit.key)
-                if record is None:
-                    record = (loaded_unit_record(unit) if unit.run_dir else
-                              train_unit(unit, plan, args.out, args.progress))
-                    if unit.run_dir:
-                        save_cell(args.out, "train", unit.key, record)
-                run_dir = record["run_dir"] if os.path.isabs(record["run_dir"]) else os.path.join(args.out, record["run_dir"])
-                done += evaluate_unit(unit, plan, args.out, run_dir, device, args.progress)
+        with tqdm(total=sum(map(len, groups)), desc="compare", unit="agent", disable=not args.progress,
+                  dynamic_ncols=True) as bar:
+            run_groups(groups, plan, args.out, jobs=args.jobs, launcher=args.launcher, progress=args.progress,
+                       on_done=lambda group: bar.update(len(group)))
     finally:
         record_invocation(args.out, {"kind": "run", "command": args.command_line(), "shard": list(plan.shard),
                                       "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(started)),
-                                      "seconds": time.time() - started, "device": str(device), "cells": done})
+                                      "seconds": time.time() - started, "jobs": args.jobs, "launcher": args.launcher,
+                                      "device": str(device or f"{plan.device} (ray)"),
+                                      "cells": len(load_cells(args.out, "eval")) - before})
     return report.write_report(args.out, plan)
 
 

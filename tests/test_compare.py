@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 import compare.run
+import compare.work
 from compare import grid, stats
 from compare.cli import parse_args
 from compare.evaluate import change_cue, make_env
@@ -151,12 +152,12 @@ def test_shard_and_merge_equal_one_whole_run(whole, tmp_path):
 
 def test_resume_after_an_interruption_redoes_no_finished_cell(tmp_path, monkeypatch):
     args = tiny(tmp_path / "resumed", agents=("feedback",), conditions=("easy",))
-    real_train, real_eval = compare.run.train_unit, compare.run.evaluate_cell
+    real_train, real_eval = compare.work.train_group, compare.work.evaluate_cell
     trained, evaluated = [], []
 
-    def counting_train(unit, *a, **k):
-        trained.append(unit.key)
-        return real_train(unit, *a, **k)
+    def counting_train(units, *a, **k):
+        trained.append([u.key for u in units])
+        return real_train(units, *a, **k)
 
     def interrupting_eval(cell, *a, **k):
         if len(evaluated) == 2:  # the third cell of the first agent: stop here, as Ctrl-C would
@@ -164,16 +165,17 @@ def test_resume_after_an_interruption_redoes_no_finished_cell(tmp_path, monkeypa
         evaluated.append(cell.key)
         return real_eval(cell, *a, **k)
 
-    monkeypatch.setattr(compare.run, "train_unit", counting_train)
-    monkeypatch.setattr(compare.run, "evaluate_cell", interrupting_eval)
+    monkeypatch.setattr(compare.work, "train_group", counting_train)
+    monkeypatch.setattr(compare.work, "evaluate_cell", interrupting_eval)
     with pytest.raises(KeyboardInterrupt):
         run_compare(args)
-    assert trained == ["CuedBerry-v0__feedback__s1"] and len(evaluated) == 2
+    assert trained == [[f"CuedBerry-v0__feedback__s{s}" for s in (1, 2)]]  # the seeds: one population, one call
+    assert len(evaluated) == 2
     cells = tmp_path / "resumed" / "cells" / "eval"
     finished = {p: os.stat(cells / p).st_mtime_ns for p in os.listdir(cells)}
     assert len(finished) == 2
 
-    first_trained, first_evaluated = list(trained), list(evaluated)
+    first_evaluated = list(evaluated)
     trained.clear()
     evaluated.clear()
 
@@ -181,20 +183,19 @@ def test_resume_after_an_interruption_redoes_no_finished_cell(tmp_path, monkeypa
         evaluated.append(cell.key)
         return real_eval(cell, *a, **k)
 
-    monkeypatch.setattr(compare.run, "evaluate_cell", counting_eval)
+    monkeypatch.setattr(compare.work, "evaluate_cell", counting_eval)
     run_compare(args)
-    assert trained == ["CuedBerry-v0__feedback__s2"]  # the finished run is not trained again
+    assert trained == []  # both runs finished and were saved before the interruption: not trained again
     assert not set(evaluated) & set(first_evaluated)  # no finished cell is evaluated again
     assert set(evaluated) | set(first_evaluated) == expected_cells(args)
     assert all(os.stat(cells / p).st_mtime_ns == t for p, t in finished.items())
-    assert first_trained + trained == [f"CuedBerry-v0__feedback__s{s}" for s in (1, 2)]
     text = open(tmp_path / "resumed" / "results.md").read()
     assert "over 2 invocations (the compare was interrupted and resumed)" in text
 
 
 def test_from_runs_evaluates_trained_agents_without_training_them(whole, tmp_path, monkeypatch):
     out, _ = whole
-    monkeypatch.setattr(compare.run, "train_unit", lambda *a, **k: pytest.fail("--from must not train"))
+    monkeypatch.setattr(compare.work, "train_group", lambda *a, **k: pytest.fail("--from must not train"))
     again = tmp_path / "again"
     args = CompareArgs(out=str(again), from_runs=(str(out / "runs"),), conditions=("easy", "hard"),
                        lesion_conditions=("easy",), passes=(1, 2), passes_conditions=("easy",), episode_steps=24,
@@ -297,7 +298,7 @@ def test_cue_change_returns_the_redrawn_view_with_the_berry_in_its_new_colour():
     (dict(num_envs=7), "--num-minibatches", "divisor"),
 ])
 def test_bad_input_fails_before_training_and_lists_what_is_valid(tmp_path, monkeypatch, changes, flag, valid):
-    monkeypatch.setattr(compare.run, "train_unit", lambda *a, **k: pytest.fail("trained despite bad input"))
+    monkeypatch.setattr(compare.work, "train_group", lambda *a, **k: pytest.fail("trained despite bad input"))
     with pytest.raises(CompareError, match=re.escape(flag)) as error:
         run_compare(tiny(tmp_path / "never", **changes))
     assert valid in str(error.value)

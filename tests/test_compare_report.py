@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import compare.run
+import compare.work
 from compare import findings, grid, scales, stats, tables
 from compare.cli import CompareArgs, _description
 from compare.grid import CompareError
@@ -73,16 +74,16 @@ def test_a_t3_unit_is_trained_with_the_passes_override(tmp_path, monkeypatch):
 
     seen = {}
 
-    def capture(config):
-        seen["config"] = config
+    def capture(configs):
+        seen["configs"] = configs
         raise RuntimeError("stop")
 
-    monkeypatch.setattr(training, "train", capture)
+    monkeypatch.setattr(training, "train_population", capture)
     plan, units = make_plan(CompareArgs(agents=("feedback_T3",), envs=("CuedBerry-v0",), seeds=1, steps=4096,
                                         device="cpu", out=str(tmp_path)))
     with pytest.raises(RuntimeError, match="stop"):
-        compare.run.train_unit(units[0], plan, str(tmp_path), progress=False)
-    config = seen["config"]
+        compare.work.train_group(units[:1], plan, str(tmp_path), progress=False)
+    (config,) = seen["configs"]
     assert (config.agent, config.agent_overrides, config.env) == ("feedback", {"passes": 3}, "CuedBerry-v0")
 
 

@@ -1,0 +1,208 @@
+"""One group's work, wherever it runs (this process, a worker process, a Ray task): train the group's
+seeds as one population, then evaluate each of its units' cells.
+
+A *group* is this shard's units that share (task, agent, difficulty): the seeds of one grid cell,
+which `training.train_population` trains in one call (its configs differ only in seed and run
+directory). A `--from` unit is a group of its own: it is loaded, not trained. Every record is saved
+(`compare.store`) the moment it is finished, by whichever process made it, so an interrupted compare
+loses no finished cell, and a resumed one skips it: a unit whose train record exists is not trained
+again, and a run that stopped mid-way resumes from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import os
+import shutil
+import time
+from typing import TYPE_CHECKING, Iterator, Sequence
+
+import torch
+
+import envs.vector
+from compare.evaluate import env_spec, evaluate_cell, evaluate_reference
+from compare.grid import CompareError, Plan, Unit, eval_cells, parse_variant, trainer_overrides
+from compare.store import PRECISION_TAG, load_cell, read_curve, save_cell
+
+if TYPE_CHECKING:
+    from training.config import Config
+
+
+class UnitError(RuntimeError):
+    """A unit's training or evaluation failed; the message names the unit(s), the cause follows."""
+
+
+def groups_of(units: Sequence[Unit]) -> list[list[Unit]]:
+    """Units that share (task, agent, difficulty), in the order given; a --from unit stays alone."""
+    groups: dict[tuple, list[Unit]] = {}
+    for unit in units:
+        key = ("from", unit.run_dir) if unit.run_dir else (unit.task, unit.agent, unit.difficulty)
+        groups.setdefault(key, []).append(unit)
+    return list(groups.values())
+
+
+def resolve_device(choice: str) -> torch.device:
+    """--device, through the envs' resolver; its error becomes compare's, naming --device."""
+    try:
+        return envs.vector.resolve_device(choice)
+    except ValueError as exc:
+        raise CompareError(f"--device: {exc}") from None
+
+
+def run_group(units: Sequence[Unit], plan: Plan, out: str, progress: bool) -> int:
+    """Train the group's untrained units as one population (a --from unit: read its run), then
+    evaluate every unit's unfinished cells; returns how many cells it evaluated."""
+    device = resolve_device(plan.device)
+    records = {u.key: load_cell(out, "train", u.key) for u in units}
+    untrained = [u for u in units if records[u.key] is None]
+    for unit in (u for u in untrained if u.run_dir):
+        with _naming("reading", [unit]):
+            records[unit.key] = loaded_unit_record(unit)
+        save_cell(out, "train", unit.key, records[unit.key])
+    fresh = [u for u in untrained if not u.run_dir]
+    if fresh:
+        records.update(zip((u.key for u in fresh), train_group(fresh, plan, out, progress)))
+    done = 0
+    for unit in units:
+        run_dir = records[unit.key]["run_dir"]
+        with _naming("evaluating", [unit]):
+            done += evaluate_unit(unit, plan, out, run_dir if os.path.isabs(run_dir) else os.path.join(out, run_dir),
+                                  device, progress)
+    return done
+
+
+@contextlib.contextmanager
+def _naming(doing: str, units: Sequence[Unit]) -> Iterator[None]:
+    """An error inside becomes a UnitError that names the units (Ctrl-C and bad input pass as they are)."""
+    try:
+        yield
+    except (CompareError, UnitError):
+        raise
+    except Exception as exc:
+        raise UnitError(f"{doing} {', '.join(u.key for u in units)}: {type(exc).__name__}: {exc}") from exc
+
+
+# --- training --------------------------------------------------------------------------------
+
+
+def train_group(units: Sequence[Unit], plan: Plan, out: str, progress: bool) -> list[dict]:
+    """Train units that differ only in seed as one population (`training.train_population`); saves
+    and returns each unit's train record. A population resumes all its runs or none, so runs with a
+    checkpoint (an interrupted population) resume as one, and the others start as another."""
+    from training.checkpoint import CHECKPOINT_FILE
+    from training.config import Config
+
+    resuming, fresh = [], []
+    for unit in units:
+        run_dir = os.path.join(out, "runs", unit.key)
+        config = Config(env=unit.task, agent=parse_variant(unit.agent).preset, seed=unit.seed,
+                        total_steps=plan.steps, num_envs=plan.num_envs, num_steps=plan.num_steps, device=plan.device,
+                        run_dir=run_dir, difficulty=unit.difficulty, max_episode_steps=plan.episode_steps,
+                        progress=progress, agent_overrides=trainer_overrides(unit.agent))
+        if os.path.isfile(os.path.join(run_dir, CHECKPOINT_FILE)):
+            resuming.append((unit, dataclasses.replace(config, resume=run_dir)))
+        else:
+            if os.path.isdir(run_dir):
+                shutil.rmtree(run_dir)  # died before its first checkpoint: start it again
+            os.makedirs(run_dir)
+            fresh.append((unit, config))
+    records = {}
+    for population in (resuming, fresh):
+        if population:
+            with _naming("training", [unit for unit, _ in population]):
+                records.update(_train_population(population, out))
+    return [records[unit.key] for unit in units]
+
+
+def _train_population(population: list[tuple[Unit, Config]], out: str) -> dict[str, dict]:
+    """One `training.train_population` call; saves each finished run's record at once."""
+    import training
+
+    configs = [config for _, config in population]
+    with RunLogs([c.run_dir for c in configs]) as logs, contextlib.redirect_stdout(logs):
+        results = training.train_population(configs)
+    records = {}
+    for (unit, config), result in zip(population, results):
+        if result.interrupted:
+            continue
+        records[unit.key] = {
+            "unit": dataclasses.asdict(unit), "run_dir": os.path.join("runs", unit.key),
+            "global_step": result.global_step, "final_score": result.normalized_score,
+            "final_return": result.episodic_return, "agent_params": result.agent_params, "sps": result.sps,
+            "seconds": result.elapsed, "reference": result.reference, "curve": read_curve(config.run_dir),
+            "precision_curve": read_curve(config.run_dir, PRECISION_TAG)}
+        save_cell(out, "train", unit.key, records[unit.key])
+    stopped = [unit.key for (unit, _), result in zip(population, results) if result.interrupted]
+    if stopped:
+        raise KeyboardInterrupt(f"training of {', '.join(stopped)} stopped; the checkpoints are saved")
+    return records
+
+
+class RunLogs(io.TextIOBase):
+    """The trainer's console output of a population, into every member's train.log.
+
+    Its lines name the run they are about ("Training in RUN_DIR", "Checkpoint: ..."), and the lines
+    the members share (the config, printed once) stay in every log; a group of one gets exactly
+    what its run printed."""
+
+    def __init__(self, run_dirs: Sequence[str]):
+        self.files = [open(os.path.join(d, "train.log"), "a") for d in run_dirs]
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        for f in self.files:
+            f.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        for f in self.files:
+            f.flush()
+
+    def close(self) -> None:
+        super().close()  # flushes
+        for f in self.files:
+            f.close()
+
+
+def loaded_unit_record(unit: Unit) -> dict:
+    """The train record of a --from run, from its checkpoint and event files."""
+    from training.checkpoint import CHECKPOINT_FILE, load_checkpoint
+
+    payload = load_checkpoint(os.path.join(unit.run_dir, CHECKPOINT_FILE))
+    curve = read_curve(unit.run_dir)
+    return {"unit": dataclasses.asdict(unit), "run_dir": unit.run_dir, "global_step": int(payload["global_step"]),
+            "final_score": curve[-1][1] if curve else None, "final_return": None,
+            "agent_params": sum(t.numel() for t in payload["model"].values()),
+            "seconds": float(payload.get("elapsed", 0.0)), "reference": payload.get("reference", {}), "curve": curve,
+            "precision_curve": read_curve(unit.run_dir, PRECISION_TAG)}
+
+
+# --- evaluation ------------------------------------------------------------------------------
+
+
+def evaluate_unit(unit: Unit, plan: Plan, out: str, run_dir: str, device: torch.device, progress: bool) -> int:
+    """Evaluate every unfinished cell of one unit (and any reference they need); returns how many."""
+    from tqdm import tqdm
+
+    from training.checkpoint import CHECKPOINT_FILE, load_checkpoint
+
+    todo = [c for c in eval_cells(unit, plan) if load_cell(out, "eval", c.key) is None]
+    if not todo:
+        return 0
+    payload = load_checkpoint(os.path.join(run_dir, CHECKPOINT_FILE), map_location="cpu")
+    for cell in tqdm(todo, desc=f"evaluate {unit.key}", unit="cell", leave=False, disable=not progress,
+                     dynamic_ncols=True):
+        spec = env_spec(unit, cell.condition, plan)
+        if load_cell(out, "reference", spec.key) is None:
+            save_cell(out, "reference", spec.key, {"spec": dataclasses.asdict(spec), **evaluate_reference(spec, device)})
+        start = time.time()
+        metrics = evaluate_cell(cell, plan, payload, device)
+        save_cell(out, "eval", cell.key, {
+            "unit": dataclasses.asdict(unit), "unit_key": unit.key, "condition": cell.condition,
+            "lesion": cell.lesion, "passes": cell.passes, "reference": spec.key,
+            "episode_steps": plan.episode_steps, "metrics": metrics, "seconds": time.time() - start})
+    return len(todo)

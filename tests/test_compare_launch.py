@@ -1,0 +1,161 @@
+"""Where a compare's work runs: the seeds of a cell as one population, --jobs J worker processes,
+--launcher ray, and their bad input. A tiny grid: 2 presets x 2 seeds, 1,024 steps, one condition."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import training
+from compare.cli import CompareArgs, parse_args
+from compare.grid import CompareError
+from compare.run import _comparable, make_plan, run_compare
+from compare.store import KINDS, load_cells, prepare_out
+from compare.work import UnitError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = CompareArgs(agents=("feedforward", "feedback"), envs=("CuedBerry-v0",), seeds=2, steps=1024,
+                   conditions=("easy",), lesion_conditions=(), passes=(1,), passes_conditions=(), episode_steps=24,
+                   eval_worlds=8, num_envs=8, num_steps=32, device="cpu", progress=False, command="tiny")
+GROUPS = [[f"CuedBerry-v0__{agent}__s{s}" for s in (1, 2)] for agent in ("feedback", "feedforward")]
+
+
+def tiny(out, **changes) -> CompareArgs:
+    return dataclasses.replace(TINY, out=str(out), **changes)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread here and in the workers (they inherit OMP_NUM_THREADS), as on a 2-core machine:
+    the float sums, and so the runs, are the same in every process."""
+    threads, omp = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+    if omp is None:
+        os.environ.pop("OMP_NUM_THREADS", None)
+    else:
+        os.environ["OMP_NUM_THREADS"] = omp
+
+
+@pytest.fixture(scope="module")
+def serial(tmp_path_factory):
+    """The tiny grid with --jobs 1, and the seeds of every train_population call it made."""
+    out, calls = tmp_path_factory.mktemp("serial"), []
+    real = training.train_population
+
+    def counting(configs, **options):
+        calls.append([os.path.basename(c.run_dir) for c in configs])
+        return real(configs, **options)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(training, "train_population", counting)
+        run_compare(tiny(out))
+    return out, calls
+
+
+def cells(out) -> dict:
+    """Every finished record, without what may differ between equal computations (timings)."""
+    return {(kind, key): _comparable(record) for kind in KINDS for key, record in load_cells(out, kind).items()}
+
+
+def test_the_seeds_of_a_cell_train_as_one_population_each_in_its_own_run(serial):
+    out, calls = serial
+    assert sorted(calls) == GROUPS  # one call per (task, agent), holding both seeds
+    for key in (k for group in GROUPS for k in group):
+        run = out / "runs" / key
+        assert (run / "checkpoint.pt").is_file() and any(f.startswith("events.out") for f in os.listdir(run))
+        assert f"in {run} on cpu" in (run / "train.log").read_text()  # its log, naming it
+        assert load_cells(out, "train")[key]["global_step"] == 1024
+
+
+def test_jobs_2_writes_the_same_cells_as_jobs_1(serial, tmp_path):
+    out, _ = serial
+    parallel = tmp_path / "parallel"
+    run_compare(tiny(parallel, jobs=2))
+    expected = cells(out)
+    assert {k for k in expected if k[0] == "eval"} and cells(parallel) == expected
+    assert (parallel / "results.csv").read_text() == (out / "results.csv").read_text()
+    assert re.search(r"Wall time: [\d.]+ min, on cpu \(--jobs 2\)", (parallel / "results.md").read_text())
+
+
+def test_a_shard_trains_its_seeds_of_a_group_as_a_smaller_population(serial, tmp_path, monkeypatch):
+    out, _ = serial
+    calls = []
+    real = training.train_population
+    monkeypatch.setattr(training, "train_population",
+                        lambda configs, **o: calls.append([os.path.basename(c.run_dir) for c in configs])
+                        or real(configs, **o))
+    shards = [tmp_path / "s0", tmp_path / "s1"]
+    run_compare(tiny(shards[0], shard="0/2"))
+    assert sorted(calls) == [[group[0]] for group in GROUPS]  # seed 1 of each cell, alone
+    run_compare(tiny(shards[1], shard="1/2", jobs=2))  # the other seeds, in two workers
+    merged = tmp_path / "merged"
+    run_compare(CompareArgs(out=str(merged), merge=tuple(map(str, shards)), progress=False, command="merge"))
+    assert cells(merged) == cells(out)
+
+
+def test_a_failing_group_names_its_units_and_the_other_groups_cells_are_kept(tmp_path):
+    args = tiny(tmp_path / "failing", jobs=2)
+    plan, _ = make_plan(args)
+    prepare_out(args.out, plan)
+    broken = tmp_path / "failing" / "runs" / GROUPS[0][1]
+    broken.mkdir(parents=True)
+    (broken / "checkpoint.pt").write_bytes(b"not a checkpoint")  # a run that cannot be resumed
+    with pytest.raises(UnitError, match=rf"^training {GROUPS[0][1]}: CheckpointError"):
+        run_compare(args)
+    assert set(load_cells(args.out, "train")) == set(GROUPS[1])  # the feedforward group finished and was saved
+    assert {r["unit_key"] for r in load_cells(args.out, "eval").values()} == set(GROUPS[1])
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(jobs=0), "--jobs: got 0; allowed: an integer >= 1"),
+    (dict(jobs=-1), "--jobs: got -1; allowed: an integer >= 1"),
+    (dict(launcher="slurm"), "--launcher: got 'slurm'; allowed: local, ray"),
+    (dict(launcher="ray", jobs=2), "--jobs: got 2; allowed: 1 with --launcher ray"),
+])
+def test_bad_jobs_or_launcher_fail_before_anything_runs(tmp_path, changes, message):
+    with pytest.raises(CompareError, match=re.escape(message)) as error:
+        run_compare(tiny(tmp_path / "never", **changes))
+    assert "\n" not in str(error.value)
+    assert not (tmp_path / "never").exists()
+
+
+def test_cli_parses_jobs_and_launcher_and_refuses_a_bad_one(tmp_path):
+    args = parse_args(["--jobs", "2", "--launcher", "ray", "--shard", "3/8"])
+    assert (args.jobs, args.launcher, args.shard) == (2, "ray", "3/8")
+    assert (parse_args([]).jobs, parse_args([]).launcher) == (1, "local")
+    with pytest.raises(CompareError, match="--jobs: got 'two'; allowed: INT"):
+        parse_args(["--jobs", "two"])
+    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1")
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "compare.py"), "--jobs", "0", "--out",
+                             str(tmp_path / "never")], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == ["compare.py: error: --jobs: got 0; allowed: an integer >= 1 (the "
+                                                  "groups run at once, each in its own process)"]
+
+
+def test_launcher_ray_without_ray_says_how_to_install_it(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
+    with pytest.raises(CompareError, match=re.escape("--launcher ray: ray is not installed; allowed: --launcher "
+                                                     "local, or install the extra: pip install -e .[ray]")):
+        run_compare(tiny(tmp_path / "no-ray", launcher="ray"))
+    assert not (tmp_path / "no-ray").exists()
+
+
+def test_launcher_ray_writes_the_same_cells_as_jobs_1(serial, tmp_path):
+    ray = pytest.importorskip("ray")  # the [ray] extra; ~15 s here, most of it Ray's start
+    ray.init(num_cpus=2, include_dashboard=False)
+    try:
+        run_compare(tiny(tmp_path / "ray", launcher="ray"))
+    finally:
+        ray.shutdown()
+    out, _ = serial
+    assert cells(tmp_path / "ray") == cells(out)
