@@ -198,9 +198,9 @@ def run_episodes(env, spec: EnvSpec, policy) -> dict[str, float]:
         hit = info["target_eaten"] > 0
         first_target = torch.where(hit & ~found, float(t + 1), first_target)
         found |= hit
-    if not bool(info["_episode"].all()):
+    if not bool(info["_forage"].all()):
         raise RuntimeError(f"{spec.env_id}: not every world ended its episode after {steps} steps")
-    episode = info["episode"]
+    episode = info["forage"]
     returns = episode["r"].double()
     targets, distractors = episode["target_eaten"].double(), episode["distractor_eaten"].double()
     eaten = float((targets + distractors).sum())

@@ -35,6 +35,13 @@ class BerryEnv(ArenaRendering, gym.Env):
 
     ## Episode End
     Truncated after `max_episode_steps` (500) steps; never terminated. Call `reset()` after it.
+    (`gym.make(id, max_episode_steps=K)` is Gymnasium's own keyword: its TimeLimit wrapper cuts the
+    episode at K steps; `info["forage"]` then holds the episode up to the cut.)
+
+    ## Info
+    `target_eaten`, `distractor_eaten`: berries eaten this step. `forage`: the episode so far (`r`,
+    `l`, `target_eaten`, `distractor_eaten`), at every step. The key `episode` is left
+    free for Gymnasium's `RecordEpisodeStatistics`.
 
     ## Arguments
     `task` ('red', 'cued', 'reversal'; set by the registered id), `render_mode` (None, 'rgb_array'
@@ -71,9 +78,10 @@ class BerryEnv(ArenaRendering, gym.Env):
     def step(self, action):
         batched = self._check_action(action, name="action")[None]
         obs, reward, _, truncated, info = self._world.step(batched)
-        out_info = {"target_eaten": float(info["target_eaten"][0]), "distractor_eaten": float(info["distractor_eaten"][0])}
-        if bool(truncated[0]):
-            out_info["episode"] = {k: float(v[0]) for k, v in info["episode"].items()}
+        # info["forage"]: the episode's totals so far, at every step, so that a cut by Gymnasium's TimeLimit
+        # (gym.make(id, max_episode_steps=...)) still sees them; "episode" is left to RecordEpisodeStatistics.
+        out_info = {"target_eaten": float(info["target_eaten"][0]), "distractor_eaten": float(info["distractor_eaten"][0]),
+                    "forage": {k: float(v[0]) for k, v in info["forage"].items() if k != "precision"}}
         if self.render_mode == "human":
             self.render()
         return self._to_numpy(obs), float(reward[0]), False, bool(truncated[0]), out_info

@@ -82,7 +82,7 @@ class MultiBerryVectorEnv(VectorEnv):
 
     Each slot follows `AutoresetMode.NEXT_STEP`: when its forager dies (terminated) or the arena's
     time runs out (truncated), the next step ignores its action and starts its new episode. Info
-    follows BerryVectorEnv's (`target_eaten`, `distractor_eaten`, `episode`, `_episode`).
+    follows BerryVectorEnv's (`target_eaten`, `distractor_eaten`, `forage`, `_forage`).
     Arguments: `num_arenas`, `num_agents` (4), `target_mode`, `cooperative`, `starvation_steps`,
     `task` ('red' or 'cued'), `device`, and every WorldConfig knob.
     """
@@ -149,11 +149,11 @@ class MultiBerryVectorEnv(VectorEnv):
         eaten = s.episode_target + s.episode_distractor
         info = {
             "target_eaten": te.view(-1), "distractor_eaten": de.view(-1),
-            "episode": {"r": s.episode_return.view(-1).clone(), "l": s.episode_step.view(-1).clone(),
+            "forage": {"r": s.episode_return.view(-1).clone(), "l": s.episode_step.view(-1).clone(),
                         "target_eaten": s.episode_target.view(-1).clone(),
                         "distractor_eaten": s.episode_distractor.view(-1).clone(),
                         "precision": (s.episode_target / eaten).view(-1)},
-            "_episode": ended,
+            "_forage": ended,
         }
         return self._observe(), reward.view(-1), terminated.view(-1), truncated.view(-1), info
 

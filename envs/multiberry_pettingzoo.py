@@ -92,7 +92,7 @@ class MultiBerryParallelEnv(ArenaRendering, ParallelEnv):
             truncs[agent] = bool(truncated[0, i])
             infos[agent] = {"target_eaten": float(te[0, i]), "distractor_eaten": float(de[0, i])}
             if terms[agent] or truncs[agent]:
-                infos[agent]["episode"] = {"r": float(s.episode_return[0, i]), "l": int(s.episode_step[0, i]),
+                infos[agent]["forage"] = {"r": float(s.episode_return[0, i]), "l": int(s.episode_step[0, i]),
                                            "target_eaten": float(s.episode_target[0, i]),
                                            "distractor_eaten": float(s.episode_distractor[0, i])}
         self.agents = [a for a in self.agents if not (terms[a] or truncs[a])]

@@ -165,14 +165,14 @@ class BerryVectorEnv(VectorEnv):
         info = {
             "target_eaten": target_eaten,
             "distractor_eaten": distractor_eaten,
-            "episode": {
+            "forage": {
                 "r": s.episode_return.clone(),
                 "l": s.episode_step.clone(),
                 "target_eaten": s.episode_target.clone(),
                 "distractor_eaten": s.episode_distractor.clone(),
                 "precision": s.episode_target / eaten,  # NaN where nothing was eaten
             },
-            "_episode": truncated,
+            "_forage": truncated,
         }
         terminated = torch.zeros_like(truncated)
         return self._observe(), reward, terminated, truncated, info

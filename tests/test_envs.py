@@ -170,16 +170,16 @@ def test_next_step_autoreset_and_episode_info():
         _, reward, terminated, truncated, info = env.step(torch.zeros(3, dtype=torch.long))
         assert not terminated.any()
         assert truncated.all() == (t == 4)
-    assert info["_episode"].all()
-    assert torch.all(info["episode"]["l"] == 5)
-    torch.testing.assert_close(info["episode"]["r"], info["episode"]["target_eaten"] - info["episode"]["distractor_eaten"])
+    assert info["_forage"].all()
+    assert torch.all(info["forage"]["l"] == 5)
+    torch.testing.assert_close(info["forage"]["r"], info["forage"]["target_eaten"] - info["forage"]["distractor_eaten"])
     # The next step ignores the action: whatever it is, the worlds restart identically.
     saved = env.unwrapped.get_state()
     a, ra, _, ta, ia = env.step(torch.zeros(3, dtype=torch.long))
     env.unwrapped.set_state(saved)
     b, rb, _, tb, _ = env.step(torch.full((3,), 2, dtype=torch.long))
     assert torch.equal(a["image"], b["image"]) and torch.all(ra == 0) and torch.all(rb == 0)
-    assert not ta.any() and not tb.any() and not ia["_episode"].any()
+    assert not ta.any() and not tb.any() and not ia["_forage"].any()
     assert torch.all(env.unwrapped.state.episode_step == 0)
     _, _, _, truncated, _ = env.step(torch.zeros(3, dtype=torch.long))
     assert torch.all(env.unwrapped.state.episode_step == 1) and not truncated.any()
@@ -190,7 +190,7 @@ def test_precision_is_target_share_of_eaten():
     env.reset(seed=0)
     for _ in range(60):
         _, _, _, truncated, info = env.step(envs.scripted_actions(env.unwrapped))
-    ep = info["episode"]
+    ep = info["forage"]
     eaten = ep["target_eaten"] + ep["distractor_eaten"]
     expected = ep["target_eaten"] / eaten
     assert torch.equal(torch.isnan(ep["precision"]), eaten == 0)
@@ -495,7 +495,7 @@ def test_numpy_vector_env_for_numpy_libraries():
             np.testing.assert_array_equal(obs[key], expected[key].numpy())
         np.testing.assert_array_equal(reward, expected_reward.numpy())
         np.testing.assert_array_equal(truncated, expected_truncated.numpy())
-        np.testing.assert_array_equal(info["episode"]["r"], expected_info["episode"]["r"].numpy())
+        np.testing.assert_array_equal(info["forage"]["r"], expected_info["forage"]["r"].numpy())
     assert env.observation_space.contains(obs)
 
 
@@ -511,3 +511,30 @@ def test_scripted_forager_beats_random_by_a_wide_margin(env_id):
 def test_scripted_forager_beats_random_on_hard():
     refs = envs.reference_returns("RedBerry-v0", num_envs=24, seed=1, max_episode_steps=250, difficulty="hard")
     assert refs["scripted"] > refs["random"] + 3.0, refs
+
+
+def test_gymnasium_record_episode_statistics_works_beside_our_forage_info():
+    """CleanRL's first wrapper: Gymnasium's RecordEpisodeStatistics owns info["episode"]; ours is info["forage"]."""
+    from gymnasium.wrappers import RecordEpisodeStatistics
+    from gymnasium.wrappers.vector import RecordEpisodeStatistics as VectorRecordEpisodeStatistics
+
+    env = VectorRecordEpisodeStatistics(envs.make_numpy_vec("CuedBerry-v0", num_envs=3, max_episode_steps=6))
+    env.reset(seed=0)
+    rewards = np.zeros(3)
+    for _ in range(6):
+        _, reward, _, truncated, info = env.step(env.action_space.sample())
+        rewards += reward
+    assert truncated.all() and info["_episode"].all() and info["_forage"].all()
+    np.testing.assert_allclose(info["episode"]["r"], rewards)  # Gymnasium's count agrees with ours
+    np.testing.assert_allclose(info["forage"]["r"], rewards)
+    assert (info["episode"]["l"] == 6).all() and (info["forage"]["l"] == 6).all()
+
+    single = RecordEpisodeStatistics(gym.make("RedBerry-v0", max_episode_steps=4))  # Gymnasium's TimeLimit cuts
+    single.reset(seed=1)
+    total = 0.0
+    for step in range(4):
+        _, reward, terminated, truncated, info = single.step(single.action_space.sample())
+        total += reward
+        assert info["forage"]["l"] == step + 1  # the episode so far, at every step
+    assert truncated and info["episode"]["l"] == 4 and info["episode"]["r"] == pytest.approx(total)
+    assert info["forage"]["r"] == pytest.approx(total)

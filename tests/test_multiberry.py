@@ -39,7 +39,7 @@ def test_starved_agents_are_removed():
         if any(terms.values()):
             removed_at = t
             assert all(terms.values()) and not any(truncs.values())
-            assert all("episode" in infos[a] for a in terms)
+            assert all("forage" in infos[a] for a in terms)
     assert removed_at == 3 and par.agents == []
 
 
@@ -136,9 +136,9 @@ def test_vector_slots_respawn_with_next_step_autoreset():
     spin = torch.ones(8, dtype=torch.long)
     for t in range(3):
         _, reward, term, trunc, info = vec.step(spin)
-    assert term.all() and not trunc.any() and info["_episode"].all()
+    assert term.all() and not trunc.any() and info["_forage"].all()
     _, reward, term, _, info = vec.step(spin)
-    assert not term.any() and torch.all(reward == 0) and not info["_episode"].any()
+    assert not term.any() and torch.all(reward == 0) and not info["_forage"].any()
     assert vec.unwrapped.state.alive.all()
 
 
@@ -157,7 +157,7 @@ def test_one_forager_arena_is_the_single_forager_world():
         a, reward, _, truncated, info = multi.step(actions)
         b, expected_reward, _, expected_truncated, expected_info = single.step(actions)
         assert torch.equal(reward, expected_reward) and torch.equal(truncated, expected_truncated)
-        assert torch.equal(info["episode"]["r"], expected_info["episode"]["r"])
+        assert torch.equal(info["forage"]["r"], expected_info["forage"]["r"])
         total += reward.abs()
     assert total.sum() > 0  # berries were eaten on the way
 

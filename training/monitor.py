@@ -27,7 +27,7 @@ from agents.probe import spatial_index, spatial_sums
 from agents.runner import Carry, env_action
 from training.build import action_bounds
 
-# (key in info["episode"], TensorBoard tag). Precision is pooled: sum target / sum eaten.
+# (key in info["forage"], TensorBoard tag). Precision is pooled: sum target / sum eaten.
 EPISODE_KEYS = (
     ("r", "charts/episodic_return"),
     ("l", "charts/episodic_length"),
@@ -43,11 +43,11 @@ class EpisodeStats:
         self.sums = torch.zeros(len(EPISODE_KEYS) + 1, device=device)  # ..., episode count
 
     def record(self, info: dict) -> None:
-        """Add the episodes that ended this step (``info["_episode"]``); no host sync."""
-        if "_episode" not in info:
+        """Add the episodes that ended this step (``info["_forage"]``); no host sync."""
+        if "_forage" not in info:
             return
-        ended = info["_episode"].float()  # (N,)
-        episode = info["episode"]
+        ended = info["_forage"].float()  # (N,)
+        episode = info["forage"]
         values = torch.stack([episode[key].float() for key, _ in EPISODE_KEYS])  # (K, N)
         self.sums[:-1] += values @ ended
         self.sums[-1] += ended.sum()

@@ -179,7 +179,7 @@ class Session:
         self.carry = self.carry.advance(self.out, reward, terminated, truncated)
         if bool(self.carry.episode_start[0]):  # next-step autoreset: this step started an episode
             self.episode += 1
-        if bool(info["_episode"][0]):
+        if bool(info["_forage"][0]):
             self.episodes_done += 1
         self._think()
         dopamine = self.internals.get("dopamine")
