@@ -5,6 +5,8 @@
     python scripts/compare.py --scale full --shard 0/8 --out runs/full-0     # one of 8 GPU jobs
     python scripts/compare.py --merge runs/full-0 ... runs/full-7 --out runs/full
     python scripts/compare.py --from runs/compare/runs --out runs/again      # evaluate trained runs
+    python scripts/compare.py --jobs 2                         # two groups at once: both cores of this CPU
+    python scripts/compare.py --launcher ray --out /shared/runs/cmp           # Ray tasks (pip install -e .[ray])
 
 Run again with the same flags to resume an interrupted compare: finished cells are not redone.
 """
