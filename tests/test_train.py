@@ -105,6 +105,25 @@ def test_tiny_run_writes_scalars_image_video_hparams(tmp_path, preset):
     assert checkpoint["format"] == "redberry.train" and checkpoint["update"] == 4
 
 
+def test_a_run_shorter_than_an_episode_still_shows_learning(tmp_path, capsys):
+    """No episode ends in 2 updates of 40-step episodes x 16 steps, yet TensorBoard gets per-step rates,
+    the view image at update 1 and a real hparams metric, and the closing note says why there is no return."""
+    _, result = run_tiny(tmp_path, total_steps=2 * 8 * 16, num_steps=16, image_interval=25, video_interval=0)
+    assert result.episodic_return is None
+    acc = events(result.run_dir)
+    rates = acc.Scalars("charts/reward_per_100_steps")
+    assert [e.step for e in rates] == [128, 256]
+    targets = [e.value for e in acc.Scalars("forage/targets_per_100_steps")]
+    distractors = [e.value for e in acc.Scalars("forage/distractors_per_100_steps")]
+    for rate, t, d in zip(rates, targets, distractors):
+        assert rate.value == pytest.approx(t - d, abs=1e-4)  # +1 per target, -1 per distractor
+    assert "charts/episodic_return" not in acc.Tags()["scalars"]
+    assert [e.step for e in acc.Images("views/agent_view_spatial_gain")] == [128]  # update 1, not 25
+    assert acc.Scalars("final/reward_per_100_steps")[-1].value == pytest.approx(rates[-1].value)
+    out = capsys.readouterr().out
+    assert "No episode ended" in out and "40 steps" in out and "320 steps" in out
+
+
 def test_continuous_actions_train_on_cued_berries(tmp_path):
     _, result = run_tiny(tmp_path, agent="feedback", env="CuedBerry-v0", action_type="continuous",
                          total_steps=512, video_interval=0)
@@ -177,6 +196,7 @@ def test_config_file_loads_and_flags_override_it(tmp_path):
 @pytest.mark.parametrize("argv, flag", [
     (["--agent", "telepathy"], "--agent"),
     (["--env", "BlueBerry-v9"], "--env"),
+    (["--env", "CartPole-v1"], "--env"),
     (["--num-envs", "0"], "--num-envs"),
     (["--learning-rate", "-1"], "--learning-rate"),
     (["--num-minibatches", "9"], "--num-minibatches"),

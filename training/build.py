@@ -51,14 +51,12 @@ def make_env(config: Config, num_envs: int, device: torch.device, **options):
     env must declare next-step autoreset, the rule `agents.runner.Carry` steps agents by."""
     import gymnasium as gym
 
-    import envs  # noqa: F401  (registers the tasks)
+    import envs  # registers the tasks
 
     kwargs = config.env_make_kwargs()
-    spec = gym.registry.get(config.env)
-    if spec is None or spec.vector_entry_point is None:
-        ids = sorted(k for k, s in gym.registry.items() if s.vector_entry_point is not None
-                     and "Berry" in k)
-        raise ConfigError(f"--env: got {config.env!r}; allowed: {', '.join(ids)}")
+    if config.env not in envs.ENV_IDS:  # other Gymnasium ids (CartPole-v1, ...) have no batched torch worlds
+        raise ConfigError(f"--env: got {config.env!r}; allowed: {', '.join(sorted(envs.ENV_IDS))} (the trainer steps "
+                          f"RedBerry's batched torch worlds, not other Gymnasium environments)")
     try:
         env = gym.make_vec(config.env, num_envs=num_envs, device=str(device), **options, **kwargs)
     except (ValueError, TypeError) as exc:

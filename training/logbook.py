@@ -28,7 +28,7 @@ class Logbook:
     updates (it closes the progress bar, and on an error flushes the writer), then call `close`."""
 
     def __init__(self, run: RunState, agent, num_params: int, num_updates: int, batch_size: int,
-                 brief: bool = False):
+                 brief: bool = False, episode_steps: Optional[int] = None):
         """``brief``: a population's later runs print one line (the first prints the config) and no bar."""
         self.config, self.run_dir, self.device = run.config, run.run_dir, run.device
         self.reference = run.reference
@@ -36,6 +36,8 @@ class Logbook:
         self.last_return: Optional[float] = None  # of the episodes that ended in the last update logged
         self.last_score: Optional[float] = None
         self.last_precision: Optional[float] = None
+        self.last_rate: Optional[float] = None  # reward per 100 steps in the last update logged
+        self.episode_steps, self.worlds = episode_steps, batch_size // run.config.num_steps  # all processes
         if not run.process.is_main:
             return
         from torch.utils.tensorboard import SummaryWriter
@@ -81,6 +83,7 @@ class Logbook:
                 self.writer.add_scalar(f"losses/{key}", value, global_step)
         for tag, value in means.items():
             self.writer.add_scalar(tag, value, global_step)
+        self.last_rate = means.get("charts/reward_per_100_steps", self.last_rate)
         if "charts/episodic_return" in means:
             self.last_return = means["charts/episodic_return"]
             self.last_precision = means.get("forage/precision", self.last_precision)
@@ -89,7 +92,7 @@ class Logbook:
                 self.writer.add_scalar("forage/normalized_score", self.last_score, global_step)
         self.bar.update(global_step - self.bar.n)
         self.bar.set_postfix(SPS=f"{sps:,.0f}", ret=_fmt(self.last_return, "-"),
-                             score=_fmt(self.last_score, "-"), refresh=False)
+                             score=_fmt(self.last_score, "-"), r100=_fmt(self.last_rate, "-"), refresh=False)
 
     def _score(self, episodic_return: float) -> Optional[float]:
         """DESIGN.md's normalised score (`envs.normalized_score`); None without usable references."""
@@ -125,7 +128,7 @@ class Logbook:
         if self.writer is None:
             return
         for tag, value in (("final/episodic_return", self.last_return), ("final/normalized_score", self.last_score),
-                           ("final/precision", self.last_precision)):
+                           ("final/precision", self.last_precision), ("final/reward_per_100_steps", self.last_rate)):
             if value is not None:
                 self.writer.add_scalar(tag, value, global_step)
         self.writer.close()
@@ -133,7 +136,12 @@ class Logbook:
         ref = f" (random {ref['random']:.2f}, scripted {ref['scripted']:.2f})" if ref else ""
         head = f"Stopped at update {update}/{num_updates}" if stopped else f"Finished {num_updates} updates"
         print(f"{head}: {global_step:,} steps in {elapsed / 60:.1f} min ({sps:,.0f} steps/s). "
-              f"Last episodic return {_fmt(self.last_return)}, normalised score {_fmt(self.last_score)}{ref}.")
+              f"Last episodic return {_fmt(self.last_return)}, normalised score {_fmt(self.last_score)}{ref}; "
+              f"reward per 100 steps {_fmt(self.last_rate)}.")
+        if self.last_return is None and self.episode_steps:
+            print(f"No episode ended: every world starts its first episode together and episodes last "
+                  f"{self.episode_steps} steps, so the first returns come after {self.episode_steps * self.worlds:,} "
+                  f"steps; until then charts/reward_per_100_steps and forage/targets_per_100_steps show the learning.")
         print(f"Checkpoint: {os.path.join(self.run_dir, CHECKPOINT_FILE)}")
         if stopped:
             print(f"Continue with: python scripts/train.py --resume {self.run_dir}")

@@ -120,7 +120,8 @@ def _train(configs: list[Config], device: torch.device, process: distributed.Pro
     for m in members:
         m.rollout = Rollout.allocate(config.num_steps, m.mine(obs), m.mine(action_example(env, device)))
         m.episodes = monitor.EpisodeStats(device)
-    logs = [Logbook(m.run, m.agent, num_params, num_updates, batch_size, brief=i > 0) for i, m in enumerate(members)]
+    logs = [Logbook(m.run, m.agent, num_params, num_updates, batch_size, brief=i > 0,
+                    episode_steps=getattr(env.config, "max_episode_steps", None)) for i, m in enumerate(members)]
     update, stopped, steady = start_update, False, None  # steady: (time, step) after this call's first update
     for m in members:
         m.run.start_clock()
@@ -153,14 +154,15 @@ def _train(configs: list[Config], device: torch.device, process: distributed.Pro
                         rollout.values[step] = out.value
                         m.internals.record(out.internals)
                     actions.append(action)
-                obs, reward, terminated, truncated, info = env.step(env_action(join(actions), *bounds))
+                obs, true_reward, terminated, truncated, info = env.step(env_action(join(actions), *bounds))
+                reward = true_reward
                 if relief:  # --distractor-ramp: the agent learns from the ramped reward, logs show the true one
-                    reward = reward - relief * info["distractor_eaten"]
+                    reward = true_reward - relief * info["distractor_eaten"]
                 for m in members:
                     r, term, trunc = m.mine(reward), m.mine(terminated), m.mine(truncated)
                     m.rollout.rewards[step], m.rollout.terminated[step], m.rollout.truncated[step] = r, term, trunc
                     m.carry = m.carry.advance(m.out, r, term, trunc)
-                    m.episodes.record(m.mine(info))
+                    m.episodes.record(m.mine(info), m.mine(true_reward))
             global_step += batch_size
 
             # 2. Bootstrap: the value of the observation after the rollout (the env still shows it, so
@@ -194,7 +196,7 @@ def _train(configs: list[Config], device: torch.device, process: distributed.Pro
                 log.scalars(global_step, sps, m.optimizer.param_groups[0]["lr"], m.stats,
                             {**m.episodes.read(sums), **m.internals.read(),
                              **({"charts/distractor_ramp": ramp} if config.distractor_ramp else {})})
-                if config.image_interval and update % config.image_interval == 0:
+                if config.image_interval and (update % config.image_interval == 0 or update == start_update + 1):
                     log.view(global_step, m.rollout.obs["image"][-1], m.out.internals.get("spatial_gain"))
                 if config.video_interval and update % config.video_interval == 0 and not stop:
                     log.video(m.agent, global_step)

@@ -36,32 +36,54 @@ EPISODE_KEYS = (
 )
 
 
+# Per-step rates, logged every update: every world starts its first episode together, so with the
+# default 500-step episodes no episode ends before 128k steps (256 worlds x 500); these show learning
+# from the first update on. (sum index, TensorBoard tag)
+RATE_TAGS = (
+    (0, "charts/reward_per_100_steps"),
+    (1, "forage/targets_per_100_steps"),
+    (2, "forage/distractors_per_100_steps"),
+)
+
+
 class EpisodeStats:
-    """Sums of the episode statistics of the episodes that ended since the last `read`."""
+    """Sums of the episode statistics of the episodes that ended since the last `read`, and of the
+    rewards and berries of every step since then."""
 
     def __init__(self, device: torch.device):
-        self.sums = torch.zeros(len(EPISODE_KEYS) + 1, device=device)  # ..., episode count
+        # [episode sums by EPISODE_KEYS..., episode count, reward, targets, distractors, steps]
+        self.sums = torch.zeros(len(EPISODE_KEYS) + 5, device=device)
 
-    def record(self, info: dict) -> None:
-        """Add the episodes that ended this step (``info["_forage"]``); no host sync."""
+    def record(self, info: dict, reward: Optional[torch.Tensor] = None) -> None:
+        """Add this step's ``reward`` (N,) and berries, and the episodes that ended this step
+        (``info["_forage"]``); no host sync."""
+        k = len(EPISODE_KEYS)
+        if reward is not None:
+            self.sums[k + 1] += reward.float().sum()
+            self.sums[k + 2] += info["target_eaten"].float().sum()
+            self.sums[k + 3] += info["distractor_eaten"].float().sum()
+            self.sums[k + 4] += reward.numel()
         if "_forage" not in info:
             return
         ended = info["_forage"].float()  # (N,)
         episode = info["forage"]
         values = torch.stack([episode[key].float() for key, _ in EPISODE_KEYS])  # (K, N)
-        self.sums[:-1] += values @ ended
-        self.sums[-1] += ended.sum()
+        self.sums[:k] += values @ ended
+        self.sums[k] += ended.sum()
 
     def read(self, sums: Optional[torch.Tensor] = None) -> dict[str, float]:
-        """Means per episode, by tag (empty if no episode ended); resets the sums.
+        """Per-step rates and means per episode, by tag (no episode tags if no episode ended); resets.
 
         ``sums`` replaces this process's sums (e.g. after an all-reduce over processes)."""
         values = (self.sums if sums is None else sums).tolist()
         self.sums.zero_()
-        count = values[-1]
+        k = len(EPISODE_KEYS)
+        rates, steps = values[k + 1:k + 4], values[k + 4]
+        out = {tag: 100.0 * rates[i] / steps for i, tag in RATE_TAGS} if steps > 0 else {}
+        count = values[k]
         if count <= 0:
-            return {}
-        out = {tag: values[i] / count for i, (_, tag) in enumerate(EPISODE_KEYS)}
+            return out
+        out.update({tag: values[i] / count for i, (_, tag) in enumerate(EPISODE_KEYS)})
         eaten = values[2] + values[3]
         if eaten > 0:
             out["forage/precision"] = values[2] / eaten
@@ -244,7 +266,8 @@ def config_table(values: dict) -> str:
     return "|param|value|\n|-|-|\n" + rows
 
 
-HPARAM_METRICS = ("final/episodic_return", "final/normalized_score", "final/precision", "charts/SPS")
+HPARAM_METRICS = ("final/episodic_return", "final/normalized_score", "final/precision",
+                  "final/reward_per_100_steps", "charts/SPS")
 
 
 def add_hparams(writer: SummaryWriter, values: dict) -> None:
