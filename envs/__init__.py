@@ -7,7 +7,8 @@
 | `ReversalBerry-v0` | two colours, the paying one switches at random; goal is zeros |
 
 `gym.make(id)` gives a numpy `gymnasium.Env` (`BerryEnv`); `gym.make_vec(id, num_envs=N,
-device=...)` gives a torch `BerryVectorEnv` on the device; `make_numpy_vec` gives the numpy one.
+device=...)` gives a torch `BerryVectorEnv` on the device; `make_numpy_vec` gives the numpy one;
+`sb3_vec_env` gives a Stable-Baselines3 VecEnv (with the `[sb3]` extra).
 """
 
 from __future__ import annotations
@@ -41,6 +42,16 @@ def make_numpy_vec(env_id: str, num_envs: int = 1, **kwargs) -> NumpyVectorEnv:
     return NumpyVectorEnv(gym.make_vec(env_id, num_envs=num_envs, **kwargs))
 
 
+def sb3_vec_env(env_id: str, num_envs: int = 1, **kwargs):
+    """A Stable-Baselines3 VecEnv over `gym.make_vec(env_id, num_envs, **kwargs)` (envs/sb3.py; needs
+    the `[sb3]` extra). SB3's stock CNN needs `view_size=36` or more. MultiBerry-v0's num_envs counts
+    arenas, so SB3 sees num_envs * num_agents envs."""
+    from envs.sb3 import SB3VecEnv  # imported here: `import envs` never needs SB3
+
+    check_env_id(env_id)
+    return SB3VecEnv(gym.make_vec(env_id, num_envs=num_envs, **kwargs))
+
+
 ENV_IDS.add("MultiBerry-v0")
 if "MultiBerry-v0" not in gym.registry:
     gym.register(id="MultiBerry-v0", vector_entry_point="envs.multiberry:make_vector_env")
@@ -55,7 +66,7 @@ for _env_id, _task in TASK_IDS.items():
         )
 
 __all__ = [
-    "BerryEnv", "BerryVectorEnv", "NumpyVectorEnv", "WorldConfig", "make_config", "make_numpy_vec",
+    "BerryEnv", "BerryVectorEnv", "NumpyVectorEnv", "WorldConfig", "make_config", "make_numpy_vec", "sb3_vec_env",
     "reference_returns", "normalized_score", "scripted_actions", "random_actions",
     "TASK_IDS", "ENV_IDS", "check_env_id", "DIFFICULTIES", "DIFFICULTY_PRESETS", "PALETTE_NAMES",
 ]

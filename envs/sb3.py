@@ -1,0 +1,113 @@
+"""Stable-Baselines3 over the batched worlds: `SB3VecEnv`, an SB3 `VecEnv` around a torch vector env.
+
+`envs.sb3_vec_env(id, num_envs, **kwargs)` makes one. It needs the `[sb3]` extra; `import envs`
+does not import this module.
+
+SB3's VecEnv convention differs from our envs' `AutoresetMode.NEXT_STEP` (Gymnasium's autoreset
+doc, and SB3's "Vectorized Environments" page): where an episode ends, SB3 wants the *first*
+observation of the next episode back from that same `step_wait`, the final one in
+`infos[i]["terminal_observation"]`, and `infos[i]["TimeLimit.truncated"]` set when time, not the
+task, ended it (so PPO bootstraps from the terminal observation). Our envs return the final
+observation and start the next episode on the following step, ignoring its action. So wherever an
+episode ended, `step_wait` starts the next one at once with the env's partial reset,
+`reset(options={"reset_mask": done})`, which steps only those worlds (or forager slots) and leaves
+the others exactly as they were. So a world follows the same trajectory as under NEXT_STEP minus
+the steps whose action was ignored (in MultiBerry, a starved forager's respawn costs its arena no
+step, so it acts one step sooner). That extra world step and redraw happen only on steps where
+some episode ended; nothing loops over the worlds but the building of the `infos` list SB3 reads.
+
+Observations go out as numpy dicts (image uint8 H x W x 3, goal float32 (6,)); SB3 transposes the
+image itself (`VecTransposeImage`). SB3's stock CNN (`NatureCNN`, in "CnnPolicy" and
+"MultiInputPolicy") needs images of at least 36 x 36; the worlds' default is 24, so pass
+`view_size=36` (or a features extractor of your own).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from gymnasium.vector import AutoresetMode, VectorEnv
+from stable_baselines3.common.vec_env import VecEnv
+from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvObs, VecEnvStepReturn
+
+
+def _numpy(obs: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    return {key: value.cpu().numpy() for key, value in obs.items()}
+
+
+class SB3VecEnv(VecEnv):
+    """An SB3 VecEnv over one of our torch vector envs (`BerryVectorEnv`, `MultiBerryVectorEnv`).
+
+    `step_wait` returns (obs, rewards, dones, infos) in SB3's convention (module docstring): a
+    finished slot's obs is its next episode's first, `infos[i]` then holds `terminal_observation`,
+    `TimeLimit.truncated` and `episode` = {"r", "l"} (what SB3 logs as rollout/ep_rew_mean), and
+    is empty otherwise. `seed(s)` (SB3's, as PPO(seed=s) calls it) seeds world i with s + i at the
+    next reset. `env_method` and `set_attr` act on the one batched env, once, whatever the indices.
+    """
+
+    def __init__(self, env: VectorEnv):
+        if env.metadata.get("autoreset_mode") != AutoresetMode.NEXT_STEP:
+            raise ValueError(f"SB3VecEnv needs a NEXT_STEP vector env, got {env.metadata.get('autoreset_mode')}")
+        if not getattr(env, "copy", True):
+            raise ValueError("SB3VecEnv needs fresh observations each step: make the env with copy=True")
+        self.env = env
+        super().__init__(env.num_envs, env.single_observation_space, env.single_action_space)
+        self._actions: np.ndarray | None = None
+        self._episode_return = np.zeros(self.num_envs, np.float64)
+        self._episode_length = np.zeros(self.num_envs, np.int64)
+
+    def reset(self) -> VecEnvObs:
+        seed = self._seeds[0]  # SB3's seed() sets seeds s + i; our envs take s and give world i s + i
+        obs, _ = self.env.reset(seed=seed)
+        self._reset_seeds()
+        self._reset_options()
+        self._episode_return[:] = 0
+        self._episode_length[:] = 0
+        return _numpy(obs)
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = actions
+
+    def step_wait(self) -> VecEnvStepReturn:
+        obs, reward, terminated, truncated, _ = self.env.step(self._actions)
+        obs = _numpy(obs)
+        rewards = reward.cpu().numpy().astype(np.float32)
+        terminated, truncated = terminated.cpu().numpy(), truncated.cpu().numpy()
+        dones = terminated | truncated
+        self._episode_return += rewards
+        self._episode_length += 1
+        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+        if dones.any():
+            for i in np.flatnonzero(dones):
+                infos[i] = {
+                    "terminal_observation": {key: value[i].copy() for key, value in obs.items()},
+                    "TimeLimit.truncated": bool(truncated[i] and not terminated[i]),
+                    "episode": {"r": float(self._episode_return[i]), "l": int(self._episode_length[i])},
+                }
+            self._episode_return[dones] = 0
+            self._episode_length[dones] = 0
+            obs = _numpy(self.env.reset(options={"reset_mask": dones})[0])  # the next episodes start now
+        return obs, rewards, dones, infos
+
+    def close(self) -> None:
+        self.env.close()
+
+    def get_images(self) -> Sequence[np.ndarray | None]:
+        """The top-down frame of each slot's world (a MultiBerry slot shows its arena)."""
+        per_arena = getattr(self.env, "num_agents", 1)
+        return [self.env.render_arena(i // per_arena) for i in range(self.num_envs)]
+
+    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        return [getattr(self.env, attr_name)] * len(self._get_indices(indices))
+
+    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        setattr(self.env, attr_name, value)
+
+    def env_method(self, method_name: str, *method_args, indices: VecEnvIndices = None, **method_kwargs) -> list[Any]:
+        result = getattr(self.env, method_name)(*method_args, **method_kwargs)
+        return [result] * len(self._get_indices(indices))
+
+    def env_is_wrapped(self, wrapper_class: type, indices: VecEnvIndices = None) -> list[bool]:
+        return [False] * len(self._get_indices(indices))
