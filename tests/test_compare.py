@@ -135,11 +135,18 @@ def test_tiny_compare_writes_csv_report_and_plots_that_agree(whole):
         assert "checkpoint.pt" in files and any(f.startswith("events.out") for f in files)
 
 
-def test_shard_and_merge_equal_one_whole_run(whole, tmp_path):
+def test_shard_and_merge_equal_one_whole_run(whole, tmp_path, monkeypatch):
+    import training
+
     out, _ = whole
+    calls, real = [], training.train_population
+    monkeypatch.setattr(training, "train_population", lambda configs, **options: calls.append(
+        [os.path.basename(c.run_dir) for c in configs]) or real(configs, **options))
     shards = [tmp_path / "s0", tmp_path / "s1"]
-    for i, shard_out in enumerate(shards):
-        run_compare(tiny(shard_out, shard=f"{i}/2"))
+    run_compare(tiny(shards[0], shard="0/2"))
+    # Its seed of each (task, agent), alone: a shard trains its part of a group as a smaller population.
+    assert sorted(calls) == [[f"CuedBerry-v0__{agent}__s1"] for agent in ("feedback", "feedforward")]
+    run_compare(tiny(shards[1], shard="1/2", jobs=2))  # the other shard in two worker processes
     trained = [set(os.listdir(s / "cells" / "train")) for s in shards]
     assert trained[0] and trained[1] and not trained[0] & trained[1]  # each shard trained its own units
     merged = tmp_path / "merged"

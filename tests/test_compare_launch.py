@@ -1,5 +1,6 @@
 """Where a compare's work runs: the seeds of a cell as one population, --jobs J worker processes,
---launcher ray, and their bad input. A tiny grid: 2 presets x 2 seeds, 1,024 steps, one condition."""
+--launcher ray, and their bad input (shards with --jobs: tests/test_compare.py). A tiny grid:
+2 presets x 2 seeds, 1,024 steps, one condition."""
 
 from __future__ import annotations
 
@@ -86,22 +87,6 @@ def test_jobs_2_writes_the_same_cells_as_jobs_1(serial, tmp_path):
     assert re.search(r"Wall time: [\d.]+ min, on cpu \(--jobs 2\)", (parallel / "results.md").read_text())
 
 
-def test_a_shard_trains_its_seeds_of_a_group_as_a_smaller_population(serial, tmp_path, monkeypatch):
-    out, _ = serial
-    calls = []
-    real = training.train_population
-    monkeypatch.setattr(training, "train_population",
-                        lambda configs, **o: calls.append([os.path.basename(c.run_dir) for c in configs])
-                        or real(configs, **o))
-    shards = [tmp_path / "s0", tmp_path / "s1"]
-    run_compare(tiny(shards[0], shard="0/2"))
-    assert sorted(calls) == [[group[0]] for group in GROUPS]  # seed 1 of each cell, alone
-    run_compare(tiny(shards[1], shard="1/2", jobs=2))  # the other seeds, in two workers
-    merged = tmp_path / "merged"
-    run_compare(CompareArgs(out=str(merged), merge=tuple(map(str, shards)), progress=False, command="merge"))
-    assert cells(merged) == cells(out)
-
-
 def test_a_failing_group_names_its_units_and_the_other_groups_cells_are_kept(tmp_path):
     args = tiny(tmp_path / "failing", jobs=2)
     plan, _ = make_plan(args)
@@ -150,8 +135,9 @@ def test_launcher_ray_without_ray_says_how_to_install_it(tmp_path, monkeypatch):
     assert not (tmp_path / "no-ray").exists()
 
 
+@pytest.mark.slow  # 15-25 s here, most of it Ray's start: pytest -m slow tests/test_compare_launch.py
 def test_launcher_ray_writes_the_same_cells_as_jobs_1(serial, tmp_path):
-    ray = pytest.importorskip("ray")  # the [ray] extra; ~15 s here, most of it Ray's start
+    ray = pytest.importorskip("ray")  # the [ray] extra
     ray.init(num_cpus=2, include_dashboard=False)
     try:
         run_compare(tiny(tmp_path / "ray", launcher="ray"))
