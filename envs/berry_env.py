@@ -7,6 +7,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from envs import rng
 from envs.actions import ActionCheck
 from envs.vector import BerryVectorEnv
 from envs.window import ArenaRendering
@@ -69,6 +70,10 @@ class BerryEnv(ArenaRendering, gym.Env):
         return self._world.state
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
+        if isinstance(seed, (list, tuple, np.ndarray)):
+            raise TypeError(f"seed={seed!r}; allowed: one integer >= 0 or None (seed lists are for the vector env)")
+        rng.world_seeds(seed, 1)  # the vector env's checks, so both take the same seeds
+        seed = None if seed is None else int(seed)  # Gymnasium's seeding takes Python ints only
         super().reset(seed=seed)
         obs, _ = self._world.reset(seed=seed)
         if self.render_mode == "human":

@@ -96,9 +96,10 @@ def make_config(task: str = "red", difficulty: str = "easy", **overrides) -> Wor
 
 
 def _validate(c: WorldConfig) -> None:
-    def integer(name, low):
+    def integer(name, low, high=None):
         v = getattr(c, name)
-        _check(name, v, isinstance(v, int) and not isinstance(v, bool) and v >= low, f"an int >= {low}")
+        ok = isinstance(v, int) and not isinstance(v, bool) and v >= low and (high is None or v <= high)
+        _check(name, v, ok, f"an int >= {low}" if high is None else f"an int in [{low}, {high}]")
 
     def real(name, low, high, low_open=False):
         v = getattr(c, name)
@@ -108,7 +109,7 @@ def _validate(c: WorldConfig) -> None:
 
     integer("num_berries", 1)
     integer("num_foliage", 0)
-    integer("view_size", 8)
+    integer("view_size", 8, 256)  # the retina holds N x view_size^2 x 3 bytes; 4096 asked for ~68 GB
     integer("max_episode_steps", 1)
     integer("regrow_delay", 1)
     real("target_share", 0.0, 1.0)

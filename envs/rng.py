@@ -47,13 +47,20 @@ def world_seeds(seed, count: int, what: str = "num_envs") -> list[int]:
     if seed is None:
         seed = secrets.randbits(32)
     if isinstance(seed, (list, tuple, np.ndarray)):
+        bad = [s for s in seed if not _is_int(s) or s < 0]
+        if bad:
+            raise TypeError(f"seed list holds {bad[0]!r}; allowed: integers >= 0 (a float seed would be truncated)")
         seeds = [int(s) for s in seed]
         if len(seeds) != count:
             raise ValueError(f"seed has {len(seeds)} entries; a list seed needs {what}={count}")
         return seeds
-    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+    if _is_int(seed) and seed >= 0:
         return [int(seed) + i for i in range(count)]
-    raise TypeError(f"seed={seed!r} must be an int, a list of {what} ints, or None")
+    raise TypeError(f"seed={seed!r}; allowed: an integer >= 0, a list of {what} such integers, or None")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def step_key(seed: torch.Tensor, counter: torch.Tensor) -> torch.Tensor:

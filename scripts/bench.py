@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -109,7 +110,10 @@ class PopulationBench:
         from training.bench import bench_population
         from training.config import Config, validate
 
+        import envs
+
         need("preset", self.preset, self.preset in agents.PRESETS, ", ".join(agents.PRESETS))
+        need("env", self.env, self.env in envs.ENV_IDS, ", ".join(sorted(envs.ENV_IDS)))
         need("seeds", self.seeds, self.seeds >= 1, "an integer >= 1")
         need("updates", self.updates, self.updates >= 1, "an integer >= 1")
         need("repeats", self.repeats, self.repeats >= 1, "an integer >= 1")
@@ -144,7 +148,7 @@ class EnvBench:
         need("env", self.env, self.env in envs.TASK_IDS, ", ".join(sorted(envs.TASK_IDS)))
         need("sizes", list(self.sizes), positive_ints(self.sizes), "one or more integers >= 1")
         need("sync-sizes", list(self.sync_sizes), positive_ints(self.sync_sizes), "one or more integers >= 1")
-        need("seconds", self.seconds, self.seconds > 0, "a number > 0")
+        need("seconds", self.seconds, math.isfinite(self.seconds) and self.seconds > 0, "a finite number > 0")
         need("threads", self.threads, self.threads >= 0, "an integer >= 0 (0: torch's default)")
         device, threads = device_and_threads(self.device, self.threads)
         print(f"env {self.env}, device {device}, torch threads {threads}, {self.seconds:.1f} s per size")
@@ -184,7 +188,7 @@ class MultiBench:
         need("num-agents", self.num_agents, self.num_agents >= 1, "an integer >= 1")
         need("slots", self.slots, self.slots >= self.num_agents and self.slots % self.num_agents == 0,
              f"a multiple of --num-agents ({self.num_agents})")
-        need("seconds", self.seconds, self.seconds > 0, "a number > 0")
+        need("seconds", self.seconds, math.isfinite(self.seconds) and self.seconds > 0, "a finite number > 0")
         need("threads", self.threads, self.threads >= 0, "an integer >= 0 (0: torch's default)")
         device, threads = device_and_threads(self.device, self.threads)
         arenas = self.slots // self.num_agents

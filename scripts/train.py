@@ -25,6 +25,10 @@ def main() -> int:
     except (ConfigError, CheckpointError) as exc:
         print(f"train.py: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the disk filled up, a folder vanished: the last checkpoint is intact
+        print(f"train.py: error: {exc.filename or ''}: {exc.strerror or exc} (any checkpoint written before "
+              f"is intact)", file=sys.stderr)
+        return 2
     except NonFiniteError as exc:
         print(f"train.py: {exc}", file=sys.stderr)
         return 1

@@ -86,6 +86,13 @@ def export_checkpoint(source: str, destination: str) -> None:
     about half the size. It cannot be resumed; `load_checkpoint` and the viewer read it."""
     if os.path.isdir(source):
         source = os.path.join(source, CHECKPOINT_FILE)
+    if os.path.isdir(destination):
+        raise CheckpointError(f"destination {destination!r} is a directory; allowed: a file path such as "
+                              f"{os.path.join(destination, 'agent.pt')!r}")
+    if os.path.abspath(destination) == os.path.abspath(source) or (
+            os.path.exists(destination) and os.path.samefile(source, destination)):
+        raise CheckpointError(f"destination {destination!r} is the checkpoint being exported; writing the slim "
+                              f"copy there would destroy the run's resume state; allowed: another path")
     payload = load_checkpoint(source)
     payload.update(optimizer={}, ranks=[])
     payload.pop("format", None)

@@ -13,6 +13,7 @@ import math
 import os
 import sys
 import time
+import typing
 from dataclasses import dataclass, field
 from typing import Literal, Optional, Sequence, Union
 
@@ -178,7 +179,44 @@ def from_dict(values: dict, source: str) -> Config:
     unknown = sorted(set(values) - set(names))
     if unknown:
         raise ConfigError(f"{source}: unknown config field(s) {unknown}; allowed: {names}")
+    hints = typing.get_type_hints(Config)
+    for name, value in values.items():
+        allowed = _type_name(hints[name])
+        if not _has_type(value, hints[name]):
+            raise ConfigError(f"{source}: {name} is {value!r} ({type(value).__name__}); allowed: {allowed}")
     return Config(**values)
+
+
+def _has_type(value, annotation) -> bool:
+    """Whether a JSON value fits a Config field's annotation exactly (a bool is not an int, "false" not a bool)."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Union:
+        return any(_has_type(value, a) for a in args)
+    if origin is Literal:
+        return value in args
+    if origin is dict:
+        return isinstance(value, dict) and all(isinstance(k, str) and _has_type(v, args[1]) for k, v in value.items())
+    if annotation is type(None):
+        return value is None
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, annotation)
+
+
+def _type_name(annotation) -> str:
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Union:
+        return " or ".join(_type_name(a) for a in args)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin is dict:
+        return "a mapping of names to bools, numbers or strings"
+    names = {type(None): "null", bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+    return names.get(annotation, getattr(annotation, "__name__", str(annotation)))
 
 
 def load_config_file(path: str, flag: str = "--config") -> Config:
@@ -190,6 +228,8 @@ def load_config_file(path: str, flag: str = "--config") -> Config:
         raise ConfigError(f"{flag}: no such file {path!r}; allowed: a JSON config such as a run's {CONFIG_FILE}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{flag}: {path!r} is not valid JSON ({exc})") from None
+    except OSError as exc:  # a directory, no permission
+        raise ConfigError(f"{flag}: {path!r} cannot be read ({exc.strerror or exc}); allowed: a JSON config file") from None
     return from_dict(values, f"{flag} {path}")
 
 

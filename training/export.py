@@ -19,6 +19,9 @@ def main(argv: list[str]) -> int:
     except CheckpointError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # a missing destination folder, no permission, a full disk
+        print(f"error: {argv[1]!r}: {error.strerror or error}; allowed: a writable file path", file=sys.stderr)
+        return 2
     print(f"wrote {argv[1]} ({os.path.getsize(argv[1]) / 1e6:.2f} MB)")
     return 0
 

@@ -49,6 +49,22 @@ def write_json(path: str, values: Any, **dump_options: Any) -> None:
     write_text(path, json.dumps(values, **dump_options) + "\n")
 
 
+def unwritable_dir(path: str) -> str | None:
+    """Why ``path`` cannot become a directory this process writes into (None: it can), checked without
+    creating anything: it must be a writable directory, or not exist under a writable one."""
+    path = os.path.abspath(path)
+    if os.path.exists(path):
+        if not os.path.isdir(path):
+            return "it is a file, not a directory"
+        return None if os.access(path, os.W_OK | os.X_OK) else "it is not writable"
+    parent = os.path.dirname(path)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        return f"{parent!r} is a file, not a directory"
+    return None if os.access(parent, os.W_OK | os.X_OK) else f"{parent!r} is not writable"
+
+
 def sweep_temporaries(directory: str) -> list[str]:
     """Remove temporary files in ``directory`` left by processes that no longer run; return them."""
     removed = []

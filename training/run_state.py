@@ -23,7 +23,7 @@ from training import distributed
 from training.build import reference_returns
 from training.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from training.config import CONFIG_FILE, Config, ConfigError, to_dict
-from training.files import write_json
+from training.files import sweep_temporaries, unwritable_dir, write_json
 
 # Fields that define the worlds, the agent and the RNG streams: a resumed run must keep them.
 RESUME_FIXED = ("env", "agent", "num_envs", "seed", "difficulty", "view_size", "max_episode_steps",
@@ -78,9 +78,20 @@ class RunState:
         run_dir = None
         if process.is_main:
             run_dir = config.resume or config.run_dir or config.default_run_dir()
+            problem = unwritable_dir(run_dir)
+            if problem:
+                raise ConfigError(f"--run-dir: {run_dir!r} cannot hold the run: {problem}; allowed: a writable "
+                                  f"directory path")
             if checkpoint is None and os.path.exists(os.path.join(run_dir, CHECKPOINT_FILE)):
                 raise ConfigError(f"--run-dir: {run_dir!r} already holds a run's checkpoint; allowed: a new "
                                   f"directory, or --resume {run_dir} to continue that run")
+            if checkpoint is None and os.path.isdir(run_dir) and any(
+                    f.startswith("events.out.tfevents") for f in os.listdir(run_dir)):
+                raise ConfigError(f"--run-dir: {run_dir!r} holds the TensorBoard events of a run that stopped "
+                                  f"before its first checkpoint (its points would be logged twice); allowed: a new "
+                                  f"directory, or delete {run_dir} and run again")
+            if os.path.isdir(run_dir):
+                sweep_temporaries(run_dir)  # what a killed run left half-written (.checkpoint.pt.tmp-PID)
         return cls(config, process, device, run_dir, checkpoint)
 
     @property

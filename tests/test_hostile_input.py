@@ -1,0 +1,134 @@
+"""Careless and hostile input to the trainer, the export tool, the bench and the worlds: a one-line
+error naming what was wrong, exit status 2, and nothing destroyed or written first."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import envs
+from training import Config, ConfigError, load_checkpoint, train
+from training.checkpoint import CHECKPOINT_FILE, CheckpointError, export_checkpoint
+from training.config import from_dict, parse_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = Config(num_envs=4, num_steps=8, total_steps=64, max_episode_steps=20, video_interval=0, image_interval=0,
+              progress=False, device="cpu", num_minibatches=2)
+
+
+def _run(script: str, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1", SDL_VIDEODRIVER="dummy")
+    return subprocess.run([sys.executable, os.path.join(ROOT, "scripts", script), *args], capture_output=True,
+                          text=True, env=env, timeout=120)
+
+
+@pytest.mark.parametrize("values, name", [
+    ({"anneal_lr": "false"}, "anneal_lr"),  # a string is not a bool: "false" used to anneal
+    ({"env_kwargs": "noise 0.1"}, "env_kwargs"),
+    ({"agent_overrides": 3}, "agent_overrides"),
+    ({"seed": 1.5}, "seed"),
+    ({"num_envs": True}, "num_envs"),
+    ({"device": "tpu"}, "device"),
+    ({"env_kwargs": {"reversal_colours": [0, 1]}}, "env_kwargs"),
+])
+def test_config_files_are_typed_like_the_flags(values, name):
+    with pytest.raises(ConfigError, match=f"c.json: {name} is"):
+        from_dict(values, "--config c.json")
+
+
+def test_typed_config_accepts_what_the_flags_accept():
+    config = from_dict({"anneal_lr": False, "learning_rate": 1, "difficulty": None, "target_kl": 0.02,
+                        "env_kwargs": {"noise": 0.1, "num_foliage": 3}}, "c.json")
+    assert config.anneal_lr is False and config.learning_rate == 1 and config.env_kwargs["num_foliage"] == 3
+
+
+def test_bad_paths_fail_before_anything_is_written(tmp_path):
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    for run_dir, problem in ((a_file, "is a file"), (a_file / "below", "is a file")):
+        with pytest.raises(ConfigError, match=f"--run-dir: .*{problem}"):
+            train(dataclasses.replace(TINY, run_dir=str(run_dir)))
+    with pytest.raises(ConfigError, match="--config: .* cannot be read"):
+        parse_config(["--config", str(tmp_path)])
+    assert sorted(os.listdir(tmp_path)) == ["file"]
+
+
+def test_a_run_dir_that_died_before_its_first_checkpoint_is_not_logged_into_twice(tmp_path):
+    run_dir = tmp_path / "died"
+    run_dir.mkdir()
+    (run_dir / "events.out.tfevents.1.host.1.0").write_bytes(b"")
+    with pytest.raises(ConfigError, match="before its first checkpoint"):
+        train(dataclasses.replace(TINY, run_dir=str(run_dir)))
+
+
+def test_stale_temporaries_of_a_killed_run_are_swept_on_resume(tmp_path):
+    result = train(dataclasses.replace(TINY, run_dir=str(tmp_path / "run"), total_steps=32))
+    stale = os.path.join(result.run_dir, f".{CHECKPOINT_FILE}.tmp-999999999.pt")  # no such process
+    open(stale, "wb").write(b"half a checkpoint")
+    train(dataclasses.replace(TINY, run_dir=result.run_dir, resume=result.run_dir, total_steps=64))
+    assert not os.path.exists(stale)
+
+
+def test_export_refuses_to_overwrite_its_own_input(tmp_path):
+    result = train(dataclasses.replace(TINY, run_dir=str(tmp_path / "run"), total_steps=32))
+    checkpoint = os.path.join(result.run_dir, CHECKPOINT_FILE)
+    before = open(checkpoint, "rb").read()
+    for destination in (checkpoint, result.run_dir):
+        with pytest.raises(CheckpointError, match="destination"):
+            export_checkpoint(result.run_dir, destination)
+    assert open(checkpoint, "rb").read() == before
+    assert load_checkpoint(checkpoint)["ranks"]  # the resume state is still there
+    out = subprocess.run([sys.executable, "-m", "training.export", checkpoint, checkpoint], capture_output=True,
+                         text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 2 and "would destroy" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("script, args, flag", [
+    ("train.py", ["--run-dir", "/dev/null/run"], "--run-dir"),
+    ("train.py", ["--config", "/"], "--config"),
+    ("train.py", ["--env", "CartPole-v1"], "--env"),
+    ("bench.py", ["env", "--seconds", "inf"], "--seconds"),
+    ("bench.py", ["env", "--seconds", "nan"], "--seconds"),
+    ("bench.py", ["env", "--env", "Foo-v0"], "--env"),
+    ("bench.py", ["population", "--seeds", "0"], "--seeds"),
+])
+def test_clis_end_bad_input_with_one_line_and_status_2(tmp_path, script, args, flag):
+    out = _run(script, *args)
+    assert out.returncode == 2, out.stderr[-1000:]
+    assert len(out.stderr.strip().splitlines()) == 1 and flag in out.stderr, out.stderr
+
+
+def test_worlds_take_the_same_seeds_single_and_vector():
+    single, vector = gym.make("RedBerry-v0"), gym.make_vec("RedBerry-v0", num_envs=2)
+    for bad in (1.5, -1, "3", True):
+        with pytest.raises(TypeError, match="seed"):
+            single.reset(seed=bad)
+        with pytest.raises(TypeError, match="seed"):
+            vector.reset(seed=bad)
+    with pytest.raises(TypeError, match="seed list holds 2.5"):
+        vector.reset(seed=[1, 2.5])  # was silently truncated to 2
+    with pytest.raises(TypeError, match="seed lists are for the vector env"):
+        single.reset(seed=[1])
+    single.reset(seed=np.int64(3))
+    vector.reset(seed=[np.uint32(3), 4])
+
+
+def test_view_size_has_an_upper_bound_with_a_message():
+    with pytest.raises(ValueError, match=r"view_size.*\[8, 256\]"):
+        gym.make_vec("RedBerry-v0", num_envs=1, view_size=4096)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.uint32, np.uint64, np.int8, np.int16])
+def test_any_integer_dtype_is_a_discrete_action(dtype):
+    env = envs.make_numpy_vec("RedBerry-v0", num_envs=2)
+    env.reset(seed=0)
+    env.step(np.array([2, 4], dtype=dtype))
+    with pytest.raises(ValueError, match="out of range"):
+        env.step(np.array([2, 9], dtype=dtype))
