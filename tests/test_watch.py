@@ -355,6 +355,17 @@ def test_run_directory_is_accepted(tmp_path):
     assert main(["--checkpoint", str(tmp_path), "--record", str(tmp_path / "out.gif"), "--frames", "2", "--scale", "0.2"]) == 0
 
 
+def test_no_display_and_no_limit_says_how_to_run_headless():
+    """Under SDL's dummy (or offscreen) driver a window nobody sees would run forever: refuse it in one line,
+    and run headless when --frames gives a limit."""
+    env = dict(subprocess_env(), SDL_VIDEODRIVER="dummy")
+    result = subprocess.run([sys.executable, WATCH_SCRIPT], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "--record out.gif" in result.stderr
+    result = subprocess.run([sys.executable, WATCH_SCRIPT, "--frames", "3"], env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
 def test_cli_bad_checkpoint_exits_2_with_one_line_and_no_traceback(tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"\x00" * 64)

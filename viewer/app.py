@@ -171,6 +171,23 @@ def draw(renderer: FrameRenderer, frame: pygame.Surface, controls: Controls) -> 
                   message=controls.message)
 
 
+def check_display(args: WatchArgs) -> None:
+    """Refuse a window without limits where SDL has no display (its offscreen or dummy driver): nobody could
+    see it or press Q, so it would run until killed. With --frames or --episodes it runs headless that long."""
+    if args.frames is not None or args.episodes is not None:
+        return
+    try:
+        pygame.display.init()
+        driver = pygame.display.get_driver()
+    except pygame.error:
+        return  # `watch` says there is no display
+    finally:
+        pygame.display.quit()
+    if driver in ("offscreen", "dummy"):
+        raise WatchError(f"no display to show a window on (SDL video driver {driver!r}); record headless instead, "
+                         f"e.g. --record out.gif, or give --frames N or --episodes N to run headless that long")
+
+
 def watch(session: Session, args: WatchArgs) -> int:
     """The window: keys, real-time stepping, one Surface blitted per frame. Returns frames drawn."""
     renderer, frame = FrameRenderer(session), new_frame()
@@ -305,6 +322,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         check_args(args)
         session = load_session(args.checkpoint, args.env, args.seed)
         if args.record is None:
+            check_display(args)
             watch(session, args)
         else:
             frames = record(session, args)
