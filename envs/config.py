@@ -88,7 +88,7 @@ def make_config(task: str = "red", difficulty: str = "easy", **overrides) -> Wor
         )
     values = dict(DIFFICULTY_PRESETS[difficulty])
     values.update(overrides)
-    if "reversal_colours" in values:
+    if isinstance(values.get("reversal_colours"), list):  # JSON and flags give lists
         values["reversal_colours"] = tuple(values["reversal_colours"])
     config = WorldConfig(task=task, difficulty=difficulty, **values)
     _validate(config)
@@ -107,11 +107,11 @@ def _validate(c: WorldConfig) -> None:
         ok = ok and (v > low if low_open else v >= low) and v <= high
         _check(name, v, ok, f"a number in {'(' if low_open else '['}{low}, {high}]")
 
-    integer("num_berries", 1)
-    integer("num_foliage", 0)
+    integer("num_berries", 1, 1024)  # per world; each is drawn into every view
+    integer("num_foliage", 0, 1024)
     integer("view_size", 8, 256)  # the retina holds N x view_size^2 x 3 bytes; 4096 asked for ~68 GB
-    integer("max_episode_steps", 1)
-    integer("regrow_delay", 1)
+    integer("max_episode_steps", 1, 10**9)
+    integer("regrow_delay", 1, 10**9)
     real("target_share", 0.0, 1.0)
     real("near_distractors", 0.0, 1.0)
     real("noise", 0.0, 1.0)
@@ -128,5 +128,5 @@ def _validate(c: WorldConfig) -> None:
     _check("action_type", c.action_type, c.action_type in ACTION_TYPES, f"one of {ACTION_TYPES}")
     pair = c.reversal_colours
     _check("reversal_colours", pair,
-           len(pair) == 2 and all(isinstance(i, int) and 0 <= i < NUM_COLOURS for i in pair) and pair[0] != pair[1],
+           isinstance(pair, tuple) and len(pair) == 2 and all(isinstance(i, int) and 0 <= i < NUM_COLOURS for i in pair) and pair[0] != pair[1],
            f"two different palette indices in [0, {NUM_COLOURS - 1}] ({', '.join(PALETTE_NAMES)})")
