@@ -4,6 +4,7 @@ the keys act on the session, and bad input is one line on stderr with exit code 
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import os
 import shutil
@@ -20,6 +21,7 @@ import agents
 from envs.config import FLOOR_RGB, PALETTE_RGB, WALL_RGB
 from envs.draw import WALL_WIDTH, surface_to_array
 from training import Config, save_checkpoint, train
+from training.video import encode_gif, ffmpeg_binary
 from viewer import DEMO_CHECKPOINT, load_session, main
 from viewer.app import Controls, WatchArgs, watch
 from viewer.keys import command_for
@@ -91,6 +93,7 @@ def test_recording_without_limits_stops_after_one_episode(tmp_path, checkpoints)
 
 
 def test_mp4_is_piped_to_ffmpeg_and_needs_it_on_path(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)  # without the [mp4] extra: ffmpeg from PATH
     fake = tmp_path / "bin" / "ffmpeg"  # stands in for ffmpeg: copies the raw frames to the output file
     fake.parent.mkdir()
     fake.write_text(f'#!/bin/sh\nfor last; do :; done\n{shutil.which("cat")} > "$last"\n')
@@ -101,7 +104,21 @@ def test_mp4_is_piped_to_ffmpeg_and_needs_it_on_path(tmp_path, monkeypatch, caps
     assert out.stat().st_size == 3 * 200 * 116 * 3  # three raw rgb24 frames of 200 x 116
     monkeypatch.setenv("PATH", str(tmp_path))
     assert main(["--record", str(out), "--frames", "3"]) == 2
-    assert "needs ffmpeg on PATH" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "pip install -e .[mp4]" in err and err.count("\n") == 1
+
+
+@pytest.mark.skipif(ffmpeg_binary() is None, reason="no ffmpeg: pip install -e .[mp4]")
+def test_a_real_mp4_is_written(tmp_path):
+    out = tmp_path / "watch.mp4"
+    assert main(["--record", str(out), "--frames", "4", "--scale", "0.2"]) == 0
+    assert out.read_bytes()[4:8] == b"ftyp"  # an MP4 container
+
+
+def test_tensorboard_and_the_viewer_share_one_gif_encoder(tmp_path):
+    frames = [np.full((8, 10, 3), v, dtype=np.uint8) for v in (0, 128, 255)]
+    gif = Image.open(io.BytesIO(encode_gif(frames, fps=10)))
+    assert gif.n_frames == 3 and gif.size == (10, 8) and gif.info["duration"] == 100
 
 
 def test_frame_draws_a_red_berry_where_the_state_puts_it():

@@ -10,7 +10,6 @@ nothing without it.)
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from typing import Optional, Sequence
@@ -18,7 +17,6 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from tensorboard.compat.proto.summary_pb2 import Summary
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summaries
@@ -26,6 +24,7 @@ from torch.utils.tensorboard.summary import hparams as hparams_summaries
 from agents.probe import spatial_index, spatial_sums
 from agents.runner import Carry, env_action
 from training.build import action_bounds
+from training.video import encode_gif
 
 # (key in info["forage"], TensorBoard tag). Precision is pooled: sum target / sum eaten.
 EPISODE_KEYS = (
@@ -236,17 +235,6 @@ def record_episode(agent, env, seed: int, device: torch.device) -> tuple[list[np
                 break
             carry = carry.advance(out, reward, terminated, truncated)
     return frames, total
-
-
-def encode_gif(frames: Sequence[np.ndarray], fps: float = 20.0) -> bytes:
-    """An animated GIF (looping) of uint8 (H, W, 3) frames."""
-    if not frames:
-        raise ValueError("frames: got an empty sequence; allowed: at least one (H, W, 3) uint8 frame")
-    images = [Image.fromarray(np.ascontiguousarray(f)) for f in frames]
-    buffer = io.BytesIO()
-    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:],
-                   duration=max(20, int(round(1000 / fps))), loop=0)
-    return buffer.getvalue()
 
 
 def add_gif(writer: SummaryWriter, tag: str, frames: Sequence[np.ndarray], step: int, fps: float = 20.0) -> None:

@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
-import subprocess
 import sys
 from dataclasses import dataclass
 from typing import Optional
 
-import numpy as np
 import torch
 import tyro
 
@@ -25,6 +22,7 @@ import pygame  # noqa: E402
 from envs.config import PALETTE_NAMES  # noqa: E402
 from envs.draw import surface_to_array  # noqa: E402
 from training.files import atomic_path  # noqa: E402
+from training.video import MP4_HINT, VideoError, ffmpeg_binary, writer_for  # noqa: E402
 from viewer.keys import command_for  # noqa: E402
 from viewer.panels import FrameRenderer, new_frame, scaled  # noqa: E402
 from viewer.session import Session, WatchError, load_session  # noqa: E402
@@ -85,8 +83,8 @@ def check_args(args: WatchArgs) -> None:
     if args.record is not None:
         kind = os.path.splitext(args.record)[1].lower()
         need("record", args.record, kind in (".gif", ".mp4"), "a file name ending in .gif or .mp4")
-        if kind == ".mp4" and shutil.which("ffmpeg") is None:
-            raise WatchError(f"--record: writing {args.record!r} needs ffmpeg on PATH, which is not there; "
+        if kind == ".mp4" and ffmpeg_binary() is None:
+            raise WatchError(f"--record: writing {args.record!r} needs ffmpeg, which is not installed; {MP4_HINT}; "
                              f"allowed here: a .gif file")
         folder = os.path.dirname(os.path.abspath(args.record))
         need("record", args.record, os.path.isdir(folder), f"a file in an existing directory ({folder} is not one)")
@@ -233,7 +231,10 @@ def record(session: Session, args: WatchArgs) -> int:
                          f"(--env CuedBerry-v0)")
     frames = 0
     with atomic_path(args.record) as tmp:  # a half-written recording never takes the name
-        writer = GifWriter(tmp, args.fps) if args.record.lower().endswith(".gif") else Mp4Writer(tmp, args.fps, args.record)
+        try:
+            writer = writer_for(tmp, args.fps, args.record)
+        except VideoError as exc:
+            raise WatchError(f"--record: {exc}") from None
         try:
             while True:
                 if frames:
@@ -249,68 +250,11 @@ def record(session: Session, args: WatchArgs) -> int:
                 if episodes is not None and session.episodes_done >= episodes:
                     break
             writer.close()
+        except VideoError as exc:
+            raise WatchError(f"--record: {exc}") from None
         finally:
             writer.discard()
     return frames
-
-
-class GifWriter:
-    """Frames to an animated, looping GIF at `path`, written when closed."""
-
-    def __init__(self, path: str, fps: float):
-        self.path, self.fps = path, fps
-        self.frames = []
-
-    def add(self, frame: np.ndarray) -> None:
-        from PIL import Image
-
-        # Each frame gets its own 256-colour palette now, so only 1 byte per pixel is kept.
-        self.frames.append(Image.fromarray(frame).quantize(256, method=Image.Quantize.FASTOCTREE))
-
-    def close(self) -> None:
-        self.frames[0].save(self.path, format="GIF", save_all=True, append_images=self.frames[1:],
-                            duration=max(20, int(round(1000 / self.fps))), loop=0)
-
-    def discard(self) -> None:
-        self.frames = []
-
-
-class Mp4Writer:
-    """Frames piped to ffmpeg (H.264) writing `path`; `name` is the file the user asked for."""
-
-    def __init__(self, path: str, fps: float, name: str):
-        self.path, self.fps, self.name = path, fps, name
-        self.process: Optional[subprocess.Popen] = None
-
-    def add(self, frame: np.ndarray) -> None:
-        if self.process is None:
-            height, width = frame.shape[:2]
-            self.process = subprocess.Popen(
-                ["ffmpeg", "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
-                 "-s", f"{width}x{height}", "-r", f"{self.fps:g}", "-i", "-",
-                 "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-pix_fmt", "yuv420p", "-f", "mp4", self.path],
-                stdin=subprocess.PIPE)
-        try:
-            self.process.stdin.write(np.ascontiguousarray(frame).tobytes())
-        except BrokenPipeError:
-            self._failed()
-
-    def close(self) -> None:
-        try:
-            self.process.stdin.close()
-        except BrokenPipeError:
-            self._failed()
-        if self.process.wait() != 0:
-            self._failed()
-
-    def _failed(self) -> None:
-        raise WatchError(f"--record: ffmpeg failed to write {self.name!r} (exit code {self.process.wait()}); "
-                         f"its message is above; allowed: a .gif file, which needs no encoder")
-
-    def discard(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
 
 
 def main(argv: Optional[list[str]] = None) -> int:
