@@ -1,0 +1,122 @@
+"""Every command and snippet in README.md runs as written, at small sizes.
+
+Each ``python scripts/...`` line of a bash block runs this checkout's script in a scratch directory
+(runs/ and outputs land there), with size flags appended (the last value of a flag wins), so the line itself is tested as the
+reader types it. The Python snippets run with their sizes shrunk. The compare lines train and evaluate
+whole grids, so they are in a slow test.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shlex
+import subprocess
+import sys
+from itertools import count
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+README = open(os.path.join(ROOT, "README.md")).read()
+
+TRAIN_SMALL = ["--total-steps", "128", "--num-envs", "4", "--num-steps", "8", "--num-minibatches", "2",
+               "--video-interval", "0", "--image-interval", "0", "--no-progress", "--device", "cpu"]
+RUN_NUMBERS = count()
+SMALL = {  # (script, first argument or None) -> flags appended
+    ("train.py", None): TRAIN_SMALL,
+    ("watch.py", None): ["--frames", "2", "--scale", "0.2"],
+    ("bench.py", "env"): ["--sizes", "4", "--sync-sizes", "1", "--seconds", "0.05", "--device", "cpu"],
+    ("bench.py", "multi"): ["--slots", "16", "--seconds", "0.05", "--device", "cpu"],
+    ("bench.py", "train"): ["--presets", "feedforward", "--num-envs", "8", "--num-steps", "8", "--num-minibatches",
+                            "2", "--updates", "1", "--device", "cpu"],
+    ("bench.py", "population"): ["--seeds", "2", "--num-envs", "8", "--updates", "1", "--device", "cpu"],
+    ("bench_sb3.py", None): ["--num-envs", "2", "--n-steps", "16", "--rollouts", "1", "--repeats", "1"],
+    ("compare.py", None): ["--steps", "256", "--seeds", "1", "--num-envs", "8", "--num-steps", "8", "--eval-worlds",
+                           "4", "--episode-steps", "16", "--conditions", "easy", "--lesion-conditions", "easy",
+                           "--passes", "1", "--passes-conditions", "easy", "--no-progress", "--device", "cpu"],
+}
+
+
+def readme_commands(script_filter) -> list[str]:
+    """The `python scripts/...` and `python -m training...` commands of the README's bash blocks."""
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", README, re.S):
+        for line in block.splitlines():
+            line = re.split(r"\s{2,}#", line)[0].strip()
+            for part in line.split("&&"):
+                part = part.strip()
+                if part.startswith(("python scripts/", "python -m training")) and script_filter(part):
+                    commands.append(part)
+    return commands
+
+
+def run(command: str, cwd: str) -> subprocess.CompletedProcess:
+    argv = shlex.split(command.replace("runs/<run>", "runs/first"))
+    script = os.path.basename(argv[1]) if argv[1] != "-m" else None
+    subcommand = argv[2] if script == "bench.py" else None
+    extra = [] if "--help" in argv else SMALL.get((script, subcommand), [])
+    if script == "train.py" and "--resume" in argv:
+        extra = ["--total-steps", "256", "--no-progress"]
+    elif script == "train.py" and "--run-dir" not in argv and "--help" not in argv:
+        extra = extra + ["--run-dir", f"runs/line{next(RUN_NUMBERS)}"]
+    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1", SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy")
+    if script is not None:  # the scripts of this checkout, run from the scratch directory
+        argv[1] = os.path.join(ROOT, argv[1])
+    return subprocess.run([sys.executable, *argv[1:], *extra], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=600)
+
+
+@pytest.fixture
+def scratch(tmp_path):
+    """A scratch working directory holding one finished run, runs/first (the README's runs/<run>)."""
+    first = run("python scripts/train.py --run-dir runs/first", str(tmp_path))
+    assert first.returncode == 0, first.stderr[-2000:]
+    return str(tmp_path)
+
+
+def _needs(command: str) -> bool:
+    return "bench_sb3" not in command or importlib.util.find_spec("stable_baselines3") is not None
+
+
+def test_the_readmes_commands_run_as_written(scratch):
+    commands = readme_commands(lambda c: "compare.py" not in c and _needs(c))
+    assert len(commands) >= 20, commands  # the train, watch, bench and export lines
+    for command in commands:
+        result = run(command, scratch)
+        assert result.returncode == 0, f"{command}\n{result.stderr[-2000:]}"
+    assert os.path.isfile(os.path.join(scratch, "assets", "demo.pt"))  # the demo recipe wrote into the scratch dir
+    assert os.path.isfile(os.path.join(scratch, "assets", "demo.gif"))
+
+
+SNIPPET_SIZES = {"num_envs=4096": "num_envs=8", 'device="cuda"': 'device="cpu"', "total_timesteps=10_000":
+                 "total_timesteps=64", "total_timesteps=4_096": "total_timesteps=64", "n_steps=128": "n_steps=16"}
+
+
+@pytest.mark.parametrize("index", range(len(re.findall(r"```python\n", README))))
+def test_the_readmes_python_snippets_run(index, tmp_path):
+    code = re.findall(r"```python\n(.*?)```", README, re.S)[index]
+    if "stable_baselines3" in code:
+        pytest.importorskip("stable_baselines3")
+    if "supersuit" in code:
+        pytest.importorskip("supersuit")
+    for big, small in SNIPPET_SIZES.items():
+        code = code.replace(big, small)
+    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1", SDL_VIDEODRIVER="dummy")
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, f"{code}\n{result.stderr[-2000:]}"
+
+
+@pytest.mark.slow
+def test_the_readmes_compare_commands_run_as_written(scratch):
+    commands = readme_commands(lambda c: "compare.py" in c)
+    assert len(commands) >= 5, commands
+    for command in commands:
+        if "--merge" in command:  # the README's other shard, first
+            shard = next(c for c in commands if "--shard 0/2" in c)
+            other = run(shard.replace("0/2", "1/2").replace("card-0", "card-1"), scratch)
+            assert other.returncode == 0, other.stderr[-2000:]
+        result = run(command, scratch)
+        assert result.returncode == 0, f"{command}\n{result.stderr[-2000:]}"
