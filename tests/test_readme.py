@@ -52,11 +52,18 @@ def readme_commands(script_filter) -> list[str]:
     return commands
 
 
+def _training_flag(flags: list[str], i: int) -> bool:
+    training = ("--steps", "--seeds", "--num-envs", "--num-steps")
+    return flags[i] in training or (i > 0 and flags[i - 1] in training)
+
+
 def run(command: str, cwd: str) -> subprocess.CompletedProcess:
     argv = shlex.split(command.replace("runs/<run>", "runs/first"))
     script = os.path.basename(argv[1]) if argv[1] != "-m" else None
     subcommand = argv[2] if script == "bench.py" else None
     extra = [] if "--help" in argv else SMALL.get((script, subcommand), [])
+    if script == "compare.py" and "--from" in argv:  # trained runs decide the training flags
+        extra = [f for i, f in enumerate(extra) if not _training_flag(extra, i)]
     if script == "train.py" and "--resume" in argv:
         extra = ["--total-steps", "256", "--no-progress"]
     elif script == "train.py" and "--run-dir" not in argv and "--help" not in argv:
