@@ -150,7 +150,7 @@ def efficiency(out: str, plan: Plan, trained: dict) -> list[str]:
              "to TensorBoard, one point per ~50k steps, each the mean over the episodes that ended since the last). "
              "A run that never gets there is censored at its length: `>N`. The median over seeds is `>N` where at "
              "least half never got there.", ""]
-    rows = efficiency_rows(out, trained)
+    rows = efficiency_rows(out, plan, trained)
     if not rows:
         return lines + ["No training run logged a learning curve.", ""]
     for task in plan.envs:

@@ -43,7 +43,7 @@ def draw_plots(out: str, plan: Plan, rows: list[dict], trained: dict) -> dict[st
 
     drawers = {
         "learning_curves.png": lambda: _learning_curves(plt, plan, trained),
-        "sample_efficiency.png": lambda: _efficiency(plt, plan, efficiency_rows(out, trained)),
+        "sample_efficiency.png": lambda: _efficiency(plt, plan, efficiency_rows(out, plan, trained)),
         "score_vs_difficulty.png": lambda: _ladder(plt, plan, rows),
         "conditions.png": lambda: _conditions(plt, plan, rows),
         "lesions.png": lambda: _lesions(plt, plan, rows),

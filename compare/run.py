@@ -26,7 +26,7 @@ from compare.grid import (ALL_TASKS, CONDITIONS, CompareError, Plan, Unit, check
                           parse_shard, parse_variant, preset_unit, shard_units, trainer_overrides, variant_name)
 from compare.launch import check_launch, run_groups
 from compare.scales import SCALES
-from compare.store import (INVOCATIONS_FILE, PLAN_FILE, load_cell, load_cells, prepare_out, read_json,
+from compare.store import (INVOCATIONS_FILE, PLAN_FILE, load_cell, load_cells, prepare_out, read_json, run_dir_of,
                            record_invocation, save_cell, write_json)
 from compare.work import groups_of, resolve_device
 
@@ -237,11 +237,14 @@ def merge(dirs: tuple[str, ...], out: str, command: str) -> str:
                     raise CompareError(f"--merge: cell {kind}/{key} differs between the folders; they are not "
                                        f"shards of one deterministic compare")
                 if existing is None:
+                    copy = None
+                    if kind == "train":  # both ends checked first: a crafted record cannot reach outside runs/
+                        source = run_dir_of(directory, record, plan)
+                        if not os.path.isabs(record["run_dir"]):
+                            copy = source, run_dir_of(out, record, plan)
                     save_cell(out, kind, key, {k: v for k, v in record.items() if k != "key"})
-                    if kind == "train" and not os.path.isabs(record["run_dir"]):
-                        source, target = os.path.join(directory, record["run_dir"]), os.path.join(out, record["run_dir"])
-                        if os.path.isdir(source) and not os.path.exists(target):
-                            shutil.copytree(source, target)
+                    if copy and os.path.isdir(copy[0]) and not os.path.exists(copy[1]):
+                        shutil.copytree(*copy)
         path = os.path.join(directory, INVOCATIONS_FILE)
         if os.path.isfile(path):
             invocations += read_json(path)

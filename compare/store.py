@@ -30,8 +30,34 @@ def write_json(path: str, values: Any) -> None:
 
 
 def read_json(path: str) -> Any:
-    with open(path) as f:
-        return json.load(f)
+    """A compare file's JSON; a damaged one is a CompareError naming it and saying what to do."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CompareError(f"{path}: damaged ({exc}); delete it and run the same command again, which redoes "
+                           f"just that piece") from None
+
+
+def run_dir_of(out: str, record: dict, plan: Plan) -> str:
+    """The run directory a train record names, resolved and checked: a relative one must stay inside
+    OUT/runs, an absolute one must be one of the plan's --from runs (a crafted record cannot point a
+    compare, or a merge's copy, anywhere else)."""
+    name = record.get("run_dir")
+    if not isinstance(name, str) or not name:
+        raise CompareError(f"{cell_path(out, 'train', str(record.get('key')))}: its run_dir {name!r} is not a path; "
+                           f"delete the file and run the same command again")
+    if os.path.isabs(name):
+        if os.path.realpath(name) not in {os.path.realpath(r) for r in plan.from_runs}:
+            raise CompareError(f"train cell {record.get('key')!r} in {out!r} names the run {name!r}, which is not one "
+                               f"of this compare's --from runs; delete the cell and run again")
+        return name
+    runs = os.path.realpath(os.path.join(out, "runs"))
+    path = os.path.realpath(os.path.join(out, name))
+    if os.path.commonpath([runs, path]) != runs or path == runs:
+        raise CompareError(f"train cell {record.get('key')!r} in {out!r} names the run {name!r}, outside "
+                           f"{os.path.join(out, 'runs')}; delete the cell and run again")
+    return os.path.join(out, name)
 
 
 def cell_path(out: str, kind: str, key: str) -> str:
@@ -101,10 +127,10 @@ def read_curve(run_dir: str, tag: str = CURVE_TAG) -> list[list[float]]:
     return [[int(e.step), float(e.value)] for e in accumulator.Scalars(tag)]
 
 
-def train_curves(out: str, record: dict) -> dict[str, list[list[float]]]:
+def train_curves(out: str, record: dict, plan: Plan) -> dict[str, list[list[float]]]:
     """A train record's learning curves, {"normalized_score": ..., "precision": ...}: from the record,
     or (records written before it kept the precision) from its run's event files."""
-    run_dir = record["run_dir"] if os.path.isabs(record["run_dir"]) else os.path.join(out, record["run_dir"])
     precision = record.get("precision_curve")
-    return {"normalized_score": record.get("curve") or [],
-            "precision": precision if precision is not None else read_curve(run_dir, PRECISION_TAG)}
+    if precision is None:
+        precision = read_curve(run_dir_of(out, record, plan), PRECISION_TAG)
+    return {"normalized_score": record.get("curve") or [], "precision": precision}

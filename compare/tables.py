@@ -219,12 +219,12 @@ def steps_to(curve: list[list[float]], level: float) -> Optional[int]:
     return next((int(step) for step, value in curve if value >= level), None)
 
 
-def efficiency_rows(out: str, trained: dict) -> list[dict]:
+def efficiency_rows(out: str, plan: Plan, trained: dict) -> list[dict]:
     """One row per trained unit: its run length and the steps to each threshold (None: censored,
     never reached within the run)."""
     rows = []
     for record in trained.values():
-        curves = train_curves(out, record)
+        curves = train_curves(out, record, plan)
         unit = record["unit"]
         row = {"task": unit["task"], "agent": unit["agent"], "seed": unit["seed"], "run_steps": record["global_step"]}
         for name, level in THRESHOLDS:

@@ -24,7 +24,7 @@ import torch
 import envs.vector
 from compare.evaluate import env_spec, evaluate_cell, evaluate_reference
 from compare.grid import CompareError, Plan, Unit, eval_cells, parse_variant, trainer_overrides
-from compare.store import PRECISION_TAG, load_cell, read_curve, save_cell
+from compare.store import PRECISION_TAG, load_cell, read_curve, run_dir_of, save_cell
 
 if TYPE_CHECKING:
     from training.config import Config
@@ -66,10 +66,9 @@ def run_group(units: Sequence[Unit], plan: Plan, out: str, progress: bool) -> in
         records.update(zip((u.key for u in fresh), train_group(fresh, plan, out, progress)))
     done = 0
     for unit in units:
-        run_dir = records[unit.key]["run_dir"]
+        run_dir = run_dir_of(out, records[unit.key], plan)
         with _naming("evaluating", [unit]):
-            done += evaluate_unit(unit, plan, out, run_dir if os.path.isabs(run_dir) else os.path.join(out, run_dir),
-                                  device, progress)
+            done += evaluate_unit(unit, plan, out, run_dir, device, progress)
     return done
 
 

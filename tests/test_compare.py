@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -155,6 +157,31 @@ def test_shard_and_merge_equal_one_whole_run(whole, tmp_path, monkeypatch):
     assert same_rows(read_csv(merged / "results.csv"), read_csv(out / "results.csv"))
     assert same_rows(read_csv(merged / "summary.csv"), read_csv(out / "summary.csv"))
     assert "summed over 2 shards" in open(merged / "results.md").read()
+
+
+def test_a_crafted_cell_cannot_make_merge_copy_outside_its_output(whole, tmp_path):
+    out, _ = whole
+    shard = tmp_path / "crafted"
+    shutil.copytree(out, shard)
+    victim = tmp_path / "outside"  # a directory the crafted record points at, next to the output
+    (shard / "secret").mkdir()
+    cell = shard / "cells" / "train" / sorted(os.listdir(shard / "cells" / "train"))[0]
+    record = json.loads(cell.read_text())
+    record["run_dir"] = "../outside"
+    cell.write_text(json.dumps(record))
+    with pytest.raises(CompareError, match="outside .*runs"):
+        run_compare(CompareArgs(out=str(tmp_path / "merged"), merge=(str(shard),), progress=False, command="merge"))
+    assert not victim.exists() and not (tmp_path / "merged" / "cells" / "train").exists()
+
+
+def test_a_damaged_cell_is_named_with_what_to_do(whole, tmp_path):
+    out, _ = whole
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    cell = copy / "cells" / "eval" / sorted(os.listdir(copy / "cells" / "eval"))[0]
+    cell.write_text('{"metrics": {"return_mean": 1.')  # cut short, as by a full disk
+    with pytest.raises(CompareError, match=f"{cell.name}: damaged.*delete it and run the same command again"):
+        run_compare(tiny(copy))
 
 
 def test_resume_after_an_interruption_redoes_no_finished_cell(tmp_path, monkeypatch):

@@ -133,10 +133,10 @@ def test_steps_to_threshold_is_censored_where_never_reached():
     trained = {f"k{s}": record("feedback", s, [[s * 100_000, 0.9]], [[50_000, 0.5], [s * 200_000, 0.8]])
                for s in (1, 2, 3)}
     trained["k4"] = record("feedback", 4, [[500_000, 0.1]], [[500_000, 0.5]])
-    rows = tables.efficiency_rows("/tmp", trained)
+    plan, _ = make_plan(CompareArgs(agents=("feedback",), envs=("CuedBerry-v0",)))
+    rows = tables.efficiency_rows("/tmp", plan, trained)
     assert sorted((r["seed"], r["precision"], r["normalized_score"]) for r in rows) == [
         (1, 200_000, 100_000), (2, 400_000, 200_000), (3, 600_000, 300_000), (4, None, None)]
-    plan, _ = make_plan(CompareArgs(agents=("feedback",), envs=("CuedBerry-v0",)))
     text = "\n".join(findings.efficiency("/tmp", plan, trained))
     # Precision 0.75: 3 of 4 seeds, median of 0.2M, 0.4M, 0.6M and never: 0.5M.
     assert "| `feedback` | 4 | 3/4 | 0.50M | 0.20M, 0.40M, 0.60M, >1.00M | 3/4 | 0.25M |" in text
