@@ -47,7 +47,9 @@ def readme_commands(script_filter) -> list[str]:
             line = re.split(r"\s{2,}#", line)[0].strip()
             for part in line.split("&&"):
                 part = part.strip()
-                if part.startswith(("python scripts/", "python -m training")) and script_filter(part):
+                scheduler_template = "$" in part or part.endswith("\\")  # the SLURM example's job lines
+                if part.startswith(("python scripts/", "python -m training")) and not scheduler_template \
+                        and script_filter(part):
                     commands.append(part)
     return commands
 

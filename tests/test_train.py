@@ -416,3 +416,23 @@ def test_view_overlay_is_on_an_absolute_gain_scale():
     assert lit_even[0, 0, 0] == 100 and lit_peaked[0, 0, 0] == 100
     assert lit_peaked[-1, -1, 0] == 200  # gain >= 2 shows the view as it is
     assert overlay_gain(view, torch.zeros(4, 4), 2).max() == 20  # the floor: 10% brightness
+
+
+def test_eval_video_frames_and_view_image_carry_their_labels():
+    """The eval GIF says step, return and goal under each frame; the view image says what its columns are."""
+    import gymnasium as gym
+
+    from training import monitor
+
+    env = gym.make_vec("CuedBerry-v0", num_envs=1, max_episode_steps=6)
+    agent = agents.make_agent("feedback", env.single_observation_space, env.single_action_space)
+    frames, _ = monitor.record_episode(agent, env, 0, torch.device("cpu"))
+    strips = [f[-monitor.CAPTION_HEIGHT:] for f in frames]
+    for strip in strips:
+        assert (strip == 255).mean() > 0.8 and (strip < 100).any()  # black text on a white strip
+    assert not np.array_equal(strips[0], strips[-1])  # the step count moves
+    obs = env.reset(seed=0)[0]
+    out = agent(obs, agent.initial_state(1), torch.ones(1, dtype=torch.bool), torch.zeros(1))
+    panel = monitor.view_panel(obs["image"].numpy(), out.internals["spatial_gain"])
+    header = panel[:monitor.CAPTION_HEIGHT]
+    assert (header == 255).mean() > 0.8 and (header < 100).any()

@@ -23,6 +23,7 @@ from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
 from agents.probe import spatial_index, spatial_sums
 from agents.runner import Carry, env_action
+from envs.config import PALETTE_NAMES
 from training.build import action_bounds
 from training.video import encode_gif
 
@@ -178,9 +179,23 @@ def overlay_gain(view: np.ndarray, gain: Optional[torch.Tensor], scale: int) -> 
     return (big * light[..., None]).clip(0, 255).astype(np.uint8)
 
 
+def caption(image: np.ndarray, text: str, above: bool = False) -> np.ndarray:
+    """``image`` (H, W, 3) uint8 with a white strip of black ``text`` below it (or above)."""
+    from PIL import Image, ImageDraw
+
+    strip = Image.new("RGB", (image.shape[1], CAPTION_HEIGHT), (255, 255, 255))
+    ImageDraw.Draw(strip).text((4, 2), text, fill=(0, 0, 0))
+    parts = [np.asarray(strip), image] if above else [image, np.asarray(strip)]
+    return np.concatenate(parts, axis=0)
+
+
+CAPTION_HEIGHT = 14
+
+
 def view_panel(views: np.ndarray, gains: Optional[torch.Tensor], scale: int = 8) -> np.ndarray:
-    """One row per world: its view | the view lit by its spatial gain (`overlay_gain`). views (K, H, W, 3)
-    uint8, gains (K, h, w) or None. Returns (K * H * scale, 2 * W * scale + gap, 3) uint8."""
+    """One row per world: its view | the view lit by its spatial gain (`overlay_gain`), under a header
+    that says so. views (K, H, W, 3) uint8, gains (K, h, w) or None. Returns (header + K * H * scale,
+    2 * W * scale + gap, 3) uint8."""
     rows = []
     for i in range(views.shape[0]):
         plain = upsample(views[i], scale)
@@ -188,7 +203,9 @@ def view_panel(views: np.ndarray, gains: Optional[torch.Tensor], scale: int = 8)
         gap = np.full((plain.shape[0], 4, 3), 255, np.uint8)
         rows.append(np.concatenate([plain, gap, lit], axis=1))
         rows.append(np.full((4, rows[-1].shape[1], 3), 255, np.uint8))
-    return np.concatenate(rows[:-1], axis=0)
+    panel = np.concatenate(rows[:-1], axis=0)
+    right = "view lit by its spatial gain (mean 1 per map)" if gains is not None else "(no spatial gain)"
+    return caption(panel, f"agent's view | {right}", above=True)
 
 
 def video_frame(arena: np.ndarray, view: np.ndarray, gain: Optional[torch.Tensor]) -> np.ndarray:
@@ -227,8 +244,10 @@ def record_episode(agent, env, seed: int, device: torch.device) -> tuple[list[np
             out = carry.act(agent, obs)
             if t % stride == 0:
                 gain = out.internals.get("spatial_gain")
-                frames.append(video_frame(env.render_arena(0, size=VIDEO_SIZE), obs["image"][0].cpu().numpy(),
-                                          None if gain is None else gain[0]))
+                frame = video_frame(env.render_arena(0, size=VIDEO_SIZE), obs["image"][0].cpu().numpy(),
+                                    None if gain is None else gain[0])
+                goal = PALETTE_NAMES[int(obs["goal"][0].argmax())]
+                frames.append(caption(frame, f"step {t}  return {total:+.0f}  goal: {goal}"))
             obs, reward, terminated, truncated, _ = env.step(env_action(out.dist.sample(), *bounds))
             total += float(reward[0])
             if bool(terminated[0] | truncated[0]):
