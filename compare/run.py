@@ -29,6 +29,7 @@ from compare.scales import SCALES
 from compare.store import (INVOCATIONS_FILE, PLAN_FILE, load_cell, load_cells, prepare_out, read_json, run_dir_of,
                            record_invocation, save_cell, write_json)
 from compare.work import groups_of, resolve_device
+from training.files import unwritable_dir
 
 # --- the plan and its units ------------------------------------------------------------------
 
@@ -183,6 +184,9 @@ def load_runs(paths: tuple[str, ...]) -> list[Unit]:
 
 def run_compare(args: CompareArgs) -> str:
     """Run (or resume) a compare, or merge shards when `args.merge` is set; returns results.md's path."""
+    problem = unwritable_dir(args.out)
+    if problem:
+        raise CompareError(f"--out: {args.out!r} cannot hold the compare: {problem}; allowed: a writable directory path")
     if args.merge:
         return merge(args.merge, args.out, args.command_line())
     plan, units = make_plan(args)

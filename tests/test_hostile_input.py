@@ -94,6 +94,8 @@ def test_export_refuses_to_overwrite_its_own_input(tmp_path):
     ("train.py", ["--run-dir", "/dev/null/run"], "--run-dir"),
     ("train.py", ["--config", "/"], "--config"),
     ("train.py", ["--env", "CartPole-v1"], "--env"),
+    ("train.py", ["--population", "1000"], "--population"),  # refused before 1000 configs are trained
+    ("compare.py", ["--out", "/dev/null"], "--out"),
     ("bench.py", ["env", "--seconds", "inf"], "--seconds"),
     ("bench.py", ["env", "--seconds", "nan"], "--seconds"),
     ("bench.py", ["env", "--env", "Foo-v0"], "--env"),

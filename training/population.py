@@ -28,7 +28,7 @@ import torch
 from agents.ppo import Rollout
 from agents.runner import Carry
 from training import monitor
-from training.config import CONFIG_FILE, Config, ConfigError, to_dict
+from training.config import CONFIG_FILE, Config, ConfigError, to_dict, validate
 from training.run_state import RunState
 
 # Fields in which the members of one population may differ.
@@ -40,6 +40,7 @@ def population_configs(config: Config) -> list[Config]:
 
     With --population 1 it is ``[config]``. When ``config.resume`` names a population's directory,
     each member resumes from its own directory there."""
+    validate(config)  # --population's own bounds, before K configs are made
     k = config.population
     if k == 1:
         return [config]
