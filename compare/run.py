@@ -168,7 +168,10 @@ def load_runs(paths: tuple[str, ...]) -> list[Unit]:
                 raise CompareError(f"--from: {run_dir!r} has agent {config.agent!r}; allowed: {', '.join(agents.PRESETS)}")
             world = {k: v for k, v in config.env_make_kwargs().items()
                      if k not in difficulty_knobs() | {"difficulty", "max_episode_steps"}}
-            unit = Unit(config.env, variant_name(config.agent, agent_config.passes), config.seed,
+            name = variant_name(config.agent, agent_config.passes)
+            if (config.difficulty or "easy") != "easy":  # trained on harder worlds: its own variant, as --agents names it
+                name += f"@{config.difficulty}"
+            unit = Unit(config.env, name, config.seed,
                         agent_config.feedback, agent_config.plastic, agent_config.passes, config.difficulty or "easy",
                         tuple(sorted(world.items())), os.path.abspath(run_dir), agent_config.whatwhere)
             if unit.key in seen:

@@ -239,6 +239,20 @@ def test_from_runs_evaluates_trained_agents_without_training_them(whole, tmp_pat
     assert same_rows(csv_without(again / "results.csv", drop), csv_without(out / "results.csv", drop))
 
 
+def test_from_runs_trained_on_hard_worlds_are_their_own_variant(tmp_path):
+    """A run trained with --difficulty hard is `feedback@hard`, as --agents names it, not a second `feedback`."""
+    from training import Config, train
+
+    base = Config(env="CuedBerry-v0", agent="feedback", num_envs=4, num_steps=8, total_steps=32, num_minibatches=2,
+                  max_episode_steps=16, video_interval=0, image_interval=0, progress=False, device="cpu")
+    train(dataclasses.replace(base, run_dir=str(tmp_path / "runs" / "easy")))
+    train(dataclasses.replace(base, difficulty="hard", run_dir=str(tmp_path / "runs" / "hard")))
+    plan, units = make_plan(CompareArgs(out=str(tmp_path / "out"), from_runs=(str(tmp_path / "runs"),)))
+    assert sorted(u.key for u in units) == ["CuedBerry-v0__feedback@hard__s1", "CuedBerry-v0__feedback__s1"]
+    assert {u.agent: u.difficulty for u in units} == {"feedback": "easy", "feedback@hard": "hard"}
+    assert plan.agents == ("feedback", "feedback@hard")
+
+
 # --- statistics and measures -----------------------------------------------------------------
 
 
