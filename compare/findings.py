@@ -18,6 +18,8 @@ from compare.tables import THRESHOLDS, by_seed, censored_median, efficiency_rows
 
 # (X, its matched control Y, what the pair tests), on every task where both were trained.
 MATCHED = (
+    ("feedback", "feedforward", "top-down goal-driven gain against the feedforward controller (goal after the trunk)"),
+    ("feedback@hard", "feedback", "trained on hard worlds against trained on easy ones, tested on hard"),
     ("feedback", "early", "multiplicative top-down gain against additive early fusion of the goal"),
     ("feedback", "recurrent", "top-down gain against late fusion (goal after the trunk)"),
     ("early", "recurrent", "early fusion (goal planes at conv1) against late fusion"),
