@@ -78,7 +78,8 @@ def _in_processes(groups: Sequence[Group], plan: Plan, out: str, workers: int,
             except BrokenExecutor:
                 unfinished = [u.key for f, g in futures.items()
                               if not f.done() or f.cancelled() or f.exception() for u in g]
-                raise UnitError(f"a worker process died (killed, or out of memory?) while these units were "
+                raise UnitError(f"a worker process died (killed, out of memory, or started by a script without "
+                                f"`if __name__ == '__main__':`, which spawn re-imports) while these units were "
                                 f"unfinished: {', '.join(unfinished)}") from None
             on_done(futures[future])
     except BaseException as exc:
