@@ -32,18 +32,8 @@ def tiny(out, **changes) -> CompareArgs:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread here and in the workers (they inherit OMP_NUM_THREADS), as on a 2-core machine:
-    the float sums, and so the runs, are the same in every process."""
-    threads, omp = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
-    os.environ["OMP_NUM_THREADS"] = "1"
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    if omp is None:
-        os.environ.pop("OMP_NUM_THREADS", None)
-    else:
-        os.environ["OMP_NUM_THREADS"] = omp
+def one_thread(one_thread_everywhere):
+    """Before any module fixture trains: one torch thread here and in the workers (conftest.py)."""
 
 
 @pytest.fixture(scope="module")
