@@ -167,7 +167,8 @@ def _train(configs: list[Config], device: torch.device, process: distributed.Pro
 
             # 2. Bootstrap: the value of the observation after the rollout (the env still shows it, so
             # the spatial gain is measured against the target mask here, on the device).
-            mask = _target_mask(env)
+            # the target mask is rendered only for agents with a spatial gain map (the same for every member)
+            mask = _target_mask(env) if "spatial_gain" in members[0].out.internals else None
             for m in members:
                 with torch.no_grad():
                     boot = m.carry.act(m.agent, m.mine(obs))
