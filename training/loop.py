@@ -18,7 +18,7 @@ from typing import Optional, Sequence
 import torch
 
 from agents.ppo import Rollout, compute_gae, ppo_update
-from agents.runner import Carry, env_action, sample
+from agents.runner import Carry, env_action
 from training import distributed, monitor
 from training.build import (TRAINING_ENV_OPTIONS, action_bounds, action_example, make_agent, make_env,
                             resolve_device, set_cpu_threads)
@@ -140,29 +140,13 @@ def _train(configs: list[Config], device: torch.device, process: distributed.Pro
 
             # 1. Collect: num_steps steps of every world into device storage; no host reads.
             for step in range(config.num_steps):
-                actions = []
-                for m in members:
-                    with torch.no_grad():
-                        mine, rollout = m.mine(obs), m.rollout
-                        m.out = out = m.carry.act(m.agent, mine)
-                        action = sample(out.dist, m.generator)
-                        for key, value in mine.items():
-                            rollout.obs[key][step] = value
-                        rollout.episode_start[step], rollout.valid[step] = m.carry.episode_start, m.carry.valid
-                        rollout.prev_rewards[step] = m.carry.prev_reward
-                        rollout.actions[step], rollout.logprobs[step] = action, out.dist.log_prob(action)
-                        rollout.values[step] = out.value
-                        m.internals.record(out.internals)
-                    actions.append(action)
-                obs, true_reward, terminated, truncated, info = env.step(env_action(join(actions), *bounds))
+                actions = join([m.act(obs, step) for m in members])
+                obs, true_reward, terminated, truncated, info = env.step(env_action(actions, *bounds))
                 reward = true_reward
                 if relief:  # --distractor-ramp: the agent learns from the ramped reward, logs show the true one
                     reward = true_reward - relief * info["distractor_eaten"]
                 for m in members:
-                    r, term, trunc = m.mine(reward), m.mine(terminated), m.mine(truncated)
-                    m.rollout.rewards[step], m.rollout.terminated[step], m.rollout.truncated[step] = r, term, trunc
-                    m.carry = m.carry.advance(m.out, r, term, trunc)
-                    m.episodes.record(m.mine(info), m.mine(true_reward))
+                    m.observe(step, reward, true_reward, terminated, truncated, info)
             global_step += batch_size
 
             # 2. Bootstrap: the value of the observation after the rollout (the env still shows it, so
@@ -208,7 +192,15 @@ def _train(configs: list[Config], device: torch.device, process: distributed.Pro
                 _save(members, update, global_step, env, obs)
         _save(members, update, global_step, env, obs)
 
-    # ---- the end: throughput from the end of this call's first update, final videos and notes ---
+    return _finish(members, logs, update, start_update, global_step, num_updates, batch_size, steady, stopped,
+                   num_params, env)
+
+
+def _finish(members: list[Member], logs: list[Logbook], update: int, start_update: int, global_step: int,
+            num_updates: int, batch_size: int, steady: Optional[tuple], stopped: bool, num_params: int,
+            env) -> list[TrainResult]:
+    """The end of a call: throughput from the end of its first update, final videos and closing notes."""
+    config = members[0].config
     steps_call, elapsed_call = global_step - start_update * batch_size, time.time() - members[0].run.started
     if steady is not None and global_step > steady[1]:
         sps_call = (global_step - steady[1]) / max(time.time() - steady[0], 1e-9)

@@ -26,7 +26,7 @@ from typing import Any, Optional, Sequence
 import torch
 
 from agents.ppo import Rollout
-from agents.runner import Carry
+from agents.runner import Carry, sample
 from training import monitor
 from training.config import CONFIG_FILE, Config, ConfigError, to_dict, validate
 from training.run_state import RunState
@@ -145,3 +145,27 @@ class Member:
     def mine(self, value: Any) -> Any:
         """This member's rows of a batched tensor, dict of tensors or info dict."""
         return rows_of(value, self.rows, self.batch)
+
+    @torch.no_grad()
+    def act(self, obs: dict, step: int) -> torch.Tensor:
+        """Sample this member's actions for its rows of ``obs`` and store the step's inputs in its rollout."""
+        mine, rollout = self.mine(obs), self.rollout
+        self.out = out = self.carry.act(self.agent, mine)
+        action = sample(out.dist, self.generator)
+        for key, value in mine.items():
+            rollout.obs[key][step] = value
+        rollout.episode_start[step], rollout.valid[step] = self.carry.episode_start, self.carry.valid
+        rollout.prev_rewards[step] = self.carry.prev_reward
+        rollout.actions[step], rollout.logprobs[step] = action, out.dist.log_prob(action)
+        rollout.values[step] = out.value
+        self.internals.record(out.internals)
+        return action
+
+    def observe(self, step: int, reward: torch.Tensor, true_reward: torch.Tensor, terminated: torch.Tensor,
+                truncated: torch.Tensor, info: dict) -> None:
+        """Store the step's outcome for this member's rows and advance its carry (the next-step autoreset
+        rules of `agents.runner.Carry`); the episode statistics see the true reward."""
+        r, term, trunc = self.mine(reward), self.mine(terminated), self.mine(truncated)
+        self.rollout.rewards[step], self.rollout.terminated[step], self.rollout.truncated[step] = r, term, trunc
+        self.carry = self.carry.advance(self.out, r, term, trunc)
+        self.episodes.record(self.mine(info), self.mine(true_reward))
