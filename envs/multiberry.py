@@ -70,6 +70,11 @@ class ArenaRenderer:
         return image * state.alive.reshape(n * m, 1, 1, 1)  # a dead forager sees black
 
 
+def foragers(state: ArenaState, index: int) -> dict[str, np.ndarray]:
+    """Arena `index`'s forager poses (M, 3) and alive mask (M,) on the host, for `envs.draw`."""
+    return {"poses": state.pose[index].cpu().numpy(), "alive": state.alive[index].cpu().numpy()}
+
+
 def goals(state: ArenaState) -> torch.Tensor:
     """(N*M, P) one-hot of each forager's target."""
     n, m = state.alive.shape
@@ -168,11 +173,13 @@ class MultiBerryVectorEnv(VectorEnv):
     def render(self):
         return self.render_arena(0) if self.render_mode == "rgb_array" else None
 
-    def render_arena(self, index: int = 0, size: int = 384) -> np.ndarray:
+    def render_arena(self, index: int = 0, size: int = 384, watched: int = 0) -> np.ndarray:
+        """Arena `index` top-down: every living forager numbered in its own colour, forager `watched`
+        ringed with its field of view (`envs.draw.draw_arena`)."""
         from envs.draw import draw_arena_frame
 
-        poses = self.state.pose[index][self.state.alive[index]].cpu().numpy()
-        return draw_arena_frame(self.config, arena_view(self.state), index, size, poses=poses)
+        return draw_arena_frame(self.config, arena_view(self.state), index, size, **foragers(self.state, index),
+                                watched=watched)
 
     def get_state(self) -> dict[str, torch.Tensor]:
         return {k: v.clone() for k, v in self.state.as_dict().items()}

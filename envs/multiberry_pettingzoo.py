@@ -18,7 +18,7 @@ from pettingzoo.utils.conversions import parallel_to_aec
 from envs import rng
 from envs.actions import ActionCheck, action_space
 from envs.arena import arena_view, empty_arenas, step_arenas
-from envs.multiberry import ArenaRenderer, goals, make_multi_config
+from envs.multiberry import ArenaRenderer, foragers, goals, make_multi_config
 from envs.vector import observation_space
 from envs.window import ArenaRendering
 
@@ -103,14 +103,11 @@ class MultiBerryParallelEnv(ArenaRendering, ParallelEnv):
     def _arena_frame(self) -> np.ndarray:
         from envs.draw import draw_arena_frame
 
-        poses = self.state_.pose[0][self.state_.alive[0]].numpy()
-        return draw_arena_frame(self.config, arena_view(self.state_), 0, 384, poses=poses if len(poses) else None)
+        return draw_arena_frame(self.config, arena_view(self.state_), 0, 384, **foragers(self.state_, 0))
 
     def state(self) -> np.ndarray:
         """A global view for centralised critics: the arena drawn top-down, (384, 384, 3) uint8."""
-        from envs.draw import draw_arena_frame
-
-        return draw_arena_frame(self.config, arena_view(self.state_), 0, 384)
+        return self._arena_frame()
 
     def _idle(self) -> torch.Tensor:
         m = self.multi.num_agents

@@ -95,9 +95,11 @@ class SB3VecEnv(VecEnv):
         self.env.close()
 
     def get_images(self) -> Sequence[np.ndarray | None]:
-        """The top-down frame of each slot's world (a MultiBerry slot shows its arena)."""
+        """The top-down frame of each slot's world (a MultiBerry slot shows its arena, its forager ringed)."""
         per_arena = getattr(self.env, "num_agents", 1)
-        return [self.env.render_arena(i // per_arena) for i in range(self.num_envs)]
+        if per_arena == 1:
+            return [self.env.render_arena(i) for i in range(self.num_envs)]
+        return [self.env.render_arena(i // per_arena, watched=i % per_arena) for i in range(self.num_envs)]
 
     def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
         return [getattr(self.env, attr_name)] * len(self._get_indices(indices))

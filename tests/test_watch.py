@@ -19,7 +19,7 @@ from PIL import Image
 
 import agents
 from envs.config import FLOOR_RGB, PALETTE_RGB, WALL_RGB
-from envs.draw import WALL_WIDTH, surface_to_array
+from envs.draw import FIELD_OF_VIEW_RGB, WALL_WIDTH, forager_colour, surface_to_array
 from training import Config, save_checkpoint, train
 from training.video import encode_gif, ffmpeg_binary
 from viewer import DEMO_CHECKPOINT, load_session, main
@@ -345,6 +345,9 @@ def mismatched_checkpoint(path: str) -> None:
     ("cue switch, no record", ["--cue-switch", "5"], "--cue-switch: got 5 without --record"),
     ("cue switch, fixed goal", ["--env", "RedBerry-v0", "--record", "{tmp}/x.gif", "--cue-switch", "5"],
      "does not let the cue change"),
+    ("forager out of range", ["--env", "MultiBerry-v0", "--forager", "4", "--frames", "1"],
+     "--forager: got 4; allowed: 0 to 3"),
+    ("negative forager", ["--forager", "-1", "--frames", "1"], "--forager: got -1"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2_before_any_window(tmp_path, capsys, monkeypatch, case, argv, words):
     windows = []
@@ -390,3 +393,90 @@ def test_cli_bad_checkpoint_exits_2_with_one_line_and_no_traceback(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "corrupt" in result.stderr and "Traceback" not in result.stderr
+
+
+# --- MultiBerry: every forager drawn, distinct; the watched one's view and internals -------------
+
+
+def arena_pixel(session, renderer, frame, x, y):
+    arena, config = renderer.rects["arena"], session.config
+    scale = arena.width / (config.arena_size + 2 * WALL_WIDTH)
+    column = int(round(arena.left + (x + WALL_WIDTH) * scale))
+    row = int(round(arena.top + (config.arena_size + WALL_WIDTH - y) * scale))
+    return frame[row - 3:row + 4, column - 3:column + 4].reshape(-1, 3)  # the disc's middle, around its number
+
+
+def test_multiberry_draws_every_living_forager_in_its_own_colour_and_the_watched_ones_view():
+    session = load_session(None, "MultiBerry-v0", seed=2, forager=2)
+    state, config = session.env.state, session.config
+    assert session.num_slots == 4 and session.watched == 2
+    corners = torch.tensor([[1.5, 1.5], [1.5, 8.0], [8.0, 1.5], [8.0, 8.0]]) * config.arena_size / 10
+    state.pose[0, :, :2] = corners
+    state.berry_timer[0] = 5  # no berries, so only foragers colour the floor
+    state.foliage_pos[0] = -10.0  # foliage out of the way
+    frame, renderer = render(session)
+    for k, (x, y) in enumerate(corners.tolist()):
+        shades = {tuple(p) for p in arena_pixel(session, renderer, frame, x, y)}
+        assert forager_colour(k) in shades, (k, shades)  # its body, around its number
+        assert not shades & {forager_colour(j) for j in range(4) if j != k}  # not another forager's
+    assert len({forager_colour(k) for k in range(4)}) == 4
+    field = np.all(frame == np.array(FIELD_OF_VIEW_RGB, np.uint8), axis=-1)
+    assert field.sum() > 50  # the watched forager's ring and field of view
+    state.alive[0, 1] = False  # forager 1 starved: not drawn
+    frame, renderer = render(session)
+    shades = {tuple(p) for p in arena_pixel(session, renderer, frame, *corners[1].tolist())}
+    assert shades == {FLOOR_RGB}
+
+
+def test_multiberry_session_shows_the_watched_foragers_view_goal_and_reward():
+    session = load_session(None, "MultiBerry-v0", seed=5)
+    images = session.obs["image"]
+    assert not torch.equal(images[0], images[1])  # every forager sees its own view
+    for k in range(session.num_slots):
+        assert session.next_forager() == (k + 1) % session.num_slots
+        assert np.array_equal(session.view, session.obs["image"][session.watched].numpy())
+        with torch.no_grad():  # the internals shown are the watched forager's own
+            gains = session.out.internals["spatial_gain"][session.watched].numpy()
+        assert np.array_equal(session.internals["spatial_gain"], gains)
+    rewards = []
+    original = session.env.step
+
+    def step(action):
+        out = original(action)
+        rewards.append(out[1].clone())
+        return out
+
+    session.env.step = step
+    session.watched = 3
+    for _ in range(60):
+        session.step()
+    watched = [float(r[3]) for r in rewards]
+    assert [h[0] for h in session.history] == watched[-len(session.history):]
+    assert session.episode_stats()["return"] == pytest.approx(sum(watched))
+    assert session.episode_stats(0)["return"] == pytest.approx(sum(float(r[0]) for r in rewards))
+    assert not session.goal_settable  # each forager's goal is its own
+
+
+def test_tab_cycles_the_watched_forager_and_single_worlds_say_there_is_one():
+    multi = load_session(None, "MultiBerry-v0", seed=1)
+    controls = Controls(multi, 15.0)
+    controls.handle(key("\t", pygame.K_TAB))
+    assert multi.watched == 1 and "forager 1" in controls.message
+    single = load_session(None, "RedBerry-v0", seed=1)
+    controls = Controls(single, 15.0)
+    controls.handle(key("\t", pygame.K_TAB))
+    assert single.watched == 0 and "one forager" in controls.message
+
+
+def test_a_multiberry_trained_run_is_watched_on_its_own_arena(tmp_path):
+    run_dir = str(tmp_path / "multi")
+    train(Config(agent="feedforward", env="MultiBerry-v0", num_envs=2, num_steps=8, total_steps=64,
+                 env_kwargs={"num_agents": 3, "starvation_steps": 20}, run_dir=run_dir, progress=False,
+                 video_interval=0, image_interval=0, device="cpu"))
+    session = load_session(run_dir, seed=0, forager=1)
+    assert session.env_id == "MultiBerry-v0" and session.num_slots == 3  # its num_agents, one arena
+    alone = load_session(run_dir, "RedBerry-v0", seed=0)  # the multi-forager knobs are dropped
+    assert alone.num_slots == 1
+    out = tmp_path / "multi.gif"
+    assert main(["--checkpoint", run_dir, "--record", str(out), "--frames", "50", "--scale", "0.3"]) == 0
+    assert Image.open(out).n_frames == 50

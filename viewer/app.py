@@ -36,15 +36,16 @@ class WatchArgs:
     """Watch a trained forager forage, with its attention, gates and dopamine drawn beside the arena.
 
     Keys in the window: H help, space pause, right arrow one step while paused, + and - speed,
-    1-6 or r o y c b m the goal colour (cued tasks), L cut/restore the feedback, shift+R reset,
-    Esc or Q quit.
+    1-6 or r o y c b m the goal colour (cued tasks), L cut/restore the feedback, Tab the next forager
+    (MultiBerry-v0), shift+R reset, Esc or Q quit.
     """
 
     checkpoint: Optional[str] = None
     """A checkpoint .pt or a run directory written by scripts/train.py; default: assets/demo.pt."""
     env: Optional[str] = None
-    """World to watch it in, with the checkpoint's world settings: RedBerry-v0, CuedBerry-v0 or
-    ReversalBerry-v0; default: the world it was trained on."""
+    """World to watch it in, with the checkpoint's world settings: RedBerry-v0, CuedBerry-v0,
+    ReversalBerry-v0 or MultiBerry-v0 (one arena; the agent drives every forager); default: the world
+    it was trained on."""
     episodes: Optional[int] = None
     """Stop once this many episodes have ended (a recording with neither limit stops after 1)."""
     frames: Optional[int] = None
@@ -57,6 +58,8 @@ class WatchArgs:
     """Write the frames to this .gif (or .mp4, with ffmpeg on PATH) headless, with no window."""
     scale: float = 1.0
     """Size of the frame relative to 1000x580, in the window and the recording (e.g. 0.6)."""
+    forager: int = 0
+    """On MultiBerry-v0: the forager whose view, internals and episode are shown (Tab: the next)."""
     cue_switch: Optional[int] = None
     """With --record on a cued task: every this many steps, cue another colour that has a berry in
     the field (the next round the palette), to show the agent turning to it."""
@@ -77,6 +80,8 @@ def check_args(args: WatchArgs) -> None:
     need("fps", args.fps, math.isfinite(args.fps) and 0 < args.fps <= 240, "a number in (0, 240]")
     need("scale", args.scale, math.isfinite(args.scale) and 0.1 <= args.scale <= 4, "a number in [0.1, 4]")
     need("seed", args.seed, isinstance(args.seed, int) and args.seed >= 0, "an integer >= 0")
+    need("forager", args.forager, isinstance(args.forager, int) and args.forager >= 0,
+         "an integer >= 0 (a MultiBerry forager's number)")
     if args.cue_switch is not None and args.record is None:
         raise WatchError(f"--cue-switch: got {args.cue_switch!r} without --record; allowed: with --record "
                          f"(in the window, press 1-6 to change the cue)")
@@ -140,6 +145,11 @@ class Controls:
                 self.note("feedback cut: gains fixed at 1" if s.toggle_feedback_lesion() else "feedback restored")
             else:
                 self.note(f"the {s.preset} agent has no feedback to cut")
+        elif name == "forager":
+            if s.multi is not None:
+                self.note(f"watching forager {s.next_forager()}")
+            else:
+                self.note(f"{s.env_id} has one forager; watch MultiBerry-v0 (--env MultiBerry-v0) for several")
         elif name == "reset":
             s.reset()
             self.note("reset: new episode")
@@ -264,7 +274,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     torch.set_num_threads(1)  # one world, one small net: extra threads only spin against the drawing
     try:
         check_args(args)
-        session = load_session(args.checkpoint, args.env, args.seed)
+        session = load_session(args.checkpoint, args.env, args.seed, args.forager)
         if args.record is None:
             check_display(args)
             watch(session, args)

@@ -19,6 +19,7 @@ KEY_HELP: tuple[tuple[str, str], ...] = (
     ("+ / -", "faster / slower"),
     ("1-6 or r o y c b m", "goal colour: red orange yellow cyan blue magenta (cued tasks)"),
     ("L", "cut / restore the top-down feedback (lesion)"),
+    ("Tab", "watch the next forager (MultiBerry-v0)"),
     ("shift+R", "reset: start a new episode"),
     ("Esc or Q", "quit"),
 )
@@ -62,6 +63,8 @@ def command_for(event: pygame.event.Event) -> Optional[Command]:
         return ("goal", GOAL_LETTERS.index(text))
     if text in ("l", "L"):
         return ("lesion",)
+    if key == pygame.K_TAB:
+        return ("forager",)
     if text == "R":
         return ("reset",)
     return None

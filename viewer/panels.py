@@ -24,6 +24,7 @@ import pygame  # noqa: E402
 
 from agents.probe import preferred_colours  # noqa: E402
 from envs.config import PALETTE_NAMES, PALETTE_RGB  # noqa: E402
+from envs.arena import arena_view  # noqa: E402
 from envs.draw import draw_arena  # noqa: E402
 from viewer.keys import KEY_HELP  # noqa: E402
 
@@ -130,7 +131,12 @@ class FrameRenderer:
         s = self.session
         surface.fill(BACKGROUND)
         surface.set_clip(self.rects["arena"])  # the field of view may reach past the walls
-        draw_arena(surface, s.config, s.env.state, 0, self.rects["arena"])
+        foragers = s.foragers()  # MultiBerry: every forager, numbered; the watched one ringed
+        if foragers is None:
+            draw_arena(surface, s.config, s.env.state, 0, self.rects["arena"])
+        else:
+            draw_arena(surface, s.config, arena_view(s.env.state), 0, self.rects["arena"], **foragers,
+                       watched=s.watched)
         surface.set_clip(None)
         self._hud(surface, self.rects["hud"], paused, speed, message)
         self._retina(surface, self.rects["retina"])
@@ -148,8 +154,10 @@ class FrameRenderer:
     def _hud(self, surface, rect, paused, speed, message) -> None:
         s = self.session
         stats = s.episode_stats()
-        line = (f"{s.env_id}   {s.preset} agent   episode {s.episode}   step {stats['step']}/{s.config.max_episode_steps}"
-                f"   targets {stats['targets']:g}   distractors {stats['distractors']:g}   return {stats['return']:+g}")
+        who = "" if s.multi is None else f"   forager {s.watched} of {s.num_slots} (Tab: next)"
+        line = (f"{s.env_id}   {s.preset} agent{who}   episode {s.episode}   step {stats['step']}/"
+                f"{s.config.max_episode_steps}   targets {stats['targets']:g}   distractors {stats['distractors']:g}"
+                f"   return {stats['return']:+g}")
         self._text(surface, line, (MARGIN, 5), 22)
         x = MARGIN
         goal = s.goal
@@ -172,9 +180,12 @@ class FrameRenderer:
     def _retina(self, surface, rect) -> None:
         s = self.session
         pygame.draw.rect(surface, PANEL, rect)
-        view = s.obs["image"][0].numpy()  # (H, W, 3) uint8
+        view = s.view  # (H, W, 3) uint8, the watched forager's
         gain = s.internals.get("spatial_gain")  # (h, w) or None
-        self._text(surface, "retina" if gain is None else "retina + spatial gain", (rect.x + MARGIN, rect.y + 3), 18)
+        title = "retina" if gain is None else "retina + spatial gain"
+        if s.multi is not None:  # short, to leave room for the gain's range
+            title = f"forager {s.watched}{'' if s.alive() else ' (starved)'}: {'retina' if gain is None else 'retina + gain'}"
+        self._text(surface, title, (rect.x + MARGIN, rect.y + 3), 18)
         scale = (rect.width - 2 * MARGIN) // view.shape[1]
         image = gain_overlay(view, gain, scale)
         picture = pygame.image.frombuffer(image.tobytes(), image.shape[1::-1], "RGB")

@@ -1,5 +1,8 @@
 """A watched forager: one world, one trained agent, stepped one frame at a time.
 
+On MultiBerry-v0 the world is one arena of M foragers, all driven by the agent (parameter sharing,
+as trained); one of them, `watched`, is the one whose view, internals and episode are shown.
+
 `load_session` reads a training checkpoint and rebuilds the world and the agent it was trained
 with (through `training.make_env` and `make_agent`, so the viewer builds them exactly as the
 trainer did). Every problem with the input (a missing, corrupt or mismatched checkpoint, an
@@ -23,6 +26,7 @@ import torch
 
 import envs
 from agents.runner import Carry, env_action, sample
+from envs.multiberry import foragers as arena_foragers
 from envs.world import ACTION_NAMES
 from training.checkpoint import CHECKPOINT_FILE, CheckpointError, load_checkpoint
 from training.config import ConfigError, from_dict
@@ -32,6 +36,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_CHECKPOINT = os.path.join(ROOT, "assets", "demo.pt")
 DEMO_COMMAND = "python scripts/train.py --run-dir runs/demo && cp runs/demo/checkpoint.pt assets/demo.pt"
 HISTORY = 200  # steps kept for the running plot
+MULTI_ID = "MultiBerry-v0"
+MULTI_ONLY_KWARGS = ("num_agents", "target_mode", "cooperative", "starvation_steps", "task")
 
 
 class WatchError(ValueError):
@@ -58,14 +64,16 @@ def resolve_checkpoint(path: Optional[str]) -> str:
     return path
 
 
-def load_session(checkpoint: Optional[str] = None, env_id: Optional[str] = None, seed: int = 0) -> "Session":
+def load_session(checkpoint: Optional[str] = None, env_id: Optional[str] = None, seed: int = 0,
+                 forager: int = 0) -> "Session":
     """Load the agent of `checkpoint` and the world it was trained on (or `env_id`, same settings).
+    On MultiBerry-v0, `forager` is the one watched.
 
     Raises WatchError naming the input when the checkpoint is missing, corrupt, foreign or does
-    not fit the env, or when env_id is not one of the single-forager worlds.
+    not fit the env, or when env_id is not one of RedBerry's worlds.
     """
-    if env_id is not None and env_id not in envs.TASK_IDS:
-        raise WatchError(f"--env: got {env_id!r}; allowed: {', '.join(sorted(envs.TASK_IDS))}")
+    if env_id is not None and env_id not in envs.ENV_IDS:
+        raise WatchError(f"--env: got {env_id!r}; allowed: {', '.join(sorted(envs.ENV_IDS))}")
     path = resolve_checkpoint(checkpoint)
     try:
         payload = load_checkpoint(path)
@@ -78,10 +86,15 @@ def load_session(checkpoint: Optional[str] = None, env_id: Optional[str] = None,
         raise WatchError(f"--checkpoint: {path!r} holds a config this code cannot read ({_first_line(exc)}); "
                          f"retrain it with scripts/train.py") from None
     trained_on = config.env
-    if env_id is None and trained_on not in envs.TASK_IDS:
+    if env_id is None and trained_on not in envs.ENV_IDS:
         raise WatchError(f"--checkpoint: {path!r} was trained on {trained_on!r}, which the viewer cannot show; "
-                         f"pass --env with one of {', '.join(sorted(envs.TASK_IDS))}")
+                         f"pass --env with one of {', '.join(sorted(envs.ENV_IDS))}")
     config.env = env_id or trained_on
+    if config.env == MULTI_ID and trained_on != MULTI_ID and "task" not in config.env_kwargs:
+        # an agent trained alone, watched among others: on its own kind of task (MultiBerry has no reversal)
+        config.env_kwargs = {**config.env_kwargs, "task": "cued" if envs.TASK_IDS.get(trained_on) == "cued" else "red"}
+    if config.env != MULTI_ID and trained_on == MULTI_ID:  # the multi-forager knobs mean nothing alone
+        config.env_kwargs = {k: v for k, v in config.env_kwargs.items() if k not in MULTI_ONLY_KWARGS}
     device = torch.device("cpu")
     try:
         env = make_env(config, 1, device)
@@ -91,7 +104,9 @@ def load_session(checkpoint: Optional[str] = None, env_id: Optional[str] = None,
         agent = make_agent(config, env, agent_config)
         agent.load_state_dict(payload["model"])
         agent.eval()
-        session = Session(env, agent, config.env, config.agent, seed)
+        session = Session(env, agent, config.env, config.agent, seed, forager)
+    except WatchError:
+        raise
     except (RuntimeError, ValueError, TypeError, KeyError) as exc:
         raise WatchError(f"--checkpoint: {path!r} does not match {config.env} or its own agent config "
                          f"({_first_line(exc)}); watch it on the env it was trained on ({trained_on}) "
@@ -108,17 +123,25 @@ def _first_line(exc: BaseException) -> str:
 class Session:
     """One world and one agent, stepped together. Host-side by design: one world, read every frame.
 
-    After construction and after every `step`, `obs` is the observation on screen, `internals`
-    (numpy, batch dim dropped) are the agent's signals computed from it, and `history` holds the
-    last HISTORY steps' (reward, dopamine) pairs (dopamine NaN for agents without plasticity).
+    The env has `num_slots` forager slots (1, or the M foragers of one MultiBerry arena); the agent
+    acts for all of them and slot `watched` is shown. After construction and after every `step`,
+    `obs` is the observation of every slot, `internals` (numpy, the watched slot's) are the agent's
+    signals computed from it, and `history` holds the watched slot's last HISTORY steps' (reward,
+    dopamine) pairs (dopamine NaN for agents without plasticity).
     """
 
-    def __init__(self, env, agent, env_id: str, preset: str, seed: int = 0):
+    def __init__(self, env, agent, env_id: str, preset: str, seed: int = 0, forager: int = 0):
         self.env = env
         self.agent = agent
         self.env_id = env_id
         self.preset = preset
         self.seed = seed
+        self.num_slots = env.num_envs
+        self.multi = getattr(env, "multi", None)  # MultiBerry's settings, or None for a single-forager world
+        if not (isinstance(forager, int) and 0 <= forager < self.num_slots):
+            raise WatchError(f"--forager: got {forager!r}; allowed: 0 to {self.num_slots - 1} "
+                             f"(the foragers of {env_id})")
+        self.watched = forager
         self.checkpoint: Optional[str] = None
         self.history: deque[tuple[float, float]] = deque(maxlen=HISTORY)
         self.episode = 0  # the episode on screen, from 1
@@ -135,18 +158,40 @@ class Session:
 
     @property
     def goal(self) -> np.ndarray:
-        """(P,) the goal the agent is given for the observation on screen."""
-        return self.obs["goal"][0].numpy()
+        """(P,) the goal the watched forager is given for the observation on screen."""
+        return self.obs["goal"][self.watched].numpy()
+
+    @property
+    def view(self) -> np.ndarray:
+        """(H, W, 3) uint8: the watched forager's view on screen."""
+        return self.obs["image"][self.watched].numpy()
 
     @property
     def target_colour(self) -> int:
-        """The palette index that pays now (on ReversalBerry the agent is not told)."""
-        return int(self.env.state.target_colour[0])
+        """The palette index that pays the watched forager now (on ReversalBerry the agent is not told)."""
+        state = self.env.state
+        return int(self._watched_of(state.agent_target if self.multi else state.target_colour))
 
     @property
     def goal_settable(self) -> bool:
-        """Only cued tasks let the goal change: elsewhere it is fixed (red) or hidden (reversal)."""
-        return self.config.task == "cued"
+        """Only single-forager cued tasks let the goal change: elsewhere it is fixed (red), hidden
+        (reversal), or each MultiBerry forager's own."""
+        return self.config.task == "cued" and self.multi is None
+
+    def foragers(self) -> Optional[dict[str, np.ndarray]]:
+        """Every forager's pose and alive mask for the arena drawing, or None in a single-forager world."""
+        return None if self.multi is None else arena_foragers(self.env.state, 0)
+
+    def alive(self) -> bool:
+        """Whether the watched forager is alive (a starved MultiBerry forager is dead until its next step)."""
+        return True if self.multi is None else bool(self._watched_of(self.env.state.alive))
+
+    def next_forager(self) -> int:
+        """Watch the next forager of the arena (MultiBerry); returns its index."""
+        self.watched = (self.watched + 1) % self.num_slots
+        self.history.clear()
+        self._think()
+        return self.watched
 
     @property
     def has_feedback(self) -> bool:
@@ -159,31 +204,34 @@ class Session:
     def policy(self) -> tuple[list[str], np.ndarray, float]:
         """What the agent is about to do: action names, their probabilities (discrete) or the
         Gaussian's mean (continuous: linear, angular, in [-1, 1]), and its value estimate V."""
-        dist = self.out.dist
+        dist, w = self.out.dist, self.watched
         if self.agent.discrete:
-            return list(ACTION_NAMES), dist.probs[0].numpy(), float(self.out.value[0])
-        return ["linear", "angular"], dist.mean[0].clamp(-1, 1).numpy(), float(self.out.value[0])
+            return list(ACTION_NAMES), dist.probs[w].numpy(), float(self.out.value[w])
+        return ["linear", "angular"], dist.mean[w].clamp(-1, 1).numpy(), float(self.out.value[w])
 
-    def episode_stats(self) -> dict[str, float]:
-        """The on-screen episode's step, targets and distractors eaten, and return."""
-        s = self.env.state
-        return {"step": int(s.episode_step[0]), "targets": float(s.episode_target[0]),
-                "distractors": float(s.episode_distractor[0]), "return": float(s.episode_return[0])}
+    def episode_stats(self, slot: Optional[int] = None) -> dict[str, float]:
+        """The on-screen episode's step, targets and distractors eaten, and return, of forager `slot`
+        (default: the watched one)."""
+        s, k = self.env.state, self.watched if slot is None else slot
+        return {"step": int(s.episode_step.reshape(-1)[k]), "targets": float(s.episode_target.reshape(-1)[k]),
+                "distractors": float(s.episode_distractor.reshape(-1)[k]),
+                "return": float(s.episode_return.reshape(-1)[k])}
 
     # -- controls -------------------------------------------------------------------------------
 
     def step(self) -> None:
         """Act on the observation on screen, step the world, and think about the new observation."""
-        action = env_action(sample(self.out.dist))  # (1,) or (1, 2); torch's RNG, seeded by `seed`
+        action = env_action(sample(self.out.dist))  # (B,) or (B, 2); torch's RNG, seeded by `seed`
         self.obs, reward, terminated, truncated, info = self.env.step(action)
         self.carry = self.carry.advance(self.out, reward, terminated, truncated)
-        if bool(self.carry.episode_start[0]):  # next-step autoreset: this step started an episode
+        w = self.watched
+        if bool(self.carry.episode_start[w]):  # next-step autoreset: this step started an episode
             self.episode += 1
-        if bool(info["_forage"][0]):
+        if bool(info["_forage"][w]):
             self.episodes_done += 1
         self._think()
         dopamine = self.internals.get("dopamine")
-        self.history.append((float(reward[0]), math.nan if dopamine is None else float(dopamine)))
+        self.history.append((float(reward[w]), math.nan if dopamine is None else float(dopamine)))
 
     def set_goal(self, colour: int) -> None:
         """Make `colour` the target on a cued task: the reward and the agent's goal input change together.
@@ -225,7 +273,7 @@ class Session:
     # -- internals ------------------------------------------------------------------------------
 
     def _start_episode(self) -> None:
-        self.carry = Carry.start(self.agent, 1, "cpu")
+        self.carry = Carry.start(self.agent, self.num_slots, "cpu")
         self.episode += 1
         self._think()
 
@@ -233,4 +281,8 @@ class Session:
         """The agent's output for the observation on screen, from the state before it."""
         with torch.no_grad():
             self.out = self.carry.act(self.agent, self.obs)
-        self.internals = {key: value[0].numpy() for key, value in self.out.internals.items()}
+        self.internals = {key: value[self.watched].numpy() for key, value in self.out.internals.items()}
+
+    def _watched_of(self, value: torch.Tensor) -> torch.Tensor:
+        """The watched slot's entry of a per-world (N,) or per-forager (N, M) state tensor."""
+        return value.reshape(-1)[self.watched]
