@@ -8,21 +8,16 @@ checked by `compare.run.make_plan`, against the plan they make.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import itertools
-import re
 import shlex
 import sys
 from dataclasses import dataclass
-from typing import Annotated, Callable, Optional, Sequence, TypeVar
+from typing import Annotated, Optional, Sequence
 
 import tyro
 
 from compare.grid import CONDITIONS, CompareError
 from compare.scales import SCALES, cost_text, scale_plan
-
-T = TypeVar("T")
+from training.flags import parse_flags
 
 
 @dataclass
@@ -100,34 +95,3 @@ def _trained(scale: dict) -> str:
 def parse_args(argv: Optional[Sequence[str]] = None) -> CompareArgs:
     """Flags -> CompareArgs; a flag that cannot be parsed raises CompareError."""
     return parse_flags(CompareArgs, argv, "compare.py", CompareError, description=_description())
-
-
-def parse_flags(cli: Callable[..., T], argv: Optional[Sequence[str]], prog: str,
-                error: type[Exception] = ValueError, **options) -> T:
-    """``tyro.cli(cli, args=argv)``, with tyro's boxed parse error turned into one line: `error`
-    is raised with the message (which names the flag and the value given) and the flag's usage."""
-    stderr = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(stderr):
-            return tyro.cli(cli, args=argv, prog=prog, **options)
-    except SystemExit as exc:
-        if not exc.code:  # --help
-            raise
-        raise error(_one_line(stderr.getvalue())) from None
-
-
-def _one_line(box: str) -> str:
-    """tyro's error box -> '--flag: got VALUE; allowed: TYPE; see --help' (or tyro's first paragraph)."""
-    lines = [re.sub(r"^[\s│╭╰─╮╯]*|[\s│╮╯]*$", "", line) for line in box.splitlines()[1:]]
-    paragraph = " ".join(itertools.takewhile(bool, itertools.dropwhile(lambda x: not x, lines)))
-    paragraph = re.sub(r"^Error parsing ", "", paragraph).rstrip(".") or "the flags could not be parsed"
-    typed = re.match(r"(--[\w-]+): no type matching (.+) could be instantiated from \[(.*)\]$", paragraph)
-    if typed:
-        flag, allowed, given = typed.groups()
-        allowed = re.sub(r"^\{None\}\|", "", allowed).strip("{}")
-        return f"{flag}: got {given}; allowed: {allowed}; see --help"
-    literal = re.match(r"(--[\w-]+): invalid literal for (\w+)\(\) with base 10: (.+)$", paragraph)
-    if literal:
-        flag, kind, given = literal.groups()
-        return f"{flag}: got {given}; allowed: {kind.upper()}; see --help"
-    return f"{paragraph}; see --help"

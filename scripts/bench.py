@@ -209,7 +209,7 @@ Command = Union[
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    from compare.cli import parse_flags
+    from training.flags import parse_flags
 
     try:
         parse_flags(Command, argv, "bench.py", description=__doc__).run()

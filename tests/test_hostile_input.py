@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import resource
+import signal
 import subprocess
 import sys
 
@@ -23,10 +25,12 @@ TINY = Config(num_envs=4, num_steps=8, total_steps=64, max_episode_steps=20, vid
               progress=False, device="cpu", num_minibatches=2)
 
 
-def _run(script: str, *args: str) -> subprocess.CompletedProcess:
+def _run(script: str, *args: str, cwd: str | None = None, preexec_fn=None) -> subprocess.CompletedProcess:
+    """scripts/<script> (or ``-m training.export``) with ``args``, from ``cwd``."""
     env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1", SDL_VIDEODRIVER="dummy")
-    return subprocess.run([sys.executable, os.path.join(ROOT, "scripts", script), *args], capture_output=True,
-                          text=True, env=env, timeout=120)
+    command = ["-m", "training.export"] if script == "export" else [os.path.join(ROOT, "scripts", script)]
+    return subprocess.run([sys.executable, *command, *args], capture_output=True, text=True, env=env, timeout=120,
+                          cwd=cwd, preexec_fn=preexec_fn)
 
 
 @pytest.mark.parametrize("values, name", [
@@ -102,9 +106,61 @@ def test_export_refuses_to_overwrite_its_own_input(tmp_path):
     ("bench.py", ["population", "--seeds", "0"], "--seeds"),
 ])
 def test_clis_end_bad_input_with_one_line_and_status_2(tmp_path, script, args, flag):
-    out = _run(script, *args)
+    out = _run(script, *args, cwd=str(tmp_path))
     assert out.returncode == 2, out.stderr[-1000:]
     assert len(out.stderr.strip().splitlines()) == 1 and flag in out.stderr, out.stderr
+    assert os.listdir(tmp_path) == []  # nothing was written first (runs/, compare_out/, ...)
+
+
+@pytest.mark.parametrize("script, args, flag", [
+    # a bad flag after good output flags: the outputs named must not appear
+    ("train.py", ["--run-dir", "out/run", "--num-envs", "0"], "--num-envs"),
+    ("train.py", ["--run-dir", "out/run", "--learning-rate", "nan"], "--learning-rate"),
+    ("train.py", ["--run-dir", "out/run", "--env-kwargs", "view_size", "4096"], "view_size"),
+    ("train.py", ["--run-dir", "out/run", "--env-kwargs", '{"view_size": 4096}'], "--env-kwargs"),  # tyro's box
+    ("train.py", ["--run-dir", "out/run", "--num-envs", "many"], "--num-envs: got 'many'"),
+    ("train.py", ["--num-envs", "3", "--num-minibatches", "2"], "--num-minibatches"),  # found once the agent is built
+    ("compare.py", ["--out", "out/cmp", "--seeds", "0"], "--seeds"),
+    ("compare.py", ["--out", "out/cmp", "--agents", "nonsense"], "--agents"),
+    ("watch.py", ["--record", "out/x.gif", "--frames", "0"], "--frames"),
+    ("watch.py", ["--record", "x.gif", "--env", "Pong-v5"], "--env"),
+    ("watch.py", ["--record", "x.gif", "--fps", "fast"], "--fps"),  # tyro's box
+    ("bench.py", ["train", "--steps", "-5"], "--steps"),
+    ("export", ["nowhere/checkpoint.pt", "out/slim.pt"], "nowhere"),
+])
+def test_every_cli_writes_nothing_before_refusing_bad_input(tmp_path, script, args, flag):
+    out = _run(script, *args, cwd=str(tmp_path))
+    assert out.returncode == 2, out.stderr[-1000:]
+    assert len(out.stderr.strip().splitlines()) == 1 and flag in out.stderr, out.stderr
+    assert os.listdir(tmp_path) == [], os.listdir(tmp_path)
+
+
+def _file_size_limit(limit: int):
+    """For a child process: files it writes cannot grow past ``limit`` bytes, so a write fails with EFBIG
+    ("File too large") as it would with ENOSPC on a full disk (SIGXFSZ ignored, so the write returns)."""
+    def apply() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return apply
+
+
+def test_a_failed_checkpoint_write_is_one_line_and_the_last_checkpoint_resumes(tmp_path):
+    flags = ["--num-envs", "4", "--num-steps", "8", "--max-episode-steps", "20", "--no-progress",
+             "--video-interval", "0", "--image-interval", "0"]
+    first = _run("train.py", "--run-dir", "run", "--total-steps", "64", *flags, cwd=str(tmp_path))
+    assert first.returncode == 0, first.stderr[-1000:]
+    checkpoint = tmp_path / "run" / CHECKPOINT_FILE
+    before = checkpoint.read_bytes()
+    full = _run("train.py", "--resume", "run", "--total-steps", "128", "--no-progress", cwd=str(tmp_path),
+                preexec_fn=_file_size_limit(len(before) // 2))  # the disk "fills up" mid-checkpoint
+    assert full.returncode == 2, full.stderr[-2000:]
+    assert full.stderr.strip().splitlines() == [
+        f"train.py: error: run/{CHECKPOINT_FILE}: File too large (any checkpoint written before is intact)"]
+    assert checkpoint.read_bytes() == before  # the old checkpoint is whole
+    assert not [f for f in os.listdir(checkpoint.parent) if ".tmp-" in f]  # no half-written temporary
+    again = _run("train.py", "--resume", "run", "--total-steps", "128", "--no-progress", cwd=str(tmp_path))
+    assert again.returncode == 0, again.stderr[-1000:]
+    assert load_checkpoint(str(checkpoint))["global_step"] == 128
 
 
 def test_worlds_take_the_same_seeds_single_and_vector():

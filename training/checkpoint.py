@@ -41,8 +41,16 @@ class CheckpointError(ValueError):
 def save_checkpoint(path: str, payload: dict[str, Any]) -> None:
     """Write ``payload`` (plus the format tag) to ``path`` atomically (`training.files.atomic_path`)."""
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **payload}
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        torch.save(payload, f)
+    try:
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            torch.save(payload, f)
+    except RuntimeError as exc:
+        # torch's zip writer reports a failed write (a full disk, a file-size limit) as a RuntimeError
+        # raised while it closes, with the OSError as its context: raise that, naming the checkpoint
+        cause = exc.__context__ or exc.__cause__
+        if isinstance(cause, OSError):
+            raise OSError(cause.errno, cause.strerror, path) from exc
+        raise
 
 
 def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict[str, Any]:

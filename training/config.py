@@ -17,7 +17,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Literal, Optional, Sequence, Union
 
-import tyro
+from training.flags import parse_flags
 
 Scalar = Union[bool, int, float, str]
 
@@ -263,7 +263,7 @@ def parse_config(argv: Optional[Sequence[str]] = None) -> Config:
         if not os.path.isfile(path):
             raise ConfigError(f"--resume: {resume!r} holds no {CONFIG_FILE}; allowed: a run directory written by scripts/train.py")
         default = dataclasses.replace(load_config_file(path, "--resume"), resume=resume, config=None)
-    return tyro.cli(Config, args=argv, default=default)
+    return parse_flags(Config, argv, os.path.basename(sys.argv[0]) or "train.py", ConfigError, default=default)
 
 
 def _is_int(v) -> bool:

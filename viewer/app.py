@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Optional
 
 import torch
-import tyro
 
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 import pygame  # noqa: E402
@@ -22,6 +21,7 @@ import pygame  # noqa: E402
 from envs.config import PALETTE_NAMES  # noqa: E402
 from envs.draw import surface_to_array  # noqa: E402
 from training.files import atomic_path  # noqa: E402
+from training.flags import parse_flags  # noqa: E402
 from training.video import MP4_HINT, VideoError, ffmpeg_binary, writer_for  # noqa: E402
 from viewer.keys import command_for  # noqa: E402
 from viewer.panels import FrameRenderer, new_frame, scaled  # noqa: E402
@@ -269,10 +269,10 @@ def record(session: Session, args: WatchArgs) -> int:
 
 def main(argv: Optional[list[str]] = None) -> int:
     """`scripts/watch.py`: returns the exit code (2 for bad input, with a one-line message)."""
-    args = tyro.cli(WatchArgs, args=argv, prog="watch.py")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one world, one small net: extra threads only spin against the drawing
     try:
+        args = parse_flags(WatchArgs, argv, "watch.py", WatchError)
         check_args(args)
         session = load_session(args.checkpoint, args.env, args.seed, args.forager)
         if args.record is None:

@@ -1,0 +1,73 @@
+"""Command-line flags through tyro, with its parse errors as one line.
+
+tyro reports a flag it cannot parse in a multi-line box on stderr and exits 2. Every RedBerry CLI
+(train, watch, compare, bench) parses through `parse_flags` instead, so a bad flag raises the tool's
+own error with one line that names the flag, what was given and what is allowed, and the tool
+prints it and exits 2 as for every other bad input.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import itertools
+import re
+from typing import Callable, Optional, Sequence, TypeVar
+
+import tyro
+
+T = TypeVar("T")
+
+
+def parse_flags(cli: Callable[..., T], argv: Optional[Sequence[str]], prog: str,
+                error: type[Exception] = ValueError, **options) -> T:
+    """``tyro.cli(cli, args=argv)``, with tyro's boxed parse error turned into one line: `error`
+    is raised with the message (which names the flag and the value given) and the flag's usage."""
+    stderr = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(stderr):
+            return tyro.cli(cli, args=argv, prog=prog, **options)
+    except SystemExit as exc:
+        if not exc.code:  # --help
+            raise
+        raise error(one_line(stderr.getvalue())) from None
+
+
+def one_line(box: str) -> str:
+    """tyro's error box -> '--flag: got VALUE; allowed: TYPE; see --help' (or tyro's first paragraph)."""
+    lines = [re.sub(r"^[\s│╭╰─╮╯]*|[\s│╮╯]*$", "", line) for line in box.splitlines()[1:]]
+    paragraph = " ".join(itertools.takewhile(bool, itertools.dropwhile(lambda x: not x, lines)))
+    paragraph = re.sub(r"^Error parsing ", "", paragraph).rstrip(".") or "the flags could not be parsed"
+    typed = re.match(r"(--[\w-]+): no type matching (.+) could be instantiated from \[(.*)\]$", paragraph)
+    if typed:
+        flag, allowed, given = typed.groups()
+        allowed = re.sub(r"^\{None\}\|", "", allowed).strip("{}")
+        return f"{flag}: got {given}; allowed: {allowed}; see --help"
+    literal = re.match(r"(--[\w-]+): invalid literal for (\w+)\(\) with base 10: (.+)$", paragraph)
+    if literal:
+        flag, kind, given = literal.groups()
+        return f"{flag}: got {given}; allowed: {kind.upper()}; see --help"
+    allowed = _helptext(lines)
+    return f"{paragraph}; allowed: {allowed}; see --help" if allowed and "allowed" not in paragraph \
+        else f"{paragraph}; see --help"
+
+
+def _helptext(lines: list[str]) -> str:
+    """The box's "Argument helptext:" as one phrase: the flag's metavar (when it is a plain one such as
+    FLOAT) and its description without the default, e.g. 'FLOAT: Steps per second ...'; "" when none."""
+    try:
+        start = lines.index("Argument helptext:") + 1
+    except ValueError:
+        return ""
+    text = " ".join(itertools.takewhile(lambda x: x and not set(x) <= set("─"), lines[start:]))
+    words = text.split(" ")[1:]  # past the flag
+    depth, end = 0, 0
+    for end, word in enumerate(words, 1):  # the metavar: words up to brackets balanced again
+        depth += word.count("[") + word.count("{") - word.count("]") - word.count("}")
+        if depth <= 0:
+            break
+    metavar, description = " ".join(words[:end]), " ".join(words[end:])
+    description = re.sub(r"\s*\(default: .*\)$", "", description).strip().rstrip(".")
+    if any(c in metavar for c in "[{|"):  # a compound type's metavar reads worse than its description
+        metavar = ""
+    return f"{metavar}: {description}" if metavar and description else (metavar or description)
