@@ -24,7 +24,7 @@ import torch
 import envs.vector
 from compare.evaluate import env_spec, evaluate_cell, evaluate_reference
 from compare.grid import CompareError, Plan, Unit, eval_cells, parse_variant, trainer_overrides
-from compare.store import PRECISION_TAG, load_cell, read_curve, run_dir_of, save_cell
+from compare.store import PRECISION_TAG, cell_path, load_cell, read_curve, run_dir_of, save_cell
 
 if TYPE_CHECKING:
     from training.config import Config
@@ -101,6 +101,7 @@ def train_group(units: Sequence[Unit], plan: Plan, out: str, progress: bool) -> 
                         run_dir=run_dir, difficulty=unit.difficulty, max_episode_steps=plan.episode_steps,
                         progress=progress, agent_overrides=trainer_overrides(unit.agent))
         if os.path.isfile(os.path.join(run_dir, CHECKPOINT_FILE)):
+            checkpoint_of(out, unit, run_dir)  # a damaged one is named, with what to do, before any training
             resuming.append((unit, dataclasses.replace(config, resume=run_dir)))
         else:
             if os.path.isdir(run_dir):
@@ -167,11 +168,26 @@ class RunLogs(io.TextIOBase):
             f.close()
 
 
+def checkpoint_of(out: str, unit: Unit, run_dir: str, map_location: str = "cpu") -> dict:
+    """The unit's checkpoint in ``run_dir``; a missing or damaged one raises CompareError naming the file and
+    what to delete so that running the same command again retrains just this unit."""
+    from training.checkpoint import CHECKPOINT_FILE, CheckpointError, load_checkpoint
+
+    path = os.path.join(run_dir, CHECKPOINT_FILE)
+    try:
+        return load_checkpoint(path, map_location=map_location)
+    except CheckpointError as exc:
+        if unit.run_dir is not None:  # a --from run: compare did not train it and will not
+            raise CompareError(f"--from: {exc}; retrain {unit.run_dir} or leave it out") from None
+        cell = cell_path(out, "train", unit.key)
+        delete = f"delete {run_dir}" + (f" and {cell}" if os.path.isfile(cell) else "")
+        raise CompareError(f"{exc.args[0].split('; allowed')[0]}; {delete} and run the same command again "
+                           f"(it retrains this run, nothing else)") from None
+
+
 def loaded_unit_record(unit: Unit) -> dict:
     """The train record of a --from run, from its checkpoint and event files."""
-    from training.checkpoint import CHECKPOINT_FILE, load_checkpoint
-
-    payload = load_checkpoint(os.path.join(unit.run_dir, CHECKPOINT_FILE))
+    payload = checkpoint_of("", unit, unit.run_dir)
     curve = read_curve(unit.run_dir)
     return {"unit": dataclasses.asdict(unit), "run_dir": unit.run_dir, "global_step": int(payload["global_step"]),
             "final_score": curve[-1][1] if curve else None, "final_return": None,
@@ -187,12 +203,10 @@ def evaluate_unit(unit: Unit, plan: Plan, out: str, run_dir: str, device: torch.
     """Evaluate every unfinished cell of one unit (and any reference they need); returns how many."""
     from tqdm import tqdm
 
-    from training.checkpoint import CHECKPOINT_FILE, load_checkpoint
-
     todo = [c for c in eval_cells(unit, plan) if load_cell(out, "eval", c.key) is None]
     if not todo:
         return 0
-    payload = load_checkpoint(os.path.join(run_dir, CHECKPOINT_FILE), map_location="cpu")
+    payload = checkpoint_of(out, unit, run_dir)
     for cell in tqdm(todo, desc=f"evaluate {unit.key}", unit="cell", leave=False, disable=not progress,
                      dynamic_ncols=True):
         spec = env_spec(unit, cell.condition, plan)

@@ -175,6 +175,31 @@ def test_a_damaged_cell_is_named_with_what_to_do(whole, tmp_path):
         run_compare(tiny(copy))
 
 
+def test_a_corrupt_checkpoint_met_on_resume_is_named_and_deleting_its_run_retrains_just_it(whole, tmp_path,
+                                                                                           monkeypatch):
+    out, _ = whole
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    # As if compare stopped after this run's last checkpoint but before its train record, and the
+    # checkpoint was then damaged (a full disk, a bad copy): the next run must resume it.
+    key = "CuedBerry-v0__feedback__s2"
+    os.remove(copy / "cells" / "train" / f"{key}.json")
+    checkpoint = copy / "runs" / key / "checkpoint.pt"
+    checkpoint.write_bytes(checkpoint.read_bytes()[:1000])
+    with pytest.raises(CompareError) as caught:
+        run_compare(tiny(copy))
+    message = str(caught.value)
+    assert "\n" not in message and str(checkpoint) in message and "corrupt" in message
+    assert f"delete {copy / 'runs' / key}" in message and "run the same command again" in message
+    shutil.rmtree(copy / "runs" / key)  # what the message says to do
+    trained, real = [], compare.work.train_group
+    monkeypatch.setattr(compare.work, "train_group",
+                        lambda units, *a, **k: trained.append([u.key for u in units]) or real(units, *a, **k))
+    run_compare(tiny(copy))
+    assert trained == [[key]]  # just that run, retrained
+    assert same_rows(read_csv(copy / "results.csv"), read_csv(out / "results.csv"))  # seeded: the same again
+
+
 def test_resume_after_an_interruption_redoes_no_finished_cell(tmp_path, monkeypatch):
     args = tiny(tmp_path / "resumed", agents=("feedback",), conditions=("easy",))
     real_train, real_eval = compare.work.train_group, compare.work.evaluate_cell

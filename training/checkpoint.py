@@ -66,6 +66,7 @@ def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError,
             AttributeError, TypeError, KeyError, IndexError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first_line = first_line.split(". ")[0].rstrip(".")  # torch adds paragraphs of advice to one line
         raise CheckpointError(
             f"checkpoint {path!r} is corrupt or not a safe RedBerry checkpoint (torch.load with "
             f"weights_only=True failed: {first_line}); allowed: a {CHECKPOINT_FILE} written by scripts/train.py"
