@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -19,6 +20,7 @@ from compare.grid import CompareError
 from compare.run import _comparable, make_plan, run_compare
 from compare.store import KINDS, load_cells, prepare_out
 from compare.work import UnitError
+from viewer import DEMO_CHECKPOINT
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = CompareArgs(agents=("feedforward", "feedback"), envs=("CuedBerry-v0",), seeds=2, steps=1024,
@@ -77,14 +79,21 @@ def test_jobs_2_writes_the_same_cells_as_jobs_1(serial, tmp_path):
     assert re.search(r"Wall time: [\d.]+ min, on cpu \(--jobs 2\)", (parallel / "results.md").read_text())
 
 
-def test_a_failing_group_names_its_units_and_the_other_groups_cells_are_kept(tmp_path):
+@pytest.mark.parametrize("fault", ["corrupt", "foreign"])
+def test_a_failing_group_names_its_units_and_the_other_groups_cells_are_kept(tmp_path, fault):
     args = tiny(tmp_path / "failing", jobs=2)
     plan, _ = make_plan(args)
     prepare_out(args.out, plan)
     broken = tmp_path / "failing" / "runs" / GROUPS[0][1]
     broken.mkdir(parents=True)
-    (broken / "checkpoint.pt").write_bytes(b"not a checkpoint")  # a run that cannot be resumed
-    with pytest.raises(UnitError, match=rf"^training {GROUPS[0][1]}: CheckpointError"):
+    if fault == "corrupt":  # a damaged checkpoint: named, with what to delete to retrain just it
+        (broken / "checkpoint.pt").write_bytes(b"not a checkpoint")
+        expected = (CompareError, rf"{GROUPS[0][1]}/checkpoint.pt' is corrupt.*; delete .*{GROUPS[0][1]} "
+                                  rf"and run the same command again")
+    else:  # a sound checkpoint of another run, without its config: the trainer refuses to resume it
+        shutil.copy(DEMO_CHECKPOINT, broken / "checkpoint.pt")
+        expected = (UnitError, rf"^training {GROUPS[0][1]}: ConfigError")
+    with pytest.raises(expected[0], match=expected[1]):
         run_compare(args)
     assert set(load_cells(args.out, "train")) == set(GROUPS[1])  # the feedforward group finished and was saved
     assert {r["unit_key"] for r in load_cells(args.out, "eval").values()} == set(GROUPS[1])
