@@ -25,9 +25,13 @@ def main() -> int:
     except (ConfigError, CheckpointError) as exc:
         print(f"train.py: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader of our output left (`train.py --help | head`): nothing to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except OSError as exc:  # the disk filled up, a folder vanished: the last checkpoint is intact
-        print(f"train.py: error: {exc.filename or ''}: {exc.strerror or exc} (any checkpoint written before "
-              f"is intact)", file=sys.stderr)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"train.py: error: {where}{exc.strerror or exc} (any checkpoint written before is intact)",
+              file=sys.stderr)
         return 2
     except NonFiniteError as exc:
         print(f"train.py: {exc}", file=sys.stderr)
