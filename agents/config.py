@@ -75,9 +75,12 @@ class AgentConfig:
         _check(self)
 
 
+MAX_WIDTH = 4096  # the largest width, size or count a field may take (larger is an allocator error)
+
+
 def _positive_ints(name: str, value: object) -> None:
-    if not (isinstance(value, tuple) and value and all(isinstance(v, int) and v > 0 for v in value)):
-        raise ValueError(f"{name} must be a non-empty tuple of positive ints, got {value!r}")
+    if not (isinstance(value, tuple) and value and all(isinstance(v, int) and 0 < v <= MAX_WIDTH for v in value)):
+        raise ValueError(f"{name} must be a non-empty tuple of positive ints <= {MAX_WIDTH}, got {value!r}")
 
 
 def _check(config: AgentConfig) -> None:
@@ -89,8 +92,8 @@ def _check(config: AgentConfig) -> None:
         )
     for name in ("grid", "embed", "hidden", "passes", "top_down", "what_channels", "keypoints", "plastic_size"):
         value = getattr(config, name)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_WIDTH:
+            raise ValueError(f"{name} must be an int from 1 to {MAX_WIDTH}, got {value!r}")
     if config.core not in CORES:
         raise ValueError(f"core must be one of {CORES}, got {config.core!r}")
     if config.goal_pathway not in GOAL_PATHWAYS:

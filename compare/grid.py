@@ -144,12 +144,20 @@ class Plan:
         return dataclasses.asdict(self)
 
     @staticmethod
-    def from_dict(values: dict) -> "Plan":
+    def from_dict(values: dict, source: str = "plan.json") -> "Plan":
+        """The plan a compare folder's plan.json holds; CompareError naming ``source`` if it is not one."""
+        if not isinstance(values, dict):
+            raise CompareError(f"{source}: not a compare plan (a JSON {type(values).__name__}, not an object); it is "
+                               f"damaged or not from compare.py")
         fields = {f.name for f in dataclasses.fields(Plan)}
         unknown = sorted(set(values) - fields)
         if unknown:
-            raise CompareError(f"plan.json has unknown field(s) {unknown}; it was written by another version")
-        return Plan(**{k: _tuples(v) for k, v in values.items()})
+            raise CompareError(f"{source} has unknown field(s) {unknown}; it was written by another version")
+        try:
+            return Plan(**{k: _tuples(v) for k, v in values.items()})
+        except TypeError as exc:  # fields missing
+            raise CompareError(f"{source}: not a whole compare plan ({exc}); it is damaged or not from "
+                               f"compare.py") from None
 
     def differences(self, other: "Plan", ignore: tuple[str, ...] = ()) -> list[str]:
         """Fields whose values differ, as 'name: a vs b'."""

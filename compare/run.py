@@ -225,7 +225,7 @@ def merge(dirs: tuple[str, ...], out: str, command: str) -> str:
         if not os.path.isfile(path):
             raise CompareError(f"--merge: {directory!r} holds no {PLAN_FILE}; allowed: output folders of "
                                f"compare.py (e.g. of each --shard i/n)")
-        plans.append(Plan.from_dict(read_json(path)))
+        plans.append(Plan.from_dict(read_json(path), path))
     for directory, plan in zip(dirs[1:], plans[1:]):
         differences = plans[0].differences(plan, ignore=("shard",))
         if differences:

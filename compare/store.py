@@ -34,8 +34,8 @@ def read_json(path: str) -> Any:
     try:
         with open(path) as f:
             return json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CompareError(f"{path}: damaged ({exc}); delete it and run the same command again, which redoes "
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise CompareError(f"{path}: damaged ({str(exc)[:200]}); delete it and run the same command again, which redoes "
                            f"just that piece") from None
 
 

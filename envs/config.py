@@ -22,6 +22,7 @@ WALL_RGB = (40, 40, 44)
 FOLIAGE_RGB = (45, 120, 40)
 FORAGER_RGB = (235, 235, 235)
 NUM_COLOURS = len(PALETTE_NAMES)
+MAX_WORLDS = 1 << 20  # worlds (forager slots) in one batch: ~1M; more is an allocator error, not a world
 
 TASKS = ("red", "cued", "reversal")
 ACTION_TYPES = ("discrete", "continuous")

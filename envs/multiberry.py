@@ -32,7 +32,7 @@ from envs.arena import (  # noqa: F401  (ArenaState, step_arenas: re-exported, M
     TARGET_MODES, ArenaState, MultiConfig, View, arena_view, empty_arenas, forager_view, restart_slots,
     step_arenas,
 )
-from envs.config import NUM_COLOURS, make_config
+from envs.config import MAX_WORLDS, NUM_COLOURS, make_config
 from envs.retina import LABEL_FORAGER, Retina
 from envs.vector import observation_space, partial_reset_mask, resolve_device
 
@@ -41,8 +41,8 @@ PETTINGZOO_NAMES = ("MultiBerryParallelEnv", "parallel_env", "env")
 
 def make_multi_config(num_agents: int = 4, target_mode: str = "shared", cooperative: bool = False,
                       starvation_steps: int = 0, task: str = "red", **world_kwargs) -> MultiConfig:
-    if not isinstance(num_agents, int) or isinstance(num_agents, bool) or num_agents < 1:
-        raise ValueError(f"num_agents={num_agents!r} must be an int >= 1")
+    if not isinstance(num_agents, int) or isinstance(num_agents, bool) or not 1 <= num_agents <= 256:
+        raise ValueError(f"num_agents={num_agents!r} must be an int from 1 to 256")
     if target_mode not in TARGET_MODES:
         raise ValueError(f"target_mode={target_mode!r} must be one of {TARGET_MODES}")
     if not isinstance(starvation_steps, int) or starvation_steps < 0:
@@ -99,6 +99,9 @@ class MultiBerryVectorEnv(VectorEnv):
         if not isinstance(num_arenas, int) or isinstance(num_arenas, bool) or num_arenas < 1:
             raise ValueError(f"num_arenas={num_arenas!r} must be an int >= 1")
         self.multi = make_multi_config(**kwargs)
+        if num_arenas * self.multi.num_agents > MAX_WORLDS:
+            raise ValueError(f"num_arenas={num_arenas!r} x num_agents={self.multi.num_agents} forager slots; allowed: "
+                             f"at most {MAX_WORLDS:,} slots")
         self.config = self.multi.world
         self.device = resolve_device(device)
         self.num_arenas = num_arenas

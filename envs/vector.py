@@ -12,7 +12,7 @@ from gymnasium.vector.utils import batch_space
 
 from envs import rng, world
 from envs.actions import ActionCheck, action_space
-from envs.config import NUM_COLOURS, WorldConfig, make_config
+from envs.config import MAX_WORLDS, NUM_COLOURS, WorldConfig, make_config
 from envs.retina import LABEL_BERRY, Retina
 from envs.world import WorldState, empty_state, goal_vector, step_worlds
 
@@ -112,8 +112,8 @@ class BerryVectorEnv(VectorEnv):
                  render_mode: str | None = None, copy: bool = True, validate_actions: bool = True, **kwargs: Any):
         if not isinstance(num_envs, (int, np.integer)) or isinstance(num_envs, bool):
             raise TypeError(f"num_envs={num_envs!r} must be an int >= 1")
-        if num_envs < 1:
-            raise ValueError(f"num_envs={num_envs!r} must be an int >= 1")
+        if not 1 <= num_envs <= MAX_WORLDS:
+            raise ValueError(f"num_envs={num_envs!r} must be an int from 1 to {MAX_WORLDS:,}")
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode={render_mode!r} is not supported by the vector env; use None or 'rgb_array'")
         self.config = make_config(task, **kwargs)

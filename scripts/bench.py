@@ -29,8 +29,11 @@ def need(flag: str, value, ok: bool, allowed: str) -> None:
         raise ValueError(f"--{flag}: got {value!r}; allowed: {allowed}")
 
 
-def positive_ints(values) -> bool:
-    return len(values) > 0 and all(v >= 1 for v in values)
+def world_counts(values) -> bool:
+    """One or more batch sizes the worlds take (1 to envs.config.MAX_WORLDS)."""
+    from envs.config import MAX_WORLDS
+
+    return len(values) > 0 and all(1 <= v <= MAX_WORLDS for v in values)
 
 
 def device_and_threads(choice: str, threads: int):
@@ -145,9 +148,12 @@ class EnvBench:
         import envs
         from envs.benchmark import sync_steps_per_second, vector_steps_per_second
 
+        from envs.config import MAX_WORLDS
+
         need("env", self.env, self.env in envs.TASK_IDS, ", ".join(sorted(envs.TASK_IDS)))
-        need("sizes", list(self.sizes), positive_ints(self.sizes), "one or more integers >= 1")
-        need("sync-sizes", list(self.sync_sizes), positive_ints(self.sync_sizes), "one or more integers >= 1")
+        need("sizes", list(self.sizes), world_counts(self.sizes), f"one or more integers from 1 to {MAX_WORLDS:,}")
+        need("sync-sizes", list(self.sync_sizes), world_counts(self.sync_sizes),
+             f"one or more integers from 1 to {MAX_WORLDS:,}")
         need("seconds", self.seconds, math.isfinite(self.seconds) and self.seconds > 0, "a finite number > 0")
         need("threads", self.threads, self.threads >= 0, "an integer >= 0 (0: torch's default)")
         device, threads = device_and_threads(self.device, self.threads)
@@ -184,10 +190,11 @@ class MultiBench:
 
     def run(self) -> None:
         from envs.benchmark import vector_steps_per_second
+        from envs.config import MAX_WORLDS
 
         need("num-agents", self.num_agents, self.num_agents >= 1, "an integer >= 1")
-        need("slots", self.slots, self.slots >= self.num_agents and self.slots % self.num_agents == 0,
-             f"a multiple of --num-agents ({self.num_agents})")
+        need("slots", self.slots, self.num_agents <= self.slots <= MAX_WORLDS and self.slots % self.num_agents == 0,
+             f"a multiple of --num-agents ({self.num_agents}) up to {MAX_WORLDS:,}")
         need("seconds", self.seconds, math.isfinite(self.seconds) and self.seconds > 0, "a finite number > 0")
         need("threads", self.threads, self.threads >= 0, "an integer >= 0 (0: torch's default)")
         device, threads = device_and_threads(self.device, self.threads)

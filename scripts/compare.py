@@ -28,6 +28,11 @@ def main() -> int:
     except CompareError as exc:
         print(f"compare.py: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a full disk, a folder that cannot be made: finished cells are saved
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"compare.py: error: {where}{exc.strerror or exc} (finished cells are saved; run the same command "
+              f"again once it is fixed)", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("compare.py: interrupted; finished cells are saved. Run the same command again to resume.",
               file=sys.stderr)

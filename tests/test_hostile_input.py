@@ -127,6 +127,17 @@ def test_clis_end_bad_input_with_one_line_and_status_2(tmp_path, script, args, f
     ("watch.py", ["--record", "x.gif", "--fps", "fast"], "--fps"),  # tyro's box
     ("bench.py", ["train", "--steps", "-5"], "--steps"),
     ("export", ["nowhere/checkpoint.pt", "out/slim.pt"], "nowhere"),
+    # integers too large for any world, seed or width: bounded, not an overflow deep in numpy or torch
+    ("train.py", ["--num-envs", "100000000000000000000"], "--num-envs: got 100000000000000000000; allowed: an integer from 1"),
+    ("train.py", ["--seed", "100000000000000000000"], "--seed"),
+    ("train.py", ["--agent-overrides", "hidden", "100000000000000000000"], "hidden must be an int from 1 to 4096"),
+    ("watch.py", ["--record", "x.gif", "--seed", "100000000000000000000"], "--seed"),
+    ("bench.py", ["env", "--sizes", "100000000000000000000"], "--sizes"),
+    ("bench.py", ["multi", "--num-agents", "2", "--slots", "100000000000000000000"], "--slots"),
+    # a switch given a value; a field name in place of the flag; a task that would mislabel the run
+    ("train.py", ["--anneal-lr=yes"], "--anneal-lr: got 'yes'; allowed: --anneal-lr or --no-anneal-lr"),
+    ("watch.py", ["--record", "x.gif", "--cue-switch", "0"], "--cue-switch: got 0"),
+    ("train.py", ["--env-kwargs", "task", "cued"], "--env-kwargs: task='cued' with --env RedBerry-v0"),
 ])
 def test_every_cli_writes_nothing_before_refusing_bad_input(tmp_path, script, args, flag):
     out = _run(script, *args, cwd=str(tmp_path))
@@ -190,3 +201,65 @@ def test_any_integer_dtype_is_a_discrete_action(dtype):
     env.step(np.array([2, 4], dtype=dtype))
     with pytest.raises(ValueError, match="out of range"):
         env.step(np.array([2, 9], dtype=dtype))
+
+
+def test_a_config_nested_past_the_recursion_limit_is_one_line(tmp_path):
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ConfigError, match="--config: .*deep.json' is not valid JSON"):
+        parse_config(["--config", str(tmp_path / "deep.json")])
+
+
+@pytest.mark.parametrize("setup, words", [
+    ("a directory", "a file name (this is a directory)"),
+    ("unwritable", "--record '/proc/redberry-x.gif'"),  # a write that fails at the end: /proc, even as root
+])
+def test_watch_refuses_a_recording_it_cannot_write_before_drawing(tmp_path, setup, words):
+    if setup == "a directory":
+        (tmp_path / "out.gif").mkdir()
+        record = "out.gif"
+    else:
+        record = "/proc/redberry-x.gif"
+    out = _run("watch.py", "--record", record, "--frames", "2", "--scale", "0.2", cwd=str(tmp_path))
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and words in out.stderr, out.stderr
+    assert os.listdir(tmp_path) == (["out.gif"] if setup == "a directory" else [])
+
+
+@pytest.mark.parametrize("plan, words", [("[]", "a JSON list, not an object"), ('{"agents": 5}', "not a whole compare plan")])
+def test_merge_names_a_plan_json_that_is_not_a_plan(tmp_path, plan, words):
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "plan.json").write_text(plan)
+    out = _run("compare.py", "--merge", "m", "--out", "merged", "--no-progress", cwd=str(tmp_path))
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert "plan.json" in out.stderr and words in out.stderr
+
+
+def _damage(payload: dict, part: str) -> None:
+    if part == "config":
+        payload["config"] = "{not json"
+    elif part == "config type":
+        payload["config"] = 5
+    elif part == "agent config":
+        payload["agent_config"] = json.dumps({**json.loads(payload["agent_config"]), "hidden": -3})
+    elif part == "weights":
+        payload["model"] = {k: v[..., :1] if v.dim() else v for k, v in payload["model"].items()}
+    elif part == "counter":
+        payload["update"] = "many"
+    elif part == "ranks":
+        payload["ranks"] = [{"nothing": 1}]
+
+
+@pytest.mark.parametrize("part", ["config", "config type", "agent config", "weights", "counter", "ranks"])
+def test_a_resume_names_a_damaged_part_of_a_checkpoint_and_writes_nothing(tmp_path, part):
+    from training.checkpoint import save_checkpoint
+
+    result = train(dataclasses.replace(TINY, run_dir=str(tmp_path / "run"), total_steps=32))
+    path = os.path.join(result.run_dir, CHECKPOINT_FILE)
+    payload = load_checkpoint(path)
+    _damage(payload, part)
+    save_checkpoint(path, {k: v for k, v in payload.items() if k not in ("format", "format_version")})
+    before = {f: os.path.getmtime(os.path.join(result.run_dir, f)) for f in os.listdir(result.run_dir)}
+    with pytest.raises(CheckpointError, match=f"checkpoint '{path}' is damaged: .*start a new run") as error:
+        train(dataclasses.replace(TINY, run_dir=result.run_dir, resume=result.run_dir, total_steps=64))
+    assert "\n" not in str(error.value)
+    after = {f: os.path.getmtime(os.path.join(result.run_dir, f)) for f in os.listdir(result.run_dir)}
+    assert after == before  # nothing written: no config, no events, and the damaged checkpoint left for the user

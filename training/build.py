@@ -83,8 +83,9 @@ def make_agent(config: Config, env, agent_config: Optional[dict] = None) -> torc
     try:
         return agents.make_agent(config.agent, env.single_observation_space, env.single_action_space,
                                  **config.agent_make_overrides())
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"--agent-overrides {config.agent_overrides}: {exc}") from None
+    except (ValueError, TypeError, RuntimeError) as exc:  # torch's own errors carry a C++ stack: its first line
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"--agent-overrides {config.agent_overrides}: {first}") from None
 
 
 def action_bounds(env) -> tuple[float, float]:

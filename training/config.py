@@ -17,11 +17,13 @@ import typing
 from dataclasses import dataclass, field
 from typing import Literal, Optional, Sequence, Union
 
+from envs.config import MAX_WORLDS
 from training.flags import parse_flags
 
 Scalar = Union[bool, int, float, str]
 
 CONFIG_FILE = "config.json"
+MAX_SEED = 2 ** 32 - 1  # seeds are 32-bit, as numpy's and Gymnasium's
 
 
 class ConfigError(ValueError):
@@ -139,6 +141,9 @@ class Config:
             for name in ("difficulty", "view_size", "max_episode_steps", "action_type")
             if getattr(self, name) is not None
         }
+        if "task" in self.env_kwargs and self.env != "MultiBerry-v0":  # the id is the task; a kwarg would mislabel the run
+            raise ConfigError(f"--env-kwargs: task={self.env_kwargs['task']!r} with --env {self.env}, whose id sets the "
+                              f"task; allowed: the task's own id (--env RedBerry-v0, CuedBerry-v0 or ReversalBerry-v0)")
         for name in explicit:
             if name in self.env_kwargs:
                 raise ConfigError(
@@ -226,8 +231,8 @@ def load_config_file(path: str, flag: str = "--config") -> Config:
             values = json.load(f)
     except FileNotFoundError:
         raise ConfigError(f"{flag}: no such file {path!r}; allowed: a JSON config such as a run's {CONFIG_FILE}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{flag}: {path!r} is not valid JSON ({exc})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
+        raise ConfigError(f"{flag}: {path!r} is not valid JSON ({str(exc)[:200]})") from None
     except OSError as exc:  # a directory, no permission
         raise ConfigError(f"{flag}: {path!r} cannot be read ({exc.strerror or exc}); allowed: a JSON config file") from None
     return from_dict(values, f"{flag} {path}")
@@ -282,13 +287,16 @@ def validate(config: Config, recurrent: Optional[bool] = None) -> None:
         if not ok:
             raise ConfigError(f"--{flag}: got {value!r}; allowed: {allowed}")
 
-    for flag in ("num_envs", "num_steps", "num_minibatches", "update_epochs", "total_steps"):
+    for flag, most in (("num_envs", MAX_WORLDS), ("num_steps", 1 << 16), ("num_minibatches", MAX_WORLDS),
+                       ("update_epochs", 1000), ("total_steps", 10 ** 15)):
         v = getattr(config, flag)
-        need(flag.replace("_", "-"), v, _is_int(v) and v >= 1, "an integer >= 1")
+        need(flag.replace("_", "-"), v, _is_int(v) and 1 <= v <= most, f"an integer from 1 to {most:,}")
     for flag in ("checkpoint_interval", "image_interval", "video_interval"):
         v = getattr(config, flag)
         need(flag.replace("_", "-"), v, _is_int(v) and v >= 0, "an integer >= 0 (0 turns it off)")
-    need("seed", config.seed, _is_int(config.seed) and config.seed >= 0, "an integer >= 0")
+    last = MAX_SEED - (config.population - 1 if _is_int(config.population) and config.population > 1 else 0)
+    need("seed", config.seed, _is_int(config.seed) and 0 <= config.seed <= last,
+         f"an integer from 0 to {last:,} (a population's seeds run to --seed + --population - 1 <= {MAX_SEED:,})")
     need("population", config.population, _is_int(config.population) and 1 <= config.population <= 256,
          "an integer from 1 to 256")
     need("learning-rate", config.learning_rate, _is_real(config.learning_rate) and config.learning_rate > 0, "a number > 0")

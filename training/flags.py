@@ -9,10 +9,12 @@ prints it and exits 2 as for every other bad input.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import itertools
 import re
-from typing import Callable, Optional, Sequence, TypeVar
+import sys
+from typing import Any, Callable, Optional, Sequence, TypeVar
 
 import tyro
 
@@ -30,7 +32,25 @@ def parse_flags(cli: Callable[..., T], argv: Optional[Sequence[str]], prog: str,
     except SystemExit as exc:
         if not exc.code:  # --help
             raise
-        raise error(one_line(stderr.getvalue())) from None
+        message = one_line(stderr.getvalue())
+        argv = sys.argv[1:] if argv is None else list(argv)
+        raise error(_switch_given_a_value(cli, message, argv) or message) from None
+
+
+def _switch_given_a_value(cli: Any, message: str, argv: list[str]) -> Optional[str]:
+    """For `--switch=value` (a bool flag takes none), tyro says only "Unrecognized options: value": name the
+    flag instead. None when that is not what happened."""
+    prefix = "Unrecognized options:"
+    if not message.startswith(prefix) or not dataclasses.is_dataclass(cli):
+        return None
+    unrecognized = {item.strip() for item in message[len(prefix):].split(";")[0].split(",")}
+    switches = {f.name.replace("_", "-") for f in dataclasses.fields(cli) if f.type in (bool, "bool")}
+    for token in argv:
+        flag, equals, value = token.partition("=")
+        name = flag[2:].removeprefix("no-")
+        if flag.startswith("--") and equals and value in unrecognized and name in switches:
+            return f"{flag}: got {value!r}; allowed: --{name} or --no-{name}, a switch without a value"
+    return None
 
 
 def one_line(box: str) -> str:

@@ -21,13 +21,52 @@ import torch
 from agents.runner import Carry
 from training import distributed
 from training.build import reference_returns
-from training.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
-from training.config import CONFIG_FILE, Config, ConfigError, to_dict
+from training.checkpoint import CHECKPOINT_FILE, CheckpointError, load_checkpoint, save_checkpoint
+from training.config import CONFIG_FILE, Config, ConfigError, from_dict, to_dict
 from training.files import sweep_temporaries, unwritable_dir, write_json
 
 # Fields that define the worlds, the agent and the RNG streams: a resumed run must keep them.
 RESUME_FIXED = ("env", "agent", "num_envs", "seed", "difficulty", "view_size", "max_episode_steps",
                 "action_type", "env_kwargs", "agent_overrides")
+
+
+def check_resumable(checkpoint: dict, path: str) -> dict:
+    """The saved run config of a checkpoint to resume; CheckpointError naming ``path`` if any part a resume
+    reads is damaged (a config or agent config that does not parse, counters that are not counts, per-process
+    entries without their RNG, worlds and carry). The weights are checked when they are loaded."""
+    from agents.presets import config_from_dict
+
+    try:
+        saved = from_dict(json.loads(checkpoint["config"]), f"checkpoint {path!r}")
+        config_from_dict(json.loads(checkpoint["agent_config"]))
+    except (ConfigError, ValueError, TypeError, RecursionError) as exc:
+        raise CheckpointError(_damaged(path, f"its configs do not parse ({_first_line(exc)})")) from None
+    for name in ("update", "global_step"):
+        value = checkpoint[name]
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            value = value.item()
+        if not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+            raise CheckpointError(_damaged(path, f"its {name} is {value!r}, not a count"))
+    ranks = checkpoint["ranks"]
+    if not isinstance(ranks, list):
+        raise CheckpointError(_damaged(path, "its per-process entries are not a list"))
+    for rank, entry in enumerate(ranks):
+        rng = entry.get("rng_actions", entry.get("rng_cpu")) if isinstance(entry, dict) else None
+        state = entry.get("env_state") if isinstance(entry, dict) else None
+        if not (isinstance(rng, torch.Tensor) and (state is None or isinstance(state, dict))
+                and isinstance(entry.get("carry", {}), dict) and (state is None or "carry" in entry)):
+            raise CheckpointError(_damaged(path, f"the entry of process {rank} lacks its action RNG, worlds or carry"))
+    return to_dict(saved)
+
+
+def _damaged(path: str, what: str) -> str:
+    return (f"checkpoint {path!r} is damaged: {what}; resume from another copy of the run, or start a new run "
+            f"with --run-dir")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _to(obj: Any, device: torch.device | str) -> Any:
@@ -61,8 +100,9 @@ class RunState:
         """Check --resume against the saved run and --run-dir against an existing one; build nothing."""
         checkpoint = None
         if config.resume is not None:
-            checkpoint = load_checkpoint(os.path.join(config.resume, CHECKPOINT_FILE), map_location="cpu")
-            saved = json.loads(checkpoint["config"])
+            path = os.path.join(config.resume, CHECKPOINT_FILE)
+            checkpoint = load_checkpoint(path, map_location="cpu")
+            saved = check_resumable(checkpoint, path)
             for name in RESUME_FIXED:
                 if saved[name] != getattr(config, name):
                     flag = "--" + name.replace("_", "-")
@@ -100,7 +140,7 @@ class RunState:
 
     @property
     def agent_config(self) -> Optional[dict]:
-        """The saved agent's exact config when resuming (None: build the preset)."""
+        """The saved agent's exact config when resuming (None: build the preset); `check_resumable` read it."""
         return None if self.checkpoint is None else json.loads(self.checkpoint["agent_config"])
 
     @property
@@ -130,8 +170,12 @@ class RunState:
 
     def _restore(self, agent, optimizer, generator) -> Optional[tuple[dict, dict, Carry]]:
         checkpoint, device = self.checkpoint, self.device
-        agent.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
+        try:
+            agent.load_state_dict(checkpoint["model"])
+            optimizer.load_state_dict(checkpoint["optimizer"])
+        except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+            raise CheckpointError(_damaged(os.path.join(self.config.resume, CHECKPOINT_FILE),
+                                           f"its weights do not fit the agent it describes ({_first_line(exc)})")) from None
         self.update, self.global_step = int(checkpoint["update"]), int(checkpoint["global_step"])
         self.elapsed_before = float(checkpoint.get("elapsed", 0.0))
         self.reference = dict(checkpoint.get("reference", {}))

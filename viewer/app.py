@@ -20,7 +20,8 @@ import pygame  # noqa: E402
 
 from envs.config import PALETTE_NAMES  # noqa: E402
 from envs.draw import surface_to_array  # noqa: E402
-from training.files import atomic_path  # noqa: E402
+from training.config import MAX_SEED  # noqa: E402
+from training.files import atomic_path, unwritable_dir  # noqa: E402
 from training.flags import parse_flags  # noqa: E402
 from training.video import MP4_HINT, VideoError, ffmpeg_binary, writer_for  # noqa: E402
 from viewer.keys import command_for  # noqa: E402
@@ -69,7 +70,7 @@ def check_args(args: WatchArgs) -> None:
     """Raise WatchError naming the first bad flag."""
     def need(flag: str, value, ok: bool, allowed: str) -> None:
         if not ok:
-            raise WatchError(f"--{flag}: got {value!r}; allowed: {allowed}")
+            raise WatchError(f"--{flag.replace('_', '-')}: got {value!r}; allowed: {allowed}")
 
     def positive_int(value) -> bool:
         return isinstance(value, int) and not isinstance(value, bool) and value >= 1
@@ -79,7 +80,7 @@ def check_args(args: WatchArgs) -> None:
         need(flag, value, value is None or positive_int(value), "an integer >= 1")
     need("fps", args.fps, math.isfinite(args.fps) and 0 < args.fps <= 240, "a number in (0, 240]")
     need("scale", args.scale, math.isfinite(args.scale) and 0.1 <= args.scale <= 4, "a number in [0.1, 4]")
-    need("seed", args.seed, isinstance(args.seed, int) and args.seed >= 0, "an integer >= 0")
+    need("seed", args.seed, isinstance(args.seed, int) and 0 <= args.seed <= MAX_SEED, f"an integer from 0 to {MAX_SEED:,}")
     need("forager", args.forager, isinstance(args.forager, int) and args.forager >= 0,
          "an integer >= 0 (a MultiBerry forager's number)")
     if args.cue_switch is not None and args.record is None:
@@ -93,6 +94,9 @@ def check_args(args: WatchArgs) -> None:
                              f"allowed here: a .gif file")
         folder = os.path.dirname(os.path.abspath(args.record))
         need("record", args.record, os.path.isdir(folder), f"a file in an existing directory ({folder} is not one)")
+        need("record", args.record, not os.path.isdir(args.record), "a file name (this is a directory)")
+        problem = unwritable_dir(folder)
+        need("record", args.record, problem is None, f"a file in a writable directory ({folder}: {problem})")
 
 
 class Controls:
@@ -283,6 +287,10 @@ def main(argv: Optional[list[str]] = None) -> int:
             print(f"wrote {args.record}: {frames} frames")
     except WatchError as exc:
         print(f"watch.py: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the recording could not be written (a full disk, a folder that went away)
+        print(f"watch.py: error: --record {getattr(args, 'record', None)!r}: {exc.strerror or exc}; nothing was "
+              f"written", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -99,7 +99,11 @@ def load_session(checkpoint: Optional[str] = None, env_id: Optional[str] = None,
     try:
         env = make_env(config, 1, device)
     except ConfigError as exc:
-        raise WatchError(f"--env {config.env}: the checkpoint's world settings do not fit it ({_first_line(exc)})") from None
+        if env_id is None or env_id == trained_on:  # its own world: the checkpoint's settings are bad
+            raise WatchError(f"--checkpoint: {path!r} holds world settings {config.env} refuses ({_first_line(exc)}); "
+                             f"retrain it with scripts/train.py") from None
+        raise WatchError(f"--env {config.env}: the world settings of the checkpoint {path!r} do not fit it "
+                         f"({_first_line(exc)}); allowed: the env it was trained on ({trained_on})") from None
     try:
         agent = make_agent(config, env, agent_config)
         agent.load_state_dict(payload["model"])
