@@ -11,7 +11,7 @@ distractors eaten, the precision (targets / berries eaten, pooled over episodes)
 first target (censored at the episode's length where no target was eaten) and the share of
 episodes that found one; for agents with feedback, the attention modulation index toward the cued
 colour (before and after a cue change) and the spatial attention index; on ReversalBerry, the
-reversal curve (`compare.measures`).
+reversal curve and win-stay / lose-shift, P(stay | win) and P(stay | loss) (`compare.measures`).
 
 The goal lesion is made here, on the observation (`wrong_goal`): each world is shown the colour of
 berries present in its field that do not pay, chosen by a per-world order drawn from the
@@ -182,7 +182,7 @@ def run_episodes(env, spec: EnvSpec, policy) -> dict[str, float]:
     first_target = torch.full((n,), float(steps), device=device)  # censored at the episode's length
     found = torch.zeros(n, dtype=torch.bool, device=device)
     change_at = steps // 2 if spec.cue_change else None
-    reversal = ReversalCurve(n, device) if world.config.task == "reversal" else None
+    reversal = ReversalCurve(n, device, world.config.reversal_colours) if world.config.task == "reversal" else None
     info = {}
     for t in range(steps):
         if t == change_at:

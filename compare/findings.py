@@ -14,7 +14,7 @@ from typing import Optional
 
 from compare import stats
 from compare.grid import Plan, parse_variant
-from compare.tables import THRESHOLDS, by_seed, censored_median, efficiency_rows, reversal_curves
+from compare.tables import THRESHOLDS, by_seed, censored_median, efficiency_rows, reversal_curves, win_stay_rows
 
 # (X, its matched control Y, what the pair tests), on every task where both were trained.
 MATCHED = (
@@ -204,4 +204,22 @@ def reversal(plan: Plan, rows: list[dict]) -> list[str]:
             "Precision (targets / berries eaten) against the steps since the paying colour last switched, mean "
             "over seeds with 95% CIs, on ReversalBerry worlds. An agent that re-learns the colour within an "
             "episode climbs back after each switch; berries eaten before an episode's first switch are left out.",
-            ""] + table(header, body)
+            ""] + table(header, body) + _win_stay(plan, rows)
+
+
+def _win_stay(plan: Plan, rows: list[dict]) -> list[str]:
+    """Win-stay / lose-shift: does the last berry's reward steer the colour of the next?"""
+    pairs = win_stay_rows(rows, reversal_conditions(plan))
+    if not pairs:
+        return []
+    body = []
+    for (task, condition, agent), seeds in pairs.items():
+        win, loss = [w for w, _ in seeds], [lo for _, lo in seeds]
+        body.append([task, f"`{condition}`", f"`{agent}`", fmt_ci(stats.summarize(win)), fmt_ci(stats.summarize(loss)),
+                     fmt_difference(stats.summarize([w - lo for w, lo in seeds]))])
+    return ["Does reward steer the next choice? After eating a berry of one colour of the pair, the chance that "
+            "the next berry eaten is the same colour, after one that paid (win) and after one that cost (loss); "
+            "mean over seeds with 95% CIs, and the paired difference. An agent that infers the paying colour from "
+            "its rewards stays after a win and shifts after a loss (a difference near +1); one that eats whatever "
+            "is near stays at the same rate either way (near 0).", ""] + table(
+        ["task", "condition", "agent", "P(stay | win)", "P(stay | loss)", "win - loss"], body)

@@ -115,12 +115,23 @@ REVERSAL_BINS = 10  # bins: 0-9, 10-19, ..., 90+
 
 
 class ReversalCurve:
-    """Targets and distractors eaten by steps since the last switch of the paying colour, on the device."""
+    """Targets and distractors eaten by steps since the last switch of the paying colour, and whether
+    reward steers the next choice (win-stay / lose-shift), on the device.
 
-    def __init__(self, num_worlds: int, device: torch.device):
+    Win-stay / lose-shift: after eating a berry of one colour of the pair, is the next berry eaten of the
+    same colour? P(stay | the last berry paid) against P(stay | it cost). An agent that infers the paying
+    colour from its rewards stays after a win and shifts after a loss, so the two differ; one that eats
+    whatever is near stays at the same rate either way (Wang et al. 2018 read meta-learned reversal this way).
+    """
+
+    def __init__(self, num_worlds: int, device: torch.device, colours: tuple[int, int]):
         self.since = torch.full((num_worlds,), -1, dtype=torch.int64, device=device)  # -1: no switch yet
         self.counts = torch.zeros(2, REVERSAL_BINS, dtype=torch.float64, device=device)  # targets, distractors
         self.target: Optional[torch.Tensor] = None
+        self.pair_sum = int(colours[0]) + int(colours[1])  # the other colour of the pair is pair_sum - c
+        self.last_colour = torch.full((num_worlds,), -1, dtype=torch.int64, device=device)  # -1: none eaten yet
+        self.last_paid = torch.zeros(num_worlds, dtype=torch.bool, device=device)
+        self.choices = torch.zeros(2, 2, dtype=torch.float64, device=device)  # [after a loss, after a win] x [n, stays]
 
     def before_step(self, target_colour: torch.Tensor) -> None:
         """target_colour (N,): the paying colour the coming step's berries are judged by."""
@@ -134,6 +145,17 @@ class ReversalCurve:
             self.counts[row].index_add_(0, bins, (info[key] * known).double())
         switched = target_colour != self.target
         self.since = torch.where(switched, 0, torch.where(known, self.since + 1, -1))
+        # One berry of one kind this step (two at once, a rare tie, say nothing about the choice).
+        paid, cost = info["target_eaten"] > 0, info["distractor_eaten"] > 0
+        chose = paid ^ cost
+        colour = torch.where(paid, self.target, self.pair_sum - self.target)
+        follows = chose & (self.last_colour >= 0)
+        stayed = (colour == self.last_colour) & follows
+        win = self.last_paid.long()
+        self.choices[:, 0].index_add_(0, win, follows.double())
+        self.choices[:, 1].index_add_(0, win, stayed.double())
+        self.last_colour = torch.where(chose, colour, self.last_colour)
+        self.last_paid = torch.where(chose, paid, self.last_paid)
 
     def result(self) -> dict[str, float]:
         out = {}
@@ -141,4 +163,8 @@ class ReversalCurve:
             eaten, low = targets + distractors, index * REVERSAL_BIN
             out[f"reversal_precision_{low}"] = targets / eaten if eaten > 0 else math.nan
             out[f"reversal_eaten_{low}"] = eaten
+        (loss_n, loss_stay), (win_n, win_stay) = self.choices.tolist()
+        out["stay_after_win"] = win_stay / win_n if win_n > 0 else math.nan
+        out["stay_after_loss"] = loss_stay / loss_n if loss_n > 0 else math.nan
+        out["choices_after_win"], out["choices_after_loss"] = win_n, loss_n
         return out

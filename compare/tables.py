@@ -262,3 +262,15 @@ def reversal_curves(rows: list[dict], conditions: tuple[str, ...]) -> dict[tuple
             if match and not math.isnan(float(value)):
                 curves[(r["task"], r["condition"], r["agent"])][int(match[1])].append(float(value))
     return {k: dict(sorted(v.items())) for k, v in curves.items()}
+
+
+def win_stay_rows(rows: list[dict], conditions: tuple[str, ...]) -> dict[tuple[str, str, str], list[tuple[float, float]]]:
+    """{(task, condition, agent): [each seed's (P(stay | win), P(stay | loss))]} of the intact agents in
+    `conditions`, from the rows that measured both (cells evaluated before the measure existed have neither)."""
+    pairs: dict[tuple, list[tuple[float, float]]] = defaultdict(list)
+    for r in main_rows(rows):
+        win, loss = r.get("stay_after_win"), r.get("stay_after_loss")
+        if r["condition"] in conditions and win not in (None, "") and loss not in (None, ""):
+            if not (math.isnan(float(win)) or math.isnan(float(loss))):
+                pairs[(r["task"], r["condition"], r["agent"])].append((float(win), float(loss)))
+    return dict(pairs)

@@ -94,7 +94,7 @@ def test_ami_is_kept_per_phase_toward_the_cue_given():
 
 
 def test_reversal_curve_bins_eating_by_steps_since_the_switch():
-    curve = ReversalCurve(2, torch.device("cpu"))
+    curve = ReversalCurve(2, torch.device("cpu"), (0, 4))
     colour = torch.tensor([0, 0])
     for t in range(120):  # world 0 switches on step 5, world 1 never
         curve.before_step(colour)
@@ -108,6 +108,31 @@ def test_reversal_curve_bins_eating_by_steps_since_the_switch():
     assert result["reversal_eaten_10"] == 1 and result["reversal_precision_10"] == 1.0
     assert result["reversal_eaten_90"] == 1  # step 119: 113 steps since, in the open last bin
     assert math.isnan(result["reversal_precision_50"]) and result["reversal_eaten_50"] == 0
+    # World 0 ate red (paid), blue (paid: the switch), red (cost), blue (paid), blue (paid): after a win it
+    # shifted, shifted, stayed; after the loss it shifted. World 1 ate red 120 times, each paid: 119 stays.
+    assert (result["choices_after_win"], result["choices_after_loss"]) == (122, 1)
+    assert result["stay_after_win"] == pytest.approx(120 / 122) and result["stay_after_loss"] == 0.0
+
+
+def test_win_stay_lose_shift_reads_the_colour_eaten_from_the_paying_one_and_skips_ties():
+    curve = ReversalCurve(1, torch.device("cpu"), (0, 4))
+    red, blue = torch.tensor([0]), torch.tensor([4])
+    # (paying colour, target eaten, distractor eaten): red pays throughout
+    steps = [(red, 0, 1),  # ate blue: cost
+             (red, 0, 1),  # blue again after a loss: stay
+             (red, 1, 0),  # red after a loss: shift
+             (red, 1, 1),  # both at once: no choice, nothing counted, the last choice is kept
+             (red, 1, 0),  # red after a win: stay
+             (red, 0, 0)]  # nothing eaten
+    for paying, target, distractor in steps:
+        curve.before_step(paying)
+        curve.after_step(paying, {"target_eaten": torch.tensor([float(target)]),
+                                  "distractor_eaten": torch.tensor([float(distractor)])})
+    result = curve.result()
+    assert (result["choices_after_loss"], result["choices_after_win"]) == (2, 1)
+    assert result["stay_after_loss"] == 0.5 and result["stay_after_win"] == 1.0
+    empty = ReversalCurve(1, torch.device("cpu"), (0, 4)).result()
+    assert math.isnan(empty["stay_after_win"]) and empty["choices_after_win"] == 0
 
 
 def test_demo_agent_attends_to_the_cued_colour_and_follows_a_cue_change():
