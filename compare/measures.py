@@ -121,7 +121,8 @@ class ReversalCurve:
     Win-stay / lose-shift: after eating a berry of one colour of the pair, is the next berry eaten of the
     same colour? P(stay | the last berry paid) against P(stay | it cost). An agent that infers the paying
     colour from its rewards stays after a win and shifts after a loss, so the two differ; one that eats
-    whatever is near stays at the same rate either way (Wang et al. 2018 read meta-learned reversal this way).
+    whatever is near stays at the same rate either way. It is the classic read-out of reversal learning; Wang et
+    al. 2018 (Nat. Neurosci.) read their meta-RL agents' stay probabilities the same way.
     """
 
     def __init__(self, num_worlds: int, device: torch.device, colours: tuple[int, int]):
