@@ -222,4 +222,4 @@ def _win_stay(plan: Plan, rows: list[dict]) -> list[str]:
             "mean over seeds with 95% CIs, and the paired difference. An agent that infers the paying colour from "
             "its rewards stays after a win and shifts after a loss (a difference near +1); one that eats whatever "
             "is near stays at the same rate either way (near 0).", ""] + table(
-        ["task", "condition", "agent", "P(stay | win)", "P(stay | loss)", "win - loss"], body)
+        ["task", "condition", "agent", "P(stay after win)", "P(stay after loss)", "win - loss"], body)

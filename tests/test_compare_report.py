@@ -179,12 +179,14 @@ def test_reversal_section_only_where_the_evaluator_gives_a_curve():
     assert "## Reversal curve" in text and "| 0-9 | >= 10 |" in text
     assert "| ReversalBerry-v0 | `easy` | `dopamine` | 0.30 [0.30, 0.30] | 0.60 [0.60, 0.60] |" in text
     assert "Does reward steer the next choice?" not in text  # cells from before the measure: no table
+    header = "| task | condition | agent | P(stay after win) | P(stay after loss) | win - loss |"  # no | inside a cell
     for i, row in enumerate(rows):  # dopamine stays after wins and shifts after losses; recurrent does not care
         learner = row["agent"] == "dopamine"
         row.update(stay_after_win=0.9 if learner else 0.5 + 0.02 * i, stay_after_loss=0.2 if learner else 0.5,
                    choices_after_win=10.0, choices_after_loss=10.0)
     rows[0]["stay_after_loss"] = math.nan  # a seed that never lost: left out of its agent's pairs
     text = "\n".join(findings.reversal(plan, rows))
+    assert header in text
     assert "| ReversalBerry-v0 | `easy` | `dopamine` | 0.90 [0.90, 0.90] | 0.20 [0.20, 0.20] | +0.70 [+0.70, +0.70] |" \
         in text
     # recurrent: seeds 2-5 only (0.52, 0.54, 0.56, 0.58 after a win; 0.50 after a loss)
