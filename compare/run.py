@@ -30,6 +30,7 @@ from compare.store import (INVOCATIONS_FILE, PLAN_FILE, load_cell, load_cells, p
                            record_invocation, save_cell, write_json)
 from compare.work import groups_of, resolve_device
 from training.files import unwritable_dir
+from training.flags import first_line
 
 # --- the plan and its units ------------------------------------------------------------------
 
@@ -159,7 +160,7 @@ def load_runs(paths: tuple[str, ...]) -> list[Unit]:
                 config = from_dict(json.loads(payload["config"]), run_dir)
                 agent_config = agents.config_from_dict(json.loads(payload["agent_config"]))
             except (CheckpointError, ConfigError, TypeError, ValueError) as exc:
-                raise CompareError(f"--from: {run_dir!r} cannot be read ({str(exc).splitlines()[0]}); allowed: run "
+                raise CompareError(f"--from: {run_dir!r} cannot be read ({first_line(exc)}); allowed: run "
                                    f"directories written by scripts/train.py") from None
             if config.env not in ALL_TASKS:
                 raise CompareError(f"--from: {run_dir!r} was trained on {config.env!r}; allowed tasks: "

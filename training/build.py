@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from training.config import Config, ConfigError
+from training.flags import first_line
 
 # The policy's actions are valid by construction, so the env's per-step value check (a host
 # sync) is off; copy=False skips a clone of each image, which the rollout storage copies anyway.
@@ -84,8 +85,7 @@ def make_agent(config: Config, env, agent_config: Optional[dict] = None) -> torc
         return agents.make_agent(config.agent, env.single_observation_space, env.single_action_space,
                                  **config.agent_make_overrides())
     except (ValueError, TypeError, RuntimeError) as exc:  # torch's own errors carry a C++ stack: its first line
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"--agent-overrides {config.agent_overrides}: {first}") from None
+        raise ConfigError(f"--agent-overrides {config.agent_overrides}: {first_line(exc)}") from None
 
 
 def action_bounds(env) -> tuple[float, float]:

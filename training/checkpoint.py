@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from training.files import atomic_path
+from training.flags import first_line
 
 FORMAT = "redberry.train"
 FORMAT_VERSION = 1
@@ -65,11 +66,10 @@ def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError,
             AttributeError, TypeError, KeyError, IndexError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        first_line = first_line.split(". ")[0].rstrip(".")  # torch adds paragraphs of advice to one line
+        reason = first_line(exc).split(". ")[0].rstrip(".")  # torch adds paragraphs of advice to one line
         raise CheckpointError(
             f"checkpoint {path!r} is corrupt or not a safe RedBerry checkpoint (torch.load with "
-            f"weights_only=True failed: {first_line}); allowed: a {CHECKPOINT_FILE} written by scripts/train.py"
+            f"weights_only=True failed: {reason}); allowed: a {CHECKPOINT_FILE} written by scripts/train.py"
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__

@@ -1,4 +1,4 @@
-"""Command-line flags through tyro, with its parse errors as one line.
+"""Command-line flags through tyro, with its parse errors as one line; `first_line` for any other error.
 
 tyro reports a flag it cannot parse in a multi-line box on stderr and exits 2. Every RedBerry CLI
 (train, watch, compare, bench) parses through `parse_flags` instead, so a bad flag raises the tool's
@@ -91,3 +91,9 @@ def _helptext(lines: list[str]) -> str:
     if any(c in metavar for c in "[{|"):  # a compound type's metavar reads worse than its description
         metavar = ""
     return f"{metavar}: {description}" if metavar and description else (metavar or description)
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's message cut to its first line (torch appends C++ stacks and advice), or its type's name."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

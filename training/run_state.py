@@ -24,6 +24,7 @@ from training.build import reference_returns
 from training.checkpoint import CHECKPOINT_FILE, CheckpointError, load_checkpoint, save_checkpoint
 from training.config import CONFIG_FILE, Config, ConfigError, from_dict, to_dict
 from training.files import sweep_temporaries, unwritable_dir, write_json
+from training.flags import first_line
 
 # Fields that define the worlds, the agent and the RNG streams: a resumed run must keep them.
 RESUME_FIXED = ("env", "agent", "num_envs", "seed", "difficulty", "view_size", "max_episode_steps",
@@ -40,7 +41,7 @@ def check_resumable(checkpoint: dict, path: str) -> dict:
         saved = from_dict(json.loads(checkpoint["config"]), f"checkpoint {path!r}")
         config_from_dict(json.loads(checkpoint["agent_config"]))
     except (ConfigError, ValueError, TypeError, RecursionError) as exc:
-        raise CheckpointError(_damaged(path, f"its configs do not parse ({_first_line(exc)})")) from None
+        raise CheckpointError(_damaged(path, f"its configs do not parse ({first_line(exc)})")) from None
     for name in ("update", "global_step"):
         value = checkpoint[name]
         if isinstance(value, torch.Tensor) and value.numel() == 1:
@@ -62,11 +63,6 @@ def check_resumable(checkpoint: dict, path: str) -> dict:
 def _damaged(path: str, what: str) -> str:
     return (f"checkpoint {path!r} is damaged: {what}; resume from another copy of the run, or start a new run "
             f"with --run-dir")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _to(obj: Any, device: torch.device | str) -> Any:
@@ -175,7 +171,7 @@ class RunState:
             optimizer.load_state_dict(checkpoint["optimizer"])
         except (RuntimeError, ValueError, KeyError, TypeError) as exc:
             raise CheckpointError(_damaged(os.path.join(self.config.resume, CHECKPOINT_FILE),
-                                           f"its weights do not fit the agent it describes ({_first_line(exc)})")) from None
+                                           f"its weights do not fit the agent it describes ({first_line(exc)})")) from None
         self.update, self.global_step = int(checkpoint["update"]), int(checkpoint["global_step"])
         self.elapsed_before = float(checkpoint.get("elapsed", 0.0))
         self.reference = dict(checkpoint.get("reference", {}))

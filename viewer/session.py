@@ -30,6 +30,7 @@ from envs.multiberry import foragers as arena_foragers
 from envs.world import ACTION_NAMES
 from training.checkpoint import CHECKPOINT_FILE, CheckpointError, load_checkpoint
 from training.config import ConfigError, from_dict
+from training.flags import first_line
 from training import make_agent, make_env
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -83,7 +84,7 @@ def load_session(checkpoint: Optional[str] = None, env_id: Optional[str] = None,
         config = from_dict(json.loads(payload["config"]), f"checkpoint {path!r}")
         agent_config = json.loads(payload["agent_config"])
     except (ConfigError, TypeError, ValueError) as exc:
-        raise WatchError(f"--checkpoint: {path!r} holds a config this code cannot read ({_first_line(exc)}); "
+        raise WatchError(f"--checkpoint: {path!r} holds a config this code cannot read ({first_line(exc)}); "
                          f"retrain it with scripts/train.py") from None
     trained_on = config.env
     if env_id is None and trained_on not in envs.ENV_IDS:
@@ -100,10 +101,10 @@ def load_session(checkpoint: Optional[str] = None, env_id: Optional[str] = None,
         env = make_env(config, 1, device)
     except ConfigError as exc:
         if env_id is None or env_id == trained_on:  # its own world: the checkpoint's settings are bad
-            raise WatchError(f"--checkpoint: {path!r} holds world settings {config.env} refuses ({_first_line(exc)}); "
+            raise WatchError(f"--checkpoint: {path!r} holds world settings {config.env} refuses ({first_line(exc)}); "
                              f"retrain it with scripts/train.py") from None
         raise WatchError(f"--env {config.env}: the world settings of the checkpoint {path!r} do not fit it "
-                         f"({_first_line(exc)}); allowed: the env it was trained on ({trained_on})") from None
+                         f"({first_line(exc)}); allowed: the env it was trained on ({trained_on})") from None
     try:
         agent = make_agent(config, env, agent_config)
         agent.load_state_dict(payload["model"])
@@ -113,15 +114,10 @@ def load_session(checkpoint: Optional[str] = None, env_id: Optional[str] = None,
         raise
     except (RuntimeError, ValueError, TypeError, KeyError) as exc:
         raise WatchError(f"--checkpoint: {path!r} does not match {config.env} or its own agent config "
-                         f"({_first_line(exc)}); watch it on the env it was trained on ({trained_on}) "
+                         f"({first_line(exc)}); watch it on the env it was trained on ({trained_on}) "
                          f"or retrain it") from None
     session.checkpoint = path
     return session
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class Session:
