@@ -190,10 +190,12 @@ def reversal_conditions(plan: Plan) -> tuple[str, ...]:
 
 
 def reversal(plan: Plan, rows: list[dict]) -> list[str]:
-    """The reversal-curve section; nothing where no row holds a reversal curve."""
+    """The reversal-curve section with win-stay / lose-shift under it; nothing where no row holds either
+    (worlds whose colour never switches, `reversal_rate=0`, have win-stay / lose-shift alone)."""
     curves = reversal_curves(rows, reversal_conditions(plan))
     if not curves:
-        return []
+        win_stay = _win_stay(plan, rows)
+        return ["## Win-stay / lose-shift", ""] + win_stay if win_stay else []
     bins = sorted({b for curve in curves.values() for b in curve})
     body = [[task, f"`{condition}`", f"`{agent}`"] + [fmt_ci(stats.summarize(curve[b])) if b in curve else "-"
                                                        for b in bins]

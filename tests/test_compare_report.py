@@ -190,6 +190,9 @@ def test_reversal_section_only_where_the_evaluator_gives_a_curve():
     assert "| ReversalBerry-v0 | `easy` | `dopamine` | 0.90 [0.90, 0.90] | 0.20 [0.20, 0.20] | +0.70 [+0.70, +0.70] |" \
         in text
     # recurrent: seeds 2-5 only (0.52, 0.54, 0.56, 0.58 after a win; 0.50 after a loss)
+    curveless = [{k: v for k, v in row.items() if not k.startswith("reversal_")} for row in rows]
+    alone = "\n".join(findings.reversal(plan, curveless))  # worlds that never switch: win-stay / lose-shift alone
+    assert alone.startswith("## Win-stay / lose-shift") and header in alone and "## Reversal curve" not in alone
     assert re.search(r"\| `recurrent` \| 0\.55 \[0\.5\d, 0\.5\d\] \| 0\.50 \[0\.50, 0\.50\] \| \+0\.05 \[", text), text
 
 
