@@ -74,10 +74,11 @@ def run_group(units: Sequence[Unit], plan: Plan, out: str, progress: bool) -> in
 
 @contextlib.contextmanager
 def _naming(doing: str, units: Sequence[Unit]) -> Iterator[None]:
-    """An error inside becomes a UnitError that names the units (Ctrl-C and bad input pass as they are)."""
+    """An error inside becomes a UnitError that names the units (Ctrl-C, bad input and file-system trouble, such
+    as a full disk, pass as they are: compare.py says each in one line)."""
     try:
         yield
-    except (CompareError, UnitError):
+    except (CompareError, UnitError, OSError):
         raise
     except Exception as exc:
         raise UnitError(f"{doing} {', '.join(u.key for u in units)}: {type(exc).__name__}: {exc}") from exc
@@ -101,7 +102,7 @@ def train_group(units: Sequence[Unit], plan: Plan, out: str, progress: bool) -> 
                         run_dir=run_dir, difficulty=unit.difficulty, max_episode_steps=plan.episode_steps,
                         progress=progress, agent_overrides=trainer_overrides(unit.agent))
         if os.path.isfile(os.path.join(run_dir, CHECKPOINT_FILE)):
-            checkpoint_of(out, unit, run_dir)  # a damaged one is named, with what to do, before any training
+            checkpoint_of(out, unit, run_dir, resume=True)  # a damaged one is named, with what to do, before any training
             resuming.append((unit, dataclasses.replace(config, resume=run_dir)))
         else:
             if os.path.isdir(run_dir):
@@ -168,21 +169,27 @@ class RunLogs(io.TextIOBase):
             f.close()
 
 
-def checkpoint_of(out: str, unit: Unit, run_dir: str, map_location: str = "cpu") -> dict:
-    """The unit's checkpoint in ``run_dir``; a missing or damaged one raises CompareError naming the file and
-    what to delete so that running the same command again retrains just this unit."""
+def checkpoint_of(out: str, unit: Unit, run_dir: str, map_location: str = "cpu", resume: bool = False) -> dict:
+    """The unit's checkpoint in ``run_dir`` (with ``resume``, also checked as the trainer will before resuming
+    it); a missing or damaged one raises CompareError naming the file and what to delete so that running the
+    same command again retrains just this unit."""
     from training.checkpoint import CHECKPOINT_FILE, CheckpointError, load_checkpoint
+    from training.run_state import DAMAGED_ADVICE, check_resumable
 
     path = os.path.join(run_dir, CHECKPOINT_FILE)
     try:
-        return load_checkpoint(path, map_location=map_location)
+        payload = load_checkpoint(path, map_location=map_location)
+        if resume:
+            check_resumable(payload, path)
+        return payload
     except CheckpointError as exc:
         if unit.run_dir is not None:  # a --from run: compare did not train it and will not
             raise CompareError(f"--from: {exc}; retrain {unit.run_dir} or leave it out") from None
         cell = cell_path(out, "train", unit.key)
         delete = f"delete {run_dir}" + (f" and {cell}" if os.path.isfile(cell) else "")
-        raise CompareError(f"{exc.args[0].split('; allowed')[0]}; {delete} and run the same command again "
-                           f"(it retrains this run, nothing else)") from None
+        what = exc.args[0].split("; allowed")[0].replace(DAMAGED_ADVICE, "").split("; resume it with")[0]
+        raise CompareError(f"{what}; {delete} and run the same command again (it retrains this run, nothing "
+                           f"else)") from None
 
 
 def loaded_unit_record(unit: Unit) -> dict:

@@ -25,8 +25,9 @@ def main() -> int:
     except (ConfigError, CheckpointError) as exc:
         print(f"train.py: error: {exc}", file=sys.stderr)
         return 2
-    except BrokenPipeError:  # the reader of our output left (`train.py --help | head`): nothing to say
+    except BrokenPipeError:  # the reader of our output left (`train.py --help | head`, or `train.py | head`)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print("train.py: the output pipe closed; stopped (any checkpoint written before is intact)", file=sys.stderr)
         return 1
     except OSError as exc:  # the disk filled up, a folder vanished: the last checkpoint is intact
         where = f"{exc.filename}: " if exc.filename else ""

@@ -85,7 +85,8 @@ def make_agent(config: Config, env, agent_config: Optional[dict] = None) -> torc
         return agents.make_agent(config.agent, env.single_observation_space, env.single_action_space,
                                  **config.agent_make_overrides())
     except (ValueError, TypeError, RuntimeError) as exc:  # torch's own errors carry a C++ stack: its first line
-        raise ConfigError(f"--agent-overrides {config.agent_overrides}: {first_line(exc)}") from None
+        where = f"--agent-overrides {config.agent_overrides}" if config.agent_overrides else f"--agent {config.agent}"
+        raise ConfigError(f"{where}: {first_line(exc)}") from None
 
 
 def action_bounds(env) -> tuple[float, float]:

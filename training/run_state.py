@@ -38,10 +38,15 @@ def check_resumable(checkpoint: dict, path: str) -> dict:
     from agents.presets import config_from_dict
 
     try:
-        saved = from_dict(json.loads(checkpoint["config"]), f"checkpoint {path!r}")
-        config_from_dict(json.loads(checkpoint["agent_config"]))
-    except (ConfigError, ValueError, TypeError, RecursionError) as exc:
-        raise CheckpointError(_damaged(path, f"its configs do not parse ({first_line(exc)})")) from None
+        values, agent_values = json.loads(checkpoint["config"]), json.loads(checkpoint["agent_config"])
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise CheckpointError(_damaged(path, f"its configs are not JSON ({first_line(exc)})")) from None
+    try:
+        saved = from_dict(values, f"checkpoint {path!r}")
+        config_from_dict(agent_values)
+    except (ValueError, TypeError) as exc:  # ConfigError too: a config of another version, or edited by hand
+        raise CheckpointError(f"checkpoint {path!r} holds a config this version cannot resume ({first_line(exc)}); "
+                              f"resume it with the version that wrote it, or retrain it") from None
     for name in ("update", "global_step"):
         value = checkpoint[name]
         if isinstance(value, torch.Tensor) and value.numel() == 1:
@@ -60,9 +65,11 @@ def check_resumable(checkpoint: dict, path: str) -> dict:
     return to_dict(saved)
 
 
+DAMAGED_ADVICE = "; resume from another copy of the run, or start a new run with --run-dir"
+
+
 def _damaged(path: str, what: str) -> str:
-    return (f"checkpoint {path!r} is damaged: {what}; resume from another copy of the run, or start a new run "
-            f"with --run-dir")
+    return f"checkpoint {path!r} is damaged: {what}{DAMAGED_ADVICE}"
 
 
 def _to(obj: Any, device: torch.device | str) -> Any:

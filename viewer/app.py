@@ -275,6 +275,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     """`scripts/watch.py`: returns the exit code (2 for bad input, with a one-line message)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one world, one small net: extra threads only spin against the drawing
+    args = None
     try:
         args = parse_flags(WatchArgs, argv, "watch.py", WatchError)
         check_args(args)
@@ -288,9 +289,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     except WatchError as exc:
         print(f"watch.py: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader of our output left (`watch.py --help | head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except OSError as exc:  # the recording could not be written (a full disk, a folder that went away)
-        print(f"watch.py: error: --record {getattr(args, 'record', None)!r}: {exc.strerror or exc}; nothing was "
-              f"written", file=sys.stderr)
+        recording = getattr(args, "record", None)
+        where = f"--record {recording!r}: " if recording else (f"{exc.filename}: " if exc.filename else "")
+        print(f"watch.py: error: {where}{exc.strerror or exc}{'; nothing was written' if recording else ''}",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

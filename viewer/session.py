@@ -144,8 +144,8 @@ class Session:
         self.watched = forager
         self.checkpoint: Optional[str] = None
         self.history: deque[tuple[float, float]] = deque(maxlen=HISTORY)
-        self.episode = 0  # the episode on screen, from 1
-        self.episodes_done = 0  # episodes that ran to their end
+        self._episodes = np.zeros(self.num_slots, dtype=np.int64)  # per forager: its episode on screen, from 1
+        self._episodes_done = np.zeros(self.num_slots, dtype=np.int64)  # per forager: episodes that ran to their end
         torch.manual_seed(seed)  # the agent samples its actions
         self.obs, _ = env.reset(seed=seed)
         self._start_episode()
@@ -160,6 +160,16 @@ class Session:
     def goal(self) -> np.ndarray:
         """(P,) the goal the watched forager is given for the observation on screen."""
         return self.obs["goal"][self.watched].numpy()
+
+    @property
+    def episode(self) -> int:
+        """The watched forager's episode on screen, from 1 (MultiBerry foragers starve and respawn apart)."""
+        return int(self._episodes[self.watched])
+
+    @property
+    def episodes_done(self) -> int:
+        """The watched forager's episodes that ran to their end (what --episodes counts)."""
+        return int(self._episodes_done[self.watched])
 
     @property
     def view(self) -> np.ndarray:
@@ -225,10 +235,8 @@ class Session:
         self.obs, reward, terminated, truncated, info = self.env.step(action)
         self.carry = self.carry.advance(self.out, reward, terminated, truncated)
         w = self.watched
-        if bool(self.carry.episode_start[w]):  # next-step autoreset: this step started an episode
-            self.episode += 1
-        if bool(info["_forage"][w]):
-            self.episodes_done += 1
+        self._episodes += self.carry.episode_start.numpy()  # next-step autoreset: this step started an episode
+        self._episodes_done += info["_forage"].numpy()
         self._think()
         dopamine = self.internals.get("dopamine")
         self.history.append((float(reward[w]), math.nan if dopamine is None else float(dopamine)))
@@ -274,7 +282,7 @@ class Session:
 
     def _start_episode(self) -> None:
         self.carry = Carry.start(self.agent, self.num_slots, "cpu")
-        self.episode += 1
+        self._episodes += 1
         self._think()
 
     def _think(self) -> None:
