@@ -336,24 +336,6 @@ def eval_cells(unit: Unit, plan: Plan) -> list[EvalCell]:
     return cells
 
 
-def parse_shard(text: Optional[str]) -> tuple[int, int]:
-    """--shard i/n -> (i, n); None -> (0, 1). `check_plan` checks the range."""
-    if text is None:
-        return (0, 1)
-    try:
-        index, count = (int(x) for x in text.split("/"))
-    except ValueError:
-        raise CompareError(f"--shard: got {text!r}; allowed: i/n, e.g. 0/4 ... 3/4 (0 <= i < n)") from None
-    return index, count
-
-
-def shard_units(units: list[Unit], shard: tuple[int, int]) -> list[Unit]:
-    """Units i, i + n, i + 2n, ... of the sorted list: each shard trains and evaluates its own."""
-    index, count = shard
-    ordered = sorted(units, key=lambda u: (u.task, u.agent, u.seed))
-    return ordered[index::count]
-
-
 def difficulty_knobs() -> set[str]:
     """The world knobs a difficulty preset sets (a condition decides them, not the training run)."""
     return {k for preset in DIFFICULTY_PRESETS.values() for k in preset}

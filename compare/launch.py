@@ -12,6 +12,9 @@ Ctrl-C: the terminal sends it to the worker processes too. A worker that is trai
 end of its update and saves a checkpoint, as a single run does; one that is evaluating drops the
 unfinished cell; an idle worker ignores it (it would break the pool). The compare then waits for
 them and exits; run it again to resume. We schedule nothing ourselves: the pool, or Ray, does.
+
+Across machines without Ray, `--shard i/n` gives each machine every n-th unit (`shard_units`) and
+`--merge` joins their output folders (`compare.run.merge`).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import os
 import signal
 import sys
 from concurrent.futures import BrokenExecutor, ProcessPoolExecutor, as_completed
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 from compare.grid import CompareError, Plan, Unit
 from compare.work import UnitError, run_group
@@ -139,3 +142,24 @@ def _ray_task(group: Group, plan: Plan, out: str) -> int:
 
     set_cpu_threads()  # Ray sets OMP_NUM_THREADS to the task's CPUs, which rules
     return run_group(group, plan, out, progress=False)
+
+
+# --- shards: one compare split over machines (--shard i/n, joined by --merge) ---------------------------
+
+
+def parse_shard(text: Optional[str]) -> tuple[int, int]:
+    """--shard i/n -> (i, n); None -> (0, 1). `check_plan` checks the range."""
+    if text is None:
+        return (0, 1)
+    try:
+        index, count = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise CompareError(f"--shard: got {text!r}; allowed: i/n, e.g. 0/4 ... 3/4 (0 <= i < n)") from None
+    return index, count
+
+
+def shard_units(units: list[Unit], shard: tuple[int, int]) -> list[Unit]:
+    """Units i, i + n, i + 2n, ... of the sorted list: each shard trains and evaluates its own."""
+    index, count = shard
+    ordered = sorted(units, key=lambda u: (u.task, u.agent, u.seed))
+    return ordered[index::count]

@@ -23,8 +23,8 @@ import agents
 from compare import report
 from compare.cli import CompareArgs
 from compare.grid import (ALL_TASKS, CONDITIONS, CompareError, Plan, Unit, check_plan, difficulty_knobs, eval_cells,
-                          parse_shard, parse_variant, preset_unit, shard_units, trainer_overrides, variant_name)
-from compare.launch import check_launch, run_groups
+                          parse_variant, preset_unit, trainer_overrides, variant_name)
+from compare.launch import check_launch, parse_shard, run_groups, shard_units
 from compare.scales import SCALES
 from compare.store import (INVOCATIONS_FILE, PLAN_FILE, load_cell, load_cells, prepare_out, read_json, run_dir_of,
                            record_invocation, save_cell, write_json)
