@@ -29,11 +29,9 @@ def need(flag: str, value, ok: bool, allowed: str) -> None:
         raise ValueError(f"--{flag}: got {value!r}; allowed: {allowed}")
 
 
-def world_counts(values) -> bool:
-    """One or more batch sizes the worlds take (1 to envs.config.MAX_WORLDS)."""
-    from envs.config import MAX_WORLDS
-
-    return len(values) > 0 and all(1 <= v <= MAX_WORLDS for v in values)
+def counts_up_to(values, most: int) -> bool:
+    """One or more integers from 1 to ``most`` (batch sizes: envs.config.MAX_WORLDS)."""
+    return len(values) > 0 and all(1 <= v <= most for v in values)
 
 
 def device_and_threads(choice: str, threads: int):
@@ -151,8 +149,8 @@ class EnvBench:
         from envs.config import MAX_WORLDS
 
         need("env", self.env, self.env in envs.TASK_IDS, ", ".join(sorted(envs.TASK_IDS)))
-        need("sizes", list(self.sizes), world_counts(self.sizes), f"one or more integers from 1 to {MAX_WORLDS:,}")
-        need("sync-sizes", list(self.sync_sizes), world_counts(self.sync_sizes),
+        need("sizes", list(self.sizes), counts_up_to(self.sizes, MAX_WORLDS), f"one or more integers from 1 to {MAX_WORLDS:,}")
+        need("sync-sizes", list(self.sync_sizes), counts_up_to(self.sync_sizes, MAX_WORLDS),
              f"one or more integers from 1 to {MAX_WORLDS:,}")
         need("seconds", self.seconds, math.isfinite(self.seconds) and self.seconds > 0, "a finite number > 0")
         need("threads", self.threads, self.threads >= 0, "an integer >= 0 (0: torch's default)")
