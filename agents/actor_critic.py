@@ -37,6 +37,25 @@ LESIONS = (None, "feedback", "goal", "plasticity", "what", "where")
 INPUT_LESIONS = ("goal",)  # made on the observation by whoever feeds the agent, not by `Agent.set_lesion`
 
 
+class Encoded(NamedTuple):
+    """What `Agent.encode` computes from observations alone; every tensor has the batch as dim 0."""
+
+    goal: torch.Tensor  # (N, P) float
+    first: Optional[torch.Tensor] = None  # (N, C0, h0, w0) conv1's bottom-up output (top-down gain)
+    bottom_up: Optional[torch.Tensor] = None  # (N, D) the top features, or the ungated what/where streams
+
+    def map(self, fn) -> "Encoded":
+        """The same fields with ``fn`` applied to each tensor (reshape, index, ...)."""
+        return Encoded(*(None if value is None else fn(value) for value in self))
+
+    def unbind(self) -> list["Encoded"]:
+        """Fields shaped (T, B, ...) -> T of (B, ...). One unbind, whose backward stacks the T gradients
+        once, where T separate ``x[t]`` would each scatter into a zero tensor of the full (T, B, ...) size."""
+        parts = [None if value is None else value.unbind(0) for value in self]
+        steps = len(next(p for p in parts if p is not None))
+        return [Encoded(*(None if p is None else p[t] for p in parts)) for t in range(steps)]
+
+
 class AgentOutput(NamedTuple):
     """What one step of an agent returns."""
 
@@ -171,7 +190,7 @@ class Agent(nn.Module):
         episode_start: torch.Tensor,
         prev_reward: Optional[torch.Tensor] = None,
     ) -> AgentOutput:
-        """One step for N environments.
+        """One step for N environments: ``step(encode(obs), ...)``.
 
         obs: {"image": uint8 (N, H, W, 3), "goal": float32 (N, P)} from the vector env.
         state: from ``initial_state`` or the previous step's ``out.state``.
@@ -182,29 +201,57 @@ class Agent(nn.Module):
             episode_start); only the plastic layer reads it (the dopamine TD error, or the
             learned modulator's input). None means zeros.
         """
+        return self.step(self.encode(obs), state, episode_start, prev_reward)
+
+    def encode(self, obs: dict[str, torch.Tensor]) -> Encoded:
+        """The part of a step that does not depend on the agent's state, for any batch of observations.
+
+        PPO's replay runs it once over all T x B frames of a minibatch (as CleanRL runs its CNN over
+        T x B and only the LSTM step by step), then `step` per time step. Without top-down gain the
+        whole bottom-up pathway is here (the trunk, and the flat top or the ungated what/where
+        streams); with it only conv1, whose output no gain touches (the gains act on it after).
+        """
         cfg = self.config
         goal = obs["goal"].to(torch.float32)  # (N, P)
+        image = to_float_image(obs["image"])  # (N, 3, H, W)
+        if cfg.goal_pathway == "early":  # P constant planes: conv1 adds a goal-dependent bias
+            image = torch.cat([image, goal[:, :, None, None].expand(-1, -1, *image.shape[2:])], dim=1)
+        first = self.trunk.layer(0, image)  # (N, C0, h0, w0), same every pass
+        if cfg.feedback:
+            return Encoded(goal, first)
+        feature_map = self.trunk(first)
+        bottom_up = self.top.streams(feature_map) if cfg.whatwhere else self.top(feature_map)
+        return Encoded(goal, bottom_up=bottom_up)
+
+    def step(
+        self,
+        encoded: Encoded,
+        state: dict[str, torch.Tensor],
+        episode_start: torch.Tensor,
+        prev_reward: Optional[torch.Tensor] = None,
+    ) -> AgentOutput:
+        """The rest of a step, from `encode`'s output; arguments as `forward`."""
+        cfg = self.config
+        goal = encoded.goal  # (N, P)
         keep = 1.0 - episode_start.to(goal.dtype)  # (N,) 0 where the episode starts
         internals: dict[str, torch.Tensor] = {}
         next_state: dict[str, torch.Tensor] = {}
         h = state["h"] * keep[:, None] if cfg.core == "gru" else None  # h(t-1), (N, hidden)
 
-        image = to_float_image(obs["image"])  # (N, 3, H, W)
-        if cfg.goal_pathway == "early":  # P constant planes: conv1 adds a goal-dependent bias
-            image = torch.cat([image, goal[:, :, None, None].expand(-1, -1, *image.shape[2:])], dim=1)
-        first = self.trunk.layer(0, image)  # (N, C0, h0, w0), same every pass
         gates = self.top.gates(goal, h) if cfg.whatwhere else None  # (N, 2)
         if gates is not None and self.lesion in ("what", "where"):
             gates = gates * gates.new_tensor([0.0, 1.0] if self.lesion == "what" else [1.0, 0.0])
-        top = state["top"] * keep[:, None] if cfg.feedback else None  # last pass of step t-1
-        gains = None
-        for _ in range(cfg.passes):
-            if self.feedback is not None and self.lesion != "feedback":
-                gains = self.feedback(goal, h, top)
-            feature_map = self.trunk(first, gains)
-            top = self.top(feature_map, gates) if cfg.whatwhere else self.top(feature_map)  # (N, embed)
-
-        if self.feedback is not None:
+        if not cfg.feedback:
+            top = self.top(encoded.bottom_up, gates) if cfg.whatwhere else encoded.bottom_up  # (N, embed)
+        else:
+            first = encoded.first
+            top = state["top"] * keep[:, None]  # last pass of step t-1
+            gains = None
+            for _ in range(cfg.passes):
+                if self.lesion != "feedback":
+                    gains = self.feedback(goal, h, top)
+                feature_map = self.trunk(first, gains)
+                top = self.top(self.top.streams(feature_map), gates) if cfg.whatwhere else self.top(feature_map)
             next_state["top"] = top
             if gains is None:  # lesioned: the gains are the constant 1
                 layers = self.feedback.channels

@@ -126,14 +126,18 @@ def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.
 
 
 def evaluate_actions(
-    agent: nn.Module, rollout: Rollout, index: torch.Tensor, recurrent: bool
+    agent: nn.Module, rollout: Rollout, index: torch.Tensor, recurrent: bool, batched: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Log-probability, entropy and value of the stored actions of one minibatch.
 
     Recurrent agents: ``index`` (B,) picks environments, and the agent is re-run over each one's
-    whole sequence from the rollout's initial state, one time step at a time; gradients flow
-    through time (truncated BPTT over the rollout, cut at episode starts by the agent's own
-    reset). Stateless agents: ``index`` picks samples of the flattened (T * N) rollout, run in
+    whole sequence from the rollout's initial state; gradients flow through time (truncated BPTT
+    over the rollout, cut at episode starts by the agent's own reset). With ``batched`` the part
+    of the agent that does not depend on its state (`Agent.encode`: the conv trunk, or conv1
+    under top-down gain) runs once over all T x B frames, and only `Agent.step` goes through
+    time, as CleanRL's ``ppo_atari_lstm`` runs its CNN over T x B and steps only the LSTM; without
+    it the whole agent runs one time step at a time (the reference the batched replay is tested
+    against). Stateless agents: ``index`` picks samples of the flattened (T * N) rollout, run in
     one pass. Returns three tensors shaped (T, B) (recurrent) or (B,) (stateless).
     """
     if not recurrent:
@@ -148,14 +152,22 @@ def evaluate_actions(
         )
         return out.dist.log_prob(flat(rollout.actions)), out.dist.entropy(), out.value
 
+    steps, size = rollout.num_steps, index.shape[0]
     obs = {k: v[:, index] for k, v in rollout.obs.items()}  # (T, B, ...)
     actions = rollout.actions[:, index]
     episode_start = rollout.episode_start[:, index]
     prev_rewards = rollout.prev_rewards[:, index]
     state = {k: v[index] for k, v in rollout.initial_state.items()}
+    if batched:
+        encoded = agent.encode({k: v.reshape(steps * size, *v.shape[2:]) for k, v in obs.items()})
+        step_inputs = encoded.map(lambda x: x.reshape(steps, size, *x.shape[1:])).unbind()  # T x (B, ...)
+        run_step = agent.step
+    else:
+        step_inputs = ({k: v[t] for k, v in obs.items()} for t in range(steps))
+        run_step = agent
     logprobs, entropies, values = [], [], []
-    for t in range(rollout.num_steps):
-        out = agent({k: v[t] for k, v in obs.items()}, state, episode_start[t], prev_rewards[t])
+    for t, inputs in enumerate(step_inputs):
+        out = run_step(inputs, state, episode_start[t], prev_rewards[t])
         logprobs.append(out.dist.log_prob(actions[t]))
         entropies.append(out.dist.entropy())
         values.append(out.value)
@@ -181,6 +193,7 @@ def ppo_update(
     target_kl: Optional[float] = None,
     reduce_gradients: Optional[Callable[[], None]] = None,
     generator: Optional[torch.Generator] = None,
+    batched_replay: bool = True,
 ) -> dict[str, torch.Tensor]:
     """Optimise the clipped PPO objective for ``update_epochs`` passes over the rollout.
 
@@ -191,7 +204,7 @@ def ppo_update(
     runs after each backward pass and before clipping (data-parallel all-reduce). With
     ``target_kl`` set, the epochs stop early once the last minibatch's approximate KL exceeds
     it, as in CleanRL (one host read per epoch). Minibatch orders come from ``generator`` (torch's
-    global RNG when None). Returns 0-d device tensors: CleanRL's loss statistics averaged over minibatches,
+    global RNG when None); ``batched_replay`` as `evaluate_actions`' ``batched``. Returns 0-d device tensors: CleanRL's loss statistics averaged over minibatches,
     plus ``finite`` (1.0 while every loss was finite).
     """
     recurrent = bool(rollout.initial_state)
@@ -209,7 +222,7 @@ def ppo_update(
         order = torch.randperm(n_units, device=device, generator=generator)
         for start in range(0, size * num_minibatches, size):
             index = order[start:start + size]
-            newlogprob, entropy, newvalue = evaluate_actions(agent, rollout, index, recurrent)
+            newlogprob, entropy, newvalue = evaluate_actions(agent, rollout, index, recurrent, batched_replay)
             if recurrent:
                 mask = valid[:, index]
                 oldlogprob, oldvalue = rollout.logprobs[:, index], rollout.values[:, index]

@@ -51,9 +51,15 @@ class WhatWhere(nn.Module):
         inputs = goal if core is None else torch.cat([goal, core], dim=1)
         return torch.sigmoid(self.gate(inputs))
 
-    def forward(self, features: torch.Tensor, gates: torch.Tensor) -> torch.Tensor:
-        """features (N, C, h, w), gates (N, 2) -> top features (N, embed)."""
+    def streams(self, features: torch.Tensor) -> torch.Tensor:
+        """features (N, C, h, w) -> [what, where] (N, C_what + 2K), before the gates."""
         what = F.relu(self.what_conv(features)).amax(dim=(2, 3))  # (N, C_what)
         where = spatial_softmax_keypoints(self.where_conv(features))  # (N, 2K)
-        gated = torch.cat([what * gates[:, 0:1], where * gates[:, 1:2]], dim=1)
-        return F.relu(self.top(gated))
+        return torch.cat([what, where], dim=1)
+
+    def forward(self, streams: torch.Tensor, gates: torch.Tensor) -> torch.Tensor:
+        """streams [what, where] (N, C_what + 2K), gates (N, 2) -> top features (N, embed)."""
+        what_size = self.what_conv.out_channels
+        scale = torch.cat([gates[:, 0:1].expand(-1, what_size),
+                           gates[:, 1:2].expand(-1, streams.shape[1] - what_size)], dim=1)  # (N, C_what + 2K)
+        return F.relu(self.top(streams * scale))

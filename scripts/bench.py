@@ -4,7 +4,7 @@
     python scripts/bench.py env --device cuda --sizes 65536 262144
     python scripts/bench.py multi                      # MultiBerry agent-steps/s at N x M = 4096
 
-    python scripts/bench.py train                      # every preset, default training settings
+    python scripts/bench.py train                      # every preset: sequential vs batched replay, and the ceiling
     python scripts/bench.py train --presets feedforward feedback --num-envs 128 --device cuda
     python scripts/bench.py population --preset feedback --seeds 5   # one process vs 5 separate runs
 """
@@ -69,6 +69,9 @@ class TrainBench:
     """Difficulty preset of the worlds; left out: the task's default."""
     updates: int = 3
     """Timed updates after one warm-up update."""
+    paths: tuple[Literal["sequential", "batched", "compiled"], ...] = ("sequential", "batched")
+    """Training paths to time: PPO's sequential replay, its batched replay, and the batched replay with the
+    agent compiled (torch.compile)."""
 
     def run(self) -> None:
         import agents
@@ -84,7 +87,8 @@ class TrainBench:
                      if getattr(self, name) is not None}
         base = dataclasses.replace(Config(device=self.device), **overrides)
         validate(base)  # the trainer's own checks, before anything is printed
-        bench_train(self.presets or list(agents.PRESETS), base, updates=self.updates)
+        need("paths", list(self.paths), len(self.paths) > 0, "one or more of sequential, batched, compiled")
+        bench_train(self.presets or list(agents.PRESETS), base, updates=self.updates, paths=self.paths)
 
 
 @dataclass

@@ -1,9 +1,10 @@
 """End-to-end training throughput, always beside a reference measured in the same run.
 
 ``python scripts/bench.py train`` prints, for each preset, the training steps per second
-(collection + PPO update + logging, after one warm-up update) next to the steps per second of
-the same worlds stepped alone with random actions; the ratio shows how much of the time goes
-to learning. ``python scripts/bench.py population`` trains K seeds as one population and as K
+(collection + PPO update + logging, after one warm-up update) of PPO's sequential replay and of its
+batched one, in alternating order, each as a fraction of the no-overhead ceiling measured in the
+same run (a plain batched CNN doing the same PPO work per sample), and the steps per second of the
+same worlds stepped alone with random actions. ``python scripts/bench.py population`` trains K seeds as one population and as K
 separate runs, the same steps each, and prints the ratio of their aggregate steps per second.
 """
 
@@ -51,9 +52,82 @@ def env_only_sps(config: Config, steps: int) -> float:
     return sps
 
 
-def bench_train(presets: Sequence[str], base: Optional[Config] = None, updates: int = 3) -> list[dict]:
-    """Measure each preset: training SPS over ``updates`` updates after one warm-up update, and
-    the env-only SPS of the same worlds. Prints a table and returns its rows."""
+def ceiling_sps(config: Config, device: torch.device, updates: int = 2) -> float:
+    """Samples/s of the no-overhead ceiling: a plain batched CNN with the trunk's conv layers (the
+    default AgentConfig's channels and strides, at the run's view size) and a linear top, doing the PPO
+    work of one update per sample: one forward (collection, no autograd), then ``update_epochs`` x
+    (forward + backward) in ``num_minibatches`` minibatches, with Adam. The images go through the
+    agents' own uint8 -> float conversion; there is no goal, no memory, no mechanism and no env."""
+    from torch import nn
+
+    from agents.config import AgentConfig
+    from agents.vision import to_float_image
+
+    cfg, view = AgentConfig(), config.view_size or 24
+    layers, width = [], 3
+    for channels, stride in zip(cfg.channels, cfg.strides):
+        layers += [nn.Conv2d(width, channels, 3, stride, padding=1), nn.ReLU()]
+        width = channels
+    layers += [nn.AdaptiveAvgPool2d(cfg.grid), nn.Flatten(), nn.Linear(width * cfg.grid ** 2, cfg.embed), nn.ReLU(),
+               nn.Linear(cfg.embed, 6)]  # 5 logits and a value
+    torch.manual_seed(0)
+    net = nn.Sequential(*layers).to(device)
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-4, eps=1e-5)
+    n, steps = config.num_envs, config.num_steps
+    images = torch.randint(0, 256, (steps * n, view, view, 3), dtype=torch.uint8, device=device)
+    actions = torch.randint(0, 5, (steps * n,), device=device)
+    size = steps * n // config.num_minibatches
+
+    def update() -> None:
+        with torch.no_grad():
+            for t in range(steps):
+                net(to_float_image(images[t * n:(t + 1) * n]))
+        for _ in range(config.update_epochs):
+            order = torch.randperm(steps * n, device=device)
+            for start in range(0, size * config.num_minibatches, size):
+                index = order[start:start + size]
+                out = net(to_float_image(images[index]))
+                logp = torch.log_softmax(out[:, :5], dim=1).gather(1, actions[index, None])
+                loss = -logp.mean() + out[:, 5].pow(2).mean()
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+
+    update()  # warm-up
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(updates):
+        update()
+    _sync(device)
+    return updates * steps * n / (time.perf_counter() - start)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _train_sps(config: Config, preset: str) -> tuple[float, int]:
+    """Steady training steps/s of one short run (after its first update) and the agent's parameters."""
+    with tempfile.TemporaryDirectory() as run_dir, contextlib.redirect_stdout(io.StringIO()):
+        result = train(dataclasses.replace(config, run_dir=os.path.join(run_dir, preset)))
+    return result.sps, result.agent_params
+
+
+PATHS = {  # bench name -> the Config fields of that training path
+    "sequential": {"replay": "sequential", "compile": False},
+    "batched": {"replay": "batched", "compile": False},
+    "compiled": {"replay": "batched", "compile": True},
+}
+
+
+def bench_train(presets: Sequence[str], base: Optional[Config] = None, updates: int = 3,
+                paths: Sequence[str] = ("sequential", "batched")) -> list[dict]:
+    """Each preset trained along each of ``paths`` (`PATHS`) for ``updates`` updates after one warm-up
+    update, the paths in alternating order from preset to preset, beside the no-overhead ceiling
+    (`ceiling_sps`, measured before and after, averaged) and the env alone. Prints a table with each
+    path's steps/s, its fraction of the ceiling and the ratio of the last path to the first; returns
+    its rows."""
     base = base or Config()
     base = dataclasses.replace(base, video_interval=0, image_interval=0, checkpoint_interval=0, progress=False)
     batch = base.num_envs * base.num_steps
@@ -63,23 +137,32 @@ def bench_train(presets: Sequence[str], base: Optional[Config] = None, updates: 
     print(f"device {device}, {torch.get_num_threads()} threads; {base.num_envs} worlds x {base.num_steps} steps "
           f"per update, {base.update_epochs} epochs, {base.num_minibatches} minibatches; {base.env} "
           f"{base.env_make_kwargs() or ''}")
-    header = f"{'preset':<12} {'params':>9} {'train SPS':>10} {'env SPS':>10} {'learning share':>15}"
+    ceilings = [ceiling_sps(base, device)]
+    print(f"ceiling (plain batched CNN, the same PPO work per sample): {ceilings[0]:,.0f} samples/s", flush=True)
+    columns = "".join(f" {p + ' SPS':>15} {'of ceiling':>10}" for p in paths)
+    ratio = f"{paths[-1]}/{paths[0]}" if len(paths) > 1 else ""
+    header = f"{'preset':<12} {'params':>9}{columns} {ratio:>20} {'env SPS':>10}"
     print(header)
     print("-" * len(header))
     rows = []
-    for preset in presets:
+    for number, preset in enumerate(presets):
         config = dataclasses.replace(base, agent=preset, total_steps=batch * (updates + 1))
         env_sps = env_only_sps(config, steps=max(50, base.num_steps * 2))
-        with tempfile.TemporaryDirectory() as run_dir, contextlib.redirect_stdout(io.StringIO()):
-            result = train(dataclasses.replace(config, run_dir=os.path.join(run_dir, preset)))
-        params = result.agent_params
-        row = {"preset": preset, "params": params, "train_sps": result.sps, "env_sps": env_sps,
-               "learning_share": 1.0 - result.sps / env_sps}
-        rows.append(row)
-        print(f"{preset:<12} {params:>9,} {result.sps:>10,.0f} {env_sps:>10,.0f} {row['learning_share']:>14.0%}",
+        order = list(paths) if number % 2 == 0 else list(reversed(paths))  # neither path always runs first
+        sps = {}
+        for path in order:
+            sps[path], params = _train_sps(dataclasses.replace(config, **PATHS[path]), preset)
+        rows.append({"preset": preset, "params": params, "env_sps": env_sps, **{f"{p}_sps": sps[p] for p in paths}})
+        cells = "".join(f" {sps[p]:>15,.0f} {sps[p] / ceilings[0]:>10.2f}" for p in paths)
+        print(f"{preset:<12} {params:>9,}{cells} {sps[paths[-1]] / sps[paths[0]]:>19.2f}x {env_sps:>10,.0f}",
               flush=True)
+    ceilings.append(ceiling_sps(base, device))
+    ceiling = sum(ceilings) / len(ceilings)
+    print(f"ceiling again: {ceilings[1]:,.0f} samples/s; mean {ceiling:,.0f}. Fractions of the mean ceiling:")
+    for row in rows:
+        row["ceiling_sps"] = ceiling
+        print(f"  {row['preset']:<12}" + "".join(f" {p} {row[f'{p}_sps'] / ceiling:.2f}" for p in paths))
     return rows
-
 
 
 def bench_population(preset: str, seeds: int, base: Optional[Config] = None, updates: int = 4,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from typing import Optional
 
 import numpy as np
@@ -87,6 +88,33 @@ def make_agent(config: Config, env, agent_config: Optional[dict] = None) -> torc
     except (ValueError, TypeError, RuntimeError) as exc:  # torch's own errors carry a C++ stack: its first line
         where = f"--agent-overrides {config.agent_overrides}" if config.agent_overrides else f"--agent {config.agent}"
         raise ConfigError(f"{where}: {first_line(exc)}") from None
+
+
+class _CompiledOrEager:
+    """A method run through ``torch.compile`` (inductor); if compiling it fails, it warns once and runs
+    the method eagerly from then on, so a machine without a working compiler still trains."""
+
+    def __init__(self, method, name: str):
+        self.eager, self.name, self.failed = method, name, False
+        self.compiled = torch.compile(method, dynamic=False)
+
+    def __call__(self, *args):
+        if not self.failed:
+            try:
+                return self.compiled(*args)
+            except Exception as exc:  # inductor's failures have many types (a missing compiler, an unsupported op)
+                self.failed = True
+                warnings.warn(f"--compile: torch.compile of the agent's {self.name} failed ({first_line(exc)}); "
+                              f"running it eagerly", RuntimeWarning, stacklevel=2)
+        return self.eager(*args)
+
+
+def compile_agent(agent: torch.nn.Module) -> torch.nn.Module:
+    """``agent`` with its `encode` and `step` compiled (forward calls both, PPO's replay each), in place.
+    Parameters, state dict and checkpoints are unchanged; each new batch shape compiles once."""
+    agent.encode = _CompiledOrEager(agent.encode, "encode")
+    agent.step = _CompiledOrEager(agent.step, "step")
+    return agent
 
 
 def action_bounds(env) -> tuple[float, float]:

@@ -123,6 +123,14 @@ class Config:
     return, score and precision is the task's true one."""
     target_kl: Optional[float] = None
     """Stop an update's epochs early once the approximate KL exceeds this."""
+    replay: Literal["batched", "sequential"] = "batched"
+    """How PPO re-runs a recurrent agent over its rollout: "batched" runs the part that does not depend on
+    the agent's state (the conv trunk; conv1 under top-down gain) once over all frames and steps only the
+    rest through time; "sequential" runs the whole agent one step at a time. Both give the same losses and
+    gradients to float precision (the sequential one is the reference, for tests and `bench.py train`)."""
+    compile: bool = False
+    """Compile the agent's step with torch.compile (inductor). It falls back to eager, with a warning, where
+    compiling fails. Off by default: on this project's 2-core CPU it measured no faster (`bench.py train`)."""
 
     # --- monitoring and checkpoints (intervals in updates; 0 turns the item off) ---------------
     checkpoint_interval: int = 50

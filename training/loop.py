@@ -20,8 +20,8 @@ import torch
 from agents.ppo import Rollout, compute_gae, ppo_update
 from agents.runner import Carry, env_action
 from training import distributed, monitor
-from training.build import (TRAINING_ENV_OPTIONS, action_bounds, action_example, make_agent, make_env,
-                            resolve_device, set_cpu_threads)
+from training.build import (TRAINING_ENV_OPTIONS, action_bounds, action_example, compile_agent, make_agent,
+                            make_env, resolve_device, set_cpu_threads)
 from training.checkpoint import CHECKPOINT_FILE
 from training.config import Config, ConfigError, validate
 from training.interrupt import stop_requests
@@ -166,6 +166,7 @@ def _train(configs: list[Config], device: torch.device, process: distributed.Pro
                     clip_coef=config.clip_coef, clip_vloss=config.clip_vloss, ent_coef=config.ent_coef,
                     vf_coef=config.vf_coef, max_grad_norm=config.max_grad_norm, norm_adv=config.norm_adv,
                     target_kl=config.target_kl, reduce_gradients=reduce_gradients, generator=m.generator,
+                    batched_replay=config.replay == "batched",
                 )
 
             # 5. Check, log, checkpoint. The host reads the update's numbers here, once.
@@ -224,6 +225,8 @@ def _member(run: RunState, env, index: int, k: int, device: torch.device, proces
     config = run.config
     torch.manual_seed(config.seed)  # the same initial parameters on every process
     agent = make_agent(config, env, run.agent_config).to(device)
+    if config.compile:
+        compile_agent(agent)
     distributed.broadcast_parameters(agent, process)
     validate(config, recurrent=bool(agent.initial_state(1, device=device)))
     optimizer = torch.optim.Adam(agent.parameters(), lr=config.learning_rate, eps=1e-5)
