@@ -214,9 +214,8 @@ class Agent(nn.Module):
         cfg = self.config
         goal = obs["goal"].to(torch.float32)  # (N, P)
         image = to_float_image(obs["image"])  # (N, 3, H, W)
-        if cfg.goal_pathway == "early":  # P constant planes: conv1 adds a goal-dependent bias
-            image = torch.cat([image, goal[:, :, None, None].expand(-1, -1, *image.shape[2:])], dim=1)
-        first = self.trunk.layer(0, image)  # (N, C0, h0, w0), same every pass
+        # early fusion: P constant goal planes beside RGB at conv1, a goal-dependent bias
+        first = self.trunk.first_layer(image, goal if cfg.goal_pathway == "early" else None)  # (N, C0, h0, w0)
         if cfg.feedback:
             return Encoded(goal, first)
         feature_map = self.trunk(first)

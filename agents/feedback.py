@@ -53,10 +53,11 @@ class Gains:
             return features
         n, c, h, w = features.shape
         kernel = self.query[index]  # (N, C)
-        # conv1x1 with a per-sample kernel = a batched matrix product over channels.
-        logits = torch.bmm(kernel.unsqueeze(1), features.reshape(n, c, h * w))[:, 0] / c**0.5  # (N, hw)
-        field = 1.0 + self.module.beta_s * torch.tanh(logits)  # (N, hw), > 0 for beta_s < 1
-        spatial = (field / field.mean(dim=1, keepdim=True)).view(n, h, w)  # mean 1 over the map
+        # conv1x1 with a per-sample kernel: a product and a sum over channels, which keeps the features'
+        # channels-last layout (a batched matrix product needed an (N, C, hw) copy, and was slower).
+        logits = (features * kernel[:, :, None, None]).sum(dim=1) / c**0.5  # (N, h, w)
+        field = 1.0 + self.module.beta_s * torch.tanh(logits)  # (N, h, w), > 0 for beta_s < 1
+        spatial = field / field.mean(dim=(1, 2), keepdim=True)  # mean 1 over the map
         self.spatial.append(spatial)
         return features * self.channel[index][:, :, None, None] * spatial[:, None]
 

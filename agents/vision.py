@@ -46,6 +46,26 @@ class ConvTrunk(nn.Module):
         """One bottom-up layer: relu(conv(x))."""
         return F.relu(self.convs[index](x))
 
+    def first_layer(self, image: torch.Tensor, planes: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """conv1's output, ``relu(conv1([image, planes]))``, where ``planes`` (N, P) are the values of P
+        constant input planes beside the image (early fusion), or None for the image alone.
+
+        The planes are never built: by linearity their part of conv1 is ``sum_p planes[:, p] * R_p``, where
+        R_p is conv1's response to a plane of ones in input channel p alone (P small convolutions, exact at
+        the zero-padded borders too). Building them copied N x P x H x W floats and ran conv1 over 3 + P
+        channels, several times the cost of this.
+        """
+        if planes is None:
+            return self.layer(0, image)
+        conv = self.convs[0]
+        colour, planar = conv.weight[:, :image.shape[1]], conv.weight[:, image.shape[1]:]  # (C0, 3, k, k), (C0, P, k, k)
+        count = planar.shape[1]
+        basis = torch.eye(count, device=image.device, dtype=image.dtype)[:, :, None, None]
+        basis = basis.expand(count, count, *image.shape[2:])  # (P, P, H, W): plane p is ones in channel p
+        response = F.conv2d(basis, planar, None, conv.stride, conv.padding)  # (P, C0, h, w) = R_p
+        from_planes = (planes @ response.flatten(1)).view(planes.shape[0], *response.shape[1:])  # (N, C0, h, w)
+        return F.relu(F.conv2d(image, colour, conv.bias, conv.stride, conv.padding) + from_planes)
+
     def forward(self, first: torch.Tensor, modulate: Optional[Modulate] = None) -> torch.Tensor:
         """Runs layers 1..L-1 from ``first`` = layer 0's unmodulated output (N, C0, h0, w0).
 

@@ -25,10 +25,10 @@ from compare.cli import CompareArgs
 from compare.grid import (ALL_TASKS, CONDITIONS, CompareError, Plan, Unit, check_plan, difficulty_knobs, eval_cells,
                           parse_variant, preset_unit, trainer_overrides, variant_name)
 from compare.launch import check_launch, parse_shard, run_groups, shard_units
-from compare.scales import SCALES
+from compare.scales import ESTIMATE_FROM_HOURS, SCALES, cost, estimate_text
 from compare.store import (INVOCATIONS_FILE, PLAN_FILE, load_cell, load_cells, prepare_out, read_json, run_dir_of,
                            record_invocation, save_cell, write_json)
-from compare.work import groups_of, resolve_device
+from compare.work import calibrate, groups_of, resolve_device
 from training.files import unwritable_dir
 from training.flags import first_line
 
@@ -200,6 +200,14 @@ def run_compare(args: CompareArgs) -> str:
 
         set_cpu_threads()
     prepare_out(args.out, plan)
+    if device is not None and cost(plan)["cpu_hours"] >= ESTIMATE_FROM_HOURS:
+        todo = [u for u in shard_units(units, plan.shard) if u.run_dir is None and load_cell(args.out, "train", u.key) is None]
+        if todo:
+            print(f"compare: calibrating the training speed of {len(todo)} runs here (a short run of each kind)...",
+                  flush=True)
+            start = time.time()
+            measured = calibrate(todo, plan)
+            print("compare: " + estimate_text(todo, plan, measured, args.jobs, time.time() - start), flush=True)
     from tqdm import tqdm
 
     groups = groups_of(shard_units(units, plan.shard))

@@ -74,6 +74,21 @@ def cost_text(plan: Plan) -> str:
             f"at ~{CPU_STEPS_PER_SECOND:,} steps/s a run on this 2-core CPU")
 
 
+ESTIMATE_FROM_HOURS = 1.0  # grids whose nominal cost reaches this are calibrated on the machine before they start
+
+
+def estimate_text(units, plan: Plan, measured: dict, jobs: int, seconds: float) -> str:
+    """What training ``units`` will take here, from `compare.work.calibrate`'s steps/s per (task, agent,
+    difficulty), measured in ``seconds``; ``jobs`` groups train at once."""
+    run_seconds = [plan.steps / measured[(u.task, u.agent, u.difficulty)] for u in units]
+    total = sum(run_seconds)
+    rates = ", ".join(f"{agent}{'@' + difficulty if difficulty != plan.train_difficulty else ''} on {task} "
+                      f"{sps:,.0f}" for (task, agent, difficulty), sps in measured.items())
+    return (f"estimated training time: {total / 3600:.1f} CPU-hours for {len(units)} runs, about "
+            f"{total / 3600 / max(jobs, 1):.1f} h at --jobs {jobs} (calibrated here in {seconds:.0f} s, steps/s: "
+            f"{rates}); evaluation adds minutes")
+
+
 def scale_plan(name: str) -> Plan:
     """The plan of `--scale name` with no other flag (for --help and tests)."""
     return Plan(**{k: v for k, v in SCALES[name].items()})

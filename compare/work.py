@@ -16,6 +16,7 @@ import dataclasses
 import io
 import os
 import shutil
+import tempfile
 import time
 from typing import TYPE_CHECKING, Iterator, Sequence
 
@@ -92,15 +93,11 @@ def train_group(units: Sequence[Unit], plan: Plan, out: str, progress: bool) -> 
     and returns each unit's train record. A population resumes all its runs or none, so runs with a
     checkpoint (an interrupted population) resume as one, and the others start as another."""
     from training.checkpoint import CHECKPOINT_FILE
-    from training.config import Config
 
     resuming, fresh = [], []
     for unit in units:
         run_dir = os.path.join(out, "runs", unit.key)
-        config = Config(env=unit.task, agent=parse_variant(unit.agent).preset, seed=unit.seed,
-                        total_steps=plan.steps, num_envs=plan.num_envs, num_steps=plan.num_steps, device=plan.device,
-                        run_dir=run_dir, difficulty=unit.difficulty, max_episode_steps=plan.episode_steps,
-                        progress=progress, agent_overrides=trainer_overrides(unit.agent))
+        config = train_config(unit, plan, run_dir, progress)
         if os.path.isfile(os.path.join(run_dir, CHECKPOINT_FILE)):
             checkpoint_of(out, unit, run_dir, resume=True)  # a damaged one is named, with what to do, before any training
             resuming.append((unit, dataclasses.replace(config, resume=run_dir)))
@@ -115,6 +112,34 @@ def train_group(units: Sequence[Unit], plan: Plan, out: str, progress: bool) -> 
             with _naming("training", [unit for unit, _ in population]):
                 records.update(_train_population(population, out))
     return [records[unit.key] for unit in units]
+
+
+def train_config(unit: Unit, plan: Plan, run_dir: str, progress: bool = False):
+    """The trainer's Config of a unit under the plan."""
+    from training.config import Config
+
+    return Config(env=unit.task, agent=parse_variant(unit.agent).preset, seed=unit.seed, total_steps=plan.steps,
+                  num_envs=plan.num_envs, num_steps=plan.num_steps, device=plan.device, run_dir=run_dir,
+                  difficulty=unit.difficulty, max_episode_steps=plan.episode_steps, progress=progress,
+                  agent_overrides=trainer_overrides(unit.agent))
+
+
+def calibrate(units: Sequence[Unit], plan: Plan, updates: int = 2) -> dict[tuple[str, str, str], float]:
+    """Steady training steps/s of each distinct (task, agent, difficulty) among ``units``, measured here by
+    a short run of ``updates`` updates at the plan's settings (the first update, which warms up, is not
+    timed) in a scratch directory."""
+    import training
+
+    measured = {}
+    with tempfile.TemporaryDirectory() as scratch, contextlib.redirect_stdout(io.StringIO()):
+        for unit in units:
+            kind = (unit.task, unit.agent, unit.difficulty)
+            if kind not in measured:
+                config = train_config(unit, plan, os.path.join(scratch, unit.key))
+                config = dataclasses.replace(config, total_steps=plan.num_envs * plan.num_steps * updates,
+                                             video_interval=0, image_interval=0, checkpoint_interval=0)
+                measured[kind] = training.train(config).sps
+    return measured
 
 
 def _train_population(population: list[tuple[Unit, Config]], out: str) -> dict[str, dict]:

@@ -424,3 +424,24 @@ def test_default_scale_is_sized_for_a_two_core_cpu():
     assert "cue_change" not in plan.conditions and "reversal" in plan.conditions
     cued, _ = make_plan(CompareArgs(envs=("RedBerry-v0", "CuedBerry-v0")))
     assert set(cued.conditions) == set(grid.CONDITIONS)
+
+
+def test_a_big_grid_says_its_training_time_here_before_it_starts(tmp_path, capsys, monkeypatch):
+    """A grid whose nominal cost reaches ESTIMATE_FROM_HOURS is calibrated on this machine (a short run of
+    each kind of unit) and its training time said before any training; the estimate is steps / measured SPS."""
+    from compare import scales
+
+    plan, units = make_plan(tiny(tmp_path / "plan"))
+    measured = compare.work.calibrate(units, plan)
+    assert set(measured) == {(u.task, u.agent, u.difficulty) for u in units} and all(v > 0 for v in measured.values())
+    hours = sum(plan.steps / measured[(u.task, u.agent, u.difficulty)] for u in units) / 3600
+    text = scales.estimate_text(units, plan, measured, jobs=2, seconds=3.0)
+    assert f"{hours:.1f} CPU-hours for {len(units)} runs, about {hours / 2:.1f} h at --jobs 2" in text
+
+    monkeypatch.setattr(compare.run, "ESTIMATE_FROM_HOURS", 0.0)
+    one = tiny(tmp_path / "one", agents=("feedforward",), seeds=1, conditions=("easy",), passes=(1,))
+    run_compare(one)
+    out = capsys.readouterr().out
+    assert "compare: estimated training time:" in out and "1 runs" in out
+    run_compare(one)  # resumed with every run trained: nothing to calibrate
+    assert "estimated training time" not in capsys.readouterr().out

@@ -107,3 +107,20 @@ def test_configs_from_before_goal_pathway():
     assert agent.config.goal_pathway == "late" and agent.num_parameters() == make_agent("recurrent", *spaces()).num_parameters()
     with pytest.raises(ValueError, match="feedback=True.*retrain"):
         agent_from_config({**old, "feedback": True}, *spaces())
+
+
+def test_conv1_over_early_planes_equals_conv1_over_the_built_planes_borders_included():
+    """The early planes are never built (`ConvTrunk.first_layer`); the result is conv1 over the concatenated
+    [image, planes] input, at every pixel, zero-padded borders included, and so are its gradients."""
+    torch.manual_seed(0)
+    agent = make_agent("early", *spaces(size=20))
+    obs = batch(size=20)
+    built = first_layer(agent, obs)
+    (built * torch.linspace(0, 1, built.numel()).view_as(built)).sum().backward()
+    expected_grad = agent.trunk.convs[0].weight.grad.clone()
+    agent.zero_grad()
+    image = obs["image"].permute(0, 3, 1, 2).float() / 255
+    fast = agent.trunk.first_layer(image, obs["goal"])
+    torch.testing.assert_close(fast, built, rtol=1e-5, atol=1e-6)
+    (fast * torch.linspace(0, 1, fast.numel()).view_as(fast)).sum().backward()
+    torch.testing.assert_close(agent.trunk.convs[0].weight.grad, expected_grad, rtol=1e-4, atol=1e-5)

@@ -2,8 +2,8 @@
 
 ``python scripts/bench.py train`` prints, for each preset, the training steps per second
 (collection + PPO update + logging, after one warm-up update) of PPO's sequential replay and of its
-batched one, in alternating order, each as a fraction of the no-overhead ceiling measured in the
-same run (a plain batched CNN doing the same PPO work per sample), and the steps per second of the
+batched one, in alternating order, each as a fraction of the no-overhead ceiling measured just
+before it (a plain batched CNN doing the same PPO work per sample), and the steps per second of the
 same worlds stepped alone with random actions. ``python scripts/bench.py population`` trains K seeds as one population and as K
 separate runs, the same steps each, and prints the ratio of their aggregate steps per second.
 """
@@ -124,10 +124,10 @@ PATHS = {  # bench name -> the Config fields of that training path
 def bench_train(presets: Sequence[str], base: Optional[Config] = None, updates: int = 3,
                 paths: Sequence[str] = ("sequential", "batched")) -> list[dict]:
     """Each preset trained along each of ``paths`` (`PATHS`) for ``updates`` updates after one warm-up
-    update, the paths in alternating order from preset to preset, beside the no-overhead ceiling
-    (`ceiling_sps`, measured before and after, averaged) and the env alone. Prints a table with each
-    path's steps/s, its fraction of the ceiling and the ratio of the last path to the first; returns
-    its rows."""
+    update, the paths in alternating order from preset to preset, each beside the no-overhead ceiling
+    (`ceiling_sps`) measured just before it, so that a busy or quiet spell of a shared machine moves
+    both. Prints each path's steps/s, its fraction of its ceiling and the ratio of the last path to the
+    first, and the env alone; returns the rows."""
     base = base or Config()
     base = dataclasses.replace(base, video_interval=0, image_interval=0, checkpoint_interval=0, progress=False)
     batch = base.num_envs * base.num_steps
@@ -137,9 +137,9 @@ def bench_train(presets: Sequence[str], base: Optional[Config] = None, updates: 
     print(f"device {device}, {torch.get_num_threads()} threads; {base.num_envs} worlds x {base.num_steps} steps "
           f"per update, {base.update_epochs} epochs, {base.num_minibatches} minibatches; {base.env} "
           f"{base.env_make_kwargs() or ''}")
-    ceilings = [ceiling_sps(base, device)]
-    print(f"ceiling (plain batched CNN, the same PPO work per sample): {ceilings[0]:,.0f} samples/s", flush=True)
-    columns = "".join(f" {p + ' SPS':>15} {'of ceiling':>10}" for p in paths)
+    print("ceiling: a plain batched CNN with the trunk's layers doing the same PPO work per sample, measured "
+          "before each path; 'of ceiling' = the path's steps/s over it")
+    columns = "".join(f" {p + ' SPS':>15} {'ceiling':>8} {'of ceiling':>10}" for p in paths)
     ratio = f"{paths[-1]}/{paths[0]}" if len(paths) > 1 else ""
     header = f"{'preset':<12} {'params':>9}{columns} {ratio:>20} {'env SPS':>10}"
     print(header)
@@ -149,19 +149,15 @@ def bench_train(presets: Sequence[str], base: Optional[Config] = None, updates: 
         config = dataclasses.replace(base, agent=preset, total_steps=batch * (updates + 1))
         env_sps = env_only_sps(config, steps=max(50, base.num_steps * 2))
         order = list(paths) if number % 2 == 0 else list(reversed(paths))  # neither path always runs first
-        sps = {}
+        row = {"preset": preset, "env_sps": env_sps}
         for path in order:
-            sps[path], params = _train_sps(dataclasses.replace(config, **PATHS[path]), preset)
-        rows.append({"preset": preset, "params": params, "env_sps": env_sps, **{f"{p}_sps": sps[p] for p in paths}})
-        cells = "".join(f" {sps[p]:>15,.0f} {sps[p] / ceilings[0]:>10.2f}" for p in paths)
-        print(f"{preset:<12} {params:>9,}{cells} {sps[paths[-1]] / sps[paths[0]]:>19.2f}x {env_sps:>10,.0f}",
-              flush=True)
-    ceilings.append(ceiling_sps(base, device))
-    ceiling = sum(ceilings) / len(ceilings)
-    print(f"ceiling again: {ceilings[1]:,.0f} samples/s; mean {ceiling:,.0f}. Fractions of the mean ceiling:")
-    for row in rows:
-        row["ceiling_sps"] = ceiling
-        print(f"  {row['preset']:<12}" + "".join(f" {p} {row[f'{p}_sps'] / ceiling:.2f}" for p in paths))
+            row[f"{path}_ceiling"] = ceiling_sps(config, device)
+            row[f"{path}_sps"], row["params"] = _train_sps(dataclasses.replace(config, **PATHS[path]), preset)
+        rows.append(row)
+        cells = "".join(f" {row[f'{p}_sps']:>15,.0f} {row[f'{p}_ceiling']:>8,.0f} "
+                        f"{row[f'{p}_sps'] / row[f'{p}_ceiling']:>10.2f}" for p in paths)
+        print(f"{preset:<12} {row['params']:>9,}{cells} {row[f'{paths[-1]}_sps'] / row[f'{paths[0]}_sps']:>19.2f}x "
+              f"{env_sps:>10,.0f}", flush=True)
     return rows
 
 
