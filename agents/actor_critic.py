@@ -7,7 +7,8 @@ One step, for a batch of N environments:
     for k = 1..T:                                           T = config.passes
         gains_k = TopDownGain(goal, h(t-1), top_{k-1})      feedback; top_0 = top of step t-1
         top_k   = Top(ConvTrunk(x, gains_k), gates)         gates = what/where gates(goal, h(t-1))
-    c(t)     = Core([top_T, goal], h(t-1))                  goal concatenated after the trunk
+    c(t)     = Core([top_T, goal, r(t-1), a(t-1)], h(t-1))  goal after the trunk; the previous reward and
+                                                            action (reward_input, action_input; meta-RL)
     y(t)     = PlasticLayer(c(t), Hebb)                     dopamine: Hebb written by delta(t-1)
     pi(a|.)  = Categorical(W_pi y) or Normal(W_pi y, exp(log_std));   V(t) = W_v y
 
@@ -114,6 +115,7 @@ class Agent(nn.Module):
         self.image_shape = (height, width, 3)
         self.goal_size = goal_size
         self.discrete = discrete
+        self.action_size = action_size
         self.lesion: Optional[str] = None
         cfg = config
         recurrent = cfg.core == "gru"
@@ -132,7 +134,8 @@ class Agent(nn.Module):
                 z_in, shared[: cfg.gain_layers], cfg.top_down, cfg.gain_strength, cfg.spatial_strength,
                 goal_size, cfg.goal_template,
             )
-        self.core = Core(cfg.core, cfg.embed + goal_size, cfg.hidden)
+        core_in = cfg.embed + goal_size + int(cfg.reward_input) + (action_size if cfg.action_input else 0)
+        self.core = Core(cfg.core, core_in, cfg.hidden)
         self.plastic = None
         head_in = cfg.hidden
         if cfg.plastic:
@@ -189,6 +192,7 @@ class Agent(nn.Module):
         state: dict[str, torch.Tensor],
         episode_start: torch.Tensor,
         prev_reward: Optional[torch.Tensor] = None,
+        prev_action: Optional[torch.Tensor] = None,
     ) -> AgentOutput:
         """One step for N environments: ``step(encode(obs), ...)``.
 
@@ -198,10 +202,13 @@ class Agent(nn.Module):
             state of those rows (memory, previous top features, Hebbian and eligibility traces,
             stored value) is reset to zero before it is used.
         prev_reward: float32 (N,), the env reward of the transition that led to ``obs`` (0 where
-            episode_start); only the plastic layer reads it (the dopamine TD error, or the
-            learned modulator's input). None means zeros.
+            episode_start); the core reads it (``reward_input``), and the plastic layer (the
+            dopamine TD error, or the learned modulator's input). None means zeros.
+        prev_action: the action taken on the previous observation, as sampled: long (N,) for
+            Discrete, float (N, A) for Box; the core reads it (``action_input``), zeroed where
+            episode_start. None means zeros.
         """
-        return self.step(self.encode(obs), state, episode_start, prev_reward)
+        return self.step(self.encode(obs), state, episode_start, prev_reward, prev_action)
 
     def encode(self, obs: dict[str, torch.Tensor]) -> Encoded:
         """The part of a step that does not depend on the agent's state, for any batch of observations.
@@ -228,6 +235,7 @@ class Agent(nn.Module):
         state: dict[str, torch.Tensor],
         episode_start: torch.Tensor,
         prev_reward: Optional[torch.Tensor] = None,
+        prev_action: Optional[torch.Tensor] = None,
     ) -> AgentOutput:
         """The rest of a step, from `encode`'s output; arguments as `forward`."""
         cfg = self.config
@@ -264,7 +272,14 @@ class Agent(nn.Module):
         if gates is not None:
             internals["gates"] = gates.detach()
 
-        features = self.core(torch.cat([top, goal], dim=1), h)  # (N, hidden)
+        n = goal.shape[0]
+        reward = goal.new_zeros(n) if prev_reward is None else prev_reward.to(goal.dtype)  # r(t-1), (N,)
+        core_in = [top, goal]
+        if cfg.reward_input:  # 0 at an episode start (the reset step pays nothing; keep makes sure)
+            core_in.append((reward * keep)[:, None])
+        if cfg.action_input:
+            core_in.append(self._action_code(prev_action, n, goal) * keep[:, None])  # a(t-1), (N, A)
+        features = self.core(torch.cat(core_in, dim=1), h)  # (N, hidden)
         if cfg.core == "gru":
             next_state["h"] = features
 
@@ -272,7 +287,7 @@ class Agent(nn.Module):
             value = self.critic(features)[:, 0]
             policy_in = features
         else:
-            policy_in, value = self._plastic_step(features, state, keep, prev_reward, next_state, internals)
+            policy_in, value = self._plastic_step(features, state, keep, reward, next_state, internals)
 
         logits = self.actor(policy_in)
         if self.discrete:
@@ -283,7 +298,15 @@ class Agent(nn.Module):
         next_state = {key: next_state[key] for key in self.state_shapes()}  # initial_state's order
         return AgentOutput(dist, value, next_state, internals)
 
-    def _plastic_step(self, x, state, keep, prev_reward, next_state, internals):
+    def _action_code(self, action: Optional[torch.Tensor], n: int, like: torch.Tensor) -> torch.Tensor:
+        """(N, A) float: the one-hot of a Discrete action, a Box action as it is, zeros for None."""
+        if action is None:
+            return like.new_zeros(n, self.action_size)
+        if self.discrete:
+            return torch.nn.functional.one_hot(action.long(), self.action_size).to(like.dtype)
+        return action.to(like.dtype)
+
+    def _plastic_step(self, x, state, keep, reward, next_state, internals):
         """Dopamine: V(t) from the pre-write trace, then Hebb <- write(delta(t-1)), then act.
 
         V(t) must not depend on the write that uses it, so the critic reads the plastic layer
@@ -296,7 +319,6 @@ class Agent(nn.Module):
         eligibility = state["eligibility"]
         # V(t-1) and r(t-1) need no reset: where an episode starts, keep = 0 zeroes M itself.
         prev_value = state["prev_value"]  # V(t-1), (N,)
-        reward = x.new_zeros(x.shape[0]) if prev_reward is None else prev_reward.to(x.dtype)
         y_before = self.plastic(x, hebb)
         value = self.critic(y_before)[:, 0]  # V(t)
         if cfg.modulator == "td":

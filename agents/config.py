@@ -60,6 +60,14 @@ class AgentConfig:
     """Discount in the dopamine TD error delta = r + gamma * V(t) - V(t-1)."""
     hebb_clip: float = 1.0
     """c: the Hebbian trace is clipped to [-c, c]."""
+    reward_input: bool = True
+    """The core reads r(t-1), the reward of the transition into this observation (0 at an episode start),
+    as the meta-RL convention feeds it (Wang et al. 2018; Duan et al. 2016, RL^2; Backpropamine's code), so
+    that every agent receives its rewards, not only the plastic one. Checkpoints from before the field
+    load with False, as they were trained."""
+    action_input: bool = True
+    """The core reads a(t-1), the previous action (one-hot for Discrete, the sampled vector for Box; 0 at
+    an episode start). Checkpoints from before the field load with False."""
 
     @property
     def feedback(self) -> bool:
@@ -100,7 +108,7 @@ def _check(config: AgentConfig) -> None:
         raise ValueError(f"goal_pathway must be one of {GOAL_PATHWAYS}, got {config.goal_pathway!r}")
     if config.modulator not in MODULATORS:
         raise ValueError(f"modulator must be one of {MODULATORS}, got {config.modulator!r}")
-    for name in ("whatwhere", "plastic"):
+    for name in ("whatwhere", "plastic", "reward_input", "action_input"):
         if not isinstance(getattr(config, name), bool):
             raise ValueError(f"{name} must be a bool, got {getattr(config, name)!r}")
     if config.passes > 1 and not config.feedback:

@@ -1,11 +1,13 @@
 """The core between vision and the heads: no memory, or a GRU.
 
-    core="none":  c(t) = relu(W [top(t), goal])                       an MLP layer, no memory
-    core="gru":   h(t) = GRU([top(t), goal], h(t-1)),  c(t) = h(t)    lateral recurrence
+    core="none":  c(t) = relu(W [top(t), goal, r(t-1), a(t-1)])                     an MLP layer, no memory
+    core="gru":   h(t) = GRU([top(t), goal, r(t-1), a(t-1)], h(t-1)),  c(t) = h(t)  lateral recurrence
 
 The GRU (Cho et al. 2014, "Learning phrase representations using RNN encoder-decoder") is the
 deep-learning kind of recurrence: a layer that feeds back into itself. The goal is concatenated
-after the conv trunk here, for every preset, so all agents receive the same information.
+after the conv trunk here, for every preset, and so are the previous reward and action (the meta-RL
+inputs of Wang et al. 2018 and Duan et al. 2016, on by default: ``AgentConfig.reward_input`` and
+``action_input``), so all agents receive the same information.
 """
 
 from __future__ import annotations

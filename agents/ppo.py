@@ -47,6 +47,7 @@ class Rollout:
     episode_start: torch.Tensor  # (T, N) bool: o_t is the first observation of an episode
     valid: torch.Tensor  # (T, N) bool: o_t is not a final observation, so a_t acted
     prev_rewards: torch.Tensor  # (T, N) reward of the transition that led to o_t (0 at episode start)
+    prev_actions: torch.Tensor  # (T, N) or (T, N, A): the action taken on o_{t-1}, as `actions`
     initial_state: dict[str, torch.Tensor]  # agent state before step 0, key -> (N, ...)
 
     @classmethod
@@ -77,6 +78,7 @@ class Rollout:
             episode_start=flags(),
             valid=flags(),
             prev_rewards=floats(),
+            prev_actions=buf(action),
             initial_state={},
         )
 
@@ -149,6 +151,7 @@ def evaluate_actions(
             {},
             flat(rollout.episode_start),
             flat(rollout.prev_rewards),
+            flat(rollout.prev_actions),
         )
         return out.dist.log_prob(flat(rollout.actions)), out.dist.entropy(), out.value
 
@@ -157,6 +160,7 @@ def evaluate_actions(
     actions = rollout.actions[:, index]
     episode_start = rollout.episode_start[:, index]
     prev_rewards = rollout.prev_rewards[:, index]
+    prev_actions = rollout.prev_actions[:, index]
     state = {k: v[index] for k, v in rollout.initial_state.items()}
     if batched:
         encoded = agent.encode({k: v.reshape(steps * size, *v.shape[2:]) for k, v in obs.items()})
@@ -167,7 +171,7 @@ def evaluate_actions(
         run_step = agent
     logprobs, entropies, values = [], [], []
     for t, inputs in enumerate(step_inputs):
-        out = run_step(inputs, state, episode_start[t], prev_rewards[t])
+        out = run_step(inputs, state, episode_start[t], prev_rewards[t], prev_actions[t])
         logprobs.append(out.dist.log_prob(actions[t]))
         entropies.append(out.dist.entropy())
         values.append(out.value)

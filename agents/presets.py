@@ -70,6 +70,8 @@ def config_from_dict(values: Mapping[str, Any]) -> AgentConfig:
     unknown = sorted(set(values) - set(FIELDS))
     if unknown:
         raise ValueError(f"config has unknown field(s) {unknown}; valid AgentConfig fields are {list(FIELDS)}")
+    for name in ("reward_input", "action_input"):  # written before the core read r(t-1), a(t-1): it did not
+        values.setdefault(name, False)
     return AgentConfig(**values)
 
 

@@ -9,12 +9,15 @@ the next (dm_env's ``TimeStep``, seen from the agent's side):
     episode_start  obs is the first observation of an episode: the agent zeroes that row's state
     valid          obs is not a final observation; an action taken on a final one only resets
     prev_reward    the reward of the transition into obs (0 at an episode start)
+    prev_action    the action taken on the previous observation (the agent zeroes it at an episode
+                   start, where it was the ignored action on the last episode's final observation)
 
 and the rules, applied after every ``env.step``, are
 
     episode_start(t+1) = not valid(t)          the step after a final observation reset the world
     valid(t+1)         = not (terminated(t+1) or truncated(t+1))
     prev_reward(t+1)   = reward(t+1)
+    prev_action(t+1)   = action(t)
     state(t+1)         = the agent's output state
 
 The trainer, the video recorder, the viewer and the evaluator all step agents with `Carry`.
@@ -39,6 +42,7 @@ class Carry:
     episode_start: torch.Tensor  # (N,) bool
     valid: torch.Tensor  # (N,) bool
     prev_reward: torch.Tensor  # (N,) float32
+    prev_action: torch.Tensor  # (N,) long (Discrete) or (N, A) float (Box), as sampled
 
     @classmethod
     def start(cls, agent: Agent, num_envs: int, device: torch.device | str) -> "Carry":
@@ -48,25 +52,38 @@ class Carry:
             episode_start=torch.ones(num_envs, dtype=torch.bool, device=device),
             valid=torch.ones(num_envs, dtype=torch.bool, device=device),
             prev_reward=torch.zeros(num_envs, device=device),
+            prev_action=no_action(agent, num_envs, device),
         )
 
     def act(self, agent: Agent, obs: dict[str, torch.Tensor]) -> AgentOutput:
         """One forward step of ``agent`` on ``obs`` from this carry."""
-        return agent(obs, self.state, self.episode_start, self.prev_reward)
+        return agent(obs, self.state, self.episode_start, self.prev_reward, self.prev_action)
 
-    def advance(self, out: AgentOutput, reward: torch.Tensor, terminated: torch.Tensor,
+    def advance(self, out: AgentOutput, action: torch.Tensor, reward: torch.Tensor, terminated: torch.Tensor,
                 truncated: torch.Tensor) -> "Carry":
-        """The carry for the observation that ``env.step`` returned after ``out``'s action."""
+        """The carry for the observation that ``env.step`` returned after ``out``'s sampled ``action``."""
         return Carry(state=out.state, episode_start=~self.valid, valid=~(terminated | truncated),
-                     prev_reward=reward.to(torch.float32))
+                     prev_reward=reward.to(torch.float32), prev_action=action)
 
     def as_dict(self) -> dict:
-        """Plain dict (for checkpoints): {"state", "episode_start", "valid", "prev_reward"}."""
+        """Plain dict (for checkpoints): {"state", "episode_start", "valid", "prev_reward", "prev_action"}."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
-    def from_dict(cls, values: dict) -> "Carry":
+    def from_dict(cls, values: dict, agent: Agent) -> "Carry":
+        """The inverse of `as_dict`; a carry saved before ``prev_action`` existed gets no previous action
+        (its agent, made before the core read one, ignores it)."""
+        values = dict(values)
+        if "prev_action" not in values:
+            values["prev_action"] = no_action(agent, values["valid"].shape[0], values["valid"].device)
         return cls(**{f.name: values[f.name] for f in fields(cls)})
+
+
+def no_action(agent: Agent, num_envs: int, device: torch.device | str) -> torch.Tensor:
+    """Zeros shaped and typed like a batch of the agent's sampled actions: (N,) long or (N, A) float."""
+    if agent.discrete:
+        return torch.zeros(num_envs, dtype=torch.long, device=device)
+    return torch.zeros(num_envs, agent.action_size, device=device)
 
 
 def env_action(action: torch.Tensor, low: float = -1.0, high: float = 1.0) -> torch.Tensor:

@@ -112,10 +112,11 @@ class AgentPolicy:
         if self.spatial:
             gain = self.out.internals["spatial_gain"]
             self.spatial_sums += torch.stack([spatial_sums(gain, world.target_mask(other)) for other in (False, True)])
-        return env_action(sample(self.out.dist, self.generator))
+        self.action = sample(self.out.dist, self.generator)
+        return env_action(self.action)
 
     def observe(self, reward: torch.Tensor, terminated: torch.Tensor, truncated: torch.Tensor) -> None:
-        self.carry = self.carry.advance(self.out, reward, terminated, truncated)
+        self.carry = self.carry.advance(self.out, self.action, reward, terminated, truncated)
 
     def result(self) -> dict[str, float]:
         out = {} if self.gains is None else self.gains.result()

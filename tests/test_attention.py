@@ -169,6 +169,7 @@ def test_the_goal_lesion_holds_its_wrong_cue_while_the_field_changes():
         def __init__(self, agent):
             super().__init__()
             self.agent, self.goals = agent, []
+            self.discrete, self.action_size = agent.discrete, agent.action_size
 
         def initial_state(self, *args, **kwargs):
             return self.agent.initial_state(*args, **kwargs)

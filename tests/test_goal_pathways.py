@@ -104,7 +104,8 @@ def test_configs_from_before_goal_pathway():
            "spatial_strength": 1.0, "whatwhere": False, "what_channels": 32, "keypoints": 16, "plastic": False,
            "plastic_size": 32, "modulator": "td", "gamma": 0.99, "hebb_clip": 1.0}
     agent = agent_from_config(old, *spaces())
-    assert agent.config.goal_pathway == "late" and agent.num_parameters() == make_agent("recurrent", *spaces()).num_parameters()
+    as_then = make_agent("recurrent", *spaces(), reward_input=False, action_input=False)  # before r(t-1), a(t-1) too
+    assert agent.config.goal_pathway == "late" and agent.num_parameters() == as_then.num_parameters()
     with pytest.raises(ValueError, match="feedback=True.*retrain"):
         agent_from_config({**old, "feedback": True}, *spaces())
 

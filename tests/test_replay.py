@@ -42,8 +42,9 @@ def collect(preset: str, overrides: dict, action_type: str, seed: int = 0):
     with torch.no_grad():  # a few steps first, so the rollout starts from a non-zero state
         for _ in range(3):
             out = carry.act(agent, obs)
-            obs, reward, terminated, truncated, _ = env.step(env_action(sample(out.dist)))
-            carry = carry.advance(out, reward, terminated, truncated)
+            action = sample(out.dist)
+            obs, reward, terminated, truncated, _ = env.step(env_action(action))
+            carry = carry.advance(out, action, reward, terminated, truncated)
     rollout = Rollout.allocate(STEPS, obs, action_example(env, torch.device("cpu")))
     rollout.initial_state = {k: v.clone() for k, v in carry.state.items()}
     with torch.no_grad():
@@ -53,11 +54,11 @@ def collect(preset: str, overrides: dict, action_type: str, seed: int = 0):
             for key, value in obs.items():
                 rollout.obs[key][t] = value
             rollout.episode_start[t], rollout.valid[t] = carry.episode_start, carry.valid
-            rollout.prev_rewards[t] = carry.prev_reward
+            rollout.prev_rewards[t], rollout.prev_actions[t] = carry.prev_reward, carry.prev_action
             rollout.actions[t], rollout.logprobs[t], rollout.values[t] = action, out.dist.log_prob(action), out.value
             obs, reward, terminated, truncated, _ = env.step(env_action(action))
             rollout.rewards[t], rollout.terminated[t], rollout.truncated[t] = reward, terminated, truncated
-            carry = carry.advance(out, reward, terminated, truncated)
+            carry = carry.advance(out, action, reward, terminated, truncated)
     env.close()
     assert rollout.episode_start[1:].any(), "no episode started inside the rollout"
     return agent, rollout

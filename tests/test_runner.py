@@ -28,10 +28,11 @@ def test_carry_follows_next_step_autoreset():
             starts_seen += int(rows.sum())
             torch.testing.assert_close(out.dist.logits[rows], fresh.dist.logits[rows])
             torch.testing.assert_close(out.value[rows], fresh.value[rows])
-            obs, reward, terminated, truncated, _ = env.step(out.dist.sample())
+            action = out.dist.sample()
+            obs, reward, terminated, truncated, _ = env.step(action)
             previous = carry
-            carry = carry.advance(out, reward, terminated, truncated)
-            assert torch.equal(carry.prev_reward, reward)
+            carry = carry.advance(out, action, reward, terminated, truncated)
+            assert torch.equal(carry.prev_reward, reward) and torch.equal(carry.prev_action, action)
             assert torch.equal(carry.episode_start, ~previous.valid)
             assert (reward[carry.episode_start] == 0).all()  # the reset step pays nothing
             assert carry.state is out.state

@@ -159,7 +159,7 @@ def test_resume_reproduces_an_uninterrupted_run_exactly(tmp_path):
         assert torch.equal(sa["exp_avg"], sb["exp_avg"])
     assert torch.equal(a["ranks"][0]["rng_actions"], b["ranks"][0]["rng_actions"])
     # The carry's entry keeps its format, so checkpoints written before agents.runner.Carry resume.
-    assert list(a["ranks"][0]["carry"]) == ["obs", "state", "episode_start", "valid", "prev_reward"]
+    assert list(a["ranks"][0]["carry"]) == ["obs", "state", "episode_start", "valid", "prev_reward", "prev_action"]
     # The logs go on in the same run directory.
     steps = [e.step for e in events(second.run_dir).Scalars("losses/value_loss")]
     assert steps == [256, 512, 768, 1024]

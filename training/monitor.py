@@ -248,11 +248,12 @@ def record_episode(agent, env, seed: int, device: torch.device) -> tuple[list[np
                                     None if gain is None else gain[0])
                 goal = PALETTE_NAMES[int(obs["goal"][0].argmax())]
                 frames.append(caption(frame, f"step {t}  return {total:+.0f}  goal: {goal}"))
-            obs, reward, terminated, truncated, _ = env.step(env_action(out.dist.sample(), *bounds))
+            action = out.dist.sample()
+            obs, reward, terminated, truncated, _ = env.step(env_action(action, *bounds))
             total += float(reward[0])
             if bool(terminated[0] | truncated[0]):
                 break
-            carry = carry.advance(out, reward, terminated, truncated)
+            carry = carry.advance(out, action, reward, terminated, truncated)
     return frames, total
 
 

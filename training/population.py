@@ -134,6 +134,7 @@ class Member:
     carry: Optional[Carry] = None
     rollout: Optional[Rollout] = None
     out: Any = None  # the agent's output at the last step (its internals feed the view image)
+    action: Any = None  # the action sampled at the last step
     stats: Optional[dict] = None  # the last update's losses (`agents.ppo.ppo_update`)
     episodes: Optional[monitor.EpisodeStats] = None
     internals: monitor.InternalStats = field(default_factory=monitor.InternalStats)
@@ -151,11 +152,11 @@ class Member:
         """Sample this member's actions for its rows of ``obs`` and store the step's inputs in its rollout."""
         mine, rollout = self.mine(obs), self.rollout
         self.out = out = self.carry.act(self.agent, mine)
-        action = sample(out.dist, self.generator)
+        self.action = action = sample(out.dist, self.generator)
         for key, value in mine.items():
             rollout.obs[key][step] = value
         rollout.episode_start[step], rollout.valid[step] = self.carry.episode_start, self.carry.valid
-        rollout.prev_rewards[step] = self.carry.prev_reward
+        rollout.prev_rewards[step], rollout.prev_actions[step] = self.carry.prev_reward, self.carry.prev_action
         rollout.actions[step], rollout.logprobs[step] = action, out.dist.log_prob(action)
         rollout.values[step] = out.value
         self.internals.record(out.internals)
@@ -167,5 +168,5 @@ class Member:
         rules of `agents.runner.Carry`); the episode statistics see the true reward."""
         r, term, trunc = self.mine(reward), self.mine(terminated), self.mine(truncated)
         self.rollout.rewards[step], self.rollout.terminated[step], self.rollout.truncated[step] = r, term, trunc
-        self.carry = self.carry.advance(self.out, r, term, trunc)
+        self.carry = self.carry.advance(self.out, self.action, r, term, trunc)
         self.episodes.record(self.mine(info), self.mine(true_reward))

@@ -194,8 +194,8 @@ class RunState:
             warnings.warn("the env has no get_state/set_state: the resumed worlds start new episodes, "
                           "so the run is not an exact continuation")
             return None
-        carry = _to(entry["carry"], device)  # {"obs", "state", "episode_start", "valid", "prev_reward"}
-        return _to(entry["env_state"], device), carry.pop("obs"), Carry.from_dict(carry)
+        carry = _to(entry["carry"], device)  # {"obs", "state", "episode_start", "valid", "prev_reward", "prev_action"}
+        return _to(entry["env_state"], device), carry.pop("obs"), Carry.from_dict(carry, agent)
 
     def start_clock(self) -> None:
         self.started = time.time()

@@ -231,9 +231,9 @@ class Session:
 
     def step(self) -> None:
         """Act on the observation on screen, step the world, and think about the new observation."""
-        action = env_action(sample(self.out.dist))  # (B,) or (B, 2); torch's RNG, seeded by `seed`
-        self.obs, reward, terminated, truncated, info = self.env.step(action)
-        self.carry = self.carry.advance(self.out, reward, terminated, truncated)
+        action = sample(self.out.dist)  # (B,) or (B, 2); torch's RNG, seeded by `seed`
+        self.obs, reward, terminated, truncated, info = self.env.step(env_action(action))
+        self.carry = self.carry.advance(self.out, action, reward, terminated, truncated)
         w = self.watched
         self._episodes += self.carry.episode_start.numpy()  # next-step autoreset: this step started an episode
         self._episodes_done += info["_forage"].numpy()
