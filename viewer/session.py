@@ -35,7 +35,8 @@ from training import make_agent, make_env
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_CHECKPOINT = os.path.join(ROOT, "assets", "demo.pt")
-DEMO_COMMAND = "python scripts/train.py --run-dir runs/demo && cp runs/demo/checkpoint.pt assets/demo.pt"
+DEMO_COMMAND = ("python scripts/train.py --env CuedBerry-v0 --total-steps 1200000 --run-dir runs/demo && "
+                "python -m training.export runs/demo assets/demo.pt")
 HISTORY = 200  # steps kept for the running plot
 MULTI_ID = "MultiBerry-v0"
 MULTI_ONLY_KWARGS = ("num_agents", "target_mode", "cooperative", "starvation_steps", "task")
