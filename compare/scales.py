@@ -4,14 +4,15 @@
   feedback on RedBerry-v0, 5 seeds, 250k steps each. RedBerry-v0 passes a normalised score of 0.8
   in ~0.2M steps with the trainer's 4x4 PPO, so 250k steps show who learns it and how fast; the
   cued and reversal tasks need ~1M steps a run (~8 min each here), which is the card grid's job.
-  15 runs x 250k steps at ~2,000 steps/s is ~31 min, then ~290 evaluation cells of ~1 s.
+  15 runs x 250k steps at ~1,200 steps/s is ~52 min, then ~290 evaluation cells of ~1 s.
 - `card`: the grid that answers the card (issue 11, part 5): each preset on the task where its
   mechanism should matter, trained on the difficulty it is tested on, 5 seeds, the trainer's
   default 1M steps. CuedBerry-v0 for the goal pathways (late = recurrent, early, top-down =
   feedback, and feedback trained at T = 3 for the T sweep), what/where and full; hard-trained
   feedback at T = 1 and T = 3 for the T sweep on hard worlds (agents trained on easy worlds score
   below random on hard ones); ReversalBerry-v0 for plasticity (feedforward, recurrent, dopamine,
-  full); RedBerry-v0 as the easy baseline (feedforward, recurrent, feedback). About 11 CPU-hours:
+  full); RedBerry-v0 as the easy baseline (feedforward, recurrent, feedback). About 19 CPU-hours
+  nominally (see `compare.work.calibrate` for the measured figure before it starts):
   run it on a GPU, or as `--shard i/n` on n cores and `--merge` the shards.
 - `full`: the card's groups on a GPU, 10 seeds, 10M steps, full-length episodes.
 """
@@ -22,7 +23,9 @@ from typing import Any
 
 from compare.grid import CONDITIONS, LESIONS, Plan
 
-CPU_STEPS_PER_SECOND = 2_000  # one training run on this 2-core CPU, 256 worlds x 16 steps, 4x4 PPO
+# One training run on this 2-core CPU, 256 worlds x 16 steps, 4x4 PPO: about the mean over the presets of
+# `bench.py train` on 2026-12-02 (550-1,740 steps/s). A grid of ESTIMATE_FROM_HOURS or more measures its own.
+CPU_STEPS_PER_SECOND = 1_200
 
 _GOAL_PATHWAYS = ("feedforward", "recurrent", "early", "feedback", "feedback_T3", "whatwhere", "full")
 CARD_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
