@@ -208,8 +208,9 @@ def ppo_update(
     runs after each backward pass and before clipping (data-parallel all-reduce). With
     ``target_kl`` set, the epochs stop early once the last minibatch's approximate KL exceeds
     it, as in CleanRL (one host read per epoch). Minibatch orders come from ``generator`` (torch's
-    global RNG when None); ``batched_replay`` as `evaluate_actions`' ``batched``. Returns 0-d device tensors: CleanRL's loss statistics averaged over minibatches,
-    plus ``finite`` (1.0 while every loss was finite).
+    global RNG when None); ``batched_replay`` as `evaluate_actions`' ``batched``. Returns 0-d device
+    tensors: CleanRL's loss statistics averaged over minibatches, plus ``finite`` (1.0 while every loss
+    was finite).
     """
     recurrent = bool(rollout.initial_state)
     n_units = rollout.num_envs if recurrent else rollout.num_envs * rollout.num_steps

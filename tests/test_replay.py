@@ -23,11 +23,8 @@ VARIANTS = [(p, {}, "discrete") for p in agents.PRESETS] + [
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def one_thread(one_torch_thread):
+    """Tiny batches: one torch thread (conftest.py)."""
 
 
 def collect(preset: str, overrides: dict, action_type: str, seed: int = 0):

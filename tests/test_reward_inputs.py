@@ -13,11 +13,8 @@ from tests.test_agents import random_obs, spaces
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def one_thread(one_torch_thread):
+    """Tiny batches: one torch thread (conftest.py)."""
 
 
 def policy_and_value(agent, reward, action, episode_start=False, n=4):
