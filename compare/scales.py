@@ -1,6 +1,6 @@
 """The values of each `--scale`, and what a grid costs.
 
-- `default`: a 2-core CPU in about 40 minutes. The easy baseline only: feedforward, recurrent and
+- `default`: a 2-core CPU in about an hour. The easy baseline only: feedforward, recurrent and
   feedback on RedBerry-v0, 5 seeds, 250k steps each. RedBerry-v0 passes a normalised score of 0.8
   in ~0.2M steps with the trainer's 4x4 PPO, so 250k steps show who learns it and how fast; the
   cued and reversal tasks need ~1M steps a run (~8 min each here), which is the card grid's job.
