@@ -59,7 +59,6 @@ class WhatWhere(nn.Module):
 
     def forward(self, streams: torch.Tensor, gates: torch.Tensor) -> torch.Tensor:
         """streams [what, where] (N, C_what + 2K), gates (N, 2) -> top features (N, embed)."""
-        what_size = self.what_conv.out_channels
-        scale = torch.cat([gates[:, 0:1].expand(-1, what_size),
-                           gates[:, 1:2].expand(-1, streams.shape[1] - what_size)], dim=1)  # (N, C_what + 2K)
-        return F.relu(self.top(streams * scale))
+        what, where = streams.split([self.what_conv.out_channels, 2 * self.where_conv.out_channels], dim=1)
+        gated = torch.cat([what * gates[:, 0:1], where * gates[:, 1:2]], dim=1)
+        return F.relu(self.top(gated))

@@ -4,8 +4,9 @@
 (collection + PPO update + logging, after one warm-up update) of PPO's sequential replay and of its
 batched one, in alternating order, each as a fraction of the no-overhead ceiling measured just
 before it (a plain batched CNN doing the same PPO work per sample), and the steps per second of the
-same worlds stepped alone with random actions. ``python scripts/bench.py population`` trains K seeds as one population and as K
-separate runs, the same steps each, and prints the ratio of their aggregate steps per second.
+same worlds stepped alone with random actions. ``python scripts/bench.py population`` trains K
+seeds as one population and as K separate runs, the same steps each, and prints the ratio of their
+aggregate steps per second.
 """
 
 from __future__ import annotations
@@ -40,13 +41,11 @@ def env_only_sps(config: Config, steps: int) -> float:
 
     for _ in range(10):  # warm-up
         env.step(random_actions())
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    _sync(device)
     start = time.perf_counter()
     for _ in range(steps):
         env.step(random_actions())
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    _sync(device)
     sps = steps * n / (time.perf_counter() - start)
     env.close()
     return sps
