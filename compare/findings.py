@@ -9,11 +9,12 @@ k of each met the same worlds, so the paired difference x_k - y_k and its 95% bo
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Optional
 
 from compare import stats
-from compare.grid import Plan, parse_variant
+from compare.grid import Plan, format_setting, parse_variant
 from compare.tables import THRESHOLDS, by_seed, censored_median, efficiency_rows, reversal_curves, win_stay_rows
 
 # (X, its matched control Y, what the pair tests), on every task where both were trained.
@@ -30,6 +31,29 @@ MATCHED = (
     ("full", "recurrent", "every mechanism against none"),
     ("feedforward", "recurrent", "no memory against a GRU core"),
 )
+
+
+
+
+def matched_pairs(plan: Plan) -> list[tuple[str, str, str]]:
+    """The (X, Y, what) pairs judged in this plan: MATCHED, also between variants with the same settings
+    (`feedback+taste=True` against `feedforward+taste=True`), and every variant with agent settings
+    against the same preset without them in the same worlds (`feedback+plastic=True` against
+    `feedback`). Agents trained in other worlds are evaluated in other worlds, so they are not paired."""
+    variants = {a: parse_variant(a) for a in plan.agents}
+    suffixes = sorted({(v.agent, v.world) for v in variants.values()})
+    pairs = []
+    for x, y, what in MATCHED:
+        for agent, world in suffixes:
+            with_settings = [dataclasses.replace(parse_variant(n), agent=agent, world=world).name for n in (x, y)]
+            if all(n in variants for n in with_settings):
+                pairs.append((*with_settings, what))
+    for name, v in variants.items():  # its agent settings against none, in the same worlds (paired)
+        base = dataclasses.replace(v, agent=()).name
+        if v.agent and base in variants:
+            settings = ", ".join(f"{k}={format_setting(value)}" for k, value in v.agent)
+            pairs.append((name, base, f"{settings} against the preset's own agent"))
+    return list(dict.fromkeys(pairs))
 
 
 # --- formatting ------------------------------------------------------------------------------
@@ -90,7 +114,7 @@ def what_we_found(plan: Plan, rows: list[dict]) -> list[str]:
              f"{stats.MIN_SEEDS} seeds. P(X > Y) is rliable's probability of improvement (Agarwal et al. 2021) "
              "over every pair of seeds, with its bootstrap CI.", ""]
     found = 0
-    for x, y, what in MATCHED:
+    for x, y, what in matched_pairs(plan):
         for task in plan.envs:
             home = home_condition(plan, x)
             if (task, home, x) not in score or (task, home, y) not in score:

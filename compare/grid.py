@@ -16,9 +16,13 @@ Conditions change the worlds, never the agent:
 - `setsize_D`: two targets among D distractors, for the set-size curve (steps to the first
   target against D).
 
-The trained agents are *variants* of the presets, named `PRESET[_T<k>][@<difficulty>]`:
+The trained agents are *variants* of the presets, named `PRESET[_T<k>][@<difficulty>][+NAME=VALUE...]`:
 `feedback_T3` is the feedback preset trained with T = 3 passes, `feedback_T3@hard` the same trained
-on hard worlds (without `@`, the plan's training difficulty). `Plan` holds every setting of one
+on hard worlds (without `@`, the plan's training difficulty), `feedback+modulator=learned+plastic=True`
+the feedback preset with those AgentConfig fields, `feedback+taste=True` trained in worlds with that
+knob. A run given with `--from` gets the name of what it was trained with, so two variants of one
+preset stand side by side in one compare. A variant's world knobs stay in every condition it is
+evaluated in, unless the condition sets that knob itself. `Plan` holds every setting of one
 compare, with the (task, variants) groups it trains; `compare.scales.SCALES` gives the values of
 each `--scale`.
 """
@@ -33,7 +37,9 @@ from typing import Any, Optional
 
 import agents
 import envs
+from agents.config import FIELDS
 from envs.config import DIFFICULTIES, DIFFICULTY_PRESETS
+from training.flags import first_line
 
 
 class CompareError(ValueError):
@@ -239,50 +245,125 @@ class Unit:
 
 @dataclass(frozen=True)
 class Variant:
-    """A preset trained with another T and/or on another difficulty (None: the preset's, the plan's)."""
+    """A preset trained with another T, on another difficulty (None: the preset's, the plan's), with
+    other agent settings (`agent`: AgentConfig fields) and/or in other worlds (`world`: world knobs),
+    each a sorted tuple of (name, value)."""
 
     preset: str
     passes: Optional[int] = None
     difficulty: Optional[str] = None
+    agent: tuple[tuple[str, Any], ...] = ()
+    world: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def name(self) -> str:
+        """The canonical name: `PRESET[_T<k>][@DIFFICULTY][+NAME=VALUE...]`, the settings sorted by name."""
+        settings = "".join(f"+{k}={format_setting(v)}" for k, v in sorted(self.agent + self.world))
+        return (self.preset + (f"_T{self.passes}" if self.passes is not None else "")
+                + (f"@{self.difficulty}" if self.difficulty else "") + settings)
+
+    @property
+    def base(self) -> str:
+        """The name without the +settings: the variant they change (the matched control of a verdict)."""
+        return Variant(self.preset, self.passes, self.difficulty).name
 
 
-_VARIANT = re.compile(r"^(?P<preset>[a-z]+)(?:_T(?P<passes>\d+))?(?:@(?P<difficulty>[a-z]+))?$")
+_VARIANT = re.compile(r"^(?P<preset>[a-z]+)(?:_T(?P<passes>\d+))?(?:@(?P<difficulty>[a-z]+))?"
+                      r"(?P<settings>(?:\+[a-z_]+=[^+=\s]+)*)$")
+AGENT_SETTINGS = tuple(FIELDS)  # +NAME=VALUE for these sets the agent (--agent-overrides)
+# +NAME=VALUE for these sets the training worlds (--env-kwargs); the plan and the id decide the others
+WORLD_SETTINGS = tuple(f.name for f in dataclasses.fields(envs.WorldConfig)
+                       if f.name not in ("task", "difficulty", "max_episode_steps"))
+VARIANT_GRAMMAR = (f"PRESET[_T<k>][@DIFFICULTY][+NAME=VALUE...] with PRESET one of {', '.join(agents.PRESETS)} "
+                   f"(e.g. feedback_T3, feedback_T3@hard, feedback+modulator=learned+plastic=True); _T only for presets "
+                   f"with top-down feedback; DIFFICULTY one of {', '.join(DIFFICULTIES)}; NAME an AgentConfig field "
+                   f"or a world knob, the settings sorted by NAME")
+
+
+def format_setting(value: Any) -> str:
+    """A setting's value as a variant name writes it: True, 20, 0.25, learned, 16,32,32."""
+    if isinstance(value, (tuple, list)):
+        return ",".join(format_setting(v) for v in value)
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def parse_setting(text: str) -> Any:
+    """The inverse of `format_setting`: True/False, an int, a float, a comma list, else the string."""
+    if "," in text:
+        return tuple(parse_setting(t) for t in text.split(","))
+    if text in ("True", "False"):
+        return text == "True"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 def parse_variant(name: str) -> Variant:
-    """'feedback_T3@hard' -> Variant('feedback', 3, 'hard'); bad names raise CompareError (--agents)."""
-    match = _VARIANT.match(name)
-    allowed = (f"PRESET[_T<k>][@DIFFICULTY] with PRESET one of {', '.join(agents.PRESETS)} (e.g. feedback_T3, "
-               f"feedback_T3@hard; _T only for presets with top-down feedback; DIFFICULTY one of "
-               f"{', '.join(DIFFICULTIES)})")
+    """'feedback_T3@hard+plastic=True' -> Variant('feedback', 3, 'hard', (('plastic', True),));
+    bad names raise CompareError (--agents). The agent settings are checked against the preset here; the
+    world settings against a task in `preset_unit`, which knows it."""
+    match = _VARIANT.match(name) if isinstance(name, str) else None
     if not match or match["preset"] not in agents.PRESETS:
-        raise CompareError(f"--agents: {name!r} not known; valid: {allowed}")
-    variant = Variant(match["preset"], int(match["passes"]) if match["passes"] else None, match["difficulty"])
-    problem = ("sets T on a preset without top-down feedback, or T < 1" if variant.passes is not None and (
-        variant.passes < 1 or not agents.PRESETS[variant.preset].feedback) else
-        f"names difficulty {variant.difficulty!r}" if variant.difficulty not in (None, *DIFFICULTIES) else None)
+        raise CompareError(f"--agents: {name!r} not known; valid: {VARIANT_GRAMMAR}")
+    pairs = [item.split("=", 1) for item in match["settings"].split("+")[1:]]
+    agent = tuple((k, parse_setting(v)) for k, v in pairs if k in AGENT_SETTINGS)
+    world = tuple((k, parse_setting(v)) for k, v in pairs if k in WORLD_SETTINGS)
+    variant = Variant(match["preset"], int(match["passes"]) if match["passes"] else None, match["difficulty"],
+                      agent, world)
+    unknown = [k for k, _ in pairs if k not in AGENT_SETTINGS + WORLD_SETTINGS]
+    problem = (
+        f"sets {unknown}, which are neither AgentConfig fields nor world knobs (the plan decides difficulty and "
+        f"max_episode_steps)" if unknown else
+        "sets passes with +passes=; write it as _T<k>" if any(k == "passes" for k, _ in pairs) else
+        "sets T on a preset without top-down feedback, or T < 1" if variant.passes is not None and (
+            variant.passes < 1 or not agents.PRESETS[variant.preset].feedback) else
+        f"names difficulty {variant.difficulty!r}" if variant.difficulty not in (None, *DIFFICULTIES) else
+        "sets a name twice" if len({k for k, _ in pairs}) != len(pairs) else
+        f"is not in canonical form; write it as {variant.name!r}" if variant.name != name else None)
     if problem:
-        raise CompareError(f"--agents: {name!r} {problem}; valid: {allowed}")
+        raise CompareError(f"--agents: {name!r} {problem}; valid: {VARIANT_GRAMMAR}")
+    try:
+        agents.make_config(variant.preset, **dict(agent))
+    except ValueError as exc:
+        raise CompareError(f"--agents: {name!r}: {first_line(exc)}; valid: {VARIANT_GRAMMAR}") from None
     return variant
 
 
-def variant_name(preset: str, passes: int) -> str:
-    """The variant of a run trained with `passes` (the preset's own T: the preset's name)."""
-    return preset if passes == agents.PRESETS[preset].passes else f"{preset}_T{passes}"
+def variant_of_run(task: str, preset: str, difficulty: str, agent_config, world: dict[str, Any]) -> Variant:
+    """The variant a trained run is: its T, its difficulty if not easy, every AgentConfig field that
+    differs from its preset's and every world setting (beyond difficulty and episode length) that differs
+    from its task's default at that difficulty."""
+    base = agents.PRESETS[preset]
+    changed = tuple((f, getattr(agent_config, f)) for f in AGENT_SETTINGS
+                    if f != "passes" and getattr(agent_config, f) != getattr(base, f))
+    default = envs.make_config(envs.TASK_IDS[task], difficulty)
+    worlds = envs.make_config(envs.TASK_IDS[task], difficulty, **{k: v for k, v in world.items() if k in WORLD_SETTINGS})
+    world_changed = tuple((k, getattr(worlds, k)) for k in WORLD_SETTINGS if getattr(worlds, k) != getattr(default, k))
+    passes = None if agent_config.passes == base.passes else agent_config.passes
+    return Variant(preset, passes, None if difficulty == "easy" else difficulty, tuple(sorted(changed)),
+                   tuple(sorted(world_changed)))
 
 
-def trainer_overrides(agent: str) -> dict[str, int]:
+def trainer_overrides(agent: str) -> dict[str, Any]:
     """The trainer's --agent-overrides of a variant ({} for a plain preset)."""
     variant = parse_variant(agent)
-    return {} if variant.passes is None else {"passes": variant.passes}
+    return {**({} if variant.passes is None else {"passes": variant.passes}), **dict(variant.agent)}
 
 
 def preset_unit(task: str, agent: str, seed: int, difficulty: str) -> Unit:
     """The unit of variant `agent` (see `parse_variant`); `difficulty`: the plan's training difficulty."""
     variant = parse_variant(agent)
-    config = agents.PRESETS[variant.preset]
-    return Unit(task, agent, seed, config.feedback, config.plastic, variant.passes or config.passes,
-                variant.difficulty or difficulty, whatwhere=config.whatwhere)
+    config = agents.make_config(variant.preset, **trainer_overrides(agent))
+    world = dict(variant.world)
+    try:
+        envs.make_config(envs.TASK_IDS[task], variant.difficulty or difficulty, **world)
+    except ValueError as exc:
+        raise CompareError(f"--agents: {agent!r} on {task}: {first_line(exc)}") from None
+    return Unit(task, agent, seed, config.feedback, config.plastic, config.passes, variant.difficulty or difficulty,
+                variant.world, whatwhere=config.whatwhere)
 
 
 @dataclass(frozen=True)
@@ -334,8 +415,3 @@ def eval_cells(unit: Unit, plan: Plan) -> list[EvalCell]:
         if unit.feedback and name in plan.passes_conditions:
             cells += [EvalCell(unit, name, passes=t) for t in plan.passes if t != unit.passes]
     return cells
-
-
-def difficulty_knobs() -> set[str]:
-    """The world knobs a difficulty preset sets (a condition decides them, not the training run)."""
-    return {k for preset in DIFFICULTY_PRESETS.values() for k in preset}

@@ -22,8 +22,8 @@ import time
 import agents
 from compare import report
 from compare.cli import CompareArgs
-from compare.grid import (ALL_TASKS, CONDITIONS, CompareError, Plan, Unit, check_plan, difficulty_knobs, eval_cells,
-                          parse_variant, preset_unit, trainer_overrides, variant_name)
+from compare.grid import (ALL_TASKS, CONDITIONS, CompareError, Plan, Unit, check_plan, eval_cells,
+                          parse_variant, preset_unit, trainer_overrides, variant_of_run)
 from compare.launch import check_launch, parse_shard, run_groups, shard_units
 from compare.scales import ESTIMATE_FROM_HOURS, SCALES, cost, estimate_text
 from compare.store import (INVOCATIONS_FILE, PLAN_FILE, load_cell, load_cells, prepare_out, read_json, run_dir_of,
@@ -167,14 +167,12 @@ def load_runs(paths: tuple[str, ...]) -> list[Unit]:
                                    f"{', '.join(ALL_TASKS)}")
             if config.agent not in agents.PRESETS:
                 raise CompareError(f"--from: {run_dir!r} has agent {config.agent!r}; allowed: {', '.join(agents.PRESETS)}")
-            world = {k: v for k, v in config.env_make_kwargs().items()
-                     if k not in difficulty_knobs() | {"difficulty", "max_episode_steps"}}
-            name = variant_name(config.agent, agent_config.passes)
-            if (config.difficulty or "easy") != "easy":  # trained on harder worlds: its own variant, as --agents names it
-                name += f"@{config.difficulty}"
-            unit = Unit(config.env, name, config.seed,
-                        agent_config.feedback, agent_config.plastic, agent_config.passes, config.difficulty or "easy",
-                        tuple(sorted(world.items())), os.path.abspath(run_dir), agent_config.whatwhere)
+            difficulty = config.difficulty or "easy"
+            # Its own variant, as --agents names it: another T, harder worlds, other agent or world settings.
+            variant = variant_of_run(config.env, config.agent, difficulty, agent_config, config.env_make_kwargs())
+            unit = Unit(config.env, variant.name, config.seed,
+                        agent_config.feedback, agent_config.plastic, agent_config.passes, difficulty,
+                        variant.world, os.path.abspath(run_dir), agent_config.whatwhere)
             if unit.key in seen:
                 raise CompareError(f"--from: {run_dir!r} and {seen[unit.key]!r} are both {unit.key}; give each "
                                    f"(task, agent, seed) once")

@@ -60,6 +60,7 @@ class WorldConfig:
     regrow_delay: int = 20  # steps before an eaten berry grows again elsewhere
     reversal_rate: float = 1.0 / 150.0  # ReversalBerry: chance per step that the paying colour switches
     reversal_colours: tuple[int, int] = (0, 4)  # ReversalBerry: the two colours (red, blue)
+    taste: bool = False  # ReversalBerry: obs["goal"] is one-hot of the colour eaten on the last step (zeros if none)
     action_type: str = "discrete"  # "discrete" (5 actions) or "continuous" (linear, angular)
     forward_speed: float = 0.25  # world units per step at full forward
     turn_speed: float = 0.3  # radians per step at full turn
@@ -127,6 +128,9 @@ def _validate(c: WorldConfig) -> None:
     for name in ("forager_radius", "berry_radius", "foliage_radius"):
         real(name, 0.0, c.arena_size / 4, low_open=True)
     _check("action_type", c.action_type, c.action_type in ACTION_TYPES, f"one of {ACTION_TYPES}")
+    _check("taste", c.taste, isinstance(c.taste, bool), "True or False")
+    _check("taste", c.taste, not c.taste or c.task == "reversal",
+           f"False for task={c.task!r}, whose goal shows the target; taste=True is for ReversalBerry (task='reversal')")
     pair = c.reversal_colours
     _check("reversal_colours", pair,
            isinstance(pair, tuple) and len(pair) == 2 and all(isinstance(i, int) and 0 <= i < NUM_COLOURS for i in pair) and pair[0] != pair[1],

@@ -76,7 +76,9 @@ class BerryVectorEnv(VectorEnv):
     (N, ...) torch tensors on the env's device. The image is the egocentric view: the forager
     sits 1.5 pixels above the bottom edge, centred, facing up; the view spans `view_extent`
     world units. The goal is a one-hot over the palette (red, orange, yellow, cyan, blue,
-    magenta) naming the target, always red on RedBerry and zeros on ReversalBerry.
+    magenta) naming the target, always red on RedBerry. On ReversalBerry the target is hidden: the
+    goal is zeros or, with `taste=True`, the colour of the berry eaten on the last step (zeros when
+    none was), as an animal tastes what it ate.
 
     ## Rewards
     `target_reward` (+1) per target berry eaten, `distractor_reward` (-1) per other berry.
@@ -259,6 +261,8 @@ class BerryVectorEnv(VectorEnv):
     def set_state(self, saved: dict[str, torch.Tensor]) -> None:
         """Restore what get_state returned; shapes must match this env's."""
         current = self.state.as_dict()
+        if "tasted" not in saved:  # saved before the taste signal existed: nothing tasted yet
+            saved = {**saved, "tasted": torch.zeros_like(current["tasted"])}
         missing = sorted(set(current) - set(saved))
         if missing:
             raise ValueError(f"env state is missing {missing}; it was not made by BerryVectorEnv.get_state()")

@@ -31,6 +31,7 @@ class WorldState(View):
     episode_target: torch.Tensor  # (N,) float32 target berries eaten this episode
     episode_distractor: torch.Tensor  # (N,) float32
     needs_reset: torch.Tensor  # (N,) bool: the episode ended on the last step (next-step autoreset)
+    tasted: torch.Tensor  # (N, P) float32: one-hot of the colours eaten on the last step (the taste signal)
 
 
 def _one_forager(config: WorldConfig) -> MultiConfig:
@@ -52,21 +53,22 @@ def _as_arenas(state: WorldState) -> ArenaState:
     )
 
 
-def _as_world(arenas: ArenaState) -> WorldState:
-    """The inverse of `_as_arenas`: forager 0 of each arena (views)."""
+def _as_world(arenas: ArenaState, tasted: torch.Tensor) -> WorldState:
+    """The inverse of `_as_arenas`: forager 0 of each arena (views), with the taste signal given."""
     return WorldState(
         pose=arenas.pose[:, 0], berry_pos=arenas.berry_pos, berry_colour=arenas.berry_colour,
         berry_timer=arenas.berry_timer, foliage_pos=arenas.foliage_pos, target_colour=arenas.target_colour,
         illumination=arenas.illumination, seed=arenas.seed, counter=arenas.counter,
         episode_step=arenas.episode_step[:, 0], episode_return=arenas.episode_return[:, 0],
         episode_target=arenas.episode_target[:, 0], episode_distractor=arenas.episode_distractor[:, 0],
-        needs_reset=arenas.arena_reset,
+        needs_reset=arenas.arena_reset, tasted=tasted,
     )
 
 
 def empty_state(config: WorldConfig, num_envs: int, device: torch.device) -> WorldState:
     """N worlds that all start an episode on their first step."""
-    return _as_world(empty_arenas(_one_forager(config), num_envs, device))
+    return _as_world(empty_arenas(_one_forager(config), num_envs, device),
+                     torch.zeros(num_envs, NUM_COLOURS, dtype=torch.float32, device=device))
 
 
 def step_worlds(config: WorldConfig, state: WorldState, action: torch.Tensor):
@@ -76,18 +78,25 @@ def step_worlds(config: WorldConfig, state: WorldState, action: torch.Tensor):
     a new episode, with reward 0; `reset()` is this same step with every world resetting, so a
     reset and an autoreset are one code path. The other worlds move, eat, regrow berries and,
     on ReversalBerry, maybe switch the paying colour.
+    With `config.taste`, the new state's `tasted` holds the colours of the berries eaten in this step.
     Returns (state, reward (N,), truncated (N,) bool, target_eaten (N,), distractor_eaten (N,)).
     """
     arenas, reward, _, truncated, target_eaten, distractor_eaten = step_arenas(
         _one_forager(config), _as_arenas(state), action[:, None])
-    return _as_world(arenas), reward[:, 0], truncated[:, 0], target_eaten[:, 0], distractor_eaten[:, 0]
+    tasted = state.tasted
+    if config.taste:  # eaten this step: present before, regrowing now (a reset regrows nothing: all timers 0)
+        eaten = (state.berry_timer == 0) & (arenas.berry_timer > 0)  # (N, K)
+        palette = torch.arange(NUM_COLOURS, device=eaten.device)
+        tasted = (eaten[..., None] & (state.berry_colour[..., None] == palette)).any(1).to(torch.float32)
+    return _as_world(arenas, tasted), reward[:, 0], truncated[:, 0], target_eaten[:, 0], distractor_eaten[:, 0]
 
 
 def restart_worlds(config: WorldConfig, state: WorldState, restart: torch.Tensor) -> WorldState:
     """Start a new episode now in the worlds that restart (N,) bool marks; the others keep their
     state exactly (`envs.arena.restart_slots` with M = 1). For `reset(options={"reset_mask": ...})`."""
     never = torch.zeros_like(restart)[:, None]
-    return _as_world(restart_slots(_one_forager(config), _as_arenas(state), restart, never))
+    tasted = state.tasted * ~restart[:, None]  # a new episode has tasted nothing
+    return _as_world(restart_slots(_one_forager(config), _as_arenas(state), restart, never), tasted)
 
 
 def set_target(state: WorldState, colour: torch.Tensor, swap_berries: bool = False) -> WorldState:
@@ -107,12 +116,12 @@ def set_target(state: WorldState, colour: torch.Tensor, swap_berries: bool = Fal
     return new
 
 
-def goal_vector(config: WorldConfig, state: View) -> torch.Tensor:
-    """The goal the forager is shown: (N, P) float32 one-hot of the target; zeros on reversal."""
-    goal = torch.nn.functional.one_hot(state.target_colour, NUM_COLOURS).to(torch.float32)
+def goal_vector(config: WorldConfig, state: WorldState) -> torch.Tensor:
+    """The goal the forager is shown: (N, P) float32 one-hot of the target. On reversal the target is
+    hidden: zeros, or with `taste` the colours eaten on the last step (zeros when none was)."""
     if config.task == "reversal":
-        goal = torch.zeros_like(goal)
-    return goal
+        return state.tasted.clone() if config.taste else torch.zeros_like(state.tasted)
+    return torch.nn.functional.one_hot(state.target_colour, NUM_COLOURS).to(torch.float32)
 
 
 def is_target(state: View) -> torch.Tensor:

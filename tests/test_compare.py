@@ -269,6 +269,32 @@ def test_from_runs_trained_on_hard_worlds_are_their_own_variant(tmp_path):
     assert plan.agents == ("feedback", "feedback@hard")
 
 
+def test_two_variants_of_one_preset_share_one_compare(tmp_path):
+    """Runs of one preset trained with other agent settings or in other worlds are their own named
+    variants: they load from one --from, are evaluated side by side and judged against each other."""
+    from training import Config, train
+
+    base = Config(env="CuedBerry-v0", agent="feedback", num_envs=4, num_steps=8, total_steps=32, num_minibatches=2,
+                  max_episode_steps=16, video_interval=0, image_interval=0, progress=False, device="cpu")
+    runs = tmp_path / "runs"
+    train(dataclasses.replace(base, run_dir=str(runs / "plain")))
+    train(dataclasses.replace(base, agent_overrides={"plastic": True}, run_dir=str(runs / "plastic")))
+    train(dataclasses.replace(base, env_kwargs={"num_berries": 20, "regrow_delay": 20}, run_dir=str(runs / "dense")))
+    args = CompareArgs(out=str(tmp_path / "out"), from_runs=(str(runs),), conditions=("easy",), lesion_conditions=(),
+                       passes=(1,), passes_conditions=(), episode_steps=16, eval_worlds=4, device="cpu", progress=False)
+    plan, units = make_plan(args)
+    # regrow_delay 20 is the default: only what differs from the task's defaults names a variant.
+    assert plan.agents == ("feedback", "feedback+num_berries=20", "feedback+plastic=True")
+    assert {u.agent: u.plastic for u in units} == {"feedback": False, "feedback+plastic=True": True,
+                                                    "feedback+num_berries=20": False}
+    assert {u.agent: u.world_kwargs for u in units}["feedback+num_berries=20"] == (("num_berries", 20),)
+    run_compare(args)
+    rows = [r for r in read_csv(str(tmp_path / "out" / "results.csv")) if r["lesion"] == "none"]
+    assert sorted(r["agent"] for r in rows) == list(plan.agents)
+    text = open(tmp_path / "out" / "results.md").read()
+    assert "`feedback+plastic=True`" in text and "plastic=True against the preset's own agent" in text
+
+
 # --- statistics and measures -----------------------------------------------------------------
 
 

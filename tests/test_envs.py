@@ -163,6 +163,47 @@ def test_reversal_switches_the_paying_colour_within_an_episode():
     assert set(env.unwrapped.state.target_colour.tolist()) <= {0, 4}
 
 
+@pytest.mark.parametrize("colour", [0, 4])
+def test_taste_shows_the_colour_just_eaten_for_one_step(colour):
+    """With taste=True, ReversalBerry's goal is the colour eaten on the last step (zeros otherwise), so a
+    reward can be bound to the colour that earned it; a reset and a partial reset taste nothing."""
+    env = vec("ReversalBerry-v0", 2, taste=True, reversal_rate=0.0)
+    obs, _ = env.reset(seed=0)
+    assert torch.all(obs["goal"] == 0)
+    _put_berry_ahead(env, colour)
+    env.unwrapped.state.berry_timer[1] = 5  # world 1 has nothing to eat
+    obs, reward, _, _, info = env.step(torch.tensor([0, 1]))  # world 0 eats; world 1 turns
+    assert info["target_eaten"][0] + info["distractor_eaten"][0] == 1
+    assert obs["goal"][0].tolist() == torch.nn.functional.one_hot(torch.tensor(colour), 6).float().tolist()
+    assert torch.all(obs["goal"][1] == 0) and info["target_eaten"][1] + info["distractor_eaten"][1] == 0
+    assert (reward[0] > 0) == (colour == env.unwrapped.state.target_colour[0].item())
+    env.unwrapped.state.berry_timer[:] = 5
+    obs, *_ = env.step(torch.tensor([1, 1]))  # nothing eaten: the taste is gone
+    assert torch.all(obs["goal"] == 0)
+    _put_berry_ahead(env, colour)
+    env.step(torch.tensor([0, 1]))
+    obs, _ = env.reset(options={"reset_mask": np.array([True, False])})
+    assert torch.all(obs["goal"] == 0)
+    # A state saved before the taste signal existed loads as tasting nothing.
+    saved = env.unwrapped.get_state()
+    saved.pop("tasted")
+    env.unwrapped.set_state(saved)
+    assert torch.all(env.unwrapped.state.tasted == 0)
+
+
+def test_without_taste_the_reversal_goal_stays_zero_and_other_tasks_refuse_it():
+    env = vec("ReversalBerry-v0", 1, reversal_rate=0.0)
+    env.reset(seed=0)
+    _put_berry_ahead(env, 0)
+    obs, *_ = env.step(torch.tensor([0]))
+    assert torch.all(obs["goal"] == 0)
+    for env_id in ("RedBerry-v0", "CuedBerry-v0"):
+        with pytest.raises(ValueError, match="taste must be False for task=.*taste=True is for ReversalBerry"):
+            vec(env_id, 1, taste=True)
+    with pytest.raises(ValueError, match="taste=1 is not allowed; taste must be True or False"):
+        vec("ReversalBerry-v0", 1, taste=1)
+
+
 def test_next_step_autoreset_and_episode_info():
     env = vec("RedBerry-v0", 3, max_episode_steps=5)
     env.reset(seed=0)
