@@ -173,7 +173,8 @@ def efficiency(out: str, plan: Plan, trained: dict) -> list[str]:
     levels = " and ".join(f"{name.replace('normalized_score', 'normalised score')} {level}" for name, level in THRESHOLDS)
     lines = ["## Sample efficiency", "",
              f"Env steps until the training curve first reaches {levels} (the true-reward curves the trainer logs "
-             "to TensorBoard, one point per ~50k steps, each the mean over the episodes that ended since the last). "
+             "to TensorBoard, one point per ~50k steps, each the mean over the episodes that ended since the last; "
+             "a run trained with `--colour-prior-ramp` counts only episodes after its ramp, in the task's own worlds). "
              "A run that never gets there is censored at its length: `>N`. The median over seeds is `>N` where at "
              "least half never got there.", ""]
     rows = efficiency_rows(out, plan, trained)

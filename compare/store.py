@@ -115,7 +115,8 @@ def record_invocation(out: str, entry: dict) -> None:
 
 
 def read_curve(run_dir: str, tag: str = CURVE_TAG) -> list[list[float]]:
-    """[[step, value], ...] of a TensorBoard scalar in a run directory ([] where it was never logged)."""
+    """[[step, value], ...] of a TensorBoard scalar in a run directory ([] where it was never logged),
+    from `curriculum_end` on: a learning curve is of the task's own worlds."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     if not os.path.isdir(run_dir):
@@ -124,7 +125,26 @@ def read_curve(run_dir: str, tag: str = CURVE_TAG) -> list[list[float]]:
     accumulator.Reload()
     if tag not in accumulator.Tags().get("scalars", []):
         return []
-    return [[int(e.step), float(e.value)] for e in accumulator.Scalars(tag)]
+    start = curriculum_end(run_dir)
+    return [[int(e.step), float(e.value)] for e in accumulator.Scalars(tag) if e.step >= start]
+
+
+def curriculum_end(run_dir: str) -> int:
+    """The env step from which every episode a run logs ran in its task's own worlds: 0, or for a run
+    trained with --colour-prior-ramp (whose earlier worlds paid red more often, so an agent that always
+    seeks red scored well there) the ramp's end plus one episode of every world."""
+    from training.config import ConfigError, from_dict
+
+    try:
+        config = from_dict(read_json(os.path.join(run_dir, "config.json")), run_dir)
+    except (CompareError, ConfigError, OSError, TypeError, ValueError):
+        return 0
+    if not config.colour_prior_ramp:
+        return 0
+    import envs
+
+    episode = envs.make_config(envs.TASK_IDS[config.env], **config.env_make_kwargs()).max_episode_steps
+    return int(config.colour_prior_ramp * config.total_steps) + episode * config.num_envs
 
 
 def train_curves(out: str, record: dict, plan: Plan) -> dict[str, list[list[float]]]:

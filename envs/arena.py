@@ -218,7 +218,7 @@ def step_arenas(mc: MultiConfig, state: ArenaState, action: torch.Tensor, respaw
         drawn = (u[:, 0] * NUM_COLOURS).floor().long().clamp(0, NUM_COLOURS - 1)
     else:
         a, b = c.reversal_colours
-        drawn = torch.where(u[:, 0] < 0.5, a, b)
+        drawn = torch.where(u[:, 0] < c.first_colour_share, a, b)
         switch = rng.uniform(key, DRAW_REVERSAL, (1,))[:, 0] < c.reversal_rate
         current = torch.where(switch, a + b - current, current)
     new.target_colour = torch.where(arena_reset, drawn, current)

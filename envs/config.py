@@ -60,6 +60,7 @@ class WorldConfig:
     regrow_delay: int = 20  # steps before an eaten berry grows again elsewhere
     reversal_rate: float = 1.0 / 150.0  # ReversalBerry: chance per step that the paying colour switches
     reversal_colours: tuple[int, int] = (0, 4)  # ReversalBerry: the two colours (red, blue)
+    first_colour_share: float = 0.5  # ReversalBerry: chance that the first of reversal_colours pays at an episode's start
     taste: bool = False  # ReversalBerry: obs["goal"] is one-hot of the colour eaten on the last step (zeros if none)
     action_type: str = "discrete"  # "discrete" (5 actions) or "continuous" (linear, angular)
     forward_speed: float = 0.25  # world units per step at full forward
@@ -119,6 +120,7 @@ def _validate(c: WorldConfig) -> None:
     real("noise", 0.0, 1.0)
     real("illumination", 0.0, 0.9)
     real("reversal_rate", 0.0, 1.0)
+    real("first_colour_share", 0.0, 1.0)
     real("arena_size", 2.0, 1000.0)
     real("view_extent", 0.5, 1000.0)
     real("target_reward", -1e6, 1e6)

@@ -1,5 +1,6 @@
-"""--distractor-ramp: the schedule, and that logs show the task's true reward while the agent learns
-from the ramped one."""
+"""The curricula: --distractor-ramp (the schedule, and that logs show the task's true reward while the
+agent learns from the ramped one) and --colour-prior-ramp (ReversalBerry's paying colour drawn with a
+prior that falls to the worlds' own)."""
 
 import dataclasses
 
@@ -8,7 +9,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from training import Config, ConfigError, train
 from training.config import validate
-from training.loop import distractor_ramp
+from training.loop import colour_prior, distractor_ramp
 
 
 def test_ramp_schedule_is_linear_then_full():
@@ -49,3 +50,51 @@ def test_ramp_is_refused_where_foragers_share_the_team_reward(tmp_path):
                     env_kwargs={"cooperative": True}, progress=False, device="cpu", run_dir=str(tmp_path / "r"))
     with pytest.raises(ConfigError, match="--distractor-ramp: not with cooperative=True"):
         train(config)
+
+
+def test_colour_prior_falls_linearly_to_the_worlds_own_share():
+    ramp = Config(env="ReversalBerry-v0", colour_prior_ramp=0.5)
+    assert [colour_prior(ramp, u, 10, 0.5) for u in (1, 2, 6, 7, 10)] == [1.0, 0.9, 0.5, 0.5, 0.5]
+    assert colour_prior(ramp, 6, 10, 0.2) == pytest.approx(0.2)
+    assert all(colour_prior(Config(), u, 10, 0.5) == 0.5 for u in (1, 5, 10))
+    with pytest.raises(ConfigError, match="--colour-prior-ramp: got 0.5 with --env CuedBerry-v0"):
+        validate(Config(env="CuedBerry-v0", colour_prior_ramp=0.5))
+    with pytest.raises(ConfigError, match="--colour-prior-ramp: got -1; allowed: a number in"):
+        validate(Config(env="ReversalBerry-v0", colour_prior_ramp=-1))
+
+
+def test_first_colour_share_decides_which_colour_pays_at_a_reset():
+    import gymnasium as gym
+    import torch
+
+    import envs  # noqa: F401  (registers the ids)
+
+    for share, expected in ((1.0, 1.0), (0.0, 0.0)):
+        env = gym.make_vec("ReversalBerry-v0", num_envs=64, first_colour_share=share)
+        env.reset(seed=0)
+        assert (env.unwrapped.state.target_colour == 0).float().mean().item() == expected
+    env = gym.make_vec("ReversalBerry-v0", num_envs=512)
+    env.reset(seed=0)
+    assert 0.4 < (env.unwrapped.state.target_colour == 0).float().mean().item() < 0.6
+    assert set(torch.unique(env.unwrapped.state.target_colour).tolist()) == {0, 4}
+
+
+def test_colour_prior_ramp_sets_the_worlds_share_per_update(tmp_path):
+    # 6 updates, ramp 0.5: the share falls over the first 3 and is the worlds' 0.5 from the 4th; the
+    # trainer sets it on the worlds it steps and logs what they used.
+    base = Config(env="ReversalBerry-v0", agent="feedforward", num_envs=16, num_steps=8, total_steps=16 * 8 * 6,
+                  max_episode_steps=8, colour_prior_ramp=0.5, update_epochs=1, num_minibatches=2, image_interval=0,
+                  video_interval=0, checkpoint_interval=0, progress=False, device="cpu", run_dir=str(tmp_path / "r"))
+    train(base)
+    acc = EventAccumulator(str(tmp_path / "r"))
+    acc.Reload()
+    shares = [round(e.value, 6) for e in acc.Scalars("charts/first_colour_share")]
+    assert shares == [1.0, pytest.approx(5 / 6), pytest.approx(4 / 6), 0.5, 0.5, 0.5]
+    # compare's learning curves start once every world has had an episode in the worlds' own share:
+    # the ramp's end (384 steps) plus one episode (8 steps) of every world (16).
+    from compare.store import PRECISION_TAG, curriculum_end, read_curve
+
+    assert curriculum_end(str(tmp_path / "r")) == 384 + 8 * 16
+    logged = [e.step for e in acc.Scalars(PRECISION_TAG)]
+    assert min(logged) < 512 and [step for step, _ in read_curve(str(tmp_path / "r"), PRECISION_TAG)] == [
+        step for step in logged if step >= 512]

@@ -121,6 +121,11 @@ class Config:
     """Reward curriculum: over this fraction of the run the cost of eating a distractor ramps linearly from
     0 to the task's own (0 = off, the default). The agent learns from the ramped reward; every logged
     return, score and precision is the task's true one."""
+    colour_prior_ramp: float = 0.0
+    """ReversalBerry curriculum: over this fraction of the run the chance that the first colour of the pair
+    (red) pays at an episode's start falls linearly from 1 to the worlds' own `first_colour_share` (0.5),
+    so the agent first learns to seek one colour, then to leave it when it costs (0 = off, the default).
+    Episodes logged during the ramp are from the ramped worlds."""
     target_kl: Optional[float] = None
     """Stop an update's epochs early once the approximate KL exceeds this."""
     replay: Literal["batched", "sequential"] = "batched"
@@ -316,6 +321,11 @@ def validate(config: Config, recurrent: Optional[bool] = None) -> None:
         need(flag.replace("_", "-"), v, _is_real(v) and v >= 0, "a number >= 0")
     need("distractor-ramp", config.distractor_ramp,
          _is_real(config.distractor_ramp) and 0 <= config.distractor_ramp <= 1, "a number in [0, 1] (0 = off)")
+    need("colour-prior-ramp", config.colour_prior_ramp,
+         _is_real(config.colour_prior_ramp) and 0 <= config.colour_prior_ramp <= 1, "a number in [0, 1] (0 = off)")
+    if config.colour_prior_ramp and config.env != "ReversalBerry-v0":
+        raise ConfigError(f"--colour-prior-ramp: got {config.colour_prior_ramp} with --env {config.env}, which has "
+                          f"no pair of colours; allowed: 0 (off), or --env ReversalBerry-v0")
     need("max-grad-norm", config.max_grad_norm, _is_real(config.max_grad_norm) and config.max_grad_norm > 0, "a number > 0")
     if config.target_kl is not None:
         need("target-kl", config.target_kl, _is_real(config.target_kl) and config.target_kl > 0, "a number > 0, or None")

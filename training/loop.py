@@ -10,6 +10,7 @@ in `training.logbook`, and Ctrl-C handling in `training.interrupt`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
 from dataclasses import dataclass
@@ -100,6 +101,7 @@ def _train(configs: list[Config], device: torch.device, process: distributed.Pro
     runs = [RunState.open(c, process, device) for c in configs]
     config, k = configs[0], len(configs)  # the settings the runs share
     env = make_env(config, config.num_envs * k, device, **TRAINING_ENV_OPTIONS)
+    worlds = env.config  # the worlds as configured; --colour-prior-ramp changes env.config's share per update
     if config.distractor_ramp and getattr(getattr(env, "multi", None), "cooperative", False):
         raise ConfigError("--distractor-ramp: not with cooperative=True, where each forager is paid the team's "
                           "reward but the ramp would relieve only its own distractors; allowed: 0 (off) there")
@@ -132,6 +134,9 @@ def _train(configs: list[Config], device: torch.device, process: distributed.Pro
         for update in range(start_update + 1, num_updates + 1):
             lr = config.learning_rate * (1.0 - (update - 1.0) / num_updates) if config.anneal_lr else None
             ramp = distractor_ramp(config, update, num_updates)  # 1 unless --distractor-ramp
+            if config.colour_prior_ramp:  # the worlds read their config at every step: this update's share
+                env.config = dataclasses.replace(env.config, first_colour_share=colour_prior(
+                    config, update, num_updates, worlds.first_colour_share))
             relief = (1.0 - ramp) * env.config.distractor_reward  # the distractor reward not yet charged
             for m in members:
                 if lr is not None:
@@ -181,7 +186,9 @@ def _train(configs: list[Config], device: torch.device, process: distributed.Pro
             for m, log, sums in zip(members, logs, shared[:-1].chunk(k)):
                 log.scalars(global_step, sps, m.optimizer.param_groups[0]["lr"], m.stats,
                             {**m.episodes.read(sums), **m.internals.read(),
-                             **({"charts/distractor_ramp": ramp} if config.distractor_ramp else {})})
+                             **({"charts/distractor_ramp": ramp} if config.distractor_ramp else {}),
+                             **({"charts/first_colour_share": env.config.first_colour_share}
+                                if config.colour_prior_ramp else {})})
                 if config.image_interval and (update % config.image_interval == 0 or update == start_update + 1):
                     log.view(global_step, m.rollout.obs["image"][-1], m.out.internals.get("spatial_gain"))
                 if config.video_interval and update % config.video_interval == 0 and not stop:
@@ -272,6 +279,14 @@ def distractor_ramp(config: Config, update: int, num_updates: int) -> float:
     if config.distractor_ramp <= 0:
         return 1.0
     return min(1.0, (update - 1) / (config.distractor_ramp * num_updates))
+
+
+def colour_prior(config: Config, update: int, num_updates: int, share: float) -> float:
+    """The chance the first colour pays in ``update`` (1-based) under --colour-prior-ramp: it falls linearly
+    from 1 at the first update to the worlds' own ``share`` at ``colour_prior_ramp * num_updates``."""
+    if config.colour_prior_ramp <= 0:
+        return share
+    return 1.0 - (1.0 - share) * min(1.0, (update - 1) / (config.colour_prior_ramp * num_updates))
 
 
 def _check_finite(agent: torch.nn.Module, stats: dict, update: int, global_step: int, run: RunState) -> None:
