@@ -209,9 +209,9 @@ def efficiency(out: str, plan: Plan, trained: dict) -> list[str]:
 
 
 def reversal_conditions(plan: Plan) -> tuple[str, ...]:
-    """Where the reversal curve is read: ReversalBerry agents at their training difficulty, the
-    others in the `reversal` condition."""
-    return (plan.train_difficulty, "reversal")
+    """Where the reversal curve and win-stay / lose-shift are read: ReversalBerry agents at their training
+    difficulty and in its harder forms (`switches`, `no_taste`), the others in the `reversal` condition."""
+    return (plan.train_difficulty, "switches", "no_taste", "reversal")
 
 
 def reversal(plan: Plan, rows: list[dict]) -> list[str]:

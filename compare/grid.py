@@ -12,7 +12,10 @@ Conditions change the worlds, never the agent:
 - one knob at a time on top of `easy`: `more_distractors`, `near_hues`, `clutter`, `noise`,
   `illumination`;
 - `cue_change` (cued tasks): halfway through the episode the cue and the paying colour change;
-- `reversal`: the ReversalBerry-v0 task (the paying colour switches at random, the goal is zeros);
+- `reversal` (agents of the other tasks): the ReversalBerry-v0 task as it was before it had defaults
+  of its own (the paying colour switches at random, the goal is zeros);
+- `switches`, `no_taste` (ReversalBerry-v0 agents): the task's harder forms, the paying colour also
+  switching inside the episode, or no taste of the colour eaten;
 - `setsize_D`: two targets among D distractors, for the set-size curve (steps to the first
   target against D).
 
@@ -49,6 +52,8 @@ class CompareError(ValueError):
 # --- conditions ------------------------------------------------------------------------------
 
 CUED_TASKS = ("CuedBerry-v0",)
+REVERSAL_TASKS = ("ReversalBerry-v0",)
+REVERSAL_RATE = 1.0 / 150.0  # the harder forms' switches: about one every 150 steps
 ALL_TASKS = tuple(envs.TASK_IDS)  # the single-forager worlds (MultiBerry is not compared)
 SET_SIZE_TARGETS = 2  # targets in every set-size condition
 SET_SIZES = (2, 6, 14, 30)  # distractors in the set-size conditions
@@ -99,8 +104,13 @@ CONDITIONS: dict[str, Condition] = {c.name: c for c in [
     Condition("cue_change", "the training difficulty; halfway through the episode the cued colour changes to "
               "another one, and the two colours trade places in the field", cue_change=True, tasks=CUED_TASKS),
     Condition("reversal", "the ReversalBerry-v0 task at the training difficulty: red or blue pays and switches "
-              "at random, the goal is zeros", env_id="ReversalBerry-v0",
+              "at random (about every 150 steps), the goal is zeros", env_id="ReversalBerry-v0",
+              knobs=(("reversal_rate", REVERSAL_RATE), ("taste", False)),
               tasks=tuple(t for t in ALL_TASKS if t != "ReversalBerry-v0")),
+    Condition("switches", "ReversalBerry-v0's worlds, and the paying colour also switches at random inside the "
+              "episode, about every 150 steps", knobs=(("reversal_rate", REVERSAL_RATE),), tasks=REVERSAL_TASKS),
+    Condition("no_taste", "ReversalBerry-v0's worlds with the goal all zeros: which colour was eaten is not "
+              "shown, only seen", knobs=(("taste", False),), tasks=REVERSAL_TASKS),
     *[_set_size(d) for d in SET_SIZES],
 ]}
 

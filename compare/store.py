@@ -139,12 +139,12 @@ def curriculum_end(run_dir: str) -> int:
         config = from_dict(read_json(os.path.join(run_dir, "config.json")), run_dir)
     except (CompareError, ConfigError, OSError, TypeError, ValueError):
         return 0
-    if not config.colour_prior_ramp:
+    if not config.prior_ramp:
         return 0
     import envs
 
     episode = envs.make_config(envs.TASK_IDS[config.env], **config.env_make_kwargs()).max_episode_steps
-    return int(config.colour_prior_ramp * config.total_steps) + episode * config.num_envs
+    return int(config.prior_ramp * config.total_steps) + episode * config.num_envs
 
 
 def train_curves(out: str, record: dict, plan: Plan) -> dict[str, list[list[float]]]:

@@ -38,6 +38,17 @@ DIFFICULTY_PRESETS: dict[str, dict[str, float | int]] = {
                  noise=0.15, illumination=0.45, arena_size=12.0),
 }
 
+# Knobs a task sets over WorldConfig's defaults (any of them can still be overridden by keyword).
+# ReversalBerry-v0: the colour eaten shows in the goal (taste) and the paying colour, drawn at reset,
+# holds for the episode. This form is what a control agent learns (docs/design.md, "The reversal task");
+# the harder forms are knobs: reversal_rate=1/150 switches it about every 150 steps, taste=False hides
+# which colour was eaten.
+TASK_DEFAULTS: dict[str, dict[str, float | bool]] = {
+    "red": {},
+    "cued": {},
+    "reversal": dict(taste=True, reversal_rate=0.0),
+}
+
 
 @dataclass(frozen=True)
 class WorldConfig:
@@ -58,10 +69,10 @@ class WorldConfig:
     target_reward: float = 1.0  # reward for eating a target berry
     distractor_reward: float = -1.0  # reward for eating a distractor berry
     regrow_delay: int = 20  # steps before an eaten berry grows again elsewhere
-    reversal_rate: float = 1.0 / 150.0  # ReversalBerry: chance per step that the paying colour switches
+    reversal_rate: float = 1.0 / 150.0  # ReversalBerry: chance per step that the paying colour switches (task default 0)
     reversal_colours: tuple[int, int] = (0, 4)  # ReversalBerry: the two colours (red, blue)
     first_colour_share: float = 0.5  # ReversalBerry: chance that the first of reversal_colours pays at an episode's start
-    taste: bool = False  # ReversalBerry: obs["goal"] is one-hot of the colour eaten on the last step (zeros if none)
+    taste: bool = False  # ReversalBerry (task default True): obs["goal"] is one-hot of the colour eaten on the last step
     action_type: str = "discrete"  # "discrete" (5 actions) or "continuous" (linear, angular)
     forward_speed: float = 0.25  # world units per step at full forward
     turn_speed: float = 0.3  # radians per step at full turn
@@ -80,7 +91,8 @@ def _check(name: str, value, ok: bool, allowed: str) -> None:
 
 
 def make_config(task: str = "red", difficulty: str = "easy", **overrides) -> WorldConfig:
-    """Build a validated WorldConfig from a task, a difficulty preset and keyword overrides."""
+    """Build a validated WorldConfig from a task, a difficulty preset, the task's own defaults
+    (`TASK_DEFAULTS`) and keyword overrides, each over the last."""
     _check("task", task, task in TASKS, f"one of {TASKS}")
     _check("difficulty", difficulty, difficulty in DIFFICULTIES, f"one of {DIFFICULTIES}")
     names = {f.name for f in dataclasses.fields(WorldConfig)} - {"task", "difficulty"}
@@ -90,6 +102,7 @@ def make_config(task: str = "red", difficulty: str = "easy", **overrides) -> Wor
             f"unknown keyword argument(s) {unknown} for the foraging worlds; valid ones are {sorted(names)}"
         )
     values = dict(DIFFICULTY_PRESETS[difficulty])
+    values.update(TASK_DEFAULTS[task])
     values.update(overrides)
     if isinstance(values.get("reversal_colours"), list):  # JSON and flags give lists
         values["reversal_colours"] = tuple(values["reversal_colours"])

@@ -285,3 +285,15 @@ def test_from_runs_plan_holds_the_task_agent_pairs_the_runs_hold(monkeypatch):
     plan, units = make_plan(CompareArgs(from_runs=("runs",), device="cpu"))
     assert plan.groups == (("CuedBerry-v0", ("recurrent", "feedback")), ("ReversalBerry-v0", ("dopamine",)))
     assert scales.cost(plan)["runs"] == 6 and len(units) == 6  # not the 3 x 2 x 2 = 12 of a product
+
+
+def test_reversal_conditions_keep_the_old_form_and_the_harder_ones():
+    cued = grid.preset_unit("CuedBerry-v0", "feedback", 1, "easy")
+    env_id, kwargs = grid.world_kwargs_for(cued, grid.CONDITIONS["reversal"], 50)
+    assert env_id == "ReversalBerry-v0" and kwargs["taste"] is False and kwargs["reversal_rate"] == 1 / 150
+    reversal = grid.preset_unit("ReversalBerry-v0", "feedback", 1, "easy")
+    names = [c.name for c in grid.CONDITIONS.values() if c.applies_to("ReversalBerry-v0")]
+    assert "switches" in names and "no_taste" in names and "reversal" not in names
+    assert "switches" not in [c.name for c in grid.CONDITIONS.values() if c.applies_to("CuedBerry-v0")]
+    assert grid.world_kwargs_for(reversal, grid.CONDITIONS["switches"], 50)[1]["reversal_rate"] == 1 / 150
+    assert grid.world_kwargs_for(reversal, grid.CONDITIONS["no_taste"], 50)[1]["taste"] is False

@@ -167,7 +167,8 @@ def test_reversal_switches_the_paying_colour_within_an_episode():
 def test_taste_shows_the_colour_just_eaten_for_one_step(colour):
     """With taste=True, ReversalBerry's goal is the colour eaten on the last step (zeros otherwise), so a
     reward can be bound to the colour that earned it; a reset and a partial reset taste nothing."""
-    env = vec("ReversalBerry-v0", 2, taste=True, reversal_rate=0.0)
+    env = vec("ReversalBerry-v0", 2)  # taste=True and no switches: the task's defaults
+    assert env.unwrapped.config.reversal_rate == 0.0
     obs, _ = env.reset(seed=0)
     assert torch.all(obs["goal"] == 0)
     _put_berry_ahead(env, colour)
@@ -192,7 +193,8 @@ def test_taste_shows_the_colour_just_eaten_for_one_step(colour):
 
 
 def test_without_taste_the_reversal_goal_stays_zero_and_other_tasks_refuse_it():
-    env = vec("ReversalBerry-v0", 1, reversal_rate=0.0)
+    assert envs.make_config("reversal").taste and not envs.make_config("cued").taste  # the task's default
+    env = vec("ReversalBerry-v0", 1, taste=False)
     env.reset(seed=0)
     _put_berry_ahead(env, 0)
     obs, *_ = env.step(torch.tensor([0]))

@@ -24,6 +24,9 @@ Scalar = Union[bool, int, float, str]
 
 CONFIG_FILE = "config.json"
 MAX_SEED = 2 ** 32 - 1  # seeds are 32-bit, as numpy's and Gymnasium's
+# The --colour-prior-ramp a task trains with when the flag is left out: on ReversalBerry-v0 the control learned
+# to infer the hidden colour only with it (docs/design.md, "The reversal task").
+TASK_COLOUR_PRIOR_RAMP = {"ReversalBerry-v0": 0.5}
 
 
 class ConfigError(ValueError):
@@ -121,11 +124,12 @@ class Config:
     """Reward curriculum: over this fraction of the run the cost of eating a distractor ramps linearly from
     0 to the task's own (0 = off, the default). The agent learns from the ramped reward; every logged
     return, score and precision is the task's true one."""
-    colour_prior_ramp: float = 0.0
+    colour_prior_ramp: Optional[float] = None
     """ReversalBerry curriculum: over this fraction of the run the chance that the first colour of the pair
     (red) pays at an episode's start falls linearly from 1 to the worlds' own `first_colour_share` (0.5),
-    so the agent first learns to seek one colour, then to leave it when it costs (0 = off, the default).
-    Episodes logged during the ramp are from the ramped worlds."""
+    so the agent first learns to seek one colour, then to leave it when it costs (0 = off). Left out: the
+    task's own, 0.5 on ReversalBerry-v0 (`TASK_COLOUR_PRIOR_RAMP`), off elsewhere. Episodes logged during
+    the ramp are from the ramped worlds; compare's learning curves start after it."""
     target_kl: Optional[float] = None
     """Stop an update's epochs early once the approximate KL exceeds this."""
     replay: Literal["batched", "sequential"] = "batched"
@@ -146,6 +150,13 @@ class Config:
     """Log a GIF of an evaluation episode every this many updates (and at the end)."""
     progress: bool = True
     """Show a progress bar."""
+
+    @property
+    def prior_ramp(self) -> float:
+        """--colour-prior-ramp as this run uses it: the flag, else the task's own."""
+        if self.colour_prior_ramp is not None:
+            return self.colour_prior_ramp
+        return TASK_COLOUR_PRIOR_RAMP.get(self.env, 0.0)
 
     def env_make_kwargs(self) -> dict[str, Scalar]:
         """Keyword arguments for gym.make_vec: the explicit world flags plus --env-kwargs."""
@@ -197,6 +208,8 @@ def from_dict(values: dict, source: str) -> Config:
     unknown = sorted(set(values) - set(names))
     if unknown:
         raise ConfigError(f"{source}: unknown config field(s) {unknown}; allowed: {names}")
+    if "colour_prior_ramp" not in values:  # saved before the curriculum existed: trained without it
+        values = {**values, "colour_prior_ramp": 0.0}
     hints = typing.get_type_hints(Config)
     for name, value in values.items():
         allowed = _type_name(hints[name])
@@ -321,8 +334,8 @@ def validate(config: Config, recurrent: Optional[bool] = None) -> None:
         need(flag.replace("_", "-"), v, _is_real(v) and v >= 0, "a number >= 0")
     need("distractor-ramp", config.distractor_ramp,
          _is_real(config.distractor_ramp) and 0 <= config.distractor_ramp <= 1, "a number in [0, 1] (0 = off)")
-    need("colour-prior-ramp", config.colour_prior_ramp,
-         _is_real(config.colour_prior_ramp) and 0 <= config.colour_prior_ramp <= 1, "a number in [0, 1] (0 = off)")
+    need("colour-prior-ramp", config.colour_prior_ramp, config.colour_prior_ramp is None or (
+         _is_real(config.colour_prior_ramp) and 0 <= config.colour_prior_ramp <= 1), "a number in [0, 1] (0 = off)")
     if config.colour_prior_ramp and config.env != "ReversalBerry-v0":
         raise ConfigError(f"--colour-prior-ramp: got {config.colour_prior_ramp} with --env {config.env}, which has "
                           f"no pair of colours; allowed: 0 (off), or --env ReversalBerry-v0")

@@ -134,7 +134,7 @@ def _train(configs: list[Config], device: torch.device, process: distributed.Pro
         for update in range(start_update + 1, num_updates + 1):
             lr = config.learning_rate * (1.0 - (update - 1.0) / num_updates) if config.anneal_lr else None
             ramp = distractor_ramp(config, update, num_updates)  # 1 unless --distractor-ramp
-            if config.colour_prior_ramp:  # the worlds read their config at every step: this update's share
+            if config.prior_ramp:  # the worlds read their config at every step: this update's share
                 env.config = dataclasses.replace(env.config, first_colour_share=colour_prior(
                     config, update, num_updates, worlds.first_colour_share))
             relief = (1.0 - ramp) * env.config.distractor_reward  # the distractor reward not yet charged
@@ -188,7 +188,7 @@ def _train(configs: list[Config], device: torch.device, process: distributed.Pro
                             {**m.episodes.read(sums), **m.internals.read(),
                              **({"charts/distractor_ramp": ramp} if config.distractor_ramp else {}),
                              **({"charts/first_colour_share": env.config.first_colour_share}
-                                if config.colour_prior_ramp else {})})
+                                if config.prior_ramp else {})})
                 if config.image_interval and (update % config.image_interval == 0 or update == start_update + 1):
                     log.view(global_step, m.rollout.obs["image"][-1], m.out.internals.get("spatial_gain"))
                 if config.video_interval and update % config.video_interval == 0 and not stop:
@@ -283,10 +283,10 @@ def distractor_ramp(config: Config, update: int, num_updates: int) -> float:
 
 def colour_prior(config: Config, update: int, num_updates: int, share: float) -> float:
     """The chance the first colour pays in ``update`` (1-based) under --colour-prior-ramp: it falls linearly
-    from 1 at the first update to the worlds' own ``share`` at ``colour_prior_ramp * num_updates``."""
-    if config.colour_prior_ramp <= 0:
+    from 1 at the first update to the worlds' own ``share`` at ``prior_ramp * num_updates``."""
+    if config.prior_ramp <= 0:
         return share
-    return 1.0 - (1.0 - share) * min(1.0, (update - 1) / (config.colour_prior_ramp * num_updates))
+    return 1.0 - (1.0 - share) * min(1.0, (update - 1) / (config.prior_ramp * num_updates))
 
 
 def _check_finite(agent: torch.nn.Module, stats: dict, update: int, global_step: int, run: RunState) -> None:
