@@ -10,10 +10,13 @@
   default 1M steps. CuedBerry-v0 for the goal pathways (late = recurrent, early, top-down =
   feedback, and feedback trained at T = 3 for the T sweep), what/where and full; hard-trained
   feedback at T = 1 and T = 3 for the T sweep on hard worlds (agents trained on easy worlds score
-  below random on hard ones); ReversalBerry-v0 for plasticity (feedforward, recurrent, dopamine,
-  full); RedBerry-v0 as the easy baseline (feedforward, recurrent, feedback). About 19 CPU-hours
+  below random on hard ones); ReversalBerry-v0 for plasticity (`PLASTICITY_AGENTS`); RedBerry-v0 as the easy baseline (feedforward, recurrent, feedback). About 19 CPU-hours
   nominally (see `compare.work.calibrate` for the measured figure before it starts):
   run it on a GPU, or as `--shard i/n` on n cores and `--merge` the shards.
+- `reversal`: plasticity's fair test (issue 19): `PLASTICITY_AGENTS` on ReversalBerry-v0's defaults, 5
+  seeds of 2M steps in full 500-step episodes (the control reached precision 0.75 in about 1-1.5M
+  steps), evaluated on the task and its harder forms (`switches`, `no_taste`), with the lesions.
+  25 runs, nominally about 12 CPU-hours (calibrated on the machine before it starts): `--jobs 2`, or a GPU.
 - `full`: the card's groups on a GPU, 10 seeds, 10M steps, full-length episodes.
 """
 
@@ -28,9 +31,14 @@ from compare.grid import CONDITIONS, LESIONS, Plan
 CPU_STEPS_PER_SECOND = 1_200
 
 _GOAL_PATHWAYS = ("feedforward", "recurrent", "early", "feedback", "feedback_T3", "whatwhere", "full")
+# Plasticity's test: the control (top-down gain read from the core, which sees its rewards), the control
+# with the plastic layer under the TD-error modulator (dopamine's) and under Backpropamine's learned one,
+# and the plain recurrent and feedforward agents, which see rewards too.
+PLASTICITY_AGENTS = ("feedforward", "recurrent", "feedback", "feedback+plastic=True",
+                     "feedback+modulator=learned+plastic=True")
 CARD_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("CuedBerry-v0", _GOAL_PATHWAYS + ("feedback@hard", "feedback_T3@hard")),
-    ("ReversalBerry-v0", ("feedforward", "recurrent", "dopamine", "full")),
+    ("ReversalBerry-v0", PLASTICITY_AGENTS),
     ("RedBerry-v0", ("feedforward", "recurrent", "feedback")),
 )
 
@@ -55,6 +63,10 @@ SCALES: dict[str, dict[str, Any]] = {
         steps=1_000_000, train_difficulty="easy", episode_steps=200,
         lesion_conditions=("easy", "hard", "near_hues", "setsize_30"), passes_conditions=("easy", "hard"),
         eval_worlds=64, num_envs=256, num_steps=16),
+    "reversal": dict(
+        _EVAL, agents=PLASTICITY_AGENTS, envs=("ReversalBerry-v0",), seeds=5, steps=2_000_000, train_difficulty="easy",
+        episode_steps=500, conditions=("easy", "switches", "no_taste"), lesion_conditions=("easy",), passes=(1,),
+        passes_conditions=(), eval_worlds=128, num_envs=256, num_steps=16),
     "full": dict(
         _EVAL, agents=_union(CARD_GROUPS, 1), envs=_union(CARD_GROUPS, 0), groups=CARD_GROUPS, seeds=10,
         steps=10_000_000, train_difficulty="easy", episode_steps=500,

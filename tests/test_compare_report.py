@@ -128,7 +128,7 @@ def test_card_grid_trains_each_preset_where_its_mechanism_matters():
     plan, units = make_plan(CompareArgs(scale="card"))
     trained = {task: {a for t, a in plan.pairs() if t == task} for task in plan.envs}
     assert {"feedforward", "recurrent", "early", "feedback", "feedback_T3", "whatwhere", "full"} <= trained["CuedBerry-v0"]
-    assert trained["ReversalBerry-v0"] == {"feedforward", "recurrent", "dopamine", "full"}
+    assert trained["ReversalBerry-v0"] == set(scales.PLASTICITY_AGENTS)
     assert trained["RedBerry-v0"] == {"feedforward", "recurrent", "feedback"}
     assert plan.seeds == 5 and len(units) == 5 * len(plan.pairs())
     assert {u.passes for u in units if u.agent.startswith("feedback_T3")} == {3}
@@ -143,13 +143,26 @@ def test_card_grid_trains_each_preset_where_its_mechanism_matters():
     product, units = make_plan(CompareArgs(scale="card", agents=("dopamine", "feedback"), envs=("RedBerry-v0",)))
     assert product.groups == () and product.pairs() == [("RedBerry-v0", "dopamine"), ("RedBerry-v0", "feedback")]
     only, _ = make_plan(CompareArgs(scale="card", envs=("ReversalBerry-v0",)))
-    assert only.pairs() == [("ReversalBerry-v0", a) for a in ("feedforward", "recurrent", "dopamine", "full")]
-    picked, _ = make_plan(CompareArgs(scale="card", agents=("dopamine",)))
-    assert picked.pairs() == [("ReversalBerry-v0", "dopamine")]
+    assert only.pairs() == [("ReversalBerry-v0", a) for a in scales.PLASTICITY_AGENTS]
+    picked, _ = make_plan(CompareArgs(scale="card", agents=("feedback+plastic=True",)))
+    assert picked.pairs() == [("ReversalBerry-v0", "feedback+plastic=True")]
     with pytest.raises(CompareError, match="--envs.*no group"):
         make_plan(CompareArgs(scale="card", envs=("MultiBerry-v0",)))
     # A plan with groups survives plan.json.
     assert grid.Plan.from_dict(plan.to_dict()) == plan
+
+
+def test_reversal_scale_is_plasticitys_test_on_the_tasks_defaults():
+    plan, units = make_plan(CompareArgs(scale="reversal"))
+    assert plan.pairs() == [("ReversalBerry-v0", a) for a in scales.PLASTICITY_AGENTS] and plan.seeds == 5
+    plastic = {u.agent: u.plastic for u in units}
+    assert plastic["feedback+plastic=True"] and not plastic["feedback"]
+    assert all(u.world_kwargs == () for u in units)  # the task's own worlds
+    config = compare.work.train_config(units[0], plan, "/tmp/x")
+    assert config.prior_ramp == 0.5 and config.max_episode_steps == 500  # the task's curriculum, full episodes
+    learned = next(u for u in units if u.agent == "feedback+modulator=learned+plastic=True")
+    assert compare.work.train_config(learned, plan, "/tmp/x").agent_overrides == {"modulator": "learned",
+                                                                                   "plastic": True}
 
 
 # --- sample efficiency -----------------------------------------------------------------------

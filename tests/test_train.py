@@ -405,6 +405,29 @@ def test_default_feedback_agent_follows_the_cue_on_cued_berries(tmp_path):
     assert result.normalized_score >= 0.8 and precision >= 0.75, (result, precision)
 
 
+@pytest.mark.slow
+def test_the_control_learns_reversal_berrys_defaults(tmp_path):
+    # `python scripts/train.py --env ReversalBerry-v0 --total-steps 2000000`: the feedback agent (the
+    # plasticity comparison's control) on the task's defaults, then compare's evaluation on 128 fresh
+    # worlds of full episodes. About 20 minutes on a 2-core CPU. It must infer the hidden colour from its
+    # rewards: precision >= 0.75, and it stays with a colour that paid more often than with one that cost.
+    from compare.cli import CompareArgs
+    from compare.run import run_compare
+    from compare.tables import read_csv
+
+    config = Config(env="ReversalBerry-v0", total_steps=2_000_000, progress=False, video_interval=0,
+                    image_interval=0, device="cpu", run_dir=str(tmp_path / "reversal"))
+    train(config)
+    out = tmp_path / "eval"
+    run_compare(CompareArgs(out=str(out), from_runs=(config.run_dir,), conditions=("easy",), lesion_conditions=(),
+                            passes=(1,), passes_conditions=(), episode_steps=500, eval_worlds=128, device="cpu",
+                            progress=False))
+    (row,) = [r for r in read_csv(str(out / "results.csv")) if r["lesion"] == "none"]
+    assert row["agent"] == "feedback"  # the task's defaults: no settings in its name
+    precision, win, loss = (float(row[k]) for k in ("precision", "stay_after_win", "stay_after_loss"))
+    assert precision >= 0.75 and win - loss >= 0.2, (precision, win, loss)
+
+
 def test_view_overlay_is_on_an_absolute_gain_scale():
     from training.monitor import overlay_gain
 
