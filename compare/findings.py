@@ -33,8 +33,6 @@ MATCHED = (
 )
 
 
-
-
 def matched_pairs(plan: Plan) -> list[tuple[str, str, str]]:
     """The (X, Y, what) pairs judged in this plan: MATCHED, also between variants with the same settings
     (`feedback+taste=True` against `feedforward+taste=True`), and every variant with agent settings

@@ -41,7 +41,7 @@ from typing import Any, Optional
 import agents
 import envs
 from agents.config import FIELDS
-from envs.config import DIFFICULTIES, DIFFICULTY_PRESETS
+from envs.config import DIFFICULTIES
 from training.flags import first_line
 
 
