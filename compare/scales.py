@@ -66,7 +66,7 @@ SCALES: dict[str, dict[str, Any]] = {
     "reversal": dict(
         _EVAL, agents=PLASTICITY_AGENTS, envs=("ReversalBerry-v0",), seeds=5, steps=2_000_000, train_difficulty="easy",
         episode_steps=500, conditions=("easy", "switches", "no_taste"), lesion_conditions=("easy",), passes=(1,),
-        passes_conditions=(), eval_worlds=128, num_envs=256, num_steps=16),
+        passes_conditions=(), eval_worlds=128, num_envs=256, num_steps=64),
     "full": dict(
         _EVAL, agents=_union(CARD_GROUPS, 1), envs=_union(CARD_GROUPS, 0), groups=CARD_GROUPS, seeds=10,
         steps=10_000_000, train_difficulty="easy", episode_steps=500,

@@ -61,6 +61,11 @@ def test_colour_prior_falls_linearly_to_the_worlds_own_share():
     # existed trained without it.
     assert Config(env="ReversalBerry-v0").prior_ramp == 0.5 and Config(env="CuedBerry-v0").prior_ramp == 0.0
     assert Config(env="ReversalBerry-v0", colour_prior_ramp=0.0).prior_ramp == 0.0
+    # So is the rollout length: 64 steps on ReversalBerry-v0 (a reward bound to a colour eaten long
+    # before), 16 elsewhere, and a given one wins; a saved config holds its own.
+    assert Config(env="ReversalBerry-v0").num_steps == 64 and Config(env="CuedBerry-v0").num_steps == 16
+    assert Config(env="ReversalBerry-v0", num_steps=8).num_steps == 8
+    assert from_dict(dataclasses.asdict(Config(env="ReversalBerry-v0", num_steps=32)), "r.json").num_steps == 32
     saved = dataclasses.asdict(Config(env="ReversalBerry-v0"))
     saved.pop("colour_prior_ramp")
     assert from_dict(saved, "old.json").prior_ramp == 0.0
