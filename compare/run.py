@@ -159,6 +159,11 @@ def load_runs(paths: tuple[str, ...]) -> list[Unit]:
                 payload = load_checkpoint(os.path.join(run_dir, CHECKPOINT_FILE))
                 config = from_dict(json.loads(payload["config"]), run_dir)
                 agent_config = agents.config_from_dict(json.loads(payload["agent_config"]))
+                # The worlds it trained in: every setting as recorded then, or (saved before the record)
+                # its flags over today's task defaults.
+                world = json.loads(payload["worlds"]) if "worlds" in payload else config.env_make_kwargs()
+                if not isinstance(world, dict):
+                    raise ValueError(f"its worlds record is a {type(world).__name__}, not an object")
             except (CheckpointError, ConfigError, TypeError, ValueError) as exc:
                 raise CompareError(f"--from: {run_dir!r} cannot be read ({first_line(exc)}); allowed: run "
                                    f"directories written by scripts/train.py") from None
@@ -169,7 +174,7 @@ def load_runs(paths: tuple[str, ...]) -> list[Unit]:
                 raise CompareError(f"--from: {run_dir!r} has agent {config.agent!r}; allowed: {', '.join(agents.PRESETS)}")
             difficulty = config.difficulty or "easy"
             # Its own variant, as --agents names it: another T, harder worlds, other agent or world settings.
-            variant = variant_of_run(config.env, config.agent, difficulty, agent_config, config.env_make_kwargs())
+            variant = variant_of_run(config.env, config.agent, difficulty, agent_config, world)
             unit = Unit(config.env, variant.name, config.seed,
                         agent_config.feedback, agent_config.plastic, agent_config.passes, difficulty,
                         variant.world, os.path.abspath(run_dir), agent_config.whatwhere)

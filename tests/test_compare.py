@@ -269,6 +269,31 @@ def test_from_runs_trained_on_hard_worlds_are_their_own_variant(tmp_path):
     assert plan.agents == ("feedback", "feedback@hard")
 
 
+def test_a_run_is_named_by_the_worlds_it_trained_in_after_the_task_defaults_change(tmp_path, monkeypatch):
+    """The checkpoint records every world setting as trained, so a run keeps its name, and is evaluated in
+    its own worlds, when a task's defaults later change; a checkpoint saved before the record is read
+    by its flags over today's defaults."""
+    import envs.config
+    from training import Config, train
+    from training.checkpoint import load_checkpoint, save_checkpoint
+
+    run = tmp_path / "runs" / "r"
+    train(Config(env="ReversalBerry-v0", agent="feedforward", num_envs=4, num_steps=8, total_steps=32,
+                 num_minibatches=2, max_episode_steps=16, video_interval=0, image_interval=0, progress=False,
+                 device="cpu", run_dir=str(run)))
+    payload = load_checkpoint(str(run / "checkpoint.pt"))
+    worlds = json.loads(payload["worlds"])
+    assert worlds["taste"] is True and worlds["reversal_rate"] == 0.0 and worlds["first_colour_share"] == 0.5
+    args = CompareArgs(out=str(tmp_path / "out"), from_runs=(str(run),))
+    assert [u.agent for u in make_plan(args)[1]] == ["feedforward"]
+    monkeypatch.setitem(envs.config.TASK_DEFAULTS, "reversal", dict(taste=False, reversal_rate=0.0))
+    (unit,) = make_plan(args)[1]
+    assert unit.agent == "feedforward+taste=True" and unit.world_kwargs == (("taste", True),)
+    payload.pop("worlds")  # as saved before the record: named by today's defaults
+    save_checkpoint(str(run / "checkpoint.pt"), {k: v for k, v in payload.items() if not k.startswith("format")})
+    assert [u.agent for u in make_plan(args)[1]] == ["feedforward"]
+
+
 def test_two_variants_of_one_preset_share_one_compare(tmp_path):
     """Runs of one preset trained with other agent settings or in other worlds are their own named
     variants: they load from one --from, are evaluated side by side and judged against each other."""

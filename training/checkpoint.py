@@ -5,6 +5,9 @@ A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts, so
 
 - ``format`` = ``"redberry.train"``, ``format_version`` = `FORMAT_VERSION`;
 - ``config`` and ``agent_config``: JSON strings of the run's and the agent's config;
+- ``worlds``: a JSON string of every setting of the worlds as trained (`envs.WorldConfig`, before any
+  curriculum), so the run's worlds are known after a task's defaults change (absent in checkpoints
+  saved before it, and for envs without such a config);
 - ``model`` and ``optimizer``: state dicts;
 - ``update``, ``global_step``, ``elapsed``: counters;
 - ``reference``: the random and scripted reference returns used by forage/normalized_score;

@@ -102,6 +102,8 @@ def _train(configs: list[Config], device: torch.device, process: distributed.Pro
     config, k = configs[0], len(configs)  # the settings the runs share
     env = make_env(config, config.num_envs * k, device, **TRAINING_ENV_OPTIONS)
     worlds = env.config  # the worlds as configured; --colour-prior-ramp changes env.config's share per update
+    for run in runs:
+        run.record_worlds(worlds)
     if config.distractor_ramp and getattr(getattr(env, "multi", None), "cooperative", False):
         raise ConfigError("--distractor-ramp: not with cooperative=True, where each forager is paid the team's "
                           "reward but the ramp would relieve only its own distractors; allowed: 0 (off) there")

@@ -96,6 +96,7 @@ class RunState:
     global_step: int = 0
     elapsed_before: float = 0.0  # training seconds of the earlier calls
     reference: dict = field(default_factory=dict)  # {"random", "scripted"} returns, or {} off rank 0
+    worlds: Optional[dict] = None  # every setting of the worlds as trained (`record_worlds`)
     started: float = field(default_factory=time.time)  # set again by `start_clock`
 
     @classmethod
@@ -150,6 +151,16 @@ class RunState:
     def saved_config(self) -> Config:
         """The config as the run directory and the checkpoint record it."""
         return dataclasses.replace(self.config, run_dir=self.run_dir, resume=None, config=None)
+
+    def record_worlds(self, world_config: Any) -> None:
+        """Keep every setting of the worlds the run trains in (the env's config before any curriculum
+        changes it), saved in the checkpoint as ``worlds``: a compare names the run by it and evaluates in
+        it, even after a task's defaults change. A resumed run keeps the record of its first start."""
+        saved = None if self.checkpoint is None else self.checkpoint.get("worlds")
+        if saved is not None:
+            self.worlds = json.loads(saved)
+        elif dataclasses.is_dataclass(world_config):
+            self.worlds = dataclasses.asdict(world_config)
 
     def begin(self, agent: torch.nn.Module, optimizer: torch.optim.Optimizer,
               generator: torch.Generator) -> Optional[tuple[dict, dict, Carry]]:
@@ -225,4 +236,5 @@ class RunState:
                 "elapsed": self.elapsed(),
                 "reference": self.reference,
                 "ranks": ranks,
+                **({} if self.worlds is None else {"worlds": json.dumps(self.worlds)}),
             })
