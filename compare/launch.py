@@ -72,7 +72,7 @@ def run_groups(groups: Sequence[Group], plan: Plan, out: str, *, jobs: int, laun
 def _in_processes(groups: Sequence[Group], plan: Plan, out: str, workers: int,
                   on_done: Callable[[Group], None]) -> None:
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_start_worker, initargs=(workers,))
+                               initializer=_start_worker, initargs=(workers, os.getpid()))
     futures = {pool.submit(_work, group, plan, out): group for group in groups}
     try:
         for future in as_completed(futures):
@@ -95,16 +95,43 @@ def _in_processes(groups: Sequence[Group], plan: Plan, out: str, workers: int,
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _start_worker(processes: int) -> None:
-    """A worker's setup: its share of the cores, and Ctrl-C ignored while it waits for a group."""
+def _start_worker(processes: int, parent: int) -> None:
+    """A worker's setup: its share of the cores, Ctrl-C ignored while it waits for a group, and its end
+    tied to the compare's (`_leave_with`)."""
     import torch
 
     from training import set_cpu_threads
 
+    _leave_with(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     set_cpu_threads(processes)
     # The trainer calls set_cpu_threads() again for itself; OMP_NUM_THREADS makes it keep this share.
     os.environ.setdefault("OMP_NUM_THREADS", str(torch.get_num_threads()))
+
+
+def _leave_with(parent: int) -> None:
+    """SIGTERM this worker when the compare that started it is gone, however it died (kill -9 included),
+    so no orphan keeps writing into --out: a training worker then saves its checkpoint and stops, as on
+    Ctrl-C. Linux's parent-death signal does it at once; elsewhere a thread checks the parent each second."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(1, signal.SIGTERM, 0, 0, 0) == 0:  # PR_SET_PDEATHSIG
+            if os.getppid() != parent:  # it died before the signal was set
+                os.kill(os.getpid(), signal.SIGTERM)
+            return
+    except (OSError, AttributeError):
+        pass
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _work(group: Group, plan: Plan, out: str) -> int:

@@ -13,11 +13,13 @@ Every check of the input runs before any training starts (`make_plan`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import shutil
 import time
+from typing import Iterator
 
 import agents
 from compare import report
@@ -29,7 +31,7 @@ from compare.scales import ESTIMATE_FROM_HOURS, SCALES, cost, estimate_text
 from compare.store import (INVOCATIONS_FILE, PLAN_FILE, load_cell, load_cells, prepare_out, read_json, run_dir_of,
                            record_invocation, save_cell, write_json)
 from compare.work import calibrate, groups_of, resolve_device
-from training.files import unwritable_dir
+from training.files import DirLock, DirLockedError, unwritable_dir
 from training.flags import first_line
 
 # --- the plan and its units ------------------------------------------------------------------
@@ -197,6 +199,27 @@ def run_compare(args: CompareArgs) -> str:
     if args.merge:
         return merge(args.merge, args.out, args.command_line())
     plan, units = make_plan(args)
+    with locked_out(args.out):
+        return _run(args, plan, units)
+
+
+@contextlib.contextmanager
+def locked_out(out: str) -> Iterator[None]:
+    """Hold OUT's lock (`training.files.DirLock`) while this compare or merge writes it: a second one
+    into the same --out is refused, naming the holder; a lock left by a dead process does not block."""
+    os.makedirs(out, exist_ok=True)
+    try:
+        lock = DirLock(out).acquire()
+    except DirLockedError as exc:
+        raise CompareError(f"--out: {out!r} is in use by {exc} (another compare writing into it); allowed: wait "
+                           f"for it or stop it, or another --out") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _run(args: CompareArgs, plan: Plan, units: list[Unit]) -> str:
     device = resolve_device(plan.device) if args.launcher == "local" else None  # a Ray cluster's own
     if device is not None and device.type == "cpu":
         from training import set_cpu_threads
@@ -246,6 +269,11 @@ def merge(dirs: tuple[str, ...], out: str, command: str) -> str:
     plan = dataclasses.replace(plans[0], shard=(0, 1))
     if os.path.abspath(out) in {os.path.abspath(d) for d in dirs}:
         raise CompareError(f"--out: {out!r} is one of the folders to merge; allowed: a new folder")
+    with locked_out(out):
+        return _merge(dirs, out, command, plan)
+
+
+def _merge(dirs: tuple[str, ...], out: str, command: str, plan: Plan) -> str:
     prepare_out(out, plan)
     invocations = []
     for directory in dirs:

@@ -81,8 +81,8 @@ def load_cells(out: str, kind: str) -> dict[str, dict]:
     directory = os.path.dirname(cell_path(out, kind, "x"))
     if not os.path.isdir(directory):
         return {}
-    return {name[:-5]: read_json(os.path.join(directory, name))
-            for name in sorted(os.listdir(directory)) if name.endswith(".json")}
+    return {name[:-5]: read_json(os.path.join(directory, name))  # hidden names are writes in progress
+            for name in sorted(os.listdir(directory)) if name.endswith(".json") and not name.startswith(".")}
 
 
 # --- the out folder: its plan and the commands that made it ----------------------------------
@@ -101,10 +101,20 @@ def prepare_out(out: str, plan: Plan) -> None:
         if differences:
             raise CompareError(f"--out: {out!r} holds a compare with other settings ({'; '.join(differences)}); "
                                f"allowed: the same flags (to resume it) or a new --out")
-    elif os.path.isdir(out) and os.listdir(out):
+    elif os.path.isdir(out) and set(os.listdir(out)) - {files.LOCK_FILE}:
         raise CompareError(f"--out: {out!r} exists and is not a compare's folder (no {PLAN_FILE}); allowed: a new or "
                            f"empty folder, or a compare's folder to resume")
+    sweep_out(out)
     write_json(path, plan.to_dict())
+
+
+def sweep_out(out: str) -> None:
+    """Remove the temporaries that killed processes left in `out` (cells, report, plots); the run
+    directories under OUT/runs are swept by the trainer when it opens them."""
+    for directory, subdirs, _ in os.walk(out):
+        if directory == out and "runs" in subdirs:
+            subdirs.remove("runs")
+        files.sweep_temporaries(directory)
 
 
 def record_invocation(out: str, entry: dict) -> None:

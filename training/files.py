@@ -86,3 +86,49 @@ def _running(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+# --- one writer per directory ---------------------------------------------------------------------
+
+LOCK_FILE = ".lock"
+
+
+class DirLockedError(RuntimeError):
+    """Another live process holds the directory's lock."""
+
+
+class DirLock:
+    """An advisory lock on ``directory`` (``fcntl.flock`` on DIRECTORY/.lock, which holds the owner's pid),
+    held until `release` or the process ends. The kernel drops the lock of a process that died, however
+    it died, so a lock file left behind never blocks. Where ``fcntl`` is missing (Windows) it locks nothing."""
+
+    def __init__(self, directory: str):
+        self.path = os.path.join(directory, LOCK_FILE)
+        self.file = None
+        self.made_dir: str | None = None  # the topmost folder made for this hold (its owner may remove it again)
+
+    def acquire(self) -> "DirLock":
+        """Take the lock; raises DirLockedError naming the holder's pid when a live process holds it."""
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            return self
+        handle = open(self.path, "a+")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise DirLockedError(f"process {holder}") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self.file = handle
+        return self
+
+    def release(self) -> None:
+        if self.file is not None:
+            self.file.close()  # closing the last descriptor drops the flock
+            self.file = None

@@ -33,10 +33,13 @@ class Logbook:
         self.config, self.run_dir, self.device = run.config, run.run_dir, run.device
         self.reference = run.reference
         self.writer = self.bar = self.eval_env = None
-        self.last_return: Optional[float] = None  # of the episodes that ended in the last update logged
-        self.last_score: Optional[float] = None
-        self.last_precision: Optional[float] = None
-        self.last_rate: Optional[float] = None  # reward per 100 steps in the last update logged
+        # Of the episodes that ended in the last update logged (a resumed run starts from its checkpoint's).
+        saved = run.last
+        self.last_return: Optional[float] = saved.get("episodic_return")
+        self.last_score: Optional[float] = saved.get("normalized_score")
+        self.last_precision: Optional[float] = saved.get("precision")
+        self.last_rate: Optional[float] = saved.get("reward_per_100_steps")  # reward per 100 steps
+        self.last_sps: Optional[float] = saved.get("sps")  # the call's throughput at the last update logged
         self.episode_steps, self.worlds = episode_steps, batch_size // run.config.num_steps  # all processes
         if not run.process.is_main:
             return
@@ -78,6 +81,7 @@ class Logbook:
             return
         self.writer.add_scalar("charts/learning_rate", learning_rate, global_step)
         self.writer.add_scalar("charts/SPS", sps, global_step)
+        self.last_sps = sps
         for key, value in zip(losses, torch.stack(list(losses.values())).tolist()):
             if key != "finite":  # 1 when every loss was finite: the trainer's check, not a loss
                 self.writer.add_scalar(f"losses/{key}", value, global_step)
@@ -93,6 +97,12 @@ class Logbook:
         self.bar.update(global_step - self.bar.n)
         self.bar.set_postfix(SPS=f"{sps:,.0f}", ret=_fmt(self.last_return, "-"),
                              score=_fmt(self.last_score, "-"), r100=_fmt(self.last_rate, "-"), refresh=False)
+
+    def last(self) -> dict[str, Optional[float]]:
+        """The latest logged numbers, saved in the checkpoint ("last"), so a run resumed after its final
+        update (e.g. killed before its caller read them) still reports them."""
+        return {"episodic_return": self.last_return, "normalized_score": self.last_score,
+                "precision": self.last_precision, "reward_per_100_steps": self.last_rate, "sps": self.last_sps}
 
     def _score(self, episodic_return: float) -> Optional[float]:
         """DESIGN.md's normalised score (`envs.normalized_score`); None without usable references."""

@@ -97,8 +97,21 @@ def train_population(configs: Sequence[Config], *, max_updates: Optional[int] = 
 
 def _train(configs: list[Config], device: torch.device, process: distributed.Process,
            max_updates: Optional[int], population: Optional[Config]) -> list[TrainResult]:
-    # ---- set up: the runs (resumes checked before anything is built), worlds, agents, optimizers ----
-    runs = [RunState.open(c, process, device) for c in configs]
+    # ---- set up: the runs (each run directory locked, resumes checked before anything is built) ----
+    runs: list[RunState] = []
+    try:
+        for c in configs:
+            runs.append(RunState.open(c, process, device))
+        return _train_runs(runs, device, process, max_updates, population)
+    finally:
+        for run in runs:
+            run.release()
+
+
+def _train_runs(runs: list[RunState], device: torch.device, process: distributed.Process,
+                max_updates: Optional[int], population: Optional[Config]) -> list[TrainResult]:
+    # ---- the worlds, agents, optimizers ----
+    configs = [run.config for run in runs]
     config, k = configs[0], len(configs)  # the settings the runs share
     env = make_env(config, config.num_envs * k, device, **TRAINING_ENV_OPTIONS)
     worlds = env.config  # the worlds as configured; --colour-prior-ramp changes env.config's share per update
@@ -199,8 +212,8 @@ def _train(configs: list[Config], device: torch.device, process: distributed.Pro
                 stopped = True
                 break
             if config.checkpoint_interval and update % config.checkpoint_interval == 0 and update < num_updates:
-                _save(members, update, global_step, env, obs)
-        _save(members, update, global_step, env, obs)
+                _save(members, logs, update, global_step, env, obs)
+        _save(members, logs, update, global_step, env, obs)
 
     return _finish(members, logs, update, start_update, global_step, num_updates, batch_size, steady, stopped,
                    num_params, env)
@@ -214,6 +227,8 @@ def _finish(members: list[Member], logs: list[Logbook], update: int, start_updat
     steps_call, elapsed_call = global_step - start_update * batch_size, time.time() - members[0].run.started
     if steady is not None and global_step > steady[1]:
         sps_call = (global_step - steady[1]) / max(time.time() - steady[0], 1e-9)
+    elif steps_call == 0 and logs[0].last_sps is not None:  # resumed after its last update: the saved run's
+        sps_call = logs[0].last_sps
     else:
         sps_call = steps_call / max(elapsed_call, 1e-9)
     results = []
@@ -262,11 +277,11 @@ def _begin(members: list[Member], env, device: torch.device) -> dict:
     return obs
 
 
-def _save(members: list[Member], update: int, global_step: int, env, obs: dict) -> None:
-    """Every run's checkpoint, each with its share of the worlds."""
+def _save(members: list[Member], logs: list[Logbook], update: int, global_step: int, env, obs: dict) -> None:
+    """Every run's checkpoint, each with its share of the worlds and its latest logged numbers."""
     states = split_state(env.get_state(), len(members)) if hasattr(env, "get_state") else [None] * len(members)
-    for m, state in zip(members, states):
-        m.run.save(update, global_step, m.agent, m.optimizer, m.generator, state, m.mine(obs), m.carry)
+    for m, log, state in zip(members, logs, states):
+        m.run.save(update, global_step, m.agent, m.optimizer, m.generator, state, m.mine(obs), m.carry, log.last())
 
 
 def _target_mask(env) -> Optional[torch.Tensor]:

@@ -23,7 +23,7 @@ from training import distributed
 from training.build import reference_returns
 from training.checkpoint import CHECKPOINT_FILE, CheckpointError, load_checkpoint, save_checkpoint
 from training.config import CONFIG_FILE, Config, ConfigError, from_dict, to_dict
-from training.files import sweep_temporaries, unwritable_dir, write_json
+from training.files import LOCK_FILE, DirLock, DirLockedError, sweep_temporaries, unwritable_dir, write_json
 from training.flags import first_line
 
 # Fields that define the worlds, the agent and the RNG streams: a resumed run must keep them.
@@ -97,11 +97,26 @@ class RunState:
     elapsed_before: float = 0.0  # training seconds of the earlier calls
     reference: dict = field(default_factory=dict)  # {"random", "scripted"} returns, or {} off rank 0
     worlds: Optional[dict] = None  # every setting of the worlds as trained (`record_worlds`)
+    last: dict = field(default_factory=dict)  # the saved run's latest logged numbers (`Logbook.last`)
+    lock: Optional[DirLock] = field(default=None, repr=False)  # rank 0's hold on the run directory
     started: float = field(default_factory=time.time)  # set again by `start_clock`
 
     @classmethod
     def open(cls, config: Config, process: distributed.Process, device: torch.device) -> "RunState":
         """Check --resume against the saved run and --run-dir against an existing one; build nothing."""
+        if process.is_main and config.resume is None and config.run_dir is None:
+            config = dataclasses.replace(config, run_dir=config.default_run_dir())  # named once
+        lock = _lock_run_dir(config) if process.is_main else None
+        try:
+            return cls._open(config, process, device, lock)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+
+    @classmethod
+    def _open(cls, config: Config, process: distributed.Process, device: torch.device,
+              lock: Optional[DirLock]) -> "RunState":
         checkpoint = None
         if config.resume is not None:
             path = os.path.join(config.resume, CHECKPOINT_FILE)
@@ -136,7 +151,23 @@ class RunState:
                                   f"directory, or delete {run_dir} and run again")
             if os.path.isdir(run_dir):
                 sweep_temporaries(run_dir)  # what a killed run left half-written (.checkpoint.pt.tmp-PID)
-        return cls(config, process, device, run_dir, checkpoint)
+        return cls(config, process, device, run_dir, checkpoint, lock=lock)
+
+    def release(self) -> None:
+        """Let another process write the run directory (the end of a training call); a directory this call
+        made and wrote nothing into (it stopped at a bad setting) is removed again."""
+        if self.lock is not None:
+            self.lock.release()
+            made = self.lock.made_dir
+            if made and os.listdir(self.run_dir) == [LOCK_FILE]:
+                os.remove(self.lock.path)
+                path = os.path.abspath(self.run_dir)
+                while not os.listdir(path):  # up to the first folder this call made
+                    os.rmdir(path)
+                    if path == made:
+                        break
+                    path = os.path.dirname(path)
+            self.lock = None
 
     @property
     def resumed(self) -> bool:
@@ -193,6 +224,7 @@ class RunState:
         self.update, self.global_step = int(checkpoint["update"]), int(checkpoint["global_step"])
         self.elapsed_before = float(checkpoint.get("elapsed", 0.0))
         self.reference = dict(checkpoint.get("reference", {}))
+        self.last = dict(checkpoint.get("last", {}))
         entry = checkpoint["ranks"][self.process.rank]
         if "rng_actions" in entry and entry["rng_actions"].numel() == generator.get_state().numel():
             generator.set_state(entry["rng_actions"])
@@ -216,9 +248,11 @@ class RunState:
         return self.elapsed_before + (time.time() - self.started)
 
     def save(self, update: int, global_step: int, agent: torch.nn.Module, optimizer: torch.optim.Optimizer,
-             generator: torch.Generator, env_state: Optional[dict], obs: dict, carry: Carry) -> None:
+             generator: torch.Generator, env_state: Optional[dict], obs: dict, carry: Carry,
+             last: Optional[dict] = None) -> None:
         """Write the checkpoint (rank 0), with every process's action RNG, worlds and carry; every process
-        calls it. ``env_state`` is this run's share of the worlds' `get_state()` (None if the env has none)."""
+        calls it. ``env_state`` is this run's share of the worlds' `get_state()` (None if the env has none);
+        ``last``: the latest logged numbers (`Logbook.last`)."""
         entry = {
             "rng_actions": generator.get_state(),
             "env_state": None if env_state is None else _to(env_state, "cpu"),
@@ -236,5 +270,28 @@ class RunState:
                 "elapsed": self.elapsed(),
                 "reference": self.reference,
                 "ranks": ranks,
+                "last": dict(last or {}),
                 **({} if self.worlds is None else {"worlds": json.dumps(self.worlds)}),
             })
+
+
+def _lock_run_dir(config: Config) -> Optional[DirLock]:
+    """Rank 0's lock on the run directory it will write (`training.files.DirLock`), taken before any check
+    reads the directory; None where the directory cannot be made (the checks then say why)."""
+    run_dir = config.resume or config.run_dir
+    if config.resume is not None and not os.path.isdir(run_dir):
+        return None  # nothing to resume there: loading the checkpoint says so
+    if unwritable_dir(run_dir):
+        return None
+    made, parent = None, os.path.abspath(run_dir)
+    while not os.path.exists(parent):  # the topmost folder this call makes
+        made, parent = parent, os.path.dirname(parent)
+    os.makedirs(run_dir, exist_ok=True)
+    try:
+        lock = DirLock(run_dir).acquire()
+        lock.made_dir = made
+        return lock
+    except DirLockedError as exc:
+        flag = "--resume" if config.resume is not None else "--run-dir"
+        raise ConfigError(f"{flag}: {run_dir!r} is in use by {exc} (a train.py or compare writing into it); "
+                          f"allowed: wait for it or stop it, or another {flag}") from None

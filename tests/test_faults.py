@@ -1,0 +1,195 @@
+"""Faults a careless or hostile user meets: kill -9 at any moment of a compare, two writers on one
+directory, a compare's workers outliving it, memory that is not there, an ASCII-only terminal,
+messages that must be true, and an env used after close."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from compare.tables import read_csv
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# A compare with every kind of record: one training run (its final checkpoint the only one), a
+# reference cell, two eval cells (the feedback lesion), the report and its plots.
+TINY_COMPARE = ["--agents", "feedback", "--envs", "CuedBerry-v0", "--seeds", "1", "--steps", "512", "--conditions",
+                "easy", "--lesion-conditions", "easy", "--lesions", "feedback", "--passes", "1", "--passes-conditions",
+                "--episode-steps", "24", "--eval-worlds", "8", "--num-envs", "8", "--num-steps", "32", "--device", "cpu",
+                "--no-progress"]
+
+# Runs scripts/compare.py, SIGKILLing itself just before or just after the n-th atomic file write whose
+# destination path contains KILL_ON (os.replace is where every file the compare writes becomes visible).
+KILLER = textwrap.dedent("""
+    import os, runpy, signal, sys
+    target, when, nth = os.environ.get("KILL_ON", ""), os.environ.get("KILL_WHEN", ""), int(os.environ.get("KILL_NTH", "1"))
+    real, seen = os.replace, []
+
+    def replace(src, dst, *args, **kwargs):
+        hit = bool(target) and target in str(dst) and len([d for d in seen if target in d]) == nth - 1
+        seen.append(str(dst))
+        if hit and when == "before":
+            os.kill(os.getpid(), signal.SIGKILL)
+        real(src, dst, *args, **kwargs)
+        if hit and when == "after":
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    os.replace = replace
+    sys.argv = ["compare.py"] + sys.argv[1:]
+    runpy.run_path(os.path.join(os.environ["REDBERRY_ROOT"], "scripts", "compare.py"), run_name="__main__")
+""")
+
+
+def _compare(tmp_path, out, kill=None, extra=()) -> subprocess.CompletedProcess:
+    script = tmp_path / "killer.py"
+    script.write_text(KILLER)
+    env = dict(os.environ, PYTHONPATH=ROOT, REDBERRY_ROOT=ROOT, OMP_NUM_THREADS="1", KILL_ON="")
+    if kill is not None:
+        env.update(KILL_ON=kill[0], KILL_WHEN=kill[1], KILL_NTH=str(kill[2] if len(kill) > 2 else 1))
+    return subprocess.run([sys.executable, str(script), "--out", str(out), *TINY_COMPARE, *extra], env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def _rows(path) -> list[dict]:
+    """A CSV's rows with NaN made comparable (a CI of one seed is NaN)."""
+    return [{k: "nan" if v != v else v for k, v in row.items()} for row in read_csv(str(path))]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("whole")
+    done = _compare(tmp, tmp / "out")
+    assert done.returncode == 0, done.stderr[-2000:]
+    return tmp / "out"
+
+
+# Where a kill -9 lands: as training starts, with a checkpoint half-written, just after the final
+# checkpoint (before its train cell), with a train / eval cell half-written (a temporary left in
+# cells/), just after a reference cell, in the report, among the plots.
+KILLS = [("config.json", "after"), ("checkpoint.pt", "before"), ("checkpoint.pt", "after"),
+         ("cells/train/", "before"), ("cells/reference/", "after"), ("cells/eval/", "before", 2),
+         ("results.csv", "before"), ("lesions.png", "after")]
+QUICK = {("checkpoint.pt", "after"), ("cells/eval/", "before", 2), ("config.json", "after")}
+
+
+@pytest.mark.parametrize("kill", [k if k in QUICK else pytest.param(k, marks=pytest.mark.slow) for k in KILLS],
+                         ids=lambda k: "-".join(map(str, k)))
+def test_a_compare_killed_anywhere_resumes_to_the_uninterrupted_results(uninterrupted, tmp_path, kill):
+    out = tmp_path / "out"
+    killed = _compare(tmp_path, out, kill)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    again = _compare(tmp_path, out)
+    assert again.returncode == 0, again.stderr[-2000:]
+    for name in ("results.csv", "summary.csv"):
+        assert _rows(out / name) == _rows(uninterrupted / name), name
+    left = [os.path.join(d, f) for d, _, names in os.walk(out) for f in names if ".tmp-" in f]
+    assert left == []  # what the killed process left half-written was swept, never read
+    (train,) = [r for r in read_csv(str(out / "results.csv")) if r["lesion"] == "none"]
+    assert train["train_final_score"] not in ("", "nan", None)
+
+
+# --- one writer per directory ----------------------------------------------------------------------
+
+
+def _script(name: str, *args: str, **popen) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1")
+    popen = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **popen}
+    return subprocess.Popen([sys.executable, os.path.join(ROOT, "scripts", name), *args], env=env, text=True,
+                            **popen)
+
+
+def _wait_for(predicate, what: str, timeout: float = 120.0) -> None:
+    deadline = time.time() + timeout
+    while not predicate():
+        if time.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def _holder(path) -> str:
+    try:
+        return open(os.path.join(path, ".lock")).read().strip()
+    except OSError:
+        return ""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_second_trainer_on_a_run_dir_in_use_is_refused_naming_the_holder(tmp_path):
+    run = tmp_path / "run"
+    first = _script("train.py", "--run-dir", str(run), "--total-steps", "100000000", "--num-envs", "8",
+                    "--device", "cpu", "--no-progress")
+    try:
+        _wait_for(lambda: _holder(run) == str(first.pid), "the first trainer's lock")
+        for flags in (["--run-dir", str(run)], ["--resume", str(run)]):
+            second = _script("train.py", *flags, "--device", "cpu", "--no-progress")
+            _, err = second.communicate(timeout=120)
+            assert second.returncode == 2, err
+            assert len(err.strip().splitlines()) == 1 and f"is in use by process {first.pid}" in err, err
+            assert flags[0] in err
+        assert first.poll() is None  # the first one trains on
+    finally:
+        first.kill()
+        first.communicate()
+
+
+def test_a_lock_left_by_a_dead_process_does_not_block(tmp_path):
+    from training import Config, train
+
+    run = tmp_path / "run"
+    run.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from training.files import DirLock; "
+                               f"DirLock({str(run)!r}).acquire(); print('held', flush=True); time.sleep(600)"],
+                              env=dict(os.environ, PYTHONPATH=ROOT), stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    holder.kill()
+    holder.wait()
+    assert _holder(run) == str(holder.pid)  # its lock file is still there, naming the dead process
+    result = train(Config(num_envs=4, num_steps=8, total_steps=32, num_minibatches=2, max_episode_steps=16,
+                          video_interval=0, image_interval=0, progress=False, device="cpu", run_dir=str(run)))
+    assert result.global_step == 32 and os.path.isfile(run / "checkpoint.pt")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_second_compare_into_one_out_is_refused_and_workers_die_with_their_parent(tmp_path):
+    out = tmp_path / "out"
+    flags = ["--out", str(out), "--agents", "feedforward", "recurrent", "--envs", "CuedBerry-v0", "--seeds", "1",
+             "--steps", "100000000", "--conditions", "easy", "--device", "cpu", "--no-progress", "--jobs", "2"]
+    log = open(tmp_path / "first.log", "w")  # not a pipe: an orphan holding it would block the read
+    first = _script("compare.py", *flags, start_new_session=True, stdout=log, stderr=log)
+    try:
+        _wait_for(lambda: _holder(out) == str(first.pid), "the compare's lock")
+        second = _script("compare.py", *flags)
+        _, err = second.communicate(timeout=120)
+        assert second.returncode == 2 and len(err.strip().splitlines()) == 1, err
+        assert f"--out: {str(out)!r} is in use by process {first.pid}" in err, err
+        # Both groups training, each in its worker (whose trainer holds its run directory's lock).
+        runs = out / "runs"
+        _wait_for(lambda: runs.is_dir() and len([d for d in os.listdir(runs) if _holder(runs / d)]) == 2,
+                  "two training workers")
+        workers = [int(_holder(runs / d)) for d in os.listdir(runs)]
+        assert all(_alive(w) for w in workers) and first.pid not in workers
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        _wait_for(lambda: not any(_alive(w) for w in workers), "the orphaned workers to exit", timeout=60)
+    finally:
+        if first.poll() is None:
+            first.kill()
+        try:
+            os.killpg(first.pid, signal.SIGKILL)  # whatever is left of the group, if the test failed
+        except ProcessLookupError:
+            pass
+        log.close()
