@@ -28,6 +28,7 @@ from typing import Callable, Optional, Sequence
 
 from compare.grid import CompareError, Plan, Unit
 from compare.work import UnitError, run_group
+from training.flags import safe_streams
 
 LAUNCHERS = ("local", "ray")
 
@@ -103,6 +104,7 @@ def _start_worker(processes: int, parent: int) -> None:
     from training import set_cpu_threads
 
     _leave_with(parent)
+    safe_streams()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     set_cpu_threads(processes)
     # The trainer calls set_cpu_threads() again for itself; OMP_NUM_THREADS makes it keep this share.

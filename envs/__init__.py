@@ -42,6 +42,14 @@ def make_numpy_vec(env_id: str, num_envs: int = 1, **kwargs) -> NumpyVectorEnv:
     return NumpyVectorEnv(gym.make_vec(env_id, num_envs=num_envs, **kwargs))
 
 
+def sb3_policy_kwargs(features_dim: int = 128) -> dict:
+    """``policy_kwargs`` for SB3's "MultiInputPolicy" at the worlds' default 24x24 view, where its stock
+    NatureCNN does not fit: `envs.sb3.SmallImageExtractor` (needs the `[sb3]` extra)."""
+    from envs.sb3 import SmallImageExtractor
+
+    return {"features_extractor_class": SmallImageExtractor, "features_extractor_kwargs": {"features_dim": features_dim}}
+
+
 def sb3_vec_env(env_id: str, num_envs: int = 1, **kwargs):
     """A Stable-Baselines3 VecEnv over `gym.make_vec(env_id, num_envs, **kwargs)` (envs/sb3.py; needs
     the `[sb3]` extra). SB3's stock CNN needs `view_size=36` or more. MultiBerry-v0's num_envs counts
@@ -66,7 +74,7 @@ for _env_id, _task in TASK_IDS.items():
         )
 
 __all__ = [
-    "BerryEnv", "BerryVectorEnv", "NumpyVectorEnv", "WorldConfig", "make_config", "make_numpy_vec", "sb3_vec_env",
+    "BerryEnv", "BerryVectorEnv", "NumpyVectorEnv", "WorldConfig", "make_config", "make_numpy_vec", "sb3_policy_kwargs", "sb3_vec_env",
     "reference_returns", "normalized_score", "scripted_actions", "random_actions",
     "TASK_IDS", "ENV_IDS", "check_env_id", "DIFFICULTIES", "DIFFICULTY_PRESETS", "PALETTE_NAMES",
 ]

@@ -34,7 +34,7 @@ from envs.arena import (  # noqa: F401  (ArenaState, step_arenas: re-exported, M
 )
 from envs.config import MAX_WORLDS, NUM_COLOURS, make_config
 from envs.retina import LABEL_FORAGER, Retina
-from envs.vector import observation_space, partial_reset_mask, resolve_device
+from envs.vector import check_open, observation_space, partial_reset_mask, resolve_device
 
 PETTINGZOO_NAMES = ("MultiBerryParallelEnv", "parallel_env", "env")
 
@@ -127,6 +127,7 @@ class MultiBerryVectorEnv(VectorEnv):
         start a new episode, now, as their next step's autoreset would (`envs.arena.restart_slots`):
         an arena whose time ran out starts afresh, elsewhere a masked forager respawns; everything
         else keeps its state exactly."""
+        check_open(self, "reset")
         mask = partial_reset_mask(options, self.num_envs, self.device)
         if mask is not None:
             if not self._seeded or seed is not None:
@@ -146,6 +147,7 @@ class MultiBerryVectorEnv(VectorEnv):
         return self._observe(), {}
 
     def step(self, actions):
+        check_open(self, "step")
         if not self._seeded:
             raise RuntimeError("step() was called before reset(); call reset(seed=...) first")
         actions = self._check_actions(actions, check_values=self.validate_actions)

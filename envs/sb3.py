@@ -18,8 +18,10 @@ some episode ended; nothing loops over the worlds but the building of the `infos
 
 Observations go out as numpy dicts (image uint8 H x W x 3, goal float32 (6,)); SB3 transposes the
 image itself (`VecTransposeImage`). SB3's stock CNN (`NatureCNN`, in "CnnPolicy" and
-"MultiInputPolicy") needs images of at least 36 x 36; the worlds' default is 24, so pass
-`view_size=36` (or a features extractor of your own).
+"MultiInputPolicy") needs images of at least 36 x 36; the worlds' default is 24. Either pass
+`view_size=36`, or keep the default view and give the policy `SmallImageExtractor`, our agents' own
+trunk shape (3x3 convolutions of 16, 32, 32 channels, strides 2, 2, 1), through
+`policy_kwargs=envs.sb3_policy_kwargs()`, as MiniGrid's docs do for its small images.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
+from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
@@ -102,6 +106,8 @@ class SB3VecEnv(VecEnv):
         return [self.env.render_arena(i // per_arena, watched=i % per_arena) for i in range(self.num_envs)]
 
     def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        if attr_name == "render_mode":  # SB3 asks at construction, and warns where an env lacks it
+            return [getattr(self.env, "render_mode", None)] * len(self._get_indices(indices))
         return [getattr(self.env, attr_name)] * len(self._get_indices(indices))
 
     def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
@@ -113,3 +119,34 @@ class SB3VecEnv(VecEnv):
 
     def env_is_wrapped(self, wrapper_class: type, indices: VecEnvIndices = None) -> list[bool]:
         return [False] * len(self._get_indices(indices))
+
+
+class SmallImageExtractor(BaseFeaturesExtractor):
+    """SB3 features for the worlds' small views (any side >= 4, the default 24 included): the image
+    through our agents' trunk shape (3x3 convolutions of `channels`, strides 2, 2, 1, ReLU) and a
+    linear layer of `features_dim`, concatenated with every other key flattened (the goal). Takes the
+    image channel-first (after SB3's `VecTransposeImage`) or channel-last; SB3 scales it to [0, 1]."""
+
+    def __init__(self, observation_space: spaces.Dict, features_dim: int = 128,
+                 channels: Sequence[int] = (16, 32, 32)):
+        shape = observation_space["image"].shape
+        self.channels_last = shape[-1] in (1, 3, 4) and shape[0] not in (1, 3, 4)
+        c, h, w = (shape[2], shape[0], shape[1]) if self.channels_last else shape
+        layers, previous = [], c
+        for width, stride in zip(channels, (2, 2, 1)):
+            layers += [torch.nn.Conv2d(previous, width, 3, stride=stride, padding=1), torch.nn.ReLU()]
+            previous = width
+        cnn = torch.nn.Sequential(*layers, torch.nn.Flatten())
+        with torch.no_grad():
+            flat = cnn(torch.zeros(1, c, h, w)).shape[1]
+        others = [k for k in observation_space.spaces if k != "image"]
+        super().__init__(observation_space, features_dim + sum(int(np.prod(observation_space[k].shape)) for k in others))
+        self.cnn, self.others = cnn, others
+        self.linear = torch.nn.Sequential(torch.nn.Linear(flat, features_dim), torch.nn.ReLU())
+
+    def forward(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
+        image = observations["image"]
+        if self.channels_last:
+            image = image.permute(0, 3, 1, 2)
+        parts = [self.linear(self.cnn(image))] + [observations[k].flatten(1) for k in self.others]
+        return torch.cat(parts, dim=1)

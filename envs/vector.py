@@ -32,6 +32,14 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return resolved
 
 
+def check_open(env, call: str) -> None:
+    """Raise Gymnasium's ClosedEnvironmentError for a call on a closed vector env, as its own envs do."""
+    if env.closed:
+        from gymnasium.error import ClosedEnvironmentError
+
+        raise ClosedEnvironmentError(f"{call}() was called after close(); make a new env (gym.make_vec) to go on")
+
+
 def partial_reset_mask(options: dict | None, num_envs: int, device: torch.device) -> torch.Tensor | None:
     """options["reset_mask"], Gymnasium's partial reset, as an (N,) bool tensor on `device`; None
     when absent. It may be a numpy array or a tensor."""
@@ -141,6 +149,7 @@ class BerryVectorEnv(VectorEnv):
         With options={"reset_mask": (N,) bool} (Gymnasium's partial reset, numpy or torch), only the
         masked worlds start a new episode, now, on their own seeds; the others keep their state
         exactly (`world.restart_worlds`). Every world's observation comes back."""
+        check_open(self, "reset")
         mask = partial_reset_mask(options, self.num_envs, self.device)
         if mask is not None:
             if not self._seeded or seed is not None:
@@ -158,6 +167,7 @@ class BerryVectorEnv(VectorEnv):
         return self._observe(), {}
 
     def step(self, actions):
+        check_open(self, "step")
         if not self._seeded:
             raise RuntimeError("step() was called before reset(); call reset(seed=...) first")
         actions = self._check_actions(actions, check_values=self.validate_actions)
@@ -192,9 +202,6 @@ class BerryVectorEnv(VectorEnv):
         if not 0 <= index < self.num_envs:
             raise ValueError(f"index={index} must be in [0, {self.num_envs - 1}]")
         return draw_arena_frame(self.config, self.state, index, size)
-
-    def close(self, **kwargs):
-        pass
 
     # -- Changing the task ------------------------------------------------------------------
     def set_target(self, colour, swap_berries: bool = False) -> dict[str, torch.Tensor]:

@@ -218,8 +218,9 @@ Command = Union[
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    from training.flags import parse_flags
+    from training.flags import parse_flags, safe_streams
 
+    safe_streams()
     try:
         parse_flags(Command, argv, "bench.py", description=__doc__).run()
     except ValueError as exc:  # training's ConfigError too

@@ -7,8 +7,9 @@ Both sides train the same PPO ("MultiInputPolicy", NatureCNN) on the same worlds
 `envs.sb3_vec_env` (one batched torch env), the other through `make_vec_env` (SB3's DummyVecEnv
 over `gym.make` single envs, each with SB3's Monitor). Each side runs one warm-up rollout, then the
 timed `learn` (collection and PPO updates), `repeats` times in alternating order; then the same
-VecEnv alone under random actions, which shows how much of the PPO time is the env's. Needs the
-[sb3] extra.
+VecEnv alone under random actions, which shows how much of the PPO time is the env's; then the
+adapter at the default 24x24 view with the shipped `envs.sb3_policy_kwargs()` extractor, as a ratio
+to NatureCNN at `view_size`. Needs the [sb3] extra.
 """
 
 from __future__ import annotations
@@ -79,8 +80,21 @@ def bench_sb3(env_id: str = "RedBerry-v0", num_envs: int = 16, view_size: int = 
     print(f"mean PPO steps/s: adapter {mean['adapter']:,.0f}, make_vec_env {mean['make_vec_env']:,.0f}; "
           f"VecEnv alone: adapter {env_mean['adapter']:,.0f}, make_vec_env {env_mean['make_vec_env']:,.0f} "
           f"({env_mean['adapter'] / env_mean['make_vec_env']:.1f}x)")
+    # The other way to SB3 at the worlds' own 24x24 view: the shipped small-image extractor, same PPO.
+    small = []
+    for _ in range(repeats):
+        model = PPO("MultiInputPolicy", envs.sb3_vec_env(env_id, num_envs=num_envs), n_steps=n_steps, batch_size=256,
+                    n_epochs=n_epochs, seed=0, device="cpu", policy_kwargs=envs.sb3_policy_kwargs())
+        model.learn(total_timesteps=batch)
+        start = time.perf_counter()
+        model.learn(total_timesteps=batch * rollouts, reset_num_timesteps=False)
+        small.append(batch * rollouts / (time.perf_counter() - start))
+    small_mean = sum(small) / len(small)
+    print(f"adapter at the default 24x24 view with envs.sb3_policy_kwargs() (SmallImageExtractor): PPO "
+          f"{small_mean:,.0f} steps/s, {small_mean / mean['adapter']:.2f}x NatureCNN at {view_size}x{view_size}")
     print(f"adapter / make_vec_env: {ratio:.2f}")
-    return {**mean, "ratio": ratio, "env_ratio": env_mean["adapter"] / env_mean["make_vec_env"]}
+    return {**mean, "ratio": ratio, "env_ratio": env_mean["adapter"] / env_mean["make_vec_env"],
+            "small_extractor": small_mean}
 
 
 if __name__ == "__main__":

@@ -19,9 +19,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from compare.cli import parse_args  # noqa: E402
 from compare.grid import CompareError  # noqa: E402
 from compare.run import run_compare  # noqa: E402
+from training.flags import safe_streams  # noqa: E402
+from training.memory import out_of_memory, out_of_memory_message  # noqa: E402
 
 
 def main() -> int:
+    safe_streams()
     try:
         args = parse_args(sys.argv[1:])
         path = run_compare(args)
@@ -32,6 +35,11 @@ def main() -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"compare.py: error: {where}{exc.strerror or exc} (finished cells are saved; run the same command "
               f"again once it is fixed)", file=sys.stderr)
+        return 2
+    except (MemoryError, RuntimeError) as exc:
+        if not out_of_memory(exc):
+            raise
+        print(f"compare.py: error: {out_of_memory_message(exc)} (finished cells are saved)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("compare.py: interrupted; finished cells are saved. Run the same command again to resume.",

@@ -15,10 +15,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from training import CheckpointError, ConfigError, NonFiniteError, parse_config, train_population  # noqa: E402
 from training.distributed import launched_by_torchrun  # noqa: E402
+from training.flags import safe_streams  # noqa: E402
+from training.memory import out_of_memory, out_of_memory_message  # noqa: E402
 from training.population import population_configs  # noqa: E402
 
 
 def main() -> int:
+    safe_streams()
     try:
         config = parse_config()
         train_population(population_configs(config), population=config if config.population > 1 else None)
@@ -37,6 +40,12 @@ def main() -> int:
     except NonFiniteError as exc:
         print(f"train.py: {exc}", file=sys.stderr)
         return 1
+    except (MemoryError, RuntimeError) as exc:
+        if not out_of_memory(exc):
+            raise
+        print(f"train.py: error: {out_of_memory_message(exc)} (any checkpoint written before is intact)",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("train.py: interrupted; quit without saving (any earlier checkpoint is intact)", file=sys.stderr)
         return 130

@@ -193,3 +193,132 @@ def test_a_second_compare_into_one_out_is_refused_and_workers_die_with_their_par
         except ProcessLookupError:
             pass
         log.close()
+
+
+# --- memory ---------------------------------------------------------------------------------------
+
+
+def _limit_address_space(gib: float):
+    def limit() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (int(gib * 2 ** 30), int(gib * 2 ** 30)))
+    return limit
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS")
+def test_a_run_that_cannot_fit_is_refused_up_front_naming_the_size_and_the_flag(tmp_path):
+    run = tmp_path / "run"
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "train.py"), "--num-envs", "60000",
+                           "--device", "cpu", "--no-progress", "--run-dir", str(run)],
+                          env=dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1"), capture_output=True, text=True,
+                          timeout=120, preexec_fn=_limit_address_space(5))
+    assert done.returncode == 2, done.stderr[-2000:]
+    line = done.stderr.strip()
+    assert len(line.splitlines()) == 1 and line.startswith("train.py: error: --num-envs: got 60000"), line
+    assert "GiB" in line and "worlds or fewer" in line and "--num-minibatches" in line
+    assert not run.exists()  # refused before anything was written
+
+
+def test_the_memory_estimate_follows_the_batch_and_failed_allocations_are_recognised():
+    import numpy as np
+    import torch
+
+    from training import Config
+    from training.build import make_agent, make_env
+    from training.memory import out_of_memory, out_of_memory_message, saved_bytes_per_sample
+
+    sizes = {}
+    for preset in ("feedforward", "feedback"):
+        config = Config(agent=preset, device="cpu")
+        env = make_env(config, 8, torch.device("cpu"))
+        obs = env.reset(seed=list(range(8)))[0]
+        sizes[preset] = saved_bytes_per_sample(make_agent(config, env), obs, torch.device("cpu"))
+        env.close()
+    # Activations, not weights: tens of KB a sample, and top-down gain keeps more than a plain trunk.
+    assert 10_000 < sizes["feedforward"] < sizes["feedback"] < 200_000, sizes
+    try:
+        torch.empty(2 ** 50, dtype=torch.uint8)
+    except RuntimeError as exc:
+        assert out_of_memory(exc) and "\n" not in out_of_memory_message(exc)
+    with pytest.raises(MemoryError) as numpy_error:
+        np.ones((2 ** 20, 2 ** 20, 2 ** 8), np.uint8)
+    assert out_of_memory(numpy_error.value) and "--num-envs" in out_of_memory_message(numpy_error.value)
+    assert not out_of_memory(RuntimeError("shape mismatch"))
+
+
+# --- true messages, on any terminal ----------------------------------------------------------------
+
+
+def test_an_ascii_terminal_and_a_non_ascii_path_train_and_export(tmp_path):
+    run, exported = tmp_path / "rün", tmp_path / "ägent.pt"
+    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1", LC_ALL="C", PYTHONIOENCODING="ascii")
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "train.py"), "--num-envs", "4",
+                           "--total-steps", "128", "--video-interval", "0", "--device", "cpu", "--no-progress",
+                           "--run-dir", str(run)], env=env, capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert os.path.isfile(run / "checkpoint.pt")
+    assert b"r\\xfcn" in done.stdout  # the path printed as an escape, not a crash
+    export = subprocess.run([sys.executable, "-m", "training.export", str(run), str(exported)], env=env,
+                            capture_output=True, timeout=120, cwd=ROOT)
+    assert export.returncode == 0 and b"\\xe4gent.pt" in export.stdout, export.stderr
+
+
+def test_divergence_at_the_first_update_says_no_checkpoint_was_written(tmp_path):
+    from training import Config, NonFiniteError, train
+
+    run = tmp_path / "run"
+    with pytest.raises(NonFiniteError, match="update 1 .*No checkpoint was written") as error:
+        train(Config(num_envs=8, num_steps=16, total_steps=1024, learning_rate=1e37, video_interval=0,
+                     image_interval=0, progress=False, device="cpu", run_dir=str(run)))
+    assert "last good checkpoint" not in str(error.value) and not os.path.exists(run / "checkpoint.pt")
+
+
+def test_two_ctrl_c_inside_one_long_call_quit_as_the_second_one_does():
+    """Python runs a handler once for signals that arrive during one C call; the trainer counts the
+    deliveries, so two Ctrl-C never become one stop request (a run that saves and exits 0)."""
+    import threading
+
+    import torch
+
+    from training.interrupt import stop_requests
+
+    a = torch.randn(1500, 1500)
+
+    def twice() -> None:
+        time.sleep(0.05)  # the main thread is inside the matrix products by now
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        with stop_requests(announce=False) as request:
+            sender = threading.Thread(target=twice)
+            sender.start()
+            for _ in range(8):
+                a @ a
+            sender.join()
+            assert request.requested  # reached only if the two were taken as one
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with stop_requests(announce=False) as request:  # one alone is still a stop request
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.01)
+        assert request.requested
+
+
+@pytest.mark.parametrize("env_id", ["RedBerry-v0", "MultiBerry-v0"])
+def test_a_closed_env_refuses_to_step_or_reset_as_gymnasiums_do(env_id):
+    import gymnasium as gym
+    from gymnasium.error import ClosedEnvironmentError
+
+    import envs  # noqa: F401
+
+    env = gym.make_vec(env_id, num_envs=2)
+    env.reset(seed=0)
+    env.close()
+    env.close()  # twice is fine
+    assert env.closed
+    with pytest.raises(ClosedEnvironmentError, match=r"step\(\) was called after close\(\)"):
+        env.step(env.action_space.sample())
+    with pytest.raises(ClosedEnvironmentError, match=r"reset\(\)"):
+        env.reset(seed=1)

@@ -124,3 +124,24 @@ def test_adapter_ends_one_multiberry_slot_alone():
     assert torch.equal(state.pose[0, 0], ref_state.pose[0, 0])  # and so does forager 0 (its view shows 1's new pose)
     assert state.alive.all() and state.episode_step[0, 1] == 0 and not ref_state.alive[0, 1]
 
+
+
+@pytest.mark.filterwarnings("error:The `render_mode` attribute")
+def test_ppo_learns_at_the_default_view_with_the_shipped_extractor():
+    """The worlds' own 24x24 view, where SB3's NatureCNN does not fit: envs.sb3_policy_kwargs() gives
+    MultiInputPolicy a small-image extractor, through the adapter and on the single env alike."""
+    venv = envs.sb3_vec_env("CuedBerry-v0", num_envs=4, max_episode_steps=12)
+    assert venv.observation_space["image"].shape == (24, 24, 3) and venv.render_mode is None
+    with pytest.raises(Exception):  # the recipe this replaces: the stock CNN at 24x24
+        PPO("MultiInputPolicy", venv, seed=0, **TINY_PPO)
+    model = PPO("MultiInputPolicy", venv, seed=0, policy_kwargs=envs.sb3_policy_kwargs(), **TINY_PPO)
+    extractor = model.policy.features_extractor
+    assert type(extractor).__name__ == "SmallImageExtractor" and extractor.features_dim == 128 + 6
+    before = [p.detach().clone() for p in extractor.parameters()]
+    model.learn(total_timesteps=2 * TINY_PPO["n_steps"] * venv.num_envs)
+    assert any(not torch.equal(a, b) for a, b in zip(before, extractor.parameters()))  # it was trained
+    single = PPO("MultiInputPolicy", gym.make("RedBerry-v0", max_episode_steps=12), seed=0,
+                 policy_kwargs=envs.sb3_policy_kwargs(64), **TINY_PPO)
+    single.learn(total_timesteps=TINY_PPO["n_steps"])
+    action, _ = single.predict(single.get_env().reset(), deterministic=True)
+    assert action.shape == (1,) and 0 <= int(action[0]) < 5

@@ -23,7 +23,9 @@ from training.flags import parse_flags
 Scalar = Union[bool, int, float, str]
 
 CONFIG_FILE = "config.json"
-MAX_SEED = 2 ** 32 - 1  # seeds are 32-bit, as numpy's and Gymnasium's
+MAX_SEED = 2 ** 32 - 1
+# Adam's first step is the learning rate / (1 - beta1) = 10x it, applied as a float32
+MAX_LEARNING_RATE = 3.4028234663852886e38 / 10  # seeds are 32-bit, as numpy's and Gymnasium's
 # The --colour-prior-ramp a task trains with when the flag is left out: on ReversalBerry-v0 the control learned
 # to infer the hidden colour only with it (docs/design.md, "The reversal task").
 TASK_COLOUR_PRIOR_RAMP = {"ReversalBerry-v0": 0.5}
@@ -335,7 +337,8 @@ def validate(config: Config, recurrent: Optional[bool] = None) -> None:
          f"an integer from 0 to {last:,} (a population's seeds run to --seed + --population - 1 <= {MAX_SEED:,})")
     need("population", config.population, _is_int(config.population) and 1 <= config.population <= 256,
          "an integer from 1 to 256")
-    need("learning-rate", config.learning_rate, _is_real(config.learning_rate) and config.learning_rate > 0, "a number > 0")
+    need("learning-rate", config.learning_rate, _is_real(config.learning_rate) and 0 < config.learning_rate <= MAX_LEARNING_RATE,
+         f"a number > 0 whose Adam step a float32 holds (<= {MAX_LEARNING_RATE:.3g})")
     need("gamma", config.gamma, _is_real(config.gamma) and 0 < config.gamma <= 1, "a number in (0, 1]")
     need("gae-lambda", config.gae_lambda, _is_real(config.gae_lambda) and 0 <= config.gae_lambda <= 1, "a number in [0, 1]")
     need("clip-coef", config.clip_coef, _is_real(config.clip_coef) and config.clip_coef > 0, "a number > 0")

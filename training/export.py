@@ -8,9 +8,11 @@ import os
 import sys
 
 from training.checkpoint import CheckpointError, export_checkpoint
+from training.flags import safe_streams
 
 
 def main(argv: list[str]) -> int:
+    safe_streams()
     if len(argv) != 2:
         print("usage: python -m training.export RUN_DIR_OR_CHECKPOINT DESTINATION.pt", file=sys.stderr)
         return 2

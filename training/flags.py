@@ -93,6 +93,14 @@ def _helptext(lines: list[str]) -> str:
     return f"{metavar}: {description}" if metavar and description else (metavar or description)
 
 
+def safe_streams() -> None:
+    """Make stdout and stderr write what they cannot encode as backslash escapes, so that a path with
+    non-ASCII characters cannot crash a command on an ASCII terminal (LC_ALL=C, PYTHONIOENCODING=ascii)."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+
+
 def first_line(exc: BaseException) -> str:
     """An exception's message cut to its first line (torch appends C++ stacks and advice), or its type's name."""
     text = str(exc).strip()

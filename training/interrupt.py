@@ -8,6 +8,7 @@ end of each update; the handler then puts the previous one back, so a second sig
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 from typing import Iterator
@@ -22,18 +23,42 @@ class StopRequest:
 @contextlib.contextmanager
 def stop_requests(announce: bool = True) -> Iterator[StopRequest]:
     """Catch SIGINT and SIGTERM while the block runs; ``announce`` prints what happens next
-    (rank 0 only, under torchrun). Outside the main thread, signals are left alone."""
+    (rank 0 only, under torchrun). Outside the main thread, signals are left alone.
+
+    Python runs a handler once for signals that arrive together (two Ctrl-C during one long torch
+    call), so the C-level deliveries are counted through `signal.set_wakeup_fd`: two of them act as
+    the second signal, never as one stop request."""
     request = StopRequest()
     previous = {}
+    reader, writer = os.pipe()
+    for fd in (reader, writer):
+        os.set_blocking(fd, False)
+
+    def second(signum: int) -> None:
+        signal.signal(signum, previous[signum])
+        handler = previous[signum]
+        if callable(handler):
+            handler(signum, None)  # SIGINT's default: KeyboardInterrupt
+        elif handler == signal.SIG_DFL:
+            os.kill(os.getpid(), signum)
+        raise KeyboardInterrupt  # an ignored signal asked twice: still quit
 
     def on_signal(signum, _frame):
+        try:
+            delivered = sum(1 for b in os.read(reader, 1024) if b in (signal.SIGINT, signal.SIGTERM))
+        except BlockingIOError:
+            delivered = 1
+        if request.requested or delivered >= 2:
+            second(signum)
         request.requested = True
         signal.signal(signum, previous[signum])  # a second signal acts at once
         if announce:
             print(f"\n{signal.Signals(signum).name}: finishing this update and saving a checkpoint "
                   "(press Ctrl-C again to quit without saving)", file=sys.stderr)
 
+    wakeup = None
     try:
+        wakeup = signal.set_wakeup_fd(writer, warn_on_full_buffer=False)
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, on_signal)
     except ValueError:  # not the main thread: no signal handling
@@ -43,3 +68,7 @@ def stop_requests(announce: bool = True) -> Iterator[StopRequest]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if wakeup is not None:
+            signal.set_wakeup_fd(wakeup)
+        os.close(reader)
+        os.close(writer)

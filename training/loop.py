@@ -27,6 +27,7 @@ from training.checkpoint import CHECKPOINT_FILE
 from training.config import Config, ConfigError, validate
 from training.interrupt import stop_requests
 from training.logbook import Logbook
+from training.memory import check_memory
 from training.population import Member, check_members, join, join_states, split_state, write_population_config
 from training.run_state import RunState
 
@@ -113,6 +114,7 @@ def _train_runs(runs: list[RunState], device: torch.device, process: distributed
     # ---- the worlds, agents, optimizers ----
     configs = [run.config for run in runs]
     config, k = configs[0], len(configs)  # the settings the runs share
+    check_memory(config, k, device, runs[0].agent_config)  # before the worlds are built
     env = make_env(config, config.num_envs * k, device, **TRAINING_ENV_OPTIONS)
     worlds = env.config  # the worlds as configured; --colour-prior-ramp changes env.config's share per update
     for run in runs:
@@ -310,8 +312,9 @@ def _check_finite(agent: torch.nn.Module, stats: dict, update: int, global_step:
     """Raise NonFiniteError if a loss of the update or a parameter is NaN or infinite (a host read)."""
     params_finite = torch.stack([torch.isfinite(p).all() for p in agent.parameters()]).all()
     if not bool(params_finite & (stats["finite"] > 0)):
-        checkpoint = os.path.join(run.run_dir or run.config.resume or "<run dir>", CHECKPOINT_FILE)
+        checkpoint = os.path.join(run.run_dir or run.config.resume or "", CHECKPOINT_FILE)
+        kept = (f"The last good checkpoint, {checkpoint}, is left as it was." if os.path.isfile(checkpoint) else
+                "No checkpoint was written: it diverged before the first one.")
         raise NonFiniteError(
             f"update {update} (step {global_step:,}): a loss or parameter became NaN or infinite; training "
-            f"stopped. The last good checkpoint, {checkpoint}, is left as it was. Try a lower --learning-rate "
-            f"or --max-grad-norm.")
+            f"stopped. {kept} Try a lower --learning-rate or --max-grad-norm.")

@@ -22,7 +22,7 @@ from envs.config import PALETTE_NAMES  # noqa: E402
 from envs.draw import surface_to_array  # noqa: E402
 from training.config import MAX_SEED  # noqa: E402
 from training.files import atomic_path, unwritable_dir  # noqa: E402
-from training.flags import parse_flags  # noqa: E402
+from training.flags import parse_flags, safe_streams  # noqa: E402
 from training.video import MP4_HINT, VideoError, ffmpeg_binary, writer_for  # noqa: E402
 from viewer.keys import command_for  # noqa: E402
 from viewer.panels import FrameRenderer, new_frame, scaled  # noqa: E402
@@ -273,6 +273,7 @@ def record(session: Session, args: WatchArgs) -> int:
 
 def main(argv: Optional[list[str]] = None) -> int:
     """`scripts/watch.py`: returns the exit code (2 for bad input, with a one-line message)."""
+    safe_streams()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one world, one small net: extra threads only spin against the drawing
     args = None
