@@ -1,5 +1,6 @@
-"""What an agent's top-down gains attend to: which colour each gain-modulated channel prefers
-(`preferred_colours`), and how much spatial gain lands on the target berries (`spatial_sums`).
+"""What an agent's top-down gains attend to: how each gain-modulated channel is tuned to the palette
+colours (`colour_tuning`, and the viewer's labels `preferred_colours`), and how much spatial gain lands on
+the target berries (`spatial_sums`).
 
 **Preferred colours**, measured with single-berry images.
 
@@ -52,26 +53,34 @@ def probe_images(config: WorldConfig) -> torch.Tensor:
 
 
 @torch.no_grad()
-def preferred_colours(agent, config: WorldConfig) -> dict[str, list[int | None]]:
+def colour_tuning(agent, config: WorldConfig) -> dict[str, torch.Tensor]:
     """For each gain-modulated layer, keyed as in the agent's internals ("channel_gain/conv1", ...),
-    the palette index each channel prefers, or None where that cannot be measured (module doc).
-    Agents without feedback give {}."""
+    (C, P) float: each channel's response to a centred berry of each palette colour minus its response
+    to the bare floor, bottom-up (every gain 1), on the CPU. Agents without feedback give {}."""
     if agent.feedback is None:
         return {}
     from agents.vision import to_float_image
 
     features = to_float_image(probe_images(config).to(agent.critic.weight.device))  # (P + 1, 3, H, W)
-    out: dict[str, list[int | None]] = {}
+    out: dict[str, torch.Tensor] = {}
     for index in range(len(agent.feedback.channels)):
         features = agent.trunk.layer(index, features)  # bottom-up only: every gain is 1
         response = features.mean(dim=(2, 3))  # (P + 1, C)
-        excess = response[:-1] - response[-1:]  # (P, C): berry minus bare floor
-        top2 = excess.topk(2, dim=0).values  # (2, C)
+        out[f"channel_gain/conv{index + 1}"] = (response[:-1] - response[-1:]).T.cpu()  # berry minus bare floor
+    return out
+
+
+def preferred_colours(agent, config: WorldConfig) -> dict[str, list[int | None]]:
+    """For each gain-modulated layer, the palette index each channel prefers, or None where that cannot
+    be measured (module doc): the viewer's channel labels. Agents without feedback give {}."""
+    out: dict[str, list[int | None]] = {}
+    for layer, excess in colour_tuning(agent, config).items():  # (C, P)
+        top2 = excess.T.topk(2, dim=0).values  # (2, C)
         best, runner_up = top2[0], top2[1]
         scale = float(best.max().clamp_min(1e-12))
         measurable = (best > MIN_RESPONSE * scale) & (best - runner_up > MIN_MARGIN * best)
-        colour = excess.argmax(dim=0)
-        out[f"channel_gain/conv{index + 1}"] = [int(c) if ok else None for c, ok in zip(colour, measurable)]
+        colour = excess.argmax(dim=1)
+        out[layer] = [int(c) if ok else None for c, ok in zip(colour, measurable)]
     return out
 
 

@@ -29,10 +29,10 @@ from typing import Any, Optional
 import torch
 
 from agents.actor_critic import INPUT_LESIONS
-from agents.probe import preferred_colours, spatial_index, spatial_sums
+from agents.probe import colour_tuning, spatial_index, spatial_sums
 from agents.runner import Carry, env_action, sample
 from compare.grid import CONDITIONS, EvalCell, Plan, Unit, condition_seed, world_kwargs_for
-from compare.measures import GainRecorder, ReversalCurve
+from compare.measures import FeatureGainRecorder, ReversalCurve
 from envs.config import NUM_COLOURS
 
 
@@ -75,10 +75,10 @@ def make_env(spec: EnvSpec, device: torch.device):
 
 
 class AgentPolicy:
-    """A trained agent acting in N worlds. `gains` (a `measures.GainRecorder`) sees its channel gains,
+    """A trained agent acting in N worlds. `gains` (a `measures.FeatureGainRecorder`) sees its channel gains,
     `spatial` its spatial gain against the target mask; `wrong_goal` makes the goal lesion."""
 
-    def __init__(self, agent, gains: Optional[GainRecorder] = None, spatial: bool = False, wrong_goal: bool = False):
+    def __init__(self, agent, gains: Optional[FeatureGainRecorder] = None, spatial: bool = False, wrong_goal: bool = False):
         self.agent = agent
         self.gains = gains
         self.spatial = spatial
@@ -95,7 +95,7 @@ class AgentPolicy:
             self.order = torch.rand(world.num_envs, NUM_COLOURS, generator=order, device=world.device).argsort(1)
 
     def act(self, obs, world, phase: Optional[str] = None) -> torch.Tensor:
-        """phase: None, or "before" / "after" a cue change (the AMI is also kept per phase)."""
+        """phase: None, or "before" / "after" a cue change (the feature-similarity gain is also kept per phase)."""
         if self.wrong_goal:  # chosen at the episode's start and again after a cue change, then held
             if self.wrong is None or phase != self.wrong_phase:
                 self.wrong, self.wrong_phase = wrong_goal(world, self.order, obs["goal"]), phase
@@ -228,16 +228,21 @@ def evaluate_reference(spec: EnvSpec, device: torch.device) -> dict[str, dict[st
         env.close()
 
 
-def load_agent(payload: dict, env, passes: Optional[int] = None, lesion: Optional[str] = None):
+def load_agent(payload: dict, env, passes: Optional[int] = None, lesion: Optional[str] = None,
+               untrained_seed: Optional[int] = None):
     """The checkpoint's agent for `env`'s spaces, with T = `passes` (None: as trained) and `lesion`
-    (one made inside the agent; the goal lesion is the policy's, `AgentPolicy(wrong_goal=True)`)."""
+    (one made inside the agent; the goal lesion is the policy's, `AgentPolicy(wrong_goal=True)`).
+    `untrained_seed`: the same agent with its initial weights from that seed instead of the trained ones."""
     import agents
 
     config = json.loads(payload["agent_config"])
     if passes is not None:
         config["passes"] = passes
+    if untrained_seed is not None:
+        torch.manual_seed(untrained_seed)
     agent = agents.agent_from_config(config, env.single_observation_space, env.single_action_space)
-    agent.load_state_dict(payload["model"])
+    if untrained_seed is None:
+        agent.load_state_dict(payload["model"])
     agent.to(env.unwrapped.device)
     agent.eval()
     agent.set_lesion(lesion)
@@ -246,16 +251,15 @@ def load_agent(payload: dict, env, passes: Optional[int] = None, lesion: Optiona
 
 def evaluate_cell(cell: EvalCell, plan: Plan, payload: dict, device: torch.device) -> dict[str, float]:
     """One evaluation cell: the unit's agent (from its checkpoint `payload`) in the cell's
-    condition, lesion and T. Agents with feedback also get the AMI and the spatial index."""
+    condition, lesion and T. Agents with feedback also get the feature-similarity gain and the spatial index."""
     spec = env_spec(cell.unit, cell.condition, plan)
     env = make_env(spec, device)
     try:
         lesion = None if cell.lesion == "none" else cell.lesion
-        agent = load_agent(payload, env, cell.passes, None if lesion in INPUT_LESIONS else lesion)
-        preferred = {}
-        if agent.feedback is not None:  # the probe draws its images on the CPU
-            preferred = preferred_colours(agent, env.unwrapped.config)
-        gains = GainRecorder(preferred, device) if preferred else None
+        inside = None if lesion in INPUT_LESIONS or lesion == "untrained" else lesion
+        agent = load_agent(payload, env, cell.passes, inside, cell.unit.seed if lesion == "untrained" else None)
+        tuning = colour_tuning(agent, env.unwrapped.config) if agent.feedback is not None else {}
+        gains = FeatureGainRecorder(tuning, device) if tuning else None
         policy = AgentPolicy(agent, gains, spatial=agent.feedback is not None, wrong_goal=lesion == "goal")
         metrics = run_episodes(env, spec, policy)
         metrics["passes"] = agent.config.passes

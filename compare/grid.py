@@ -115,7 +115,9 @@ CONDITIONS: dict[str, Condition] = {c.name: c for c in [
 ]}
 
 LADDER = ("easy", "medium", "hard", "beyond")  # the difficulty axis of the score-vs-difficulty plot
-LESIONS = tuple(name for name in agents.LESIONS if name is not None)  # feedback, goal, plasticity, what, where
+# The agent's own lesions (feedback, goal, plasticity, what, where), and `untrained`: the same architecture
+# with its initial weights (seeded by the unit's seed), the reference of the feature-similarity gain.
+LESIONS = tuple(name for name in agents.LESIONS if name is not None) + ("untrained",)
 
 
 def condition_seed(name: str) -> int:
@@ -402,7 +404,7 @@ def world_kwargs_for(unit: Unit, condition: Condition, episode_steps: int) -> tu
 def lesion_applies(unit: Unit, lesion: str, env_id: str) -> bool:
     """A lesion is evaluated only where it can change something: the agent has the mechanism, and
     (for the wrong goal) the task shows a goal at all."""
-    if lesion == "feedback":
+    if lesion in ("feedback", "untrained"):
         return unit.feedback
     if lesion == "plasticity":
         return unit.plastic

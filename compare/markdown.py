@@ -20,11 +20,11 @@ import numpy as np
 from compare import findings, stats
 from compare.findings import fmt, fmt_ci, table as _table
 from compare.grid import CONDITIONS, SET_SIZE_TARGETS, SET_SIZES, Plan
-from compare.measures import PREFERENCE_METHOD
+from compare.measures import TUNING_METHOD
 from compare.plots import PLOTS
 from compare.scales import cost_text
 from compare.store import INVOCATIONS_FILE, read_json
-from compare.tables import (ami_rows, by_seed, group, index_in, lesion_effects, main_rows, pass_rows, set_size_rows,
+from compare.tables import (by_seed, feature_rows, group, index_in, lesion_effects, main_rows, pass_rows, set_size_rows,
                             spatial_rows)
 
 RESULTS_CSV = "results.csv"
@@ -170,25 +170,35 @@ def _lesions(rows: list[dict]) -> list[str]:
 
 
 def _attention(rows: list[dict]) -> list[str]:
-    lines = ["## Measures from neuroscience", "", "### Attention modulation index", "",
-             "The feature-similarity gain model predicts that attending to a colour raises the gain of channels "
-             "that prefer it against the other channels. AMI = (mean gain of channels preferring the colour that "
-             "pays now - mean gain of channels preferring another colour) / (their sum), over every step and world "
-             "of the cell, per gain-modulated layer, averaged over layers. 0 is no modulation; the feedback lesion "
-             "(every gain 1) gives 0.", "", PREFERENCE_METHOD, ""]
-    ami = group(ami_rows(rows), ("task", "condition", "agent", "lesion"), "ami")
-    if not ami:
-        return lines + ["No agent with feedback (or no channel with a measurable preference) in this compare.", ""]
-    switch = {name: group([r for r in ami_rows(rows) if not math.isnan(r.get(name, math.nan))],
-                          ("task", "condition", "agent", "lesion"), name)
-              for name in ("ami_before", "ami_after", "ami_after_old_cue")}
-    body = [[t, f"`{c}`", f"`{a}`", fmt_ci(ami[(t, c, a, "none")], 3),
-             fmt_ci(ami[(t, c, a, "feedback")], 3) if (t, c, a, "feedback") in ami else "-"]
-            + [fmt_ci(switch[name][key], 3) if key in switch[name] else "-" for name in switch
-               for key in [(t, c, a, lesion)]]
-            for (t, c, a, lesion) in ami if lesion == "none"]
-    lines += _table(["task", "condition", "agent", "AMI intact [95% CI]", "AMI, feedback cut",
-                     "before the cue switch", "after, toward the new cue", "after, toward the old cue"], body)
+    lines = ["## Measures from neuroscience", "", "### Feature-similarity gain", "",
+             "The feature-similarity gain model (Treue & Martinez-Trujillo 1999) predicts that attending to a colour "
+             "scales each channel's gain by how much the channel prefers that colour: g = 1 + beta * tuning. Per "
+             "gain-modulated layer and cued colour, each channel's mean gain under that cue minus its mean over the "
+             "cues is rank-correlated over all channels with its colour-centred tuning to the cued colour (rho), "
+             "and regressed on it (the slope estimates beta); both are averaged over the cued colours and the "
+             "layers. p is a channel-shuffle null (500 permutations); the column counts the seeds with p < 0.05. "
+             "The untrained net (same architecture, its initial weights) is the reference: its gains depend on "
+             "the cue too, through the goal template.", "", TUNING_METHOD, ""]
+    selected = feature_rows(rows)
+    keys = ("task", "condition", "agent", "lesion")
+    rho, beta = group(selected, keys, "fs_rho"), group(selected, keys, "fs_beta")
+    if not rho:
+        return lines + ["No agent with feedback in this compare.", ""] + _spatial(rows)
+    significant = defaultdict(lambda: [0, 0])
+    for r in selected:
+        counts = significant[tuple(r[k] for k in keys)]
+        counts[0] += r["fs_p"] < 0.05
+        counts[1] += 1
+    switch = {name: group([r for r in selected if not math.isnan(r.get(name, math.nan))], keys, name)
+              for name in ("fs_rho_before", "fs_rho_after", "fs_rho_after_old_cue")}
+    body = [[t, f"`{c}`", f"`{a}`", fmt_ci(rho[key], 3), fmt_ci(beta[key], 3),
+             "{}/{}".format(*significant[key]),
+             fmt_ci(rho[(t, c, a, "untrained")], 3) if (t, c, a, "untrained") in rho else "-"]
+            + [fmt_ci(switch[name][key], 3) if key in switch[name] else "-" for name in switch]
+            for key in rho for (t, c, a, lesion) in [key] if lesion == "none"]
+    lines += _table(["task", "condition", "agent", "rho [95% CI]", "beta [95% CI]", "seeds p < 0.05",
+                     "rho, untrained", "before the cue switch", "after, toward the new cue",
+                     "after, toward the old cue"], body)
     return lines + _spatial(rows)
 
 

@@ -1,25 +1,29 @@
 """Measures from neuroscience, taken while an agent is evaluated.
 
-**Attention modulation index (AMI).** The feature-similarity gain model (Treue & Martinez-Trujillo
-1999; Lindsay & Miller 2018) predicts that attending to a feature raises the gain of neurons that
-prefer it and lowers the gain of the others. It is measured toward the *cued* colour: the colour
-the agent's goal input names (under the goal lesion, the wrong colour it is shown), not the one
-that pays; worlds whose goal is all zeros (ReversalBerry) are left out. Each gain-modulated conv channel's preferred colour
-is measured bottom-up by `agents.probe.preferred_colours` (one berry of each palette colour on the
-bare floor, no top-down gain; a channel's preference is its mean response to the berry minus its
-response to the bare floor, and channels with no clear preference are left out). During the
-evaluation episodes, at every step and in every world, the channel gains g are split into the
-channels that prefer the cued colour and the labelled channels that prefer another colour; over
-all steps, worlds and channels
+**Feature-similarity gain** (`fs_rho`, `fs_beta`). The feature-similarity gain model (Treue &
+Martinez-Trujillo 1999; Lindsay & Miller 2018) says that attending to a feature scales each neuron's
+gain by how much it prefers that feature: g_c = 1 + beta * u_c(cued colour). It is tested as the
+physiology tests it, on every gain-modulated channel with no labels:
 
-    AMI = (mean g_preferring - mean g_other) / (mean g_preferring + mean g_other),
+- tuning: each channel's response to one berry of each palette colour on the bare floor, minus its
+  response to the floor alone, bottom-up with every gain 1 (`agents.probe.colour_tuning`); centred
+  over the colours and scaled to [-1, 1] per channel, u_c(k);
+- gain: each channel's mean gain over the evaluation's steps and worlds, per cued colour k (the
+  colour the goal input names; under the goal lesion the wrong one shown; hidden goals are left
+  out), centred over the cued colours, d_c(k) = G_c(k) - mean_k' G_c(k'). The centring removes
+  what every cue shares, such as an overall gain that depends on the cue;
+- per layer and cued colour, the Spearman correlation over channels of d(k) against u(k), and the
+  least-squares slope of d(k) on u(k), which estimates beta; `fs_rho` and `fs_beta` average them over
+  the cued colours and the layers (`fs_rho_conv1`, ... per layer);
+- `fs_p`: a channel-shuffle null (the tuning's channels permuted, `FS_NULL_DRAWS` draws, the same
+  seed every time): the share of draws whose mean correlation reaches the observed one.
 
-per gain-modulated layer, and `ami` is the mean over layers. 0 is no feature-based modulation
-(as under the feedback lesion, where every gain is 1); > 0 is the model's signature. Where no
-channel prefers the cued colour, or none prefers another, the index is NaN. In the `cue_change`
-condition the cue switches halfway: `ami_before` is measured before the switch toward the first
-cue, `ami_after` after it toward the new cue, and `ami_after_old_cue` after it toward the first
-cue. Gains that follow the cue keep `ami_after` > 0 and turn `ami_after_old_cue` negative.
+0 is no feature-based gain; > 0 is the model's signature. An untrained net's value is its own
+reference (the `untrained` lesion, `compare.grid`), and the spread over seeds gives the CI. In the
+`cue_change` condition the cue switches halfway: `fs_rho_before` toward the first cue, `fs_rho_after`
+toward the new one, `fs_rho_after_old_cue` toward the first cue after the switch; gains that follow
+the cue keep `fs_rho_after` > 0 and turn `fs_rho_after_old_cue` negative (a colour's centred tuning
+is anti-correlated with the others' on average).
 
 **Spatial attention index** (`spatial_index`): the mean spatial gain on target-berry pixels / the
 mean elsewhere, pooled over steps and worlds (`agents.probe.spatial_sums`); 1 is none.
@@ -47,67 +51,104 @@ from typing import Optional
 
 import torch
 
-PREFERENCE_METHOD = (
-    "A channel's preferred colour is measured bottom-up with `agents.probe.preferred_colours`: one berry of each "
-    "palette colour is drawn at the centre of the bare floor, each image goes through the agent's conv layers with "
-    "every top-down gain at 1, and a channel's preference for a colour is its mean response to that berry minus "
-    "its response to the bare floor. The argmax is the channel's preferred colour where its best response is at "
-    "least 5% of the layer's largest and beats the runner-up by 10%; other channels are left out.")
+TUNING_METHOD = (
+    "A channel's colour tuning is measured bottom-up with `agents.probe.colour_tuning`: one berry of each palette "
+    "colour is drawn at the centre of the bare floor, each image goes through the agent's conv layers with every "
+    "top-down gain at 1, and the channel's response to a colour is its mean activation to that berry minus its "
+    "response to the bare floor; centred over the colours and scaled to [-1, 1] per channel. Every channel counts.")
+FS_NULL_DRAWS = 500  # channel permutations of the shuffle null
+FS_NULL_SEED = 0
 
 
-class GainRecorder:
-    """Accumulates, on the device, the channel gains of cue-preferring and other channels.
+def centred_tuning(tuning: torch.Tensor) -> torch.Tensor:
+    """(C, P) responses -> u (C, P): centred over the colours, each channel scaled to [-1, 1] (0 where flat)."""
+    centred = tuning.double() - tuning.double().mean(1, keepdim=True)
+    return centred / centred.abs().amax(1, keepdim=True).clamp_min(1e-12)
+
+
+def _ranks(x: torch.Tensor) -> torch.Tensor:
+    """Ranks along the last dim (ties broken by order; gains and tunings are continuous)."""
+    return x.argsort(-1).argsort(-1).double()
+
+
+def _correlation(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Pearson correlation along the last dim (NaN where one side is constant)."""
+    a, b = a - a.mean(-1, keepdim=True), b - b.mean(-1, keepdim=True)
+    return (a * b).sum(-1) / (a.norm(dim=-1) * b.norm(dim=-1))
+
+
+def feature_similarity(gain: torch.Tensor, u: torch.Tensor, null_draws: int = FS_NULL_DRAWS) -> dict[str, torch.Tensor]:
+    """The measure for one layer. gain (K, C): the mean gain of each channel under each of K >= 2 cued
+    colours; u (K, C): each channel's centred tuning to those colours. Returns rho and beta (mean over
+    the cued colours) and `null` (null_draws,), the mean rho with the channels of u shuffled. Gains that
+    do not vary with the cue (all 1 under the feedback lesion) have no correlation: NaN."""
+    d = gain.double() - gain.double().mean(0, keepdim=True)
+    if float(d.abs().max()) < 1e-9:  # only rounding would be ranked
+        nan = torch.tensor(math.nan, dtype=torch.float64)
+        return {"rho": nan, "beta": torch.zeros((), dtype=torch.float64), "null": nan.expand(null_draws)}
+    rho = _correlation(_ranks(d), _ranks(u))  # (K,)
+    beta = (d * u).sum(1) / (u * u).sum(1).clamp_min(1e-12)
+    generator = torch.Generator().manual_seed(FS_NULL_SEED)
+    perms = torch.rand(null_draws, u.shape[1], generator=generator).argsort(1)  # (B, C)
+    shuffled = u[:, perms].permute(1, 0, 2)  # (B, K, C)
+    null = _correlation(_ranks(d)[None], _ranks(shuffled)).mean(1)  # (B,)
+    return {"rho": rho.mean(), "beta": beta.mean(), "null": null}
+
+
+class FeatureGainRecorder:
+    """Accumulates on the device each channel's gain per cued colour, per phase, for the
+    feature-similarity measure (module doc).
 
     `record` adds one step's gains to one or more named phases ("" is every step); `result` gives
-    the AMI per layer and overall for "" and the overall AMI of every other phase as `ami_<phase>`.
+    `fs_rho`, `fs_beta`, `fs_p` and the per-layer values for "", and `fs_rho_<phase>` for the others.
     """
 
-    def __init__(self, preferred: dict[str, list[Optional[int]]], device: torch.device):
-        self.layers = list(preferred)
+    def __init__(self, tuning: dict[str, torch.Tensor], device: torch.device):
+        self.layers = list(tuning)
+        self.u = {layer: centred_tuning(t).to(device) for layer, t in tuning.items()}  # (C, P)
         self.device = device
-        self.preferred = {layer: torch.tensor([-1 if c is None else c for c in colours], device=device)
-                          for layer, colours in preferred.items()}  # (C,) palette index, -1 unlabelled
-        # Per phase and layer: sum of preferring gains, their count, sum of other gains, their count.
-        self.sums: dict[str, torch.Tensor] = {}
+        self.sums: dict[str, dict[str, torch.Tensor]] = {}  # phase -> layer -> (P, C) summed gains
+        self.counts: dict[str, torch.Tensor] = {}  # phase -> (P,) steps x worlds per cued colour
 
     def record(self, internals: dict[str, torch.Tensor], colour: torch.Tensor, phases=("",)) -> None:
-        """internals["channel_gain/convK"] (N, C); colour (N,) the colour the AMI is measured toward
-        (the cued one), -1 where there is none (that world is left out of this step)."""
-        rows = []
-        for layer in self.layers:
-            gain = internals[layer].double()  # (N, C)
-            colours = self.preferred[layer][None, :]  # (1, C)
-            cued = (colour >= 0)[:, None]  # (N, 1)
-            preferring = (colours == colour[:, None]) & cued  # (N, C)
-            other = (colours >= 0) & ~preferring & cued
-            rows.append(torch.stack([(gain * preferring).sum(), preferring.sum().double(),
-                                     (gain * other).sum(), other.sum().double()]))
-        step = torch.stack(rows)  # (layers, 4)
+        """internals["channel_gain/convK"] (N, C); colour (N,) the cued colour, -1 where there is none."""
+        palette = next(iter(self.u.values())).shape[1]
+        onehot = torch.nn.functional.one_hot(colour.clamp_min(0), palette).double() * (colour >= 0)[:, None]  # (N, P)
+        step = {layer: onehot.T @ internals[layer].double() for layer in self.layers}  # (P, C)
+        count = onehot.sum(0)
         for phase in phases:
-            self.sums[phase] = self.sums[phase] + step if phase in self.sums else step
+            if phase in self.sums:
+                for layer in self.layers:
+                    self.sums[phase][layer] += step[layer]
+                self.counts[phase] += count
+            else:
+                self.sums[phase], self.counts[phase] = {k: v.clone() for k, v in step.items()}, count.clone()
 
     def result(self) -> dict[str, float]:
-        """{"ami": mean over layers, "ami_conv1": ..., "ami_<phase>": ...}; NaN where undefined."""
-        out = {}
+        """{"fs_rho", "fs_beta", "fs_p", "fs_rho_conv1", "fs_beta_conv1", ..., "fs_rho_<phase>"}; NaN where
+        fewer than two colours were cued."""
+        out: dict[str, float] = {}
         for phase, sums in self.sums.items():
-            values = []
-            for layer, row in zip(self.layers, sums.tolist()):
-                index = modulation_index(*row)
-                if not phase:
-                    out["ami_" + layer.split("/", 1)[1]] = index
-                if not math.isnan(index):
-                    values.append(index)
-            out["ami" + (f"_{phase}" if phase else "")] = sum(values) / len(values) if values else math.nan
-        out.setdefault("ami", math.nan)
+            seen = (self.counts[phase] > 0).nonzero().flatten().cpu()
+            if len(seen) < 2:
+                continue
+            counts = self.counts[phase].cpu()[seen, None]
+            layers = {layer: feature_similarity(sums[layer].cpu()[seen] / counts, self.u[layer].cpu()[:, seen].T)
+                      for layer in self.layers}
+            suffix = f"_{phase}" if phase else ""
+            out["fs_rho" + suffix] = float(torch.stack([v["rho"] for v in layers.values()]).nanmean())
+            if phase:
+                continue
+            out["fs_beta"] = float(torch.stack([v["beta"] for v in layers.values()]).mean())
+            null = torch.stack([v["null"] for v in layers.values()]).nanmean(0)
+            if not math.isnan(out["fs_rho"]):
+                out["fs_p"] = float(((null >= out["fs_rho"]).sum() + 1) / (len(null) + 1))
+            for layer, v in layers.items():
+                name = layer.split("/", 1)[1]
+                out[f"fs_rho_{name}"], out[f"fs_beta_{name}"] = float(v["rho"]), float(v["beta"])
+        for key in ("fs_rho", "fs_beta", "fs_p"):
+            out.setdefault(key, math.nan)
         return out
-
-
-def modulation_index(pref_sum: float, pref_n: float, other_sum: float, other_n: float) -> float:
-    """(mean g_preferring - mean g_other) / (their sum); NaN where a group is empty or both are 0."""
-    if pref_n <= 0 or other_n <= 0:
-        return math.nan
-    preferring, other = pref_sum / pref_n, other_sum / other_n
-    return (preferring - other) / (preferring + other) if preferring + other > 0 else math.nan
 
 
 REVERSAL_BIN = 10  # steps per bin of the reversal curve

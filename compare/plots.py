@@ -15,7 +15,7 @@ import numpy as np
 from compare import stats
 from compare.findings import reversal_conditions
 from compare.grid import CONDITIONS, LADDER, LESIONS, Plan
-from compare.tables import (THRESHOLDS, ami_rows, efficiency_rows, group, index_in, learning_curves, lesion_effects,
+from compare.tables import (THRESHOLDS, efficiency_rows, feature_rows, group, index_in, learning_curves, lesion_effects,
                             main_rows, pass_rows, reversal_curves, set_size_rows)
 from training.files import atomic_path
 
@@ -26,7 +26,7 @@ PLOTS = {
     "score_vs_difficulty.png": "Normalised score against difficulty (easy to beyond), mean over seeds with 95% CIs",
     "conditions.png": "Normalised score in every condition, mean over seeds with 95% CIs",
     "lesions.png": "Lesion effects: drop in normalised score (intact - lesioned, paired by seed) with 95% CIs",
-    "attention_modulation.png": "Attention modulation index of agents with feedback, intact and with the feedback cut",
+    "feature_similarity.png": "Feature-similarity gain (rho) of agents with feedback, trained and untrained",
     "set_size.png": "Set-size curve: steps to the first target against the number of distractors",
     "passes.png": "Accuracy (precision) against the number of feedback passes T, easy and hard worlds",
     "reversal_curve.png": "Reversal curve: precision against steps since the paying colour last switched, mean over "
@@ -47,7 +47,7 @@ def draw_plots(out: str, plan: Plan, rows: list[dict], trained: dict) -> dict[st
         "score_vs_difficulty.png": lambda: _ladder(plt, plan, rows),
         "conditions.png": lambda: _conditions(plt, plan, rows),
         "lesions.png": lambda: _lesions(plt, plan, rows),
-        "attention_modulation.png": lambda: _attention(plt, plan, rows),
+        "feature_similarity.png": lambda: _attention(plt, plan, rows),
         "set_size.png": lambda: _set_size(plt, plan, rows),
         "passes.png": lambda: _passes(plt, plan, rows),
         "reversal_curve.png": lambda: _reversal(plt, plan, rows),
@@ -202,26 +202,26 @@ def _lesions(plt, plan: Plan, rows: list[dict]):
 
 
 def _attention(plt, plan: Plan, rows: list[dict]):
-    selected = ami_rows(rows)
+    selected = feature_rows(rows)
     if not selected:
-        return "no agent with feedback (or no channel with a measurable colour preference)"
-    ami = group(selected, ("task", "agent", "condition", "lesion"), "ami")
-    labels = sorted({k[:3] for k in ami}, key=lambda k: (index_in(plan.envs, k[0]), index_in(plan.agents, k[1]),
+        return "no agent with feedback"
+    rho = group(selected, ("task", "agent", "condition", "lesion"), "fs_rho")
+    labels = sorted({k[:3] for k in rho}, key=lambda k: (index_in(plan.envs, k[0]), index_in(plan.agents, k[1]),
                                                          index_in(plan.conditions, k[2])))
     figure, (ax,) = _subplots(plt, 1, width=max(6.0, 0.45 * len(labels) + 2), height=4.6)
-    for i, lesion in enumerate(("none", "feedback")):
-        points = [(j, ami[(*label, lesion)]) for j, label in enumerate(labels) if (*label, lesion) in ami]
+    for i, lesion in enumerate(("none", "untrained")):
+        points = [(j, rho[(*label, lesion)]) for j, label in enumerate(labels) if (*label, lesion) in rho]
         if points:
             ax.bar([j + (i - 0.5) * 0.4 for j, _ in points], [s.mean for _, s in points], 0.4,
                    yerr=np.array([_errorbar(s) for _, s in points]).T, capsize=3,
-                   label="intact" if lesion == "none" else "feedback cut", color="#d62728" if i == 0 else "#999999")
+                   label="trained" if lesion == "none" else "untrained", color="#d62728" if i == 0 else "#999999")
     one_task = len({t for t, _, _ in labels}) == 1
     ax.set_xticks(range(len(labels)), [f"{a}, {c}" + ("" if one_task else f" ({t.split('-')[0]})")
                                        for t, a, c in labels], rotation=40, ha="right", fontsize=8)
     if one_task:
         ax.set_title(labels[0][0], fontsize=10)
     ax.axhline(0, color="grey", lw=0.5)
-    ax.set_ylabel("attention modulation index")
+    ax.set_ylabel("feature-similarity gain (rank correlation)")
     ax.legend(fontsize=8)
     return figure
 

@@ -65,6 +65,7 @@ SCALES: dict[str, dict[str, Any]] = {
         eval_worlds=64, num_envs=256, num_steps=16),
     "reversal": dict(
         _EVAL, agents=PLASTICITY_AGENTS, envs=("ReversalBerry-v0",), seeds=5, steps=2_000_000, train_difficulty="easy",
+        lesions=tuple(lesion for lesion in LESIONS if lesion != "untrained"),  # no cue: no feature gain to refer
         episode_steps=500, conditions=("easy", "switches", "no_taste"), lesion_conditions=("easy",), passes=(1,),
         passes_conditions=(), eval_worlds=128, num_envs=256, num_steps=64),
     "full": dict(

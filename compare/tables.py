@@ -2,7 +2,7 @@
 each table of results.md and its plot.
 
 Each table/plot pair reads the rows through one selection here (`main_rows`, `lesion_effects`,
-`ami_rows`, `set_size_rows`, `pass_rows`, `learning_curves`, `efficiency_rows`, `reversal_curves`),
+`feature_rows`, `set_size_rows`, `pass_rows`, `learning_curves`, `efficiency_rows`, `reversal_curves`),
 so a table and its plot always show the same cells. `by_seed` gives the paired values behind every
 verdict (`compare.findings`).
 """
@@ -21,11 +21,13 @@ from compare.grid import CONDITIONS, LESIONS, Plan
 from compare.store import load_cells, train_curves
 from training.files import atomic_path
 
-SUMMARY_METRICS = ("normalized_score", "return_mean", "precision", "steps_to_first_target", "found_share", "ami")
+SUMMARY_METRICS = ("normalized_score", "return_mean", "precision", "steps_to_first_target", "found_share", "fs_rho",
+                   "fs_beta")
+FEATURE_METRICS = ("fs_rho", "fs_beta", "fs_p")  # `compare.measures.FeatureGainRecorder`, NaN without gains
 BASE_COLUMNS = ("task", "agent", "seed", "condition", "lesion", "passes", "passes_as_trained", "episodes",
                 "episode_steps", "return_mean", "return_se", "normalized_score", "precision", "target_eaten",
                 "distractor_eaten", "steps_to_first_target", "found_share", "random_return", "scripted_return",
-                "scripted_steps_to_first_target", "ami", "train_steps", "train_final_score")
+                "scripted_steps_to_first_target", *FEATURE_METRICS, "train_steps", "train_final_score")
 LESION_ORDER = ("none",) + LESIONS
 
 
@@ -55,7 +57,8 @@ def build_rows(out: str, plan: Plan) -> list[dict]:
         references_here = {"random": row["random_return"], "scripted": row["scripted_return"]}
         row["normalized_score"] = (envs.normalized_score(row["return_mean"], references_here)
                                    if row["scripted_return"] != row["random_return"] else math.nan)
-        row.setdefault("ami", math.nan)
+        for name in FEATURE_METRICS:
+            row.setdefault(name, math.nan)
         rows.append(row)
     rows.sort(key=lambda r: _order(plan, r))
     return rows
@@ -166,10 +169,10 @@ def lesion_effects(rows: list[dict]) -> list[dict]:
     return out
 
 
-def ami_rows(rows: list[dict]) -> list[dict]:
-    """Rows with an attention modulation index, at the trained T, intact or with the feedback cut."""
-    return [r for r in rows if r["passes_as_trained"] and r["lesion"] in ("none", "feedback")
-            and not math.isnan(r.get("ami", math.nan))]
+def feature_rows(rows: list[dict]) -> list[dict]:
+    """Rows with a feature-similarity gain, at the trained T, intact or as the untrained net."""
+    return [r for r in rows if r["passes_as_trained"] and r["lesion"] in ("none", "untrained")
+            and not math.isnan(r.get("fs_rho", math.nan))]
 
 
 def spatial_rows(rows: list[dict]) -> list[dict]:

@@ -1,5 +1,6 @@
-"""Attention and lesion measures: the target mask, the spatial index, the wrong goal cue, the AMI
-toward the cue before and after it changes, and the reversal curve."""
+"""Attention and lesion measures: the target mask, the spatial index, the wrong goal cue, the
+feature-similarity gain on planted gains (found at beta 0.2, absent without, flipped by a cue switch)
+and on the demo agent, and the reversal curve."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import pytest
 import torch
 
 import envs  # noqa: F401  (registers the ids)
-from agents.probe import preferred_colours, spatial_index, spatial_sums
+import agents
+from agents.probe import colour_tuning, spatial_index, spatial_sums
 from compare.evaluate import AgentPolicy, EnvSpec, load_agent, make_env, run_episodes, wrong_goal
-from compare.measures import GainRecorder, ReversalCurve
+from compare.measures import FeatureGainRecorder, ReversalCurve
 from envs.config import NUM_COLOURS, PALETTE_RGB
 from training.checkpoint import load_checkpoint
 from viewer.session import DEMO_CHECKPOINT
@@ -81,16 +83,82 @@ def test_wrong_goal_names_a_present_colour_and_never_the_target(difficulty, knob
     assert not wrong_goal(world, order, hidden).any()  # a hidden cue stays hidden
 
 
-def test_ami_is_kept_per_phase_toward_the_cue_given():
-    # Channels prefer red, red, orange, and one is unlabelled; world 1 has no cue (-1) and is left out.
-    recorder = GainRecorder({"channel_gain/conv1": [0, 0, 1, None]}, torch.device("cpu"))
-    gains = torch.tensor([[1.5, 1.5, 0.5, 9.0], [9.0, 9.0, 9.0, 9.0]])
-    recorder.record({"channel_gain/conv1": gains}, torch.tensor([0, -1]), ("", "before"))
-    recorder.record({"channel_gain/conv1": gains}, torch.tensor([1, -1]), ("", "after"))
-    result = recorder.result()
-    assert result["ami_before"] == pytest.approx(0.5) and result["ami_after"] == pytest.approx(-0.5)
-    # Over both phases the cue-preferring gains are 1.5, 1.5 (red) and 0.5 (orange), and so are the others.
-    assert result["ami"] == pytest.approx(0.0) and result["ami_conv1"] == result["ami"]
+def _tuning() -> dict[str, torch.Tensor]:
+    """A real net's colour tuning: an untrained feedback agent's, every gain-modulated layer."""
+    from agents.probe import colour_tuning
+    from envs import WorldConfig
+
+    torch.manual_seed(0)
+    return colour_tuning(agents.make_agent("feedback", *_spaces()), WorldConfig())
+
+
+def _spaces():
+    import gymnasium as gym
+
+    env = gym.make_vec("CuedBerry-v0", num_envs=1)
+    return env.single_observation_space, env.single_action_space
+
+
+def _planted(tuning, beta, seed, steps=40, worlds=32, follow=None, overall=0.0):
+    """A FeatureGainRecorder fed gains of the feature-similarity form g = 1 + beta * u(cue), plus a
+    cue-independent offset per channel, a cue-dependent overall gain (`overall`), and per-step noise.
+    ``follow``: the cue the gains follow after the halfway switch (None: no switch)."""
+    from compare.measures import FeatureGainRecorder, centred_tuning
+
+    generator = torch.Generator().manual_seed(seed)
+    recorder = FeatureGainRecorder(tuning, torch.device("cpu"))
+    u = {k: centred_tuning(t).float() for k, t in tuning.items()}
+    offsets = {k: 0.2 * torch.randn(t.shape[0], generator=generator) for k, t in tuning.items()}
+    level = 1 + overall * torch.rand(NUM_COLOURS, generator=generator)
+    cue = torch.randint(0, NUM_COLOURS, (worlds,), generator=generator)
+    new_cue = (cue + 1 + torch.randint(0, NUM_COLOURS - 1, (worlds,), generator=generator)) % NUM_COLOURS
+    for step in range(steps):
+        phase = None if follow is None else ("before" if step < steps // 2 else "after")
+        now = new_cue if phase == "after" else cue
+        gains = {k: level[now, None] * (1 + beta * u[k][:, now].T + offsets[k])
+                 + 0.3 * torch.randn(worlds, u[k].shape[0], generator=generator) for k in tuning}
+        recorder.record(gains, now, ("", phase) if phase else ("",))
+        if phase == "after":
+            recorder.record(gains, cue, ("after_old_cue",))
+    return recorder.result()
+
+
+def test_feature_similarity_finds_planted_gains_of_beta_0_2_and_estimates_beta():
+    tuning = _tuning()
+    results = [_planted(tuning, 0.2, seed) for seed in range(20)]
+    assert sum(r["fs_p"] < 0.05 for r in results) >= 19  # reliably found
+    assert all(r["fs_rho"] > 0.3 for r in results)
+    betas = [r["fs_beta"] for r in results]
+    assert 0.15 < sum(betas) / len(betas) < 0.25  # the slope estimates the planted beta
+    assert set(results[0]) >= {"fs_rho_conv1", "fs_beta_conv1", "fs_rho_conv2"}
+
+
+@pytest.mark.parametrize("overall", [0.0, 0.5])
+def test_feature_similarity_finds_nothing_in_gains_without_the_feature_term(overall):
+    # Per-channel offsets that ignore the cue, and (overall=0.5) an overall gain that differs by cue,
+    # the leak that pooling over cues let into the old index. Measured over these 40 seeds: 1 and 6
+    # below p = 0.05; the bound allows the null's 5% and its spread at 40 draws.
+    tuning = _tuning()
+    results = [_planted(tuning, 0.0, seed, overall=overall) for seed in range(40)]
+    assert sum(r["fs_p"] < 0.05 for r in results) <= 6
+    assert abs(sum(r["fs_rho"] for r in results) / len(results)) < 0.05
+    assert abs(sum(r["fs_beta"] for r in results) / len(results)) < 0.01
+
+
+def test_a_cue_switch_flips_feature_similarity_toward_the_old_cue():
+    tuning = _tuning()
+    result = _planted(tuning, 0.2, 0, steps=60, follow=True)
+    assert result["fs_rho_before"] > 0.3 and result["fs_rho_after"] > 0.3
+    assert result["fs_rho_after_old_cue"] < 0 < result["fs_rho_after"]
+
+
+def test_feature_similarity_leaves_out_hidden_cues_and_needs_two_colours():
+    from compare.measures import FeatureGainRecorder
+
+    recorder = FeatureGainRecorder({"channel_gain/conv1": torch.randn(4, NUM_COLOURS)}, torch.device("cpu"))
+    recorder.record({"channel_gain/conv1": torch.ones(2, 4)}, torch.tensor([3, -1]))
+    assert math.isnan(recorder.result()["fs_rho"])  # one colour cued: nothing to centre against
+    assert recorder.counts[""].tolist() == [0, 0, 0, 1, 0, 0]  # the hidden cue (-1) is left out
 
 
 def test_reversal_curve_bins_eating_by_steps_since_the_switch():
@@ -137,17 +205,22 @@ def test_win_stay_lose_shift_reads_the_colour_eaten_from_the_paying_one_and_skip
 
 def test_demo_agent_attends_to_the_cued_colour_and_follows_a_cue_change():
     # Measured over seeds 100-104 (16 worlds, 100 steps): spatial index 1.20-1.23 on targets,
-    # 1.11-1.13 on distractors; AMI 0.07-0.11 before the change, 0.07-0.13 after it toward the new
-    # cue and -0.01 to -0.08 toward the old one. The bounds here are conservative.
+    # 1.11-1.13 on distractors; feature-similarity rho 0.15-0.17 (conv1 0.22-0.26, beta 0.22-0.23),
+    # shuffle p 0.03-0.06, where the same net untrained gives 0.04-0.05; 0.15-0.17 before the change and
+    # 0.15-0.16 after it toward the new cue, -0.08 to +0.06 toward the old one. The bounds are conservative.
     payload = load_checkpoint(DEMO_CHECKPOINT)
     spec = EnvSpec("cue_change", "CuedBerry-v0", (("difficulty", "easy"), ("max_episode_steps", 100)), True, 16, 103)
     env = make_env(spec, torch.device("cpu"))
     agent = load_agent(payload, env)
-    gains = GainRecorder(preferred_colours(agent, env.unwrapped.config), torch.device("cpu"))
+    gains = FeatureGainRecorder(colour_tuning(agent, env.unwrapped.config), torch.device("cpu"))
     metrics = run_episodes(env, spec, AgentPolicy(agent, gains, spatial=True))
     assert metrics["spatial_index"] > 1.1 and metrics["spatial_index"] > metrics["spatial_index_distractor"]
-    assert metrics["ami_before"] > 0.03 and metrics["ami_after"] > 0.03
-    assert metrics["ami_after_old_cue"] < 0 < metrics["ami_after"]
+    assert metrics["fs_rho"] > 0.1 and metrics["fs_rho_conv1"] > 0.15 and metrics["fs_beta_conv1"] > 0.1
+    assert metrics["fs_rho_before"] > 0.1 and metrics["fs_rho_after"] > metrics["fs_rho_after_old_cue"] + 0.05
+    untrained = load_agent(payload, env, untrained_seed=1)
+    gains = FeatureGainRecorder(colour_tuning(untrained, env.unwrapped.config), torch.device("cpu"))
+    reference = run_episodes(env, spec, AgentPolicy(untrained, gains))
+    assert reference["fs_rho"] < metrics["fs_rho"] - 0.05  # training adds feature gain to what the template gives
 
 
 def test_trainer_logs_the_spatial_index_once_per_update(tmp_path):

@@ -22,7 +22,7 @@ from compare import grid, stats
 from compare.cli import parse_args
 from compare.evaluate import change_cue, make_env
 from compare.grid import CompareError
-from compare.measures import GainRecorder
+
 from compare.tables import read_csv
 from envs.config import PALETTE_RGB
 from compare.cli import CompareArgs
@@ -80,17 +80,19 @@ def test_tiny_compare_writes_csv_report_and_plots_that_agree(whole):
     assert keys == expected_cells(tiny(out))
     assert {(r["agent"], r["lesion"]) for r in rows} == {
         ("feedforward", "none"), ("feedforward", "goal"), ("feedback", "none"), ("feedback", "feedback"),
-        ("feedback", "goal")}
+        ("feedback", "goal"), ("feedback", "untrained")}
     assert {r["passes"] for r in rows if r["agent"] == "feedback"} == {1, 2}
     for r in rows:
         assert r["episodes"] == 8 and r["episode_steps"] == 24
         assert r["normalized_score"] == pytest.approx(
             (r["return_mean"] - r["random_return"]) / (r["scripted_return"] - r["random_return"]))
         assert 0 <= r["found_share"] <= 1 and 0 < r["steps_to_first_target"] <= 24
-    # The feedback lesion fixes every gain at 1: no attention modulation at all.
-    cut = [r["ami"] for r in rows if r["lesion"] == "feedback" and not math.isnan(r["ami"])]
-    assert cut and all(v == 0.0 for v in cut)
-    assert all(math.isnan(r["ami"]) for r in rows if r["agent"] == "feedforward")
+    # The feedback lesion fixes every gain at 1: nothing varies with the cue, so no correlation at all;
+    # intact and untrained feedback agents have one, with its shuffle p; agents without gains have none.
+    assert all(math.isnan(r["fs_rho"]) for r in rows if r["lesion"] == "feedback" or r["agent"] == "feedforward")
+    measured = [r for r in rows if r["agent"] == "feedback" and r["lesion"] in ("none", "untrained")]
+    assert {r["lesion"] for r in measured} == {"none", "untrained"}
+    assert all(-1 <= r["fs_rho"] <= 1 and 0 < r["fs_p"] <= 1 for r in measured)
 
     # summary.csv and results.md report what results.csv holds.
     summary = read_csv(out / "summary.csv")
@@ -114,7 +116,7 @@ def test_tiny_compare_writes_csv_report_and_plots_that_agree(whole):
     # Every plot the report shows exists as a PNG; the ones it could not draw it says so.
     shown = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", text)
     assert set(shown) == {"learning_curves.png", "sample_efficiency.png", "score_vs_difficulty.png", "conditions.png",
-                          "lesions.png", "attention_modulation.png", "passes.png"}
+                          "lesions.png", "feature_similarity.png", "passes.png"}
     for name in shown:
         with Image.open(out / name) as image:
             assert image.format == "PNG" and image.size[0] > 200
@@ -341,17 +343,6 @@ def test_bootstrap_ci_of_the_mean_matches_the_exact_binomial_answer():
 def test_iqm():
     assert stats.iqm([1, 2, 3, 4, 100]) == 3.0  # drops one value at each end
     assert stats.iqm([1, 2, 3, 4, 5, 6, 7, 1000]) == 4.5  # drops two at each end
-
-
-def test_attention_modulation_index_on_known_gains():
-    # Channels prefer red, red, orange, and one has no measurable preference.
-    recorder = GainRecorder({"channel_gain/conv1": [0, 0, 1, None]}, torch.device("cpu"))
-    gains = torch.tensor([[1.5, 1.5, 0.5, 9.0], [0.5, 0.5, 1.5, 9.0]])
-    recorder.record({"channel_gain/conv1": gains}, torch.tensor([0, 1]))  # world 0 seeks red, world 1 orange
-    # Preferring the target: 1.5, 1.5 (world 0) and 1.5 (world 1); the others: 0.5 and 0.5, 0.5.
-    result = recorder.result()
-    assert result["ami_conv1"] == pytest.approx((1.5 - 0.5) / (1.5 + 0.5))
-    assert result["ami"] == result["ami_conv1"]
 
 
 def cue_change_env(difficulty: str):
