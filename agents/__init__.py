@@ -1,10 +1,10 @@
 """Agents for RedBerry: actor-critics with switchable brain-like mechanisms.
 
 ``make_agent(preset, observation_space, action_space, **overrides)`` builds one; ``PRESETS``
-lists them (feedforward, recurrent, feedback, whatwhere, dopamine, full). Every agent steps as
-``out = agent(obs, state, episode_start, prev_reward)`` from ``state = agent.initial_state(N)``;
+lists them (feedforward, recurrent, early, feedback, whatwhere, dopamine, full). Every agent steps as
+``out = agent(obs, state, episode_start, prev_reward, prev_action)`` from ``state = agent.initial_state(N)``;
 `agents.runner.Carry` holds that carry and its next-step autoreset rules for every caller.
-`agents.probe` measures which palette colour each gain-modulated channel prefers.
+`agents.probe` measures how each gain-modulated channel is tuned to the palette colours.
 """
 
 from agents.actor_critic import LESIONS, Agent, AgentOutput

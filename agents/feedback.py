@@ -3,11 +3,15 @@
 For a conv layer's output F (N, C, h, w) and a top-down signal z:
 
     F' = F * g(z)[:, :, None, None] * s(z, F)
-    g(z)    = relu(1 + beta * tanh(W_g z))                          channel (feature-based) gain
+    g(z)    = relu(1 + beta * tanh(W_g z + T_g goal))               channel (feature-based) gain
     m(z, F) = 1 + beta_s * tanh(conv1x1(F; q(z)) / sqrt(C))         attention field (N, h, w)
     s(z, F) = m / mean_{x,y}(m)                                     spatial gain, mean 1 over the map
-    q(z)    = W_q z                                                 a goal-dependent 1x1 kernel
+    q(z)    = W_q z + T_q goal                                      a goal-dependent 1x1 kernel
     z       = relu(W_z [goal, h(t-1), top(k-1)])
+
+T_g and T_q are the goal's own feature template (AgentConfig.goal_template > 0, 0.5 by default): a
+linear map of the goal straight into the channel gain and the query, beside the path through z,
+so a cue acts on the gains from the first update.
 
 The channel gain boosts the features that match the goal and damps the others (Lindsay & Miller
 2018, eLife, "How biological attention mechanisms improve task performance in a large-scale

@@ -101,9 +101,10 @@ class BerryVectorEnv(VectorEnv):
     new episode and returns its first observation with reward 0.
 
     ## Info
-    Every step: `target_eaten`, `distractor_eaten` (N,) float32. Where `_episode` (N,) is True,
-    `episode` holds the ended episode's `r`, `l`, `target_eaten`, `distractor_eaten` and
-    `precision` = target / (target + distractor) (NaN when nothing was eaten).
+    Every step: `target_eaten`, `distractor_eaten` (N,) float32. Where `_forage` (N,) is True,
+    `forage` holds the ended episode's `r`, `l`, `target_eaten`, `distractor_eaten` and
+    `precision` = target / (target + distractor) (NaN when nothing was eaten). (`episode` is left to
+    Gymnasium's RecordEpisodeStatistics wrapper, which the trainer does not need.)
 
     ## Arguments
     `num_envs`, `task`, `device` ('auto', 'cpu', 'cuda'), `render_mode` (None or 'rgb_array'),

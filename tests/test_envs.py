@@ -581,3 +581,19 @@ def test_gymnasium_record_episode_statistics_works_beside_our_forage_info():
         assert info["forage"]["l"] == step + 1  # the episode so far, at every step
     assert truncated and info["episode"]["l"] == 4 and info["episode"]["r"] == pytest.approx(total)
     assert info["forage"]["r"] == pytest.approx(total)
+
+
+def test_the_info_keys_the_env_docstring_names_are_the_keys_it_emits():
+    import re
+
+    from envs.vector import BerryVectorEnv
+
+    section = BerryVectorEnv.__doc__.split("## Info", 1)[1].split("##", 1)[0]
+    named = set(re.findall(r"`(_?[a-z_]+)`", section)) - {"episode"}  # `episode` is Gymnasium's wrapper's
+    env = gym.make_vec("CuedBerry-v0", num_envs=2, max_episode_steps=3)
+    env.reset(seed=0)
+    for _ in range(3):
+        info = env.step(env.action_space.sample())[4]
+    assert bool(info["_forage"].all())  # the episodes ended: every key is there
+    emitted = set(info) | set(info["forage"])
+    assert named == emitted, (named, emitted)

@@ -173,12 +173,11 @@ def test_pettingzoo_takes_numpy_unsigned_actions():
     assert np.array_equal(runs[0], runs[1])
 
 
-def test_parameter_shared_training_writes_its_event_file(tmp_path):
+def test_parameter_shared_training_writes_its_event_file(tmp_path, one_torch_thread):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     from training import Config, train
 
-    torch.set_num_threads(1)
     config = Config(env="MultiBerry-v0", agent="recurrent", num_envs=2, num_steps=32, total_steps=2048,
                     max_episode_steps=40, update_epochs=1, num_minibatches=2, image_interval=2, video_interval=3,
                     progress=False, device="cpu", run_dir=str(tmp_path / "multi"))
