@@ -284,6 +284,7 @@ def test_two_ctrl_c_inside_one_long_call_quit_as_the_second_one_does():
     from training.interrupt import stop_requests
 
     a = torch.randn(1500, 1500)
+    before = signal.getsignal(signal.SIGINT)
 
     def twice() -> None:
         time.sleep(0.05)  # the main thread is inside the matrix products by now
@@ -299,7 +300,7 @@ def test_two_ctrl_c_inside_one_long_call_quit_as_the_second_one_does():
                 a @ a
             sender.join()
             assert request.requested  # reached only if the two were taken as one
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before  # put back as it was
     with stop_requests(announce=False) as request:  # one alone is still a stop request
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(0.01)
