@@ -141,7 +141,7 @@ def test_ppo_learns_at_the_default_view_with_the_shipped_extractor():
     model.learn(total_timesteps=2 * TINY_PPO["n_steps"] * venv.num_envs)
     assert any(not torch.equal(a, b) for a, b in zip(before, extractor.parameters()))  # it was trained
     single = PPO("MultiInputPolicy", gym.make("RedBerry-v0", max_episode_steps=12), seed=0,
-                 policy_kwargs=envs.sb3_policy_kwargs(64), **TINY_PPO)
+                 policy_kwargs=envs.sb3_policy_kwargs(64), **{**TINY_PPO, "batch_size": 16})
     single.learn(total_timesteps=TINY_PPO["n_steps"])
     action, _ = single.predict(single.get_env().reset(), deterministic=True)
     assert action.shape == (1,) and 0 <= int(action[0]) < 5
