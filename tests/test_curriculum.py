@@ -66,6 +66,10 @@ def test_colour_prior_falls_linearly_to_the_worlds_own_share():
     assert Config(env="ReversalBerry-v0").num_steps == 64 and Config(env="CuedBerry-v0").num_steps == 16
     assert Config(env="ReversalBerry-v0", num_steps=8).num_steps == 8
     assert from_dict(dataclasses.asdict(Config(env="ReversalBerry-v0", num_steps=32)), "r.json").num_steps == 32
+    from training.config import parse_config  # and so from the command line, where --env is read after the defaults
+
+    assert parse_config(["--env", "ReversalBerry-v0"]).num_steps == 64 and parse_config([]).num_steps == 16
+    assert parse_config(["--env", "ReversalBerry-v0", "--num-steps", "8"]).num_steps == 8
     saved = dataclasses.asdict(Config(env="ReversalBerry-v0"))
     saved.pop("colour_prior_ramp")
     assert from_dict(saved, "old.json").prior_ramp == 0.0

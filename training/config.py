@@ -295,6 +295,7 @@ def parse_config(argv: Optional[Sequence[str]] = None) -> Config:
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     default = Config()
+    default.num_steps = None  # left out, the task's own: resolved once --env is known (`__post_init__`)
     config_path = _peek(argv, "--config")
     resume = _peek(argv, "--resume")
     if config_path is not None and resume is not None:
