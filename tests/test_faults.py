@@ -323,3 +323,24 @@ def test_a_closed_env_refuses_to_step_or_reset_as_gymnasiums_do(env_id):
         env.step(env.action_space.sample())
     with pytest.raises(ClosedEnvironmentError, match=r"reset\(\)"):
         env.reset(seed=1)
+
+
+def test_found_by_the_hostile_probe_an_endless_episode_and_a_drifted_population_are_refused(tmp_path):
+    from training import Config, ConfigError, train
+    from training.population import population_configs
+
+    with pytest.raises(ConfigError, match=r"--max-episode-steps: got 1000000000; allowed: an integer from 1 to 100,000"):
+        train(Config(max_episode_steps=10 ** 9, progress=False, device="cpu", run_dir=str(tmp_path / "long")))
+    assert not (tmp_path / "long").exists()  # it used to hang in the reference foragers' episode
+    from training import train_population
+
+    base = Config(num_envs=4, num_steps=8, total_steps=64, num_minibatches=2, max_episode_steps=16, video_interval=0,
+                  image_interval=0, progress=False, device="cpu", run_dir=str(tmp_path / "pop"), population=2)
+    train_population(population_configs(base), population=base)
+    train(Config(**{**base.__dict__, "population": 1, "run_dir": None, "resume": str(tmp_path / "pop" / "seed1"),
+                    "total_steps": 96}))  # one member resumed alone runs ahead
+    again = population_configs(Config(**{**base.__dict__, "run_dir": None, "resume": str(tmp_path / "pop"),
+                                         "total_steps": 128}))
+    with pytest.raises(ConfigError, match=r"--resume: the population's runs stopped at different updates \(seed 1 at "
+                                          r"update 3, seed 2 at update 2\)"):
+        train_population(again)

@@ -24,6 +24,7 @@ Scalar = Union[bool, int, float, str]
 
 CONFIG_FILE = "config.json"
 MAX_SEED = 2 ** 32 - 1
+MAX_EPISODE_STEPS = 100_000
 # Adam's first step is the learning rate / (1 - beta1) = 10x it, applied as a float32
 MAX_LEARNING_RATE = 3.4028234663852886e38 / 10  # seeds are 32-bit, as numpy's and Gymnasium's
 # The --colour-prior-ramp a task trains with when the flag is left out: on ReversalBerry-v0 the control learned
@@ -333,6 +334,10 @@ def validate(config: Config, recurrent: Optional[bool] = None) -> None:
     for flag in ("checkpoint_interval", "image_interval", "video_interval"):
         v = getattr(config, flag)
         need(flag.replace("_", "-"), v, _is_int(v) and v >= 0, "an integer >= 0 (0 turns it off)")
+    steps = config.max_episode_steps
+    need("max-episode-steps", steps, steps is None or (_is_int(steps) and 1 <= steps <= MAX_EPISODE_STEPS),
+         f"an integer from 1 to {MAX_EPISODE_STEPS:,} (the reference foragers play whole episodes before training "
+         f"starts, and the first returns come after one)")
     last = MAX_SEED - (config.population - 1 if _is_int(config.population) and config.population > 1 else 0)
     need("seed", config.seed, _is_int(config.seed) and 0 <= config.seed <= last,
          f"an integer from 0 to {last:,} (a population's seeds run to --seed + --population - 1 <= {MAX_SEED:,})")

@@ -103,6 +103,12 @@ def _train(configs: list[Config], device: torch.device, process: distributed.Pro
     try:
         for c in configs:
             runs.append(RunState.open(c, process, device))
+        saved = {run.config.seed: int(run.checkpoint["update"]) for run in runs if run.checkpoint is not None}
+        if len(set(saved.values())) > 1:  # one member was resumed alone: they no longer step together
+            at = ", ".join(f"seed {s} at update {u}" for s, u in saved.items())
+            raise ConfigError(f"--resume: the population's runs stopped at different updates ({at}), so they cannot "
+                              f"train on as one; allowed: resume the behind ones alone (--resume RUN_DIR/seed<s>) "
+                              f"to the same --total-steps")
         return _train_runs(runs, device, process, max_updates, population)
     finally:
         for run in runs:
