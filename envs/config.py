@@ -150,3 +150,9 @@ def _validate(c: WorldConfig) -> None:
     _check("reversal_colours", pair,
            isinstance(pair, tuple) and len(pair) == 2 and all(isinstance(i, int) and 0 <= i < NUM_COLOURS for i in pair) and pair[0] != pair[1],
            f"two different palette indices in [0, {NUM_COLOURS - 1}] ({', '.join(PALETTE_NAMES)})")
+    if c.task != "reversal":  # ReversalBerry's own knobs would be ignored here: refuse them, as taste is
+        for name in ("reversal_rate", "reversal_colours", "first_colour_share"):
+            default = getattr(WorldConfig, name)
+            shown = f"{default:.4g}" if isinstance(default, float) else repr(default)
+            _check(name, getattr(c, name), getattr(c, name) == default,
+                   f"its default ({shown}) for task={c.task!r}; {name} is ReversalBerry's (task='reversal')")

@@ -58,6 +58,7 @@ class MultiBerryParallelEnv(ArenaRendering, ParallelEnv):
         return self._act_space
 
     def reset(self, seed: int | None = None, options: dict | None = None):
+        self._check_open("reset")
         if seed is not None or not self._seeded:
             self.state_.seed = torch.tensor([rng.fold_seed(secrets.randbits(32) if seed is None else seed)])
             self.state_.counter = torch.zeros(1, dtype=torch.int64)
@@ -69,7 +70,20 @@ class MultiBerryParallelEnv(ArenaRendering, ParallelEnv):
             self.render()
         return self._observations(), {a: {} for a in self.agents}
 
+    def close(self) -> None:
+        super().close()  # the window, if one is open
+        self._closed = True
+
+    def _check_open(self, call: str) -> None:
+        if getattr(self, "_closed", False):
+            from gymnasium.error import ClosedEnvironmentError
+
+            raise ClosedEnvironmentError(f"{call}() was called after close(); make a new env to go on")
+
     def step(self, actions: dict):
+        self._check_open("step")
+        if not self._seeded:
+            raise RuntimeError("step() was called before reset(); call reset(seed=...) first")
         if not isinstance(actions, dict):
             raise TypeError(f"actions must be a dict from agent name to action, got {type(actions).__name__}")
         dead = sorted(set(actions) - set(self.agents))

@@ -344,3 +344,25 @@ def test_found_by_the_hostile_probe_an_endless_episode_and_a_drifted_population_
     with pytest.raises(ConfigError, match=r"--resume: the population's runs stopped at different updates \(seed 1 at "
                                           r"update 3, seed 2 at update 2\)"):
         train_population(again)
+
+
+def test_found_by_the_hostile_probe_misuse_of_the_pettingzoo_env_and_reversal_knobs_elsewhere_are_refused():
+    import gymnasium as gym
+    from gymnasium.error import ClosedEnvironmentError
+
+    import envs  # noqa: F401
+    from envs import multiberry
+
+    env = multiberry.parallel_env(num_agents=2)
+    with pytest.raises(RuntimeError, match=r"step\(\) was called before reset\(\)"):
+        env.step({})  # it used to step an arena that was never set up
+    env.reset(seed=0)
+    env.step({agent: 0 for agent in env.agents})
+    env.close()
+    with pytest.raises(ClosedEnvironmentError, match=r"step\(\) was called after close\(\)"):
+        env.step({agent: 0 for agent in env.agents})
+    # ReversalBerry's knobs on another task were silently ignored; now refused, as taste is.
+    for knob, value in (("reversal_rate", 0.5), ("first_colour_share", 0.9), ("reversal_colours", (1, 2))):
+        with pytest.raises(ValueError, match=rf"{knob} must be its default .* for task='red'; {knob} is ReversalBerry's"):
+            gym.make_vec("RedBerry-v0", num_envs=2, **{knob: value})
+        gym.make_vec("ReversalBerry-v0", num_envs=2, **{knob: value}).close()
