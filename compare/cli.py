@@ -29,7 +29,8 @@ class CompareArgs:
     scale: str = "default"
     """default: the easy baseline, a 2-core CPU, ~40 min; card: each preset on its mechanism's task; full: a GPU."""
     agents: Optional[tuple[str, ...]] = None
-    """PRESET[_T<k>][@DIFFICULTY] (feedback_T3@hard: T=3, hard worlds); with --envs a product, alone a filter."""
+    """PRESET[_T<k>][@DIFFICULTY][+NAME=VALUE...] (feedback_T3@hard: T=3, hard worlds; feedback+plastic=True: an
+    agent setting or world knob); with --envs a product, alone a filter."""
     envs: Optional[tuple[str, ...]] = None
     """Training tasks; left out: the scale's; with --agents a product, alone the scale's groups of them."""
     seeds: Optional[int] = None

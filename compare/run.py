@@ -197,6 +197,13 @@ def run_compare(args: CompareArgs) -> str:
     if problem:
         raise CompareError(f"--out: {args.out!r} cannot hold the compare: {problem}; allowed: a writable directory path")
     if args.merge:
+        defaults = CompareArgs()
+        given = [f.name for f in dataclasses.fields(CompareArgs)
+                 if f.name not in ("out", "merge", "progress", "command") and getattr(args, f.name) != getattr(defaults, f.name)]
+        if given:
+            flags = ", ".join("--" + name.replace("_", "-").replace("from-runs", "from") for name in given)
+            raise CompareError(f"--merge: joins shards as they were made and takes no other settings; got {flags}; "
+                               f"allowed: --merge DIRS --out OUT (drop {flags})")
         return merge(args.merge, args.out, args.command_line())
     plan, units = make_plan(args)
     with locked_out(args.out):

@@ -366,3 +366,17 @@ def test_found_by_the_hostile_probe_misuse_of_the_pettingzoo_env_and_reversal_kn
         with pytest.raises(ValueError, match=rf"{knob} must be its default .* for task='red'; {knob} is ReversalBerry's"):
             gym.make_vec("RedBerry-v0", num_envs=2, **{knob: value})
         gym.make_vec("ReversalBerry-v0", num_envs=2, **{knob: value}).close()
+
+
+def test_found_by_the_hostile_probe_flags_that_would_be_ignored_are_refused(tmp_path):
+    from compare.cli import CompareArgs
+    from compare.grid import CompareError
+    from compare.run import run_compare
+    from training import ConfigError, parse_config
+
+    with pytest.raises(ConfigError, match="--run-dir and --resume: give one"):
+        parse_config(["--resume", str(tmp_path), "--run-dir", str(tmp_path / "other")])
+    with pytest.raises(CompareError, match=r"--merge: joins shards .* got --agents, --from; allowed: --merge DIRS"):
+        run_compare(CompareArgs(out=str(tmp_path / "m"), merge=(str(tmp_path),), agents=("feedback",),
+                                from_runs=(str(tmp_path),)))
+    assert not (tmp_path / "m").exists()

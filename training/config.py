@@ -301,6 +301,8 @@ def parse_config(argv: Optional[Sequence[str]] = None) -> Config:
     resume = _peek(argv, "--resume")
     if config_path is not None and resume is not None:
         raise ConfigError("--config and --resume: give one; a resumed run keeps its own saved config")
+    if resume is not None and _peek(argv, "--run-dir") is not None:
+        raise ConfigError("--run-dir and --resume: give one; a resumed run writes into its own directory, --resume's")
     if config_path is not None:  # a run's saved config names its own directory; a new run gets its own
         default = dataclasses.replace(load_config_file(config_path), run_dir=None, resume=None, config=None)
     if resume is not None:
