@@ -103,7 +103,7 @@ def _planted(tuning, beta, seed, steps=40, worlds=32, follow=None, overall=0.0):
     """A FeatureGainRecorder fed gains of the feature-similarity form g = 1 + beta * u(cue), plus a
     cue-independent offset per channel, a cue-dependent overall gain (`overall`), and per-step noise.
     ``follow``: the cue the gains follow after the halfway switch (None: no switch)."""
-    from compare.measures import FeatureGainRecorder, centred_tuning
+    from compare.measures import centred_tuning
 
     generator = torch.Generator().manual_seed(seed)
     recorder = FeatureGainRecorder(tuning, torch.device("cpu"))
@@ -153,8 +153,6 @@ def test_a_cue_switch_flips_feature_similarity_toward_the_old_cue():
 
 
 def test_feature_similarity_leaves_out_hidden_cues_and_needs_two_colours():
-    from compare.measures import FeatureGainRecorder
-
     recorder = FeatureGainRecorder({"channel_gain/conv1": torch.randn(4, NUM_COLOURS)}, torch.device("cpu"))
     recorder.record({"channel_gain/conv1": torch.ones(2, 4)}, torch.tensor([3, -1]))
     assert math.isnan(recorder.result()["fs_rho"])  # one colour cued: nothing to centre against
