@@ -41,6 +41,7 @@ from typing import Any, Optional
 import agents
 import envs
 from agents.config import FIELDS
+from common.device import check_choice
 from envs.config import DIFFICULTIES
 from training.flags import first_line
 
@@ -215,8 +216,7 @@ def check_plan(plan: Plan) -> None:
             raise CompareError(f"{flag}: got {value!r}; allowed: an integer >= {low}")
     if not plan.passes or any(not isinstance(t, int) or t < 1 for t in plan.passes):
         raise CompareError(f"--passes: got {list(plan.passes)}; allowed: one or more integers >= 1")
-    if plan.device not in ("auto", "cpu", "cuda"):
-        raise CompareError(f"--device: got {plan.device!r}; allowed: auto, cpu, cuda")
+    check_choice(plan.device, "--device")
     index, count = plan.shard
     if not (count >= 1 and 0 <= index < count):
         raise CompareError(f"--shard: got {index}/{count}; allowed: i/n with n >= 1 and 0 <= i < n")

@@ -22,6 +22,7 @@ import time
 from typing import Iterator
 
 import agents
+from common.device import resolve_device
 from compare import report
 from compare.cli import CompareArgs
 from compare.grid import (ALL_TASKS, CONDITIONS, CompareError, Plan, Unit, check_plan, eval_cells,
@@ -30,7 +31,7 @@ from compare.launch import check_launch, parse_shard, run_groups, shard_units
 from compare.scales import ESTIMATE_FROM_HOURS, SCALES, cost, estimate_text
 from compare.store import (INVOCATIONS_FILE, PLAN_FILE, load_cell, load_cells, prepare_out, read_json, run_dir_of,
                            record_invocation, save_cell, write_json)
-from compare.work import calibrate, groups_of, resolve_device
+from compare.work import calibrate, groups_of
 from training.files import DirLock, DirLockedError, unwritable_dir
 from training.flags import first_line
 
@@ -227,7 +228,7 @@ def locked_out(out: str) -> Iterator[None]:
 
 
 def _run(args: CompareArgs, plan: Plan, units: list[Unit]) -> str:
-    device = resolve_device(plan.device) if args.launcher == "local" else None  # a Ray cluster's own
+    device = resolve_device(plan.device, "--device") if args.launcher == "local" else None  # a Ray cluster's own
     if device is not None and device.type == "cpu":
         from training import set_cpu_threads
 

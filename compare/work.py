@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 
 import torch
 
-import envs.vector
+from common.device import resolve_device
 from compare.evaluate import env_spec, evaluate_cell, evaluate_reference
 from compare.grid import CompareError, Plan, Unit, eval_cells, parse_variant, trainer_overrides
 from compare.store import PRECISION_TAG, cell_path, load_cell, read_curve, run_dir_of, save_cell
@@ -44,18 +44,10 @@ def groups_of(units: Sequence[Unit]) -> list[list[Unit]]:
     return list(groups.values())
 
 
-def resolve_device(choice: str) -> torch.device:
-    """--device, through the envs' resolver; its error becomes compare's, naming --device."""
-    try:
-        return envs.vector.resolve_device(choice)
-    except ValueError as exc:
-        raise CompareError(f"--device: {exc}") from None
-
-
 def run_group(units: Sequence[Unit], plan: Plan, out: str, progress: bool) -> int:
     """Train the group's untrained units as one population (a --from unit: read its run), then
     evaluate every unit's unfinished cells; returns how many cells it evaluated."""
-    device = resolve_device(plan.device)
+    device = resolve_device(plan.device, "--device")
     records = {u.key: load_cell(out, "train", u.key) for u in units}
     untrained = [u for u in units if records[u.key] is None]
     for unit in (u for u in untrained if u.run_dir):

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
+from typing import Any, NamedTuple
 
 import torch
 
@@ -73,6 +74,19 @@ class View:
 
     def as_dict(self) -> dict[str, torch.Tensor]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+class StepResult(NamedTuple):
+    """What one step of the world core returns, named as dm_env's TimeStep is: the new state and,
+    per forager slot, the step's reward, whether it ended (died / ran out of time) and what it ate.
+    Shapes (N, M) from `step_arenas`; (N,) from `envs.world.step_worlds` (M = 1, kept flat)."""
+
+    state: Any  # ArenaState, or WorldState from step_worlds
+    reward: torch.Tensor  # float32
+    terminated: torch.Tensor  # bool: the forager died (never in the single-forager worlds)
+    truncated: torch.Tensor  # bool: the arena's time ran out
+    target_eaten: torch.Tensor  # float32 target berries eaten this step
+    distractor_eaten: torch.Tensor  # float32 other berries eaten this step
 
 
 @dataclass
@@ -184,13 +198,12 @@ def spawn_berries(mc: MultiConfig, target: torch.Tensor, key: torch.Tensor):
     return pos, colour
 
 
-def step_arenas(mc: MultiConfig, state: ArenaState, action: torch.Tensor, respawn: bool = True):
+def step_arenas(mc: MultiConfig, state: ArenaState, action: torch.Tensor, respawn: bool = True) -> StepResult:
     """Advance N arenas one step (the rules are in the module docstring). action: (N, M) ints or
     (N, M, 2) floats. respawn=False (PettingZoo) leaves dead foragers dead and also ends an arena
     when all of them have died. A reset is this same step with `arena_reset` set everywhere.
 
-    Returns (state, reward (N, M), terminated (N, M), truncated (N, M), target_eaten (N, M),
-    distractor_eaten (N, M)).
+    Returns a `StepResult` of (N, M) tensors.
     """
     c = mc.world
     n, m = state.alive.shape
@@ -290,7 +303,7 @@ def step_arenas(mc: MultiConfig, state: ArenaState, action: torch.Tensor, respaw
     new.arena_reset = arena_over
     new.slot_reset = terminated if respawn else torch.zeros_like(terminated)
     new.counter = state.counter + 1
-    return new, reward, terminated, truncated, target_eaten, distractor_eaten
+    return StepResult(new, reward, terminated, truncated, target_eaten, distractor_eaten)
 
 
 # The ArenaState fields that belong to one forager slot (N, M, ...); the others belong to the arena (N, ...).
@@ -313,7 +326,7 @@ def restart_slots(mc: MultiConfig, state: ArenaState, arenas: torch.Tensor, slot
     n, m = slots.shape
     shape = (n, m) if mc.world.action_type == "discrete" else (n, m, 2)
     idle = torch.zeros(shape, dtype=torch.int64 if len(shape) == 2 else torch.float32, device=slots.device)
-    stepped = step_arenas(mc, asked, idle)[0]  # restarting slots ignore `idle`; the others' moves are dropped
+    stepped = step_arenas(mc, asked, idle).state  # restarting slots ignore `idle`; the others' moves are dropped
     take_slot = slots | arenas[:, None]  # (N, M)
     out = {}
     for name, old in state.as_dict().items():

@@ -5,9 +5,9 @@ Three layers, as for the single-forager worlds:
     single-forager worlds are its M = 1);
   - `MultiBerryVectorEnv` (here): a Gymnasium VectorEnv over the N*M forager slots (row n*M + i is
     forager i of arena n), for batched training with parameter sharing;
-  - `parallel_env()` / `env()` (envs/multiberry_pettingzoo.py, also reachable as
-    `envs.multiberry.parallel_env` / `.env`, PettingZoo's module convention): ParallelEnv and AEC
-    forms of one arena, numpy at the boundary.
+  - `parallel_env()` / `env()` in envs/multiberry_pettingzoo.py (PettingZoo's module convention):
+    ParallelEnv and AEC forms of one arena, numpy at the boundary. That module imports this one,
+    never the other way round.
 
 Each forager sees its own egocentric view, with the other foragers drawn as white discs, and its
 own goal. It is rewarded for what it eats (a berry touched by several foragers at once goes to the
@@ -23,20 +23,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from gymnasium.vector import AutoresetMode, VectorEnv
-from gymnasium.vector.utils import batch_space
 
-from envs import rng
-from envs.actions import ActionCheck, action_space
-from envs.arena import (  # noqa: F401  (ArenaState, step_arenas: re-exported, MultiBerry's core)
-    TARGET_MODES, ArenaState, MultiConfig, View, arena_view, empty_arenas, forager_view, restart_slots,
-    step_arenas,
-)
+from envs.arena import (TARGET_MODES, ArenaState, MultiConfig, StepResult, View, arena_view, empty_arenas,
+                        forager_view, restart_slots, step_arenas)
+from envs.base import ForagingVectorEnv
 from envs.config import MAX_WORLDS, NUM_COLOURS, make_config
 from envs.retina import LABEL_FORAGER, Retina
-from envs.vector import check_open, observation_space, partial_reset_mask, resolve_device
-
-PETTINGZOO_NAMES = ("MultiBerryParallelEnv", "parallel_env", "env")
 
 
 def make_multi_config(num_agents: int = 4, target_mode: str = "shared", cooperative: bool = False,
@@ -81,18 +73,24 @@ def goals(state: ArenaState) -> torch.Tensor:
     return torch.nn.functional.one_hot(state.agent_target.reshape(n * m), NUM_COLOURS).to(torch.float32)
 
 
-class MultiBerryVectorEnv(VectorEnv):
+class MultiBerryVectorEnv(ForagingVectorEnv):
     """N MultiBerry arenas as a VectorEnv over their N*M forager slots (slot n*M + i = forager i of
     arena n), for batched training with parameter sharing. `num_envs` = N*M.
 
     Each slot follows `AutoresetMode.NEXT_STEP`: when its forager dies (terminated) or the arena's
-    time runs out (truncated), the next step ignores its action and starts its new episode. Info
-    follows BerryVectorEnv's (`target_eaten`, `distractor_eaten`, `forage`, `_forage`).
+    time runs out (truncated), the next step ignores its action and starts its new episode. A seed
+    s gives arena n the seed s + n. A partial reset (options={"reset_mask": (N*M,) bool}) starts the
+    masked slots now, as their next step's autoreset would (`envs.arena.restart_slots`): an arena
+    whose time ran out starts afresh, elsewhere a masked forager respawns. Info follows
+    BerryVectorEnv's (`target_eaten`, `distractor_eaten`, `forage`, `_forage`); the base class
+    (envs/base.py) holds reset, step, info and state for both.
     Arguments: `num_arenas`, `num_agents` (4), `target_mode`, `cooperative`, `starvation_steps`,
-    `task` ('red' or 'cued'), `device`, and every WorldConfig knob.
+    `task` ('red' or 'cued'), `device`, and every WorldConfig knob. Observations are always fresh
+    tensors (`copy` is accepted for BerryVectorEnv parity).
     """
 
-    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": ["rgb_array"], "render_fps": 15}
+    state_type = ArenaState
+    worlds_name = "num_arenas"
 
     def __init__(self, num_arenas: int = 1, device="cpu", render_mode=None, copy: bool = True,
                  validate_actions: bool = True, **kwargs: Any):
@@ -103,80 +101,44 @@ class MultiBerryVectorEnv(VectorEnv):
             raise ValueError(f"num_arenas={num_arenas!r} x num_agents={self.multi.num_agents} forager slots; allowed: "
                              f"at most {MAX_WORLDS:,} slots")
         self.config = self.multi.world
-        self.device = resolve_device(device)
         self.num_arenas = num_arenas
         self.num_agents = self.multi.num_agents
-        self.num_envs = num_arenas * self.num_agents
-        self.render_mode = render_mode
-        self.copy = copy  # accepted for BerryVectorEnv parity; observations are always fresh tensors
-        self.validate_actions = validate_actions
-        self.single_observation_space = observation_space(self.config)
-        self.single_action_space = action_space(self.config)
-        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
-        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self._setup(num_arenas * self.num_agents, num_arenas, device, render_mode, copy, validate_actions)
         self.state = empty_arenas(self.multi, num_arenas, self.device)
         self.renderer = ArenaRenderer(self.multi, num_arenas, self.device)
-        self._check_actions = ActionCheck(self.single_action_space, (self.num_envs,), self.device)
-        self._idle_action = self._check_actions(np.zeros(self.action_space.shape, self.action_space.dtype))
-        self._seeded = False
 
-    def reset(self, *, seed=None, options=None):
-        """Start every arena afresh; seed s gives arena n the seed s + n.
+    # -- the arenas' part of the base's reset and step (envs/base.py) -------------------------
+    def _per_arena(self, flat: torch.Tensor) -> torch.Tensor:
+        return flat.view(self.num_arenas, self.num_agents, *flat.shape[1:])
 
-        With options={"reset_mask": (N*M,) bool} (Gymnasium's partial reset) only the masked slots
-        start a new episode, now, as their next step's autoreset would (`envs.arena.restart_slots`):
-        an arena whose time ran out starts afresh, elsewhere a masked forager respawns; everything
-        else keeps its state exactly."""
-        check_open(self, "reset")
-        mask = partial_reset_mask(options, self.num_envs, self.device)
-        if mask is not None:
-            if not self._seeded or seed is not None:
-                raise ValueError("a reset with options['reset_mask'] restarts slots on their arenas' own seeds: "
-                                 "call reset(seed=...) without a mask first, and no seed with a mask")
-            slots = mask.view(self.num_arenas, self.num_agents)
-            self.state = restart_slots(self.multi, self.state, self.state.arena_reset & slots.any(1), slots)
-            return self._observe(), {}
-        if seed is not None or not self._seeded:
-            folded = [rng.fold_seed(s) for s in rng.world_seeds(seed, self.num_arenas, "num_arenas")]
-            self.state.seed = torch.tensor(folded, dtype=torch.int64, device=self.device)
-            self.state.counter = torch.zeros_like(self.state.seed)
-            self._seeded = True
+    def _start_all(self) -> ArenaState:
         self.state.arena_reset = torch.ones(self.num_arenas, dtype=torch.bool, device=self.device)
-        idle = self._idle_action
-        self.state = step_arenas(self.multi, self.state, idle.view(self.num_arenas, self.num_agents, *idle.shape[1:]))[0]
-        return self._observe(), {}
+        return step_arenas(self.multi, self.state, self._per_arena(self._idle_action)).state
 
-    def step(self, actions):
-        check_open(self, "step")
-        if not self._seeded:
-            raise RuntimeError("step() was called before reset(); call reset(seed=...) first")
-        actions = self._check_actions(actions, check_values=self.validate_actions)
-        n, m = self.num_arenas, self.num_agents
-        self.state, reward, terminated, truncated, te, de = step_arenas(
-            self.multi, self.state, actions.view(n, m, *actions.shape[1:]), respawn=True)
-        s = self.state
-        ended = (terminated | truncated).view(-1)
-        eaten = s.episode_target + s.episode_distractor
-        info = {
-            "target_eaten": te.view(-1), "distractor_eaten": de.view(-1),
-            "forage": {"r": s.episode_return.view(-1).clone(), "l": s.episode_step.view(-1).clone(),
-                        "target_eaten": s.episode_target.view(-1).clone(),
-                        "distractor_eaten": s.episode_distractor.view(-1).clone(),
-                        "precision": (s.episode_target / eaten).view(-1)},
-            "_forage": ended,
-        }
-        return self._observe(), reward.view(-1), terminated.view(-1), truncated.view(-1), info
+    def _restart(self, mask: torch.Tensor) -> ArenaState:
+        slots = self._per_arena(mask)
+        return restart_slots(self.multi, self.state, self.state.arena_reset & slots.any(1), slots)
 
-    def forager_state(self) -> View:
-        """Each forager slot seen as a one-forager world (N*M rows), for the scripted policy."""
-        return forager_view(self.state)
+    def _advance(self, actions: torch.Tensor) -> StepResult:
+        stepped = step_arenas(self.multi, self.state, self._per_arena(actions), respawn=True)
+        return StepResult(stepped.state, *(x.view(-1) for x in stepped[1:]))
 
     def _observe(self):
         image = self.renderer.render(self.state)
         return {"image": image, "goal": goals(self.state)}
 
-    def render(self):
-        return self.render_arena(0) if self.render_mode == "rgb_array" else None
+    def slot_targets(self) -> torch.Tensor:
+        return self.state.agent_target.reshape(-1)
+
+    def slot_alive(self) -> torch.Tensor:
+        return self.state.alive.reshape(-1)
+
+    def arena_foragers(self, index: int) -> dict[str, np.ndarray]:
+        return foragers(self.state, index)
+
+    def forager_state(self) -> View:
+        """Each forager slot seen as a one-forager world (N*M rows), for the scripted policy."""
+        return forager_view(self.state)
 
     def render_arena(self, index: int = 0, size: int = 384, watched: int = 0) -> np.ndarray:
         """Arena `index` top-down: every living forager numbered in its own colour, forager `watched`
@@ -186,29 +148,7 @@ class MultiBerryVectorEnv(VectorEnv):
         return draw_arena_frame(self.config, arena_view(self.state), index, size, **foragers(self.state, index),
                                 watched=watched)
 
-    def get_state(self) -> dict[str, torch.Tensor]:
-        return {k: v.clone() for k, v in self.state.as_dict().items()}
-
-    def set_state(self, saved: dict[str, torch.Tensor]) -> None:
-        current = self.state.as_dict()
-        for name, value in current.items():
-            if name not in saved or tuple(saved[name].shape) != tuple(value.shape):
-                raise ValueError(f"env state {name!r} is missing or has the wrong shape; num_arenas, num_agents "
-                                 f"and the world config must match the saved run")
-        self.state = ArenaState(**{k: saved[k].to(self.device, v.dtype) for k, v in current.items()})
-        self._seeded = True
-
 
 def make_vector_env(num_envs: int = 1, **kwargs) -> MultiBerryVectorEnv:
     """`vector_entry_point` of MultiBerry-v0: num_envs counts arenas; the VectorEnv has num_envs*M slots."""
     return MultiBerryVectorEnv(num_arenas=num_envs, **kwargs)
-
-
-def __getattr__(name: str):
-    """The PettingZoo forms live in envs/multiberry_pettingzoo.py, which imports this module; they
-    are imported on first use so that either module can be imported first."""
-    if name in PETTINGZOO_NAMES:
-        from envs import multiberry_pettingzoo
-
-        return getattr(multiberry_pettingzoo, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

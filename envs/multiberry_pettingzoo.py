@@ -19,7 +19,7 @@ from envs import rng
 from envs.actions import ActionCheck, action_space
 from envs.arena import arena_view, empty_arenas, step_arenas
 from envs.multiberry import ArenaRenderer, foragers, goals, make_multi_config
-from envs.vector import observation_space
+from envs.base import observation_space
 from envs.window import ArenaRendering
 
 

@@ -75,6 +75,7 @@ class Retina:
         self.side = size + 2 * self.pad
         self.labels = torch.zeros(num_envs, self.side, self.side, dtype=torch.uint8, device=device)
         self.interior = self.labels[:, self.pad:self.pad + size, self.pad:self.pad + size]  # (N, H, W) view
+        self._labelled = None  # the state whose labels `interior` holds (`label_map`)
         self.image = torch.zeros(num_envs, size, size, 3, dtype=torch.uint8, device=device)
         self.index = torch.zeros(num_envs, size, size, dtype=torch.int32, device=device)
         self.label_offset = (torch.arange(num_envs, dtype=torch.int32, device=device) * NUM_LABELS)[:, None, None]
@@ -155,12 +156,15 @@ class Retina:
         value = labels[..., None].expand(n, m, offsets.shape[0]).reshape(-1)
         self.labels.view(-1).scatter_reduce_(0, flat, value, reduce="amax")
 
-    def render(self, state: View, extra_discs=()) -> torch.Tensor:
-        """Render the views of all N slots into self.image and return it: (N, H, W, 3) uint8.
+    def label_map(self, state: View) -> torch.Tensor:
+        """(N, H, W) uint8: what each pixel of ``state``'s views shows (floor, wall, berry colour, foliage,
+        forager), before illumination and noise. The map of the last render when that was of ``state``
+        itself, else drawn now; a function of the state either way. No host sync."""
+        if self._labelled is not state:
+            self._draw_labels(state)
+        return self.interior
 
-        extra_discs: (points (N, M, 2), labels (N, M) uint8, radius) triples drawn besides the
-        berries and foliage, such as other foragers. Under amax the drawing order does not matter.
-        """
+    def _draw_labels(self, state: View, extra_discs=()) -> None:
         config = self.config
         n = self.num_envs
         pose = state.pose
@@ -173,6 +177,17 @@ class Retina:
         if config.num_foliage:
             foliage_label = torch.full(state.foliage_pos.shape[:2], LABEL_FOLIAGE, dtype=torch.uint8, device=pose.device)
             self.stamp(pose, state.foliage_pos, foliage_label, config.foliage_radius)
+        self._labelled = state if not extra_discs else None  # extra discs are not part of `state`
+
+    def render(self, state: View, extra_discs=()) -> torch.Tensor:
+        """Render the views of all N slots into self.image and return it: (N, H, W, 3) uint8.
+
+        extra_discs: (points (N, M, 2), labels (N, M) uint8, radius) triples drawn besides the
+        berries and foliage, such as other foragers. Under amax the drawing order does not matter.
+        """
+        config = self.config
+        n = self.num_envs
+        self._draw_labels(state, extra_discs)
         flat_image = self.image.view(-1, 3)
         if config.illumination > 0:
             lut = (self.base_rgb * state.illumination[:, None, :]).clamp(0, 255).to(torch.uint8)  # (N, NL, 3)

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 import torch
 
 from envs.actions import ACTION_NAMES, DISCRETE_ACTIONS  # noqa: F401  (re-exported: the viewer names actions)
-from envs.arena import ArenaState, MultiConfig, View, empty_arenas, restart_slots, step_arenas
+from envs.arena import ArenaState, MultiConfig, StepResult, View, empty_arenas, restart_slots, step_arenas
 from envs.arena import num_target_slots  # noqa: F401  (re-exported: a world's target slot count)
 from envs.config import NUM_COLOURS, WorldConfig
+from envs.retina import LABEL_BERRY
 
 
 @dataclass
@@ -71,7 +72,7 @@ def empty_state(config: WorldConfig, num_envs: int, device: torch.device) -> Wor
                      torch.zeros(num_envs, NUM_COLOURS, dtype=torch.float32, device=device))
 
 
-def step_worlds(config: WorldConfig, state: WorldState, action: torch.Tensor):
+def step_worlds(config: WorldConfig, state: WorldState, action: torch.Tensor) -> StepResult:
     """Advance every world one step, with next-step autoreset: `step_arenas` with M = 1.
 
     Worlds whose episode ended on the previous step (`needs_reset`) ignore their action and start
@@ -79,16 +80,17 @@ def step_worlds(config: WorldConfig, state: WorldState, action: torch.Tensor):
     reset and an autoreset are one code path. The other worlds move, eat, regrow berries and,
     on ReversalBerry, maybe switch the paying colour.
     With `config.taste`, the new state's `tasted` holds the colours of the berries eaten in this step.
-    Returns (state, reward (N,), truncated (N,) bool, target_eaten (N,), distractor_eaten (N,)).
+    Returns a `StepResult` of (N,) tensors (terminated is all False: a lone forager never dies).
     """
-    arenas, reward, _, truncated, target_eaten, distractor_eaten = step_arenas(
+    arenas, reward, terminated, truncated, target_eaten, distractor_eaten = step_arenas(
         _one_forager(config), _as_arenas(state), action[:, None])
     tasted = state.tasted
     if config.taste:  # eaten this step: present before, regrowing now (a reset regrows nothing: all timers 0)
         eaten = (state.berry_timer == 0) & (arenas.berry_timer > 0)  # (N, K)
         palette = torch.arange(NUM_COLOURS, device=eaten.device)
         tasted = (eaten[..., None] & (state.berry_colour[..., None] == palette)).any(1).to(torch.float32)
-    return _as_world(arenas, tasted), reward[:, 0], truncated[:, 0], target_eaten[:, 0], distractor_eaten[:, 0]
+    return StepResult(_as_world(arenas, tasted), reward[:, 0], terminated[:, 0], truncated[:, 0],
+                      target_eaten[:, 0], distractor_eaten[:, 0])
 
 
 def restart_worlds(config: WorldConfig, state: WorldState, restart: torch.Tensor) -> WorldState:
@@ -127,3 +129,12 @@ def goal_vector(config: WorldConfig, state: WorldState) -> torch.Tensor:
 def is_target(state: View) -> torch.Tensor:
     """(N, K) bool: which berries have the colour that pays now."""
     return state.berry_colour == state.target_colour[:, None]
+
+
+def target_mask(state: View, labels: torch.Tensor, distractors: bool = False) -> torch.Tensor:
+    """(N, H, W) bool: the pixels of ``labels`` (the state's label map, `envs.retina.Retina.label_map`)
+    that show a berry of each world's paying colour; with distractors=True, a berry of any other colour."""
+    target = labels == (LABEL_BERRY + state.target_colour).to(torch.uint8)[:, None, None]
+    if not distractors:
+        return target
+    return (labels >= LABEL_BERRY) & (labels < LABEL_BERRY + NUM_COLOURS) & ~target

@@ -35,15 +35,12 @@ def counts_up_to(values, most: int) -> bool:
 
 
 def device_and_threads(choice: str, threads: int):
-    """--device through the envs' resolver (its error names --device); --threads on the CPU."""
+    """--device through the one resolver (its error names --device); --threads on the CPU."""
     import torch
 
-    from envs.vector import resolve_device
+    from common.device import resolve_device
 
-    try:
-        device = resolve_device(choice)
-    except ValueError as exc:
-        raise ValueError(f"--device: {exc}") from None
+    device = resolve_device(choice, "--device")
     if device.type == "cpu" and threads:
         torch.set_num_threads(threads)
     return device, torch.get_num_threads()

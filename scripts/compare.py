@@ -16,6 +16,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from common.device import DeviceError  # noqa: E402
 from compare.cli import parse_args  # noqa: E402
 from compare.grid import CompareError  # noqa: E402
 from compare.run import run_compare  # noqa: E402
@@ -28,7 +29,7 @@ def main() -> int:
     try:
         args = parse_args(sys.argv[1:])
         path = run_compare(args)
-    except CompareError as exc:
+    except (CompareError, DeviceError) as exc:
         print(f"compare.py: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # a full disk, a folder that cannot be made: finished cells are saved

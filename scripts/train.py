@@ -13,6 +13,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from common.device import DeviceError  # noqa: E402
 from training import CheckpointError, ConfigError, NonFiniteError, parse_config, train_population  # noqa: E402
 from training.distributed import launched_by_torchrun  # noqa: E402
 from training.flags import safe_streams  # noqa: E402
@@ -25,7 +26,7 @@ def main() -> int:
     try:
         config = parse_config()
         train_population(population_configs(config), population=config if config.population > 1 else None)
-    except (ConfigError, CheckpointError) as exc:
+    except (ConfigError, CheckpointError, DeviceError) as exc:
         print(f"train.py: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader of our output left (`train.py --help | head`, or `train.py | head`)

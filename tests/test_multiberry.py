@@ -7,7 +7,7 @@ import torch
 from pettingzoo.test import api_test, parallel_api_test, parallel_seed_test, render_test
 
 import envs
-from envs import multiberry
+from envs import multiberry_pettingzoo as multiberry
 from envs.config import FORAGER_RGB
 
 

@@ -52,7 +52,7 @@ def test_ppo_updates_through_the_adapter_and_logs_episode_returns(env_id, kwargs
 @pytest.mark.filterwarnings("ignore:The `render_mode` attribute is not defined")  # SuperSuit's VecEnv has none
 def test_ppo_updates_on_multiberry_through_supersuit():
     ss = pytest.importorskip("supersuit")
-    from envs import multiberry
+    from envs import multiberry_pettingzoo as multiberry
 
     par = multiberry.parallel_env(num_agents=2, view_size=SB3_VIEW, max_episode_steps=12)
     venv = ss.concat_vec_envs_v1(ss.pettingzoo_env_to_vec_env_v1(par), 2, num_cpus=0, base_class="stable_baselines3")

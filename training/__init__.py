@@ -7,7 +7,8 @@
 `training.distributed` handles torchrun.
 """
 
-from training.build import TRAINING_ENV_OPTIONS, make_agent, make_env, resolve_device, set_cpu_threads
+from common.device import resolve_device
+from training.build import TRAINING_ENV_OPTIONS, make_agent, make_env, set_cpu_threads
 from training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from training.config import Config, ConfigError, parse_config
 from training.loop import NonFiniteError, TrainResult, train, train_population

@@ -21,14 +21,15 @@ from typing import Optional, Sequence
 
 import torch
 
-from training.build import TRAINING_ENV_OPTIONS, make_env, resolve_device, set_cpu_threads
+from common.device import resolve_device
+from training.build import TRAINING_ENV_OPTIONS, make_env, set_cpu_threads
 from training.config import Config
 from training.loop import train, train_population
 
 
 def env_only_sps(config: Config, steps: int) -> float:
     """Steps per second of ``config.num_envs`` worlds under uniformly random actions."""
-    device = resolve_device(config.device)
+    device = resolve_device(config.device, "--device")
     env = make_env(config, config.num_envs, device, **TRAINING_ENV_OPTIONS)
     env.reset(seed=config.seed)
     space = env.single_action_space
@@ -130,7 +131,7 @@ def bench_train(presets: Sequence[str], base: Optional[Config] = None, updates: 
     base = base or Config()
     base = dataclasses.replace(base, video_interval=0, image_interval=0, checkpoint_interval=0, progress=False)
     batch = base.num_envs * base.num_steps
-    device = resolve_device(base.device)
+    device = resolve_device(base.device, "--device")
     if device.type == "cpu":
         set_cpu_threads()
     print(f"device {device}, {torch.get_num_threads()} threads; {base.num_envs} worlds x {base.num_steps} steps "
@@ -169,7 +170,7 @@ def bench_population(preset: str, seeds: int, base: Optional[Config] = None, upd
     base = base or Config()
     base = dataclasses.replace(base, agent=preset, video_interval=0, image_interval=0, checkpoint_interval=0,
                                progress=False, population=1)
-    device = resolve_device(base.device)
+    device = resolve_device(base.device, "--device")
     if device.type == "cpu":
         set_cpu_threads()
     per_run = base.num_envs * base.num_steps

@@ -23,16 +23,6 @@ from training.flags import first_line
 TRAINING_ENV_OPTIONS = {"copy": False, "validate_actions": False}
 
 
-def resolve_device(choice: str) -> torch.device:
-    """--device auto|cpu|cuda -> a torch device (auto: cuda when available), by the envs' resolver."""
-    from envs.vector import resolve_device as resolve
-
-    try:
-        return resolve(choice)
-    except ValueError as exc:
-        raise ConfigError(f"--device: {exc}") from None
-
-
 def set_cpu_threads(processes_here: int = 1) -> None:
     """Give each training process on this machine its share of the cores, less one.
 

@@ -18,11 +18,12 @@ from typing import Optional, Sequence
 
 import torch
 
+from common.device import resolve_device
 from agents.ppo import Rollout, compute_gae, ppo_update
 from agents.runner import Carry, env_action
 from training import distributed, monitor
 from training.build import (TRAINING_ENV_OPTIONS, action_bounds, action_example, compile_agent, make_agent,
-                            make_env, resolve_device, set_cpu_threads)
+                            make_env, set_cpu_threads)
 from training.checkpoint import CHECKPOINT_FILE
 from training.config import Config, ConfigError, validate
 from training.interrupt import stop_requests
@@ -77,7 +78,7 @@ def train_population(configs: Sequence[Config], *, max_updates: Optional[int] = 
     for config in configs:
         validate(config)
     check_members(configs)
-    device = resolve_device(configs[0].device)
+    device = resolve_device(configs[0].device, "--device")
     process = distributed.setup(device.type)
     try:
         if len(configs) > 1 and process.distributed:

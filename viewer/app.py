@@ -150,7 +150,7 @@ class Controls:
             else:
                 self.note(f"the {s.preset} agent has no feedback to cut")
         elif name == "forager":
-            if s.multi is not None:
+            if s.num_slots > 1:
                 self.note(f"watching forager {s.next_forager()}")
             else:
                 self.note(f"{s.env_id} has one forager; watch MultiBerry-v0 (--env MultiBerry-v0) for several")

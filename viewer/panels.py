@@ -154,7 +154,7 @@ class FrameRenderer:
     def _hud(self, surface, rect, paused, speed, message) -> None:
         s = self.session
         stats = s.episode_stats()
-        who = "" if s.multi is None else f"   forager {s.watched} of {s.num_slots} (Tab: next)"
+        who = "" if s.num_slots == 1 else f"   forager {s.watched} of {s.num_slots} (Tab: next)"
         line = (f"{s.env_id}   {s.preset} agent{who}   episode {s.episode}   step {stats['step']}/"
                 f"{s.config.max_episode_steps}   targets {stats['targets']:g}   distractors {stats['distractors']:g}"
                 f"   return {stats['return']:+g}")
@@ -183,7 +183,7 @@ class FrameRenderer:
         view = s.view  # (H, W, 3) uint8, the watched forager's
         gain = s.internals.get("spatial_gain")  # (h, w) or None
         title = "retina" if gain is None else "retina + spatial gain"
-        if s.multi is not None:  # short, to leave room for the gain's range
+        if s.num_slots > 1:  # short, to leave room for the gain's range
             title = f"forager {s.watched}{'' if s.alive() else ' (starved)'}: {'retina' if gain is None else 'retina + gain'}"
         self._text(surface, title, (rect.x + MARGIN, rect.y + 3), 18)
         scale = (rect.width - 2 * MARGIN) // view.shape[1]

@@ -26,7 +26,6 @@ import torch
 
 import envs
 from agents.runner import Carry, env_action, sample
-from envs.multiberry import foragers as arena_foragers
 from envs.world import ACTION_NAMES
 from training.checkpoint import CHECKPOINT_FILE, CheckpointError, load_checkpoint
 from training.config import ConfigError, from_dict
@@ -138,7 +137,6 @@ class Session:
         self.preset = preset
         self.seed = seed
         self.num_slots = env.num_envs
-        self.multi = getattr(env, "multi", None)  # MultiBerry's settings, or None for a single-forager world
         if not (isinstance(forager, int) and 0 <= forager < self.num_slots):
             raise WatchError(f"--forager: got {forager!r}; allowed: 0 to {self.num_slots - 1} "
                              f"(the foragers of {env_id})")
@@ -180,22 +178,21 @@ class Session:
     @property
     def target_colour(self) -> int:
         """The palette index that pays the watched forager now (on ReversalBerry the agent is not told)."""
-        state = self.env.state
-        return int(self._watched_of(state.agent_target if self.multi else state.target_colour))
+        return int(self.env.slot_targets()[self.watched])
 
     @property
     def goal_settable(self) -> bool:
         """Only single-forager cued tasks let the goal change: elsewhere it is fixed (red), hidden
         (reversal), or each MultiBerry forager's own."""
-        return self.config.task == "cued" and self.multi is None
+        return self.env.target_settable
 
     def foragers(self) -> Optional[dict[str, np.ndarray]]:
         """Every forager's pose and alive mask for the arena drawing, or None in a single-forager world."""
-        return None if self.multi is None else arena_foragers(self.env.state, 0)
+        return self.env.arena_foragers(0)
 
     def alive(self) -> bool:
         """Whether the watched forager is alive (a starved MultiBerry forager is dead until its next step)."""
-        return True if self.multi is None else bool(self._watched_of(self.env.state.alive))
+        return bool(self.env.slot_alive()[self.watched])
 
     def next_forager(self) -> int:
         """Watch the next forager of the arena (MultiBerry); returns its index."""
@@ -292,6 +289,3 @@ class Session:
             self.out = self.carry.act(self.agent, self.obs)
         self.internals = {key: value[self.watched].numpy() for key, value in self.out.internals.items()}
 
-    def _watched_of(self, value: torch.Tensor) -> torch.Tensor:
-        """The watched slot's entry of a per-world (N,) or per-forager (N, M) state tensor."""
-        return value.reshape(-1)[self.watched]

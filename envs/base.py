@@ -1,0 +1,201 @@
+"""ForagingVectorEnv: what every RedBerry vector env does, once, over the one world core.
+
+`BerryVectorEnv` (envs/vector.py; RedBerry, CuedBerry, ReversalBerry) and `MultiBerryVectorEnv`
+(envs/multiberry.py) are this class over their own state and core step. Here live the Gymnasium
+contract (spaces, seeding, `reset` with partial resets, `step` with next-step autoreset, the info
+dict, close), the action check and checkpoint state. A subclass says only how its worlds start,
+restart, step and look:
+
+  ``_start_all()``    every world starts an episode (a reset; the autoreset step with all resetting)
+  ``_restart(mask)``  the masked slots start an episode now, the others keep their state exactly
+  ``_advance(a)``     one step of the core: an `envs.arena.StepResult` of (num_envs,) tensors
+  ``_observe()``      the observation {"image", "goal"} of the current state
+
+Why two state types and not one: the core holds arenas (`envs.arena.ArenaState`, (N, M) per
+forager), and the single-forager worlds keep theirs flat (`envs.world.WorldState`, (N,)), which is
+also the `View` the retina and the scripted forager read, the rows checkpoints, the viewer and
+the policies index, and where the taste signal lives. `envs.world` views one as the other without
+copies, so the rules exist once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from gymnasium.error import ClosedEnvironmentError
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from common.device import resolve_device
+from envs import rng
+from envs.actions import ActionCheck, action_space
+from envs.arena import StepResult
+from envs.config import NUM_COLOURS, WorldConfig
+
+
+def observation_space(config: WorldConfig) -> spaces.Dict:
+    """One forager's observation: its egocentric image and the goal vector."""
+    size = config.view_size
+    return spaces.Dict({
+        "image": spaces.Box(0, 255, (size, size, 3), np.uint8),
+        "goal": spaces.Box(0.0, 1.0, (NUM_COLOURS,), np.float32),
+    })
+
+
+def partial_reset_mask(options: dict | None, num_envs: int, device: torch.device) -> torch.Tensor | None:
+    """options["reset_mask"], Gymnasium's partial reset, as an (N,) bool tensor on `device`; None
+    when absent. It may be a numpy array or a tensor."""
+    if not options or "reset_mask" not in options:
+        return None
+    mask = options["reset_mask"]
+    is_bool = (isinstance(mask, np.ndarray) and mask.dtype == np.bool_) or (
+        isinstance(mask, torch.Tensor) and mask.dtype == torch.bool)
+    if not is_bool or tuple(mask.shape) != (num_envs,):
+        raise ValueError(f"options['reset_mask'] must be a ({num_envs},) bool numpy array or tensor, got "
+                         f"{type(mask).__name__} {getattr(mask, 'dtype', '')} {tuple(getattr(mask, 'shape', ()))}")
+    return torch.as_tensor(mask, device=device)
+
+
+class ForagingVectorEnv(VectorEnv):
+    """The shared base of RedBerry's vector envs; see the module docstring for what a subclass adds.
+
+    A subclass's ``__init__`` builds ``self.config`` (the WorldConfig), then calls `_setup`, then
+    sets ``self.state``. ``num_worlds`` counts what a seed numbers (worlds, or arenas on MultiBerry).
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": ["rgb_array"], "render_fps": 15}
+    state_type: type  # the dataclass of ``self.state``
+    worlds_name = "num_envs"  # the argument that counts the seeded worlds, for error messages
+
+    def _setup(self, num_envs: int, num_worlds: int, device, render_mode, copy: bool, validate_actions: bool):
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode={render_mode!r} is not supported by the vector env; use None or 'rgb_array'")
+        self.device = resolve_device(device)
+        self.num_envs, self.num_worlds = int(num_envs), int(num_worlds)
+        self.render_mode = render_mode
+        self.copy = copy
+        self.validate_actions = validate_actions
+        self.single_observation_space = observation_space(self.config)
+        self.single_action_space = action_space(self.config)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self._check_actions = ActionCheck(self.single_action_space, (self.num_envs,), self.device)
+        self._idle_action = self._check_actions(np.zeros(self.action_space.shape, self.action_space.dtype))
+        self._seeded = False
+
+    # -- Gymnasium API ------------------------------------------------------------------
+    def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None):
+        """Start a new episode everywhere. seed s gives world (arena) i the seed s + i; a list gives
+        each its own.
+
+        With options={"reset_mask": (num_envs,) bool} (Gymnasium's partial reset, numpy or torch), only
+        the masked slots start a new episode, now, on their own seeds, as their next step's autoreset
+        would; everything else keeps its state exactly. Every slot's observation comes back."""
+        self._check_open("reset")
+        mask = partial_reset_mask(options, self.num_envs, self.device)
+        if mask is not None:
+            if not self._seeded or seed is not None:
+                raise ValueError("a reset with options['reset_mask'] restarts worlds on their own seeds: call "
+                                 "reset(seed=...) without a mask first, and no seed with a mask")
+            self.state = self._restart(mask)
+            return self._observe(), {}
+        if seed is not None or not self._seeded:
+            folded = [rng.fold_seed(s) for s in rng.world_seeds(seed, self.num_worlds, self.worlds_name)]
+            self.state.seed = torch.tensor(folded, dtype=torch.int64, device=self.device)
+            self.state.counter = torch.zeros(self.num_worlds, dtype=torch.int64, device=self.device)
+            self._seeded = True
+        self.state = self._start_all()
+        return self._observe(), {}
+
+    def step(self, actions):
+        self._check_open("step")
+        if not self._seeded:
+            raise RuntimeError("step() was called before reset(); call reset(seed=...) first")
+        actions = self._check_actions(actions, check_values=self.validate_actions)
+        result = self._advance(actions)
+        self.state = s = result.state
+        eaten = s.episode_target + s.episode_distractor
+        info = {
+            "target_eaten": result.target_eaten,
+            "distractor_eaten": result.distractor_eaten,
+            "forage": {
+                "r": s.episode_return.reshape(-1).clone(),
+                "l": s.episode_step.reshape(-1).clone(),
+                "target_eaten": s.episode_target.reshape(-1).clone(),
+                "distractor_eaten": s.episode_distractor.reshape(-1).clone(),
+                "precision": (s.episode_target / eaten).reshape(-1),  # NaN where nothing was eaten
+            },
+            "_forage": result.terminated | result.truncated,
+        }
+        return self._observe(), result.reward, result.terminated, result.truncated, info
+
+    def render(self):
+        """The top-down frame of world (arena) 0 (uint8, H x W x 3), in 'rgb_array' mode."""
+        return self.render_arena(0) if self.render_mode == "rgb_array" else None
+
+    def _check_open(self, call: str) -> None:
+        if self.closed:
+            raise ClosedEnvironmentError(f"{call}() was called after close(); make a new env (gym.make_vec) to go on")
+
+    # -- State for checkpoints -------------------------------------------------------------
+    def get_state(self) -> dict[str, torch.Tensor]:
+        """Every tensor of the worlds' state (cloned), for checkpoints."""
+        out = {k: v.clone() for k, v in self.state.as_dict().items()}
+        out["seeded"] = torch.tensor(self._seeded)
+        return out
+
+    def set_state(self, saved: dict[str, torch.Tensor]) -> None:
+        """Restore what get_state returned; the shapes must match this env's."""
+        current = self.state.as_dict()
+        saved = self._upgrade_state(saved, current)
+        missing = sorted(set(current) - set(saved))
+        if missing:
+            raise ValueError(f"env state is missing {missing}; it was not made by {type(self).__name__}.get_state()")
+        for name, value in current.items():
+            if tuple(saved[name].shape) != tuple(value.shape):
+                raise ValueError(f"env state {name!r} has shape {tuple(saved[name].shape)}, this env needs "
+                                 f"{tuple(value.shape)}: {self.worlds_name} and the world config must match the saved run")
+        self.state = self.state_type(**{k: saved[k].to(self.device, v.dtype) for k, v in current.items()})
+        self._seeded = bool(saved.get("seeded", torch.tensor(True)))
+
+    def _upgrade_state(self, saved: dict[str, torch.Tensor], current: dict[str, torch.Tensor]) -> dict:
+        """A checkpoint's state from an earlier version, brought up to this one (nothing to do here)."""
+        return saved
+
+    # -- per forager slot, the same on every env (the viewer reads these) ----------------------
+    def slot_targets(self) -> torch.Tensor:
+        """(num_envs,) int64: the colour that pays each forager slot now."""
+        return self.state.target_colour
+
+    def slot_alive(self) -> torch.Tensor:
+        """(num_envs,) bool: which foragers are alive (a starved MultiBerry forager is dead until its next step)."""
+        return torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
+
+    def arena_foragers(self, index: int) -> dict[str, np.ndarray] | None:
+        """Arena ``index``'s forager poses and alive mask for `envs.draw`, or None where a world has one forager."""
+        return None
+
+    @property
+    def target_settable(self) -> bool:
+        """Whether `set_target` may change the paying colour: on cued single-forager worlds only (elsewhere
+        the target is fixed, hidden, or each forager's own)."""
+        return False
+
+    # -- what a subclass provides -----------------------------------------------------------
+    def _start_all(self) -> Any:
+        raise NotImplementedError
+
+    def _restart(self, mask: torch.Tensor) -> Any:
+        raise NotImplementedError
+
+    def _advance(self, actions: torch.Tensor) -> StepResult:
+        raise NotImplementedError
+
+    def _observe(self) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def render_arena(self, index: int = 0, size: int = 384) -> np.ndarray:
+        raise NotImplementedError
