@@ -17,7 +17,7 @@ import tyro
 
 from compare.grid import CONDITIONS, CompareError
 from compare.scales import SCALES, cost_text, scale_plan
-from training.flags import parse_flags
+from common.flags import parse_flags
 
 
 @dataclass

@@ -43,7 +43,7 @@ import envs
 from agents.config import FIELDS
 from common.device import check_choice
 from envs.config import DIFFICULTIES
-from training.flags import first_line
+from common.flags import first_line
 
 
 class CompareError(ValueError):

@@ -28,7 +28,7 @@ from typing import Callable, Optional, Sequence
 
 from compare.grid import CompareError, Plan, Unit
 from compare.work import UnitError, run_group
-from training.flags import safe_streams
+from common.flags import safe_streams
 
 LAUNCHERS = ("local", "ray")
 

@@ -17,7 +17,7 @@ from compare.findings import reversal_conditions
 from compare.grid import CONDITIONS, LADDER, LESIONS, Plan
 from compare.tables import (THRESHOLDS, efficiency_rows, feature_rows, group, index_in, learning_curves, lesion_effects,
                             main_rows, pass_rows, reversal_curves, set_size_rows)
-from training.files import atomic_path
+from common.files import atomic_path
 
 PLOTS = {
     "learning_curves.png": "Learning curves: the training run's normalised score, mean over seeds with its 95% CI band",

@@ -32,8 +32,8 @@ from compare.scales import ESTIMATE_FROM_HOURS, SCALES, cost, estimate_text
 from compare.store import (INVOCATIONS_FILE, PLAN_FILE, load_cell, load_cells, prepare_out, read_json, run_dir_of,
                            record_invocation, save_cell, write_json)
 from compare.work import calibrate, groups_of
-from training.files import DirLock, DirLockedError, unwritable_dir
-from training.flags import first_line
+from common.files import DirLock, DirLockedError, unwritable_dir
+from common.flags import first_line
 
 # --- the plan and its units ------------------------------------------------------------------
 
@@ -213,7 +213,7 @@ def run_compare(args: CompareArgs) -> str:
 
 @contextlib.contextmanager
 def locked_out(out: str) -> Iterator[None]:
-    """Hold OUT's lock (`training.files.DirLock`) while this compare or merge writes it: a second one
+    """Hold OUT's lock (`common.files.DirLock`) while this compare or merge writes it: a second one
     into the same --out is refused, naming the holder; a lock left by a dead process does not block."""
     os.makedirs(out, exist_ok=True)
     try:

@@ -1,6 +1,6 @@
 """Finished cells on disk: one JSON file per cell, `OUT/cells/<kind>/<key>.json`, written atomically.
 
-A file exists only once its cell is finished (`training.files`: temporary file + `os.replace`), so
+A file exists only once its cell is finished (`common.files`: temporary file + `os.replace`), so
 an interrupted compare leaves no half-written cell, and a resumed one skips every cell whose file
 exists.
 Kinds: "train" (a trained unit), "reference" (random and scripted foragers on a condition's
@@ -15,7 +15,7 @@ import os
 from typing import Any, Optional
 
 from compare.grid import CompareError, Plan
-from training import files
+from common import files
 
 KINDS = ("train", "reference", "eval")
 CURVE_TAG = "forage/normalized_score"  # the learning curve of a train record ("curve")

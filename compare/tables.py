@@ -19,7 +19,7 @@ import envs
 from compare import stats
 from compare.grid import CONDITIONS, LESIONS, Plan
 from compare.store import load_cells, train_curves
-from training.files import atomic_path
+from common.files import atomic_path
 
 SUMMARY_METRICS = ("normalized_score", "return_mean", "precision", "steps_to_first_target", "found_share", "fs_rho",
                    "fs_beta")

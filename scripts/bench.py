@@ -215,7 +215,7 @@ Command = Union[
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    from training.flags import parse_flags, safe_streams
+    from common.flags import parse_flags, safe_streams
 
     safe_streams()
     try:

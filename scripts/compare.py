@@ -20,7 +20,7 @@ from common.device import DeviceError  # noqa: E402
 from compare.cli import parse_args  # noqa: E402
 from compare.grid import CompareError  # noqa: E402
 from compare.run import run_compare  # noqa: E402
-from training.flags import safe_streams  # noqa: E402
+from common.flags import safe_streams  # noqa: E402
 from training.memory import out_of_memory, out_of_memory_message  # noqa: E402
 
 

@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common.device import DeviceError  # noqa: E402
 from training import CheckpointError, ConfigError, NonFiniteError, parse_config, train_population  # noqa: E402
 from training.distributed import launched_by_torchrun  # noqa: E402
-from training.flags import safe_streams  # noqa: E402
+from common.flags import safe_streams  # noqa: E402
 from training.memory import out_of_memory, out_of_memory_message  # noqa: E402
 from training.population import population_configs  # noqa: E402
 

@@ -151,7 +151,7 @@ def test_a_lock_left_by_a_dead_process_does_not_block(tmp_path):
 
     run = tmp_path / "run"
     run.mkdir()
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from training.files import DirLock; "
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from common.files import DirLock; "
                                f"DirLock({str(run)!r}).acquire(); print('held', flush=True); time.sleep(600)"],
                               env=dict(os.environ, PYTHONPATH=ROOT), stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"

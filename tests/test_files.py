@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from training.files import atomic_path, sweep_temporaries, write_json
+from common.files import atomic_path, sweep_temporaries, write_json
 
 
 def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):

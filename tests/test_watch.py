@@ -21,7 +21,7 @@ import agents
 from envs.config import FLOOR_RGB, PALETTE_RGB, WALL_RGB
 from envs.draw import FIELD_OF_VIEW_RGB, WALL_WIDTH, forager_colour, surface_to_array
 from training import Config, save_checkpoint, train
-from training.video import encode_gif, ffmpeg_binary
+from common.video import encode_gif, ffmpeg_binary
 from viewer import DEMO_CHECKPOINT, load_session, main
 from viewer.app import Controls, WatchArgs, watch
 from viewer.keys import command_for

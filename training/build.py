@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from training.config import Config, ConfigError
-from training.flags import first_line
+from common.flags import first_line
 
 # The policy's actions are valid by construction, so the env's per-step value check (a host
 # sync) is off; copy=False skips a clone of each image, which the rollout storage copies anyway.

@@ -17,7 +17,7 @@ A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts, so
   episode-start and validity flags, previous reward), which together make a resumed run
   continue exactly where the saved one stopped.
 
-Writing goes through `training.files.atomic_path` (a temporary file in the same directory, then
+Writing goes through `common.files.atomic_path` (a temporary file in the same directory, then
 ``os.replace``): a crash mid-write leaves the previous checkpoint as it was.
 """
 
@@ -30,8 +30,8 @@ from typing import Any
 
 import torch
 
-from training.files import atomic_path
-from training.flags import first_line
+from common.files import atomic_path
+from common.flags import first_line
 
 FORMAT = "redberry.train"
 FORMAT_VERSION = 1
@@ -43,7 +43,7 @@ class CheckpointError(ValueError):
 
 
 def save_checkpoint(path: str, payload: dict[str, Any]) -> None:
-    """Write ``payload`` (plus the format tag) to ``path`` atomically (`training.files.atomic_path`)."""
+    """Write ``payload`` (plus the format tag) to ``path`` atomically (`common.files.atomic_path`)."""
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **payload}
     try:
         with atomic_path(path) as tmp, open(tmp, "wb") as f:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Optional, Sequence, Union
 
 from envs.config import MAX_WORLDS
-from training.flags import parse_flags
+from common.flags import parse_flags
 
 Scalar = Union[bool, int, float, str]
 

@@ -8,7 +8,7 @@ import os
 import sys
 
 from training.checkpoint import CheckpointError, export_checkpoint
-from training.flags import safe_streams
+from common.flags import safe_streams
 
 
 def main(argv: list[str]) -> int:

@@ -25,7 +25,7 @@ from agents.probe import spatial_index, spatial_sums
 from agents.runner import Carry, env_action
 from envs.config import PALETTE_NAMES
 from training.build import action_bounds
-from training.video import encode_gif
+from common.video import encode_gif
 
 # (key in info["forage"], TensorBoard tag). Precision is pooled: sum target / sum eaten.
 EPISODE_KEYS = (

@@ -82,7 +82,7 @@ def check_members(configs: Sequence[Config]) -> None:
 
 def write_population_config(config: Config, configs: Sequence[Config]) -> None:
     """RUN_DIR/config.json of a population (``--resume RUN_DIR`` reads it); members write their own."""
-    from training.files import write_json
+    from common.files import write_json
 
     base = os.path.dirname(os.path.normpath(configs[0].run_dir))
     write_json(os.path.join(base, CONFIG_FILE),

@@ -23,8 +23,8 @@ from training import distributed
 from training.build import reference_returns
 from training.checkpoint import CHECKPOINT_FILE, CheckpointError, load_checkpoint, save_checkpoint
 from training.config import CONFIG_FILE, Config, ConfigError, from_dict, to_dict
-from training.files import LOCK_FILE, DirLock, DirLockedError, sweep_temporaries, unwritable_dir, write_json
-from training.flags import first_line
+from common.files import LOCK_FILE, DirLock, DirLockedError, sweep_temporaries, unwritable_dir, write_json
+from common.flags import first_line
 
 # Fields that define the worlds, the agent and the RNG streams: a resumed run must keep them.
 RESUME_FIXED = ("env", "agent", "num_envs", "seed", "difficulty", "view_size", "max_episode_steps",
@@ -276,7 +276,7 @@ class RunState:
 
 
 def _lock_run_dir(config: Config) -> Optional[DirLock]:
-    """Rank 0's lock on the run directory it will write (`training.files.DirLock`), taken before any check
+    """Rank 0's lock on the run directory it will write (`common.files.DirLock`), taken before any check
     reads the directory; None where the directory cannot be made (the checks then say why)."""
     run_dir = config.resume or config.run_dir
     if config.resume is not None and not os.path.isdir(run_dir):

@@ -21,9 +21,9 @@ import pygame  # noqa: E402
 from envs.config import PALETTE_NAMES  # noqa: E402
 from envs.draw import surface_to_array  # noqa: E402
 from training.config import MAX_SEED  # noqa: E402
-from training.files import atomic_path, unwritable_dir  # noqa: E402
-from training.flags import parse_flags, safe_streams  # noqa: E402
-from training.video import MP4_HINT, VideoError, ffmpeg_binary, writer_for  # noqa: E402
+from common.files import atomic_path, unwritable_dir  # noqa: E402
+from common.flags import parse_flags, safe_streams  # noqa: E402
+from common.video import MP4_HINT, VideoError, ffmpeg_binary, writer_for  # noqa: E402
 from viewer.keys import command_for  # noqa: E402
 from viewer.panels import FrameRenderer, new_frame, scaled  # noqa: E402
 from viewer.session import Session, WatchError, load_session  # noqa: E402

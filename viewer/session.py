@@ -29,7 +29,7 @@ from agents.runner import Carry, env_action, sample
 from envs.world import ACTION_NAMES
 from training.checkpoint import CHECKPOINT_FILE, CheckpointError, load_checkpoint
 from training.config import ConfigError, from_dict
-from training.flags import first_line
+from common.flags import first_line
 from training import make_agent, make_env
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
