@@ -179,27 +179,35 @@ def evaluate_actions(
     return torch.stack(logprobs), torch.stack(entropies), torch.stack(values)
 
 
+@dataclass(frozen=True)
+class PPOSettings:
+    """The update's settings, CleanRL's names; `training.config.Config` holds them as flags (its
+    ``replay`` is ``batched_replay`` here) and `training.loop` builds this once per run."""
+
+    update_epochs: int  # passes over the rollout
+    num_minibatches: int  # groups of environments (recurrent) or of samples (stateless) per pass
+    clip_coef: float  # the surrogate's clip range eps, and the value clip's
+    clip_vloss: bool  # clip the value update as the policy's
+    ent_coef: float
+    vf_coef: float
+    max_grad_norm: float
+    norm_adv: bool  # normalise advantages per minibatch
+    target_kl: Optional[float] = None  # stop the epochs early past this approximate KL
+    batched_replay: bool = True  # `evaluate_actions`' ``batched``
+
+
 def ppo_update(
     agent: nn.Module,
     optimizer: torch.optim.Optimizer,
     rollout: Rollout,
     advantages: torch.Tensor,
     returns: torch.Tensor,
+    settings: PPOSettings,
     *,
-    update_epochs: int,
-    num_minibatches: int,
-    clip_coef: float,
-    clip_vloss: bool,
-    ent_coef: float,
-    vf_coef: float,
-    max_grad_norm: float,
-    norm_adv: bool,
-    target_kl: Optional[float] = None,
     reduce_gradients: Optional[Callable[[], None]] = None,
     generator: Optional[torch.Generator] = None,
-    batched_replay: bool = True,
 ) -> dict[str, torch.Tensor]:
-    """Optimise the clipped PPO objective for ``update_epochs`` passes over the rollout.
+    """Optimise the clipped PPO objective for ``settings.update_epochs`` passes over the rollout.
 
     Recurrent agents (non-empty ``rollout.initial_state``) split the N environments into
     ``num_minibatches`` equal groups; stateless agents split the T * N samples (the count must
@@ -208,11 +216,12 @@ def ppo_update(
     runs after each backward pass and before clipping (data-parallel all-reduce). With
     ``target_kl`` set, the epochs stop early once the last minibatch's approximate KL exceeds
     it, as in CleanRL (one host read per epoch). Minibatch orders come from ``generator`` (torch's
-    global RNG when None); ``batched_replay`` as `evaluate_actions`' ``batched``. Returns 0-d device
+    global RNG when None). Returns 0-d device
     tensors: CleanRL's loss statistics averaged over minibatches, plus ``finite`` (1.0 while every loss
     was finite).
     """
     recurrent = bool(rollout.initial_state)
+    update_epochs, num_minibatches, clip_coef = settings.update_epochs, settings.num_minibatches, settings.clip_coef
     n_units = rollout.num_envs if recurrent else rollout.num_envs * rollout.num_steps
     size = n_units // num_minibatches
     valid = rollout.valid.float()
@@ -227,7 +236,7 @@ def ppo_update(
         order = torch.randperm(n_units, device=device, generator=generator)
         for start in range(0, size * num_minibatches, size):
             index = order[start:start + size]
-            newlogprob, entropy, newvalue = evaluate_actions(agent, rollout, index, recurrent, batched_replay)
+            newlogprob, entropy, newvalue = evaluate_actions(agent, rollout, index, recurrent, settings.batched_replay)
             if recurrent:
                 mask = valid[:, index]
                 oldlogprob, oldvalue = rollout.logprobs[:, index], rollout.values[:, index]
@@ -247,7 +256,7 @@ def ppo_update(
                 sums["approx_kl"] += approx_kl
                 sums["clipfrac"] += _masked_mean(((ratio - 1.0).abs() > clip_coef).float(), mask)
 
-            if norm_adv:
+            if settings.norm_adv:
                 mean = _masked_mean(mb_adv, mask)
                 std = _masked_mean((mb_adv - mean) ** 2, mask).sqrt()
                 mb_adv = (mb_adv - mean) / (std + 1e-8)
@@ -256,7 +265,7 @@ def ppo_update(
             pg_loss2 = -mb_adv * torch.clamp(ratio, 1 - clip_coef, 1 + clip_coef)
             pg_loss = _masked_mean(torch.max(pg_loss1, pg_loss2), mask)
 
-            if clip_vloss:
+            if settings.clip_vloss:
                 v_unclipped = (newvalue - mb_ret) ** 2
                 v_clipped = oldvalue + torch.clamp(newvalue - oldvalue, -clip_coef, clip_coef)
                 v_loss = 0.5 * _masked_mean(torch.max(v_unclipped, (v_clipped - mb_ret) ** 2), mask)
@@ -264,13 +273,13 @@ def ppo_update(
                 v_loss = 0.5 * _masked_mean((newvalue - mb_ret) ** 2, mask)
 
             entropy_loss = _masked_mean(entropy, mask)
-            loss = pg_loss - ent_coef * entropy_loss + v_loss * vf_coef
+            loss = pg_loss - settings.ent_coef * entropy_loss + v_loss * settings.vf_coef
 
             optimizer.zero_grad(set_to_none=False)
             loss.backward()
             if reduce_gradients is not None:
                 reduce_gradients()
-            nn.utils.clip_grad_norm_(params, max_grad_norm)
+            nn.utils.clip_grad_norm_(params, settings.max_grad_norm)
             optimizer.step()
 
             with torch.no_grad():
@@ -280,7 +289,7 @@ def ppo_update(
                 sums["entropy"] += entropy_loss
             count += 1
 
-        if target_kl is not None and approx_kl.item() > target_kl:
+        if settings.target_kl is not None and approx_kl.item() > settings.target_kl:
             break
 
     stats = {k: v.detach() / max(count, 1) for k, v in sums.items()}

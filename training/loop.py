@@ -1,10 +1,12 @@
 """The training run: set up, then for every update collect -> bootstrap -> GAE -> optimise -> log.
 
-`train` reads top to bottom like CleanRL's ``ppo_atari_lstm.py``. The PPO maths (rollout
-storage, GAE, the clipped loss, minibatching by environment) lives in `agents.ppo`, the carry of
-the agent between steps in `agents.runner`; building the worlds and the agent in
-`training.build`, resume, save and restore in `training.run_state`, the console and TensorBoard
-in `training.logbook`, and Ctrl-C handling in `training.interrupt`.
+`_run` is one run's loop, top to bottom like CleanRL's ``ppo_atari_lstm.py``, the rollout written
+inline. It steps its worlds by yielding its actions (``obs, reward, ... = yield action``), so that
+`training.population.step_together` can step the K runs of a population over one env; a plain run
+is K = 1. The PPO maths (rollout storage, GAE, the clipped loss, minibatching by environment) lives
+in `agents.ppo`, the carry of the agent between steps in `agents.runner`; building the worlds and
+the agent in `training.build`, resume, save and restore in `training.run_state`, the console and
+TensorBoard in `training.logbook`, and Ctrl-C handling in `training.interrupt`.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from typing import Optional, Sequence
 import torch
 
 from common.device import resolve_device
-from agents.ppo import Rollout, compute_gae, ppo_update
-from agents.runner import Carry, env_action
+from agents.ppo import PPOSettings, Rollout, compute_gae, ppo_update
+from agents.runner import Carry, sample
 from training import distributed, monitor
 from training.build import (TRAINING_ENV_OPTIONS, action_bounds, action_example, compile_agent, make_agent,
                             make_env, set_cpu_threads)
@@ -29,7 +31,7 @@ from training.config import Config, ConfigError, validate
 from training.interrupt import stop_requests
 from training.logbook import Logbook
 from training.memory import check_memory
-from training.population import Member, check_members, join, join_states, split_state, write_population_config
+from training.population import Member, UpdateEnd, check_members, join, join_states, step_together, write_population_config
 from training.run_state import RunState
 
 
@@ -118,7 +120,8 @@ def _train(configs: list[Config], device: torch.device, process: distributed.Pro
 
 def _train_runs(runs: list[RunState], device: torch.device, process: distributed.Process,
                 max_updates: Optional[int], population: Optional[Config]) -> list[TrainResult]:
-    # ---- the worlds, agents, optimizers ----
+    """Build what the runs share (the worlds, the schedule), then train them: `_run` is one run's loop,
+    and `step_together` steps the runs' loops side by side over the one env (K = 1 for a plain run)."""
     configs = [run.config for run in runs]
     config, k = configs[0], len(configs)  # the settings the runs share
     check_memory(config, k, device, runs[0].agent_config)  # before the worlds are built
@@ -139,117 +142,139 @@ def _train_runs(runs: list[RunState], device: torch.device, process: distributed
     obs = _begin(members, env, device)  # fresh, or exactly where the saved runs stopped
     if population is not None and process.is_main:
         write_population_config(population, configs)
-    start_update, global_step = members[0].run.update, members[0].run.global_step
+    start_update = members[0].run.update
+    schedule = Schedule(start_update, num_updates, batch_size, members[0].run.global_step, max_updates, worlds)
     num_params = sum(p.numel() for p in members[0].agent.parameters())
-    bounds = action_bounds(env)
-    reduce_gradients = distributed.gradient_reducer(members[0].agent, process)  # None in a population
-    for m in members:
-        m.rollout = Rollout.allocate(config.num_steps, m.mine(obs), m.mine(action_example(env, device)))
-        m.episodes = monitor.EpisodeStats(device)
     logs = [Logbook(m.run, m.agent, num_params, num_updates, batch_size, brief=i > 0,
                     episode_steps=getattr(env.config, "max_episode_steps", None)) for i, m in enumerate(members)]
-    update, stopped, steady = start_update, False, None  # steady: (time, step) after this call's first update
     for m in members:
         m.run.start_clock()
-
     with contextlib.ExitStack() as stack, stop_requests(announce=process.is_main) as stop_request:
         for log in logs:
             stack.enter_context(log)
-        for update in range(start_update + 1, num_updates + 1):
-            lr = config.learning_rate * (1.0 - (update - 1.0) / num_updates) if config.anneal_lr else None
-            ramp = distractor_ramp(config, update, num_updates)  # 1 unless --distractor-ramp
-            if config.prior_ramp:  # the worlds read their config at every step: this update's share
-                env.config = dataclasses.replace(env.config, first_colour_share=colour_prior(
-                    config, update, num_updates, worlds.first_colour_share))
-            relief = (1.0 - ramp) * env.config.distractor_reward  # the distractor reward not yet charged
-            for m in members:
-                if lr is not None:
-                    m.optimizer.param_groups[0]["lr"] = lr
-                m.rollout.initial_state = {key: v.clone() for key, v in m.carry.state.items()}
-
-            # 1. Collect: num_steps steps of every world into device storage; no host reads.
-            for step in range(config.num_steps):
-                actions = join([m.act(obs, step) for m in members])
-                obs, true_reward, terminated, truncated, info = env.step(env_action(actions, *bounds))
-                reward = true_reward
-                if relief:  # --distractor-ramp: the agent learns from the ramped reward, logs show the true one
-                    reward = true_reward - relief * info["distractor_eaten"]
-                for m in members:
-                    m.observe(step, reward, true_reward, terminated, truncated, info)
-            global_step += batch_size
-
-            # 2. Bootstrap: the value of the observation after the rollout (the env still shows it, so
-            # the spatial gain is measured against the target mask here, on the device).
-            # the target mask is rendered only for agents with a spatial gain map (the same for every member)
-            mask = _target_mask(env) if "spatial_gain" in members[0].out.internals else None
-            for m in members:
-                with torch.no_grad():
-                    boot = m.carry.act(m.agent, m.mine(obs))
-                    m.internals.record_spatial_index(boot.internals, None if mask is None else m.mine(mask))
-                # 3. Advantages (GAE) and value targets.
-                advantages, returns = compute_gae(m.rollout, boot.value, config.gamma, config.gae_lambda)
-                # 4. Optimise the clipped PPO objective.
-                m.stats = ppo_update(
-                    m.agent, m.optimizer, m.rollout, advantages, returns,
-                    update_epochs=config.update_epochs, num_minibatches=config.num_minibatches,
-                    clip_coef=config.clip_coef, clip_vloss=config.clip_vloss, ent_coef=config.ent_coef,
-                    vf_coef=config.vf_coef, max_grad_norm=config.max_grad_norm, norm_adv=config.norm_adv,
-                    target_kl=config.target_kl, reduce_gradients=reduce_gradients, generator=m.generator,
-                    batched_replay=config.replay == "batched",
-                )
-
-            # 5. Check, log, checkpoint. The host reads the update's numbers here, once.
-            for m in members:
-                _check_finite(m.agent, m.stats, update, global_step, m.run)
-            shared = distributed.all_sum(torch.cat(
-                [m.episodes.sums for m in members] + [torch.tensor([float(stop_request.requested)], device=device)]),
-                process)
-            stop = bool(shared[-1] > 0) or (max_updates is not None and update - start_update >= max_updates)
-            steady = steady or (time.time(), global_step)
-            sps = (global_step - start_update * batch_size) / max(time.time() - members[0].run.started, 1e-9)
-            for m, log, sums in zip(members, logs, shared[:-1].chunk(k)):
-                log.scalars(global_step, sps, m.optimizer.param_groups[0]["lr"], m.stats,
-                            {**m.episodes.read(sums), **m.internals.read(),
-                             **({"charts/distractor_ramp": ramp} if config.distractor_ramp else {}),
-                             **({"charts/first_colour_share": env.config.first_colour_share}
-                                if config.prior_ramp else {})})
-                if config.image_interval and (update % config.image_interval == 0 or update == start_update + 1):
-                    log.view(global_step, m.rollout.obs["image"][-1], m.out.internals.get("spatial_gain"))
-                if config.video_interval and update % config.video_interval == 0 and not stop:
-                    log.video(m.agent, global_step)
-            if stop:
-                stopped = True
-                break
-            if config.checkpoint_interval and update % config.checkpoint_interval == 0 and update < num_updates:
-                _save(members, logs, update, global_step, env, obs)
-        _save(members, logs, update, global_step, env, obs)
-
-    return _finish(members, logs, update, start_update, global_step, num_updates, batch_size, steady, stopped,
-                   num_params, env)
-
-
-def _finish(members: list[Member], logs: list[Logbook], update: int, start_update: int, global_step: int,
-            num_updates: int, batch_size: int, steady: Optional[tuple], stopped: bool, num_params: int,
-            env) -> list[TrainResult]:
-    """The end of a call: throughput from the end of its first update, final videos and closing notes."""
-    config = members[0].config
-    steps_call, elapsed_call = global_step - start_update * batch_size, time.time() - members[0].run.started
-    if steady is not None and global_step > steady[1]:
-        sps_call = (global_step - steady[1]) / max(time.time() - steady[0], 1e-9)
-    elif steps_call == 0 and logs[0].last_sps is not None:  # resumed after its last update: the saved run's
-        sps_call = logs[0].last_sps
-    else:
-        sps_call = steps_call / max(elapsed_call, 1e-9)
-    results = []
-    for m, log in zip(members, logs):
-        elapsed = m.run.elapsed_before + elapsed_call
-        if config.video_interval and update > start_update:
-            log.video(m.agent, global_step)
-        log.close(global_step, update, num_updates, elapsed, sps_call, stopped)
-        results.append(TrainResult(m.run.run_dir, global_step, update, log.last_return, log.last_score, sps_call,
-                                   elapsed, stopped, m.run.reference, num_params))
+        loops = [_run(m, log, env, m.mine(obs), schedule) for m, log in zip(members, logs)]
+        results = step_together(loops, members, env, action_bounds(env), stop_request, process)
     env.close()
     return results
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Where a call's runs start and end, the same for every run of a population."""
+
+    start_update: int  # updates done before this call (a resume's)
+    num_updates: int  # updates of the whole run
+    batch_size: int  # env steps per update, all processes
+    global_step: int  # env steps done before this call
+    max_updates: Optional[int]  # stop this call after that many updates (None: run to the end)
+    worlds: object  # the worlds as configured (env.config before any --colour-prior-ramp)
+
+
+def _run(m: Member, log: Logbook, env, obs: dict, schedule: Schedule):
+    """One run's training, CleanRL's stages top to bottom: collect -> bootstrap -> GAE -> optimise -> log.
+
+    The run steps its worlds by yielding its actions and receiving its rows of the step, and yields
+    `UpdateEnd` after each update to hear whether to stop (`training.population.step_together`, which
+    steps the one env a population shares). Returns its TrainResult."""
+    config, run, agent, optimizer, generator = m.config, m.run, m.agent, m.optimizer, m.generator
+    device, num_updates = obs["image"].device, schedule.num_updates
+    settings = ppo_settings(config)
+    rollout = Rollout.allocate(config.num_steps, obs, m.mine(action_example(env, device)))
+    episodes, internals = monitor.EpisodeStats(device), monitor.InternalStats()
+    carry, global_step = m.carry, schedule.global_step
+    update, stopped, steady = schedule.start_update, False, None  # steady: (time, step) after this call's first update
+    for update in range(schedule.start_update + 1, num_updates + 1):
+        if config.anneal_lr:
+            optimizer.param_groups[0]["lr"] = config.learning_rate * (1.0 - (update - 1.0) / num_updates)
+        ramp = distractor_ramp(config, update, num_updates)  # 1 unless --distractor-ramp
+        if config.prior_ramp:  # the worlds read their config at every step: this update's share (the same for all runs)
+            env.config = dataclasses.replace(env.config, first_colour_share=colour_prior(
+                config, update, num_updates, schedule.worlds.first_colour_share))
+        relief = (1.0 - ramp) * env.config.distractor_reward  # the distractor reward not yet charged
+        rollout.initial_state = {key: v.clone() for key, v in carry.state.items()}
+
+        # 1. Collect: num_steps steps of the run's worlds into device storage; no host reads.
+        for step in range(config.num_steps):
+            with torch.no_grad():
+                out = carry.act(agent, obs)
+                action = sample(out.dist, generator)
+                logprob = out.dist.log_prob(action)
+            for key, value in obs.items():
+                rollout.obs[key][step] = value
+            rollout.episode_start[step], rollout.valid[step] = carry.episode_start, carry.valid
+            rollout.prev_rewards[step], rollout.prev_actions[step] = carry.prev_reward, carry.prev_action
+            rollout.actions[step], rollout.logprobs[step], rollout.values[step] = action, logprob, out.value
+            internals.record(out.internals)
+            obs, true_reward, terminated, truncated, info = yield action  # env.step, once for all the runs
+            reward = true_reward
+            if relief:  # --distractor-ramp: the agent learns from the ramped reward, logs show the true one
+                reward = true_reward - relief * info["distractor_eaten"]
+            rollout.rewards[step], rollout.terminated[step], rollout.truncated[step] = reward, terminated, truncated
+            carry = carry.advance(out, action, reward, terminated, truncated)  # next-step autoreset rules
+            episodes.record(info, true_reward)
+        global_step += schedule.batch_size
+
+        # 2. Bootstrap: the value of the observation after the rollout (the env still shows it, so
+        # the spatial gain is measured against the target mask here, on the device).
+        with torch.no_grad():
+            boot = carry.act(agent, obs)
+        if "spatial_gain" in boot.internals:
+            internals.record_spatial_index(boot.internals, m.mine(_target_mask(env)))
+        # 3. Advantages (GAE) and value targets.
+        advantages, returns = compute_gae(rollout, boot.value, config.gamma, config.gae_lambda)
+        # 4. Optimise the clipped PPO objective.
+        stats = ppo_update(agent, optimizer, rollout, advantages, returns, settings,
+                           reduce_gradients=m.reduce_gradients, generator=generator)
+
+        # 5. Check, log, checkpoint. The host reads the update's numbers here, once.
+        _check_finite(agent, stats, update, global_step, run)
+        sums, stop, now = yield UpdateEnd(episodes.sums)  # summed over processes; stop: Ctrl-C or SIGTERM anywhere
+        stop = stop or (schedule.max_updates is not None and update - schedule.start_update >= schedule.max_updates)
+        steady = steady or (now, global_step)
+        sps = (global_step - schedule.start_update * schedule.batch_size) / max(now - run.started, 1e-9)
+        log.scalars(global_step, sps, optimizer.param_groups[0]["lr"], stats,
+                    {**episodes.read(sums), **internals.read(),
+                     **({"charts/distractor_ramp": ramp} if config.distractor_ramp else {}),
+                     **({"charts/first_colour_share": env.config.first_colour_share} if config.prior_ramp else {})})
+        if config.image_interval and (update % config.image_interval == 0 or update == schedule.start_update + 1):
+            log.view(global_step, rollout.obs["image"][-1], out.internals.get("spatial_gain"))
+        if config.video_interval and update % config.video_interval == 0 and not stop:
+            log.video(agent, global_step)
+        if stop:
+            stopped = True
+            break
+        if config.checkpoint_interval and update % config.checkpoint_interval == 0 and update < num_updates:
+            _save(m, log, update, global_step, env, obs, carry)
+    _save(m, log, update, global_step, env, obs, carry)
+    return _finish(m, log, update, global_step, schedule, steady, stopped)
+
+
+def ppo_settings(config: Config) -> PPOSettings:
+    """The run's PPO settings, from its flags."""
+    return PPOSettings(update_epochs=config.update_epochs, num_minibatches=config.num_minibatches,
+                       clip_coef=config.clip_coef, clip_vloss=config.clip_vloss, ent_coef=config.ent_coef,
+                       vf_coef=config.vf_coef, max_grad_norm=config.max_grad_norm, norm_adv=config.norm_adv,
+                       target_kl=config.target_kl, batched_replay=config.replay == "batched")
+
+
+def _finish(m: Member, log: Logbook, update: int, global_step: int, schedule: Schedule, steady: Optional[tuple],
+            stopped: bool) -> TrainResult:
+    """The end of a run's call: throughput from the end of its first update, the final video and closing notes."""
+    config, run = m.config, m.run
+    steps_call = global_step - schedule.start_update * schedule.batch_size
+    elapsed_call = time.time() - run.started
+    if steady is not None and global_step > steady[1]:
+        sps_call = (global_step - steady[1]) / max(time.time() - steady[0], 1e-9)
+    elif steps_call == 0 and log.last_sps is not None:  # resumed after its last update: the saved run's
+        sps_call = log.last_sps
+    else:
+        sps_call = steps_call / max(elapsed_call, 1e-9)
+    if config.video_interval and update > schedule.start_update:
+        log.video(m.agent, global_step)
+    elapsed = run.elapsed_before + elapsed_call
+    log.close(global_step, update, schedule.num_updates, elapsed, sps_call, stopped)
+    return TrainResult(run.run_dir, global_step, update, log.last_return, log.last_score, sps_call, elapsed, stopped,
+                       run.reference, sum(p.numel() for p in m.agent.parameters()))
 
 
 def _member(run: RunState, env, index: int, k: int, device: torch.device, process: distributed.Process) -> Member:
@@ -265,7 +290,9 @@ def _member(run: RunState, env, index: int, k: int, device: torch.device, proces
     optimizer = torch.optim.Adam(agent.parameters(), lr=config.learning_rate, eps=1e-5)
     generator = torch.Generator(device).manual_seed(config.seed * 1_000_003 + process.rank + 1)  # its own actions
     share = env.num_envs // k
-    return Member(run, agent, optimizer, generator, slice(index * share, (index + 1) * share), env.num_envs)
+    reduce_gradients = distributed.gradient_reducer(agent, process)  # None unless data-parallel
+    return Member(run, agent, optimizer, generator, slice(index * share, (index + 1) * share), env.num_envs,
+                  reduce_gradients)
 
 
 def _begin(members: list[Member], env, device: torch.device) -> dict:
@@ -286,11 +313,10 @@ def _begin(members: list[Member], env, device: torch.device) -> dict:
     return obs
 
 
-def _save(members: list[Member], logs: list[Logbook], update: int, global_step: int, env, obs: dict) -> None:
-    """Every run's checkpoint, each with its share of the worlds and its latest logged numbers."""
-    states = split_state(env.get_state(), len(members)) if hasattr(env, "get_state") else [None] * len(members)
-    for m, log, state in zip(members, logs, states):
-        m.run.save(update, global_step, m.agent, m.optimizer, m.generator, state, m.mine(obs), m.carry, log.last())
+def _save(m: Member, log: Logbook, update: int, global_step: int, env, obs: dict, carry: Carry) -> None:
+    """The run's checkpoint, with its share of the worlds and its latest logged numbers."""
+    state = m.mine_state(env.get_state()) if hasattr(env, "get_state") else None
+    m.run.save(update, global_step, m.agent, m.optimizer, m.generator, state, obs, carry, log.last())
 
 
 def _target_mask(env) -> Optional[torch.Tensor]:

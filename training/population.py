@@ -1,33 +1,39 @@
 """A population: K runs of one (agent, task) that differ only in their seed, trained in one process.
 
-The K runs share one vector env of K x N worlds: run k owns rows [k N, (k + 1) N) of every batched
-tensor (slots of arenas on MultiBerry). The worlds are batch-size invariant (`envs.rng`), so run k's
-worlds are exactly those of its separate run. Everything else is the run's own (a `Member`): its agent
-and Adam state, the generator its actions and minibatches are drawn from, its rollout, statistics,
-TensorBoard run and checkpoint in its own run directory. So a member's run directory is an ordinary
-run: ``--resume``, ``watch.py`` and ``compare --from`` take it as it is, and a population of one is a
-plain training run (``train`` is K = 1).
+`training.loop._run` is one run's training, written as CleanRL writes it; a run steps its worlds by
+yielding its actions. `step_together` here drives the K runs' loops side by side over one vector
+env of K x N worlds: it joins their actions, steps the env once, and sends each run its rows of the
+result; at each update's end it sums the runs' episode statistics across processes and tells every
+run whether to stop. A population of one is a plain training run (``train`` is K = 1).
 
-Why a loop over members and not one vmapped model (``torch.func.stack_module_state`` + ``vmap``)?
-On the CPU, convolutions under vmap become grouped convolutions, which ran 0.4-0.5x the speed of
-separate calls here, forward and backward. The loop runs each member's forward and backward at
-exactly its separate run's shapes, and what the population saves is the env stepped once for all
-members and one process's fixed costs. It runs unchanged on CUDA (device-resident, no host reads
-in a step); the vmap form is the one to measure there.
+Run k owns rows [k N, (k + 1) N) of every batched tensor (slots of arenas on MultiBerry). The worlds
+are batch-size invariant (`envs.rng`), so run k's worlds are exactly those of its separate run.
+Everything else is the run's own (a `Member`): its agent and Adam state, the generator its actions
+and minibatches are drawn from, its rollout, statistics, TensorBoard run and checkpoint in its own
+run directory. So a member's run directory is an ordinary run: ``--resume``, ``watch.py`` and
+``compare --from`` take it as it is.
+
+Why K loops and not one vmapped model (``torch.func.stack_module_state`` + ``vmap``)? On the CPU,
+convolutions under vmap become grouped convolutions, which ran 0.4-0.5x the speed of separate
+calls here, forward and backward. The loops run each member's forward and backward at exactly its
+separate run's shapes, and what the population saves is the env stepped once for all members and
+one process's fixed costs. It runs unchanged on CUDA (device-resident, no host reads in a step);
+the vmap form is the one to measure there.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Generator, NamedTuple, Optional, Sequence
 
 import torch
 
-from agents.ppo import Rollout
-from agents.runner import Carry, sample
-from training import monitor
+from agents.runner import Carry, env_action
+from common.files import write_json
+from training import distributed
 from training.config import CONFIG_FILE, Config, ConfigError, to_dict, validate
 from training.run_state import RunState
 
@@ -82,8 +88,6 @@ def check_members(configs: Sequence[Config]) -> None:
 
 def write_population_config(config: Config, configs: Sequence[Config]) -> None:
     """RUN_DIR/config.json of a population (``--resume RUN_DIR`` reads it); members write their own."""
-    from common.files import write_json
-
     base = os.path.dirname(os.path.normpath(configs[0].run_dir))
     write_json(os.path.join(base, CONFIG_FILE),
                to_dict(dataclasses.replace(config, run_dir=base, resume=None, config=None)))
@@ -94,11 +98,13 @@ def write_population_config(config: Config, configs: Sequence[Config]) -> None:
 
 def rows_of(value: Any, rows: slice, batch: int) -> Any:
     """``value`` with every tensor whose first dimension is ``batch`` cut to ``rows`` (views, not copies);
-    dicts are followed, anything else is returned as it is."""
+    dicts and tuples are followed, anything else is returned as it is."""
     if isinstance(value, torch.Tensor):
         return value[rows] if value.dim() > 0 and value.shape[0] == batch else value
     if isinstance(value, dict):
         return {k: rows_of(v, rows, batch) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return tuple(rows_of(v, rows, batch) for v in value)
     return value
 
 
@@ -123,7 +129,7 @@ def join(values: Sequence[Any]) -> Any:
 
 @dataclass
 class Member:
-    """One run of a population and everything it owns. ``rows`` are its slots of the shared env."""
+    """One run of a population and what it owns. ``rows`` are its slots of the shared env."""
 
     run: RunState
     agent: torch.nn.Module
@@ -131,13 +137,8 @@ class Member:
     generator: torch.Generator  # its action samples and minibatch orders
     rows: slice
     batch: int  # the shared env's num_envs, which `rows` cut
-    carry: Optional[Carry] = None
-    rollout: Optional[Rollout] = None
-    out: Any = None  # the agent's output at the last step (its internals feed the view image)
-    action: Any = None  # the action sampled at the last step
-    stats: Optional[dict] = None  # the last update's losses (`agents.ppo.ppo_update`)
-    episodes: Optional[monitor.EpisodeStats] = None
-    internals: monitor.InternalStats = field(default_factory=monitor.InternalStats)
+    reduce_gradients: Optional[Callable[[], None]] = None  # data-parallel all-reduce (one run per process)
+    carry: Optional[Carry] = None  # the agent's carry where the run starts or resumes
 
     @property
     def config(self) -> Config:
@@ -147,26 +148,58 @@ class Member:
         """This member's rows of a batched tensor, dict of tensors or info dict."""
         return rows_of(value, self.rows, self.batch)
 
-    @torch.no_grad()
-    def act(self, obs: dict, step: int) -> torch.Tensor:
-        """Sample this member's actions for its rows of ``obs`` and store the step's inputs in its rollout."""
-        mine, rollout = self.mine(obs), self.rollout
-        self.out = out = self.carry.act(self.agent, mine)
-        self.action = action = sample(out.dist, self.generator)
-        for key, value in mine.items():
-            rollout.obs[key][step] = value
-        rollout.episode_start[step], rollout.valid[step] = self.carry.episode_start, self.carry.valid
-        rollout.prev_rewards[step], rollout.prev_actions[step] = self.carry.prev_reward, self.carry.prev_action
-        rollout.actions[step], rollout.logprobs[step] = action, out.dist.log_prob(action)
-        rollout.values[step] = out.value
-        self.internals.record(out.internals)
-        return action
+    def mine_state(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """This member's share of an env's `get_state()` (its worlds, or its arenas on MultiBerry)."""
+        share = self.rows.stop - self.rows.start
+        return split_state(state, self.batch // share)[self.rows.start // share]
 
-    def observe(self, step: int, reward: torch.Tensor, true_reward: torch.Tensor, terminated: torch.Tensor,
-                truncated: torch.Tensor, info: dict) -> None:
-        """Store the step's outcome for this member's rows and advance its carry (the next-step autoreset
-        rules of `agents.runner.Carry`); the episode statistics see the true reward."""
-        r, term, trunc = self.mine(reward), self.mine(terminated), self.mine(truncated)
-        self.rollout.rewards[step], self.rollout.terminated[step], self.rollout.truncated[step] = r, term, trunc
-        self.carry = self.carry.advance(self.out, self.action, r, term, trunc)
-        self.episodes.record(self.mine(info), self.mine(true_reward))
+
+# --- stepping the runs together ---------------------------------------------------------------
+
+
+class UpdateEnd(NamedTuple):
+    """What a run yields when its update is done: its episode statistics' sums, for `step_together`."""
+
+    sums: torch.Tensor
+
+
+class Shared(NamedTuple):
+    """What every run is told at an update's end: its sums over all processes, whether to stop (Ctrl-C,
+    SIGTERM on any process), and the time, so that every run measures its speed on one clock."""
+
+    sums: torch.Tensor
+    stop: bool
+    now: float
+
+
+RunLoop = Generator[Any, Any, Any]  # yields actions or UpdateEnd; receives its step rows or Shared; returns its result
+
+
+def step_together(loops: Sequence[RunLoop], members: Sequence[Member], env, bounds: tuple, stop_request,
+                  process: distributed.Process) -> list:
+    """Drive the runs' loops in lockstep over the one env they share; each loop's return value, in order.
+
+    Every loop yields, in turn, its actions for a step (then receives its rows of the step's
+    ``(obs, reward, terminated, truncated, info)``) or, after its update, `UpdateEnd` (then receives
+    `Shared`). The loops are the same run but for the seed, so they ask for the same thing at the same
+    time, and they finish together."""
+    requests = [next(loop) for loop in loops]
+    while True:
+        if isinstance(requests[0], UpdateEnd):
+            flag = torch.tensor([float(stop_request.requested)], device=requests[0].sums.device)
+            shared = distributed.all_sum(torch.cat([r.sums for r in requests] + [flag]), process)
+            stop, now = bool(shared[-1] > 0), time.time()
+            replies = [Shared(sums, stop, now) for sums in shared[:-1].chunk(len(loops))]
+        else:
+            step = env.step(env_action(join(requests), *bounds))
+            replies = [m.mine(step) for m in members]
+        results, requests = [], []
+        for loop, reply in zip(loops, replies):
+            try:
+                requests.append(loop.send(reply))
+            except StopIteration as done:
+                results.append(done.value)
+        if results:
+            if len(results) != len(loops):
+                raise RuntimeError("step_together: the runs of a population stopped at different points")
+            return results
