@@ -33,6 +33,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from agents.vision import to_float_image
 from envs.config import FLOOR_RGB, PALETTE_RGB, WorldConfig
 
 MIN_RESPONSE = 0.05  # share of the layer's largest berry-minus-floor response
@@ -59,7 +60,6 @@ def colour_tuning(agent, config: WorldConfig) -> dict[str, torch.Tensor]:
     to the bare floor, bottom-up (every gain 1), on the CPU. Agents without feedback give {}."""
     if agent.feedback is None:
         return {}
-    from agents.vision import to_float_image
 
     features = to_float_image(probe_images(config).to(agent.critic.weight.device))  # (P + 1, 3, H, W)
     out: dict[str, torch.Tensor] = {}

@@ -11,9 +11,9 @@ CI and IQM), `compare.store` (finished cells on disk), `compare.report` (the out
 and `compare.run` (the plan, the order of work, resume, shards and merge).
 """
 
-from compare.grid import CONDITIONS, CompareError, Plan
-from compare.scales import SCALES
 from compare.cli import CompareArgs
+from compare.grid import CONDITIONS, CompareError, Plan
 from compare.run import make_plan, merge, run_compare
+from compare.scales import SCALES
 
 __all__ = ["CONDITIONS", "SCALES", "CompareArgs", "CompareError", "Plan", "make_plan", "merge", "run_compare"]

@@ -15,9 +15,9 @@ from typing import Annotated, Optional, Sequence
 
 import tyro
 
+from common.flags import parse_flags
 from compare.grid import CONDITIONS, CompareError
 from compare.scales import SCALES, cost_text, scale_plan
-from common.flags import parse_flags
 
 
 @dataclass

@@ -26,8 +26,11 @@ import math
 from dataclasses import dataclass
 from typing import Any, Optional
 
+import gymnasium as gym
 import torch
 
+import agents
+import envs  # registers the tasks
 from agents.actor_critic import INPUT_LESIONS
 from agents.probe import colour_tuning, spatial_index, spatial_sums
 from agents.runner import Carry, env_action, sample
@@ -64,10 +67,6 @@ def env_spec(unit: Unit, condition: str, plan: Plan) -> EnvSpec:
 
 
 def make_env(spec: EnvSpec, device: torch.device):
-    import gymnasium as gym
-
-    import envs  # noqa: F401  (registers the ids)
-
     # The policies' actions are valid by construction; copy=False: the agent reads each image
     # before the next step overwrites it.
     return gym.make_vec(spec.env_id, num_envs=spec.worlds, device=str(device), copy=False,
@@ -145,8 +144,6 @@ class ReferencePolicy:
         self.generator = generator
 
     def act(self, obs, world, phase: Optional[str] = None) -> torch.Tensor:
-        import envs
-
         if self.kind == "scripted":
             return envs.scripted_actions(world)
         return envs.random_actions(world, self.generator)
@@ -233,8 +230,6 @@ def load_agent(payload: dict, env, passes: Optional[int] = None, lesion: Optiona
     """The checkpoint's agent for `env`'s spaces, with T = `passes` (None: as trained) and `lesion`
     (one made inside the agent; the goal lesion is the policy's, `AgentPolicy(wrong_goal=True)`).
     `untrained_seed`: the same agent with its initial weights from that seed instead of the trained ones."""
-    import agents
-
     config = json.loads(payload["agent_config"])
     if passes is not None:
         config["passes"] = passes

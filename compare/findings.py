@@ -14,8 +14,9 @@ import math
 from typing import Optional
 
 from compare import stats
-from compare.grid import Plan, format_setting, parse_variant
+from compare.grid import Plan
 from compare.tables import THRESHOLDS, by_seed, censored_median, efficiency_rows, reversal_curves, win_stay_rows
+from compare.variants import format_setting, parse_variant
 
 # (X, its matched control Y, what the pair tests), on every task where both were trained.
 MATCHED = (

@@ -19,16 +19,22 @@ Across machines without Ray, `--shard i/n` gives each machine every n-th unit (`
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import signal
 import sys
+import threading
+import time
 from concurrent.futures import BrokenExecutor, ProcessPoolExecutor, as_completed
 from typing import Callable, Optional, Sequence
 
+import torch
+
+from common.flags import safe_streams
 from compare.grid import CompareError, Plan, Unit
 from compare.work import UnitError, run_group
-from common.flags import safe_streams
+from training import set_cpu_threads
 
 LAUNCHERS = ("local", "ray")
 
@@ -99,10 +105,6 @@ def _in_processes(groups: Sequence[Group], plan: Plan, out: str, workers: int,
 def _start_worker(processes: int, parent: int) -> None:
     """A worker's setup: its share of the cores, Ctrl-C ignored while it waits for a group, and its end
     tied to the compare's (`_leave_with`)."""
-    import torch
-
-    from training import set_cpu_threads
-
     _leave_with(parent)
     safe_streams()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -116,8 +118,6 @@ def _leave_with(parent: int) -> None:
     so no orphan keeps writing into --out: a training worker then saves its checkpoint and stops, as on
     Ctrl-C. Linux's parent-death signal does it at once; elsewhere a thread checks the parent each second."""
     try:
-        import ctypes
-
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.prctl(1, signal.SIGTERM, 0, 0, 0) == 0:  # PR_SET_PDEATHSIG
             if os.getppid() != parent:  # it died before the signal was set
@@ -125,8 +125,6 @@ def _leave_with(parent: int) -> None:
             return
     except (OSError, AttributeError):
         pass
-    import threading
-    import time
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -167,8 +165,6 @@ def _on_ray(groups: Sequence[Group], plan: Plan, out: str, on_done: Callable[[Gr
 
 
 def _ray_task(group: Group, plan: Plan, out: str) -> int:
-    from training import set_cpu_threads
-
     set_cpu_threads()  # Ray sets OMP_NUM_THREADS to the task's CPUs, which rules
     return run_group(group, plan, out, progress=False)
 

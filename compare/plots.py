@@ -12,12 +12,12 @@ from typing import Optional
 
 import numpy as np
 
+from common.files import atomic_path
 from compare import stats
 from compare.findings import reversal_conditions
 from compare.grid import CONDITIONS, LADDER, LESIONS, Plan
 from compare.tables import (THRESHOLDS, efficiency_rows, feature_rows, group, index_in, learning_curves, lesion_effects,
                             main_rows, pass_rows, reversal_curves, set_size_rows)
-from common.files import atomic_path
 
 PLOTS = {
     "learning_curves.png": "Learning curves: the training run's normalised score, mean over seeds with its 95% CI band",
@@ -36,7 +36,7 @@ PLOTS = {
 
 def draw_plots(out: str, plan: Plan, rows: list[dict], trained: dict) -> dict[str, Optional[str]]:
     """Draw every plot into `out`; returns {file: None if drawn, else why not}."""
-    import matplotlib
+    import matplotlib  # here, not at the top: the headless backend is chosen before pyplot loads, for this call only
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import os
 
+from common.files import write_text
 from compare.grid import Plan
 from compare.markdown import RESULTS_CSV, RESULTS_MD, SUMMARY_CSV, markdown
 from compare.plots import draw_plots
 from compare.store import load_cells
 from compare.tables import build_rows, summary_rows, write_csv
-from common.files import write_text
 
 
 def write_report(out: str, plan: Plan) -> str:

@@ -15,25 +15,29 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
 import shutil
 import time
 from typing import Iterator
 
+from tqdm import tqdm
+
 import agents
 from common.device import resolve_device
+from common.files import DirLock, DirLockedError, unwritable_dir
 from compare import report
 from compare.cli import CompareArgs
-from compare.grid import (ALL_TASKS, CONDITIONS, CompareError, Plan, Unit, check_plan, eval_cells,
-                          parse_variant, preset_unit, trainer_overrides, variant_of_run)
+from compare.grid import ALL_TASKS, CONDITIONS, CompareError, Plan, Unit, check_plan, eval_cells, preset_unit
 from compare.launch import check_launch, parse_shard, run_groups, shard_units
 from compare.scales import ESTIMATE_FROM_HOURS, SCALES, cost, estimate_text
 from compare.store import (INVOCATIONS_FILE, PLAN_FILE, load_cell, load_cells, prepare_out, read_json, run_dir_of,
                            record_invocation, save_cell, write_json)
+from compare.variants import parse_variant, trainer_overrides, variant_of_run
 from compare.work import calibrate, groups_of
-from common.files import DirLock, DirLockedError, unwritable_dir
-from common.flags import first_line
+from training import set_cpu_threads
+from training.checkpoint import CHECKPOINT_FILE, CheckpointError, read_run
+from training.checks import validate
+from training.config import Config, ConfigError
 
 # --- the plan and its units ------------------------------------------------------------------
 
@@ -110,8 +114,6 @@ def _select_groups(args: CompareArgs, values: dict) -> tuple:
 
 def check_training(plan: Plan) -> None:
     """The trainer's own checks of every preset's run settings, before any run starts."""
-    from training.config import Config, ConfigError, validate
-
     for agent in plan.agents:
         preset = agents.PRESETS[parse_variant(agent).preset]
         config = Config(env=plan.envs[0], agent=parse_variant(agent).preset, total_steps=plan.steps,
@@ -137,8 +139,6 @@ def _listed_units(args: CompareArgs) -> None:
 
 def _run_dirs(path: str) -> list[str]:
     """A run directory, or a folder of run directories (e.g. a compare's runs/)."""
-    from training.checkpoint import CHECKPOINT_FILE
-
     if os.path.isfile(os.path.join(path, CHECKPOINT_FILE)):
         return [path]
     if os.path.isdir(path):
@@ -152,24 +152,15 @@ def _run_dirs(path: str) -> list[str]:
 
 def load_runs(paths: tuple[str, ...]) -> list[Unit]:
     """Units from trained run directories; every one is read and checked here."""
-    from training.checkpoint import CHECKPOINT_FILE, CheckpointError, load_checkpoint
-    from training.config import ConfigError, from_dict
-
     units, seen = [], {}
     for path in paths:
         for run_dir in _run_dirs(path):
             try:
-                payload = load_checkpoint(os.path.join(run_dir, CHECKPOINT_FILE))
-                config = from_dict(json.loads(payload["config"]), run_dir)
-                agent_config = agents.config_from_dict(json.loads(payload["agent_config"]))
-                # The worlds it trained in: every setting as recorded then, or (saved before the record)
-                # its flags over today's task defaults.
-                world = json.loads(payload["worlds"]) if "worlds" in payload else config.env_make_kwargs()
-                if not isinstance(world, dict):
-                    raise ValueError(f"its worlds record is a {type(world).__name__}, not an object")
-            except (CheckpointError, ConfigError, TypeError, ValueError) as exc:
-                raise CompareError(f"--from: {run_dir!r} cannot be read ({first_line(exc)}); allowed: run "
-                                   f"directories written by scripts/train.py") from None
+                saved = read_run(run_dir)
+            except CheckpointError as exc:
+                raise CompareError(f"--from: {run_dir!r} cannot be read (its checkpoint {exc.problem}); allowed: "
+                                   f"run directories written by scripts/train.py") from None
+            config, agent_config, world = saved.config, saved.agent_config, saved.world_kwargs()
             if config.env not in ALL_TASKS:
                 raise CompareError(f"--from: {run_dir!r} was trained on {config.env!r}; allowed tasks: "
                                    f"{', '.join(ALL_TASKS)}")
@@ -230,8 +221,6 @@ def locked_out(out: str) -> Iterator[None]:
 def _run(args: CompareArgs, plan: Plan, units: list[Unit]) -> str:
     device = resolve_device(plan.device, "--device") if args.launcher == "local" else None  # a Ray cluster's own
     if device is not None and device.type == "cpu":
-        from training import set_cpu_threads
-
         set_cpu_threads()
     prepare_out(args.out, plan)
     if device is not None and cost(plan)["cpu_hours"] >= ESTIMATE_FROM_HOURS:
@@ -242,7 +231,6 @@ def _run(args: CompareArgs, plan: Plan, units: list[Unit]) -> str:
             start = time.time()
             measured = calibrate(todo, plan)
             print("compare: " + estimate_text(todo, plan, measured, args.jobs, time.time() - start), flush=True)
-    from tqdm import tqdm
 
     groups = groups_of(shard_units(units, plan.shard))
     started, before = time.time(), len(load_cells(args.out, "eval"))

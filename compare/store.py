@@ -14,8 +14,12 @@ import json
 import os
 from typing import Any, Optional
 
-from compare.grid import CompareError, Plan
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+import envs
 from common import files
+from compare.grid import CompareError, Plan
+from training.config import ConfigError, from_dict
 
 KINDS = ("train", "reference", "eval")
 CURVE_TAG = "forage/normalized_score"  # the learning curve of a train record ("curve")
@@ -127,8 +131,6 @@ def record_invocation(out: str, entry: dict) -> None:
 def read_curve(run_dir: str, tag: str = CURVE_TAG) -> list[list[float]]:
     """[[step, value], ...] of a TensorBoard scalar in a run directory ([] where it was never logged),
     from `curriculum_end` on: a learning curve is of the task's own worlds."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
     if not os.path.isdir(run_dir):
         return []
     accumulator = EventAccumulator(run_dir, size_guidance={"scalars": 0})
@@ -143,15 +145,12 @@ def curriculum_end(run_dir: str) -> int:
     """The env step from which every episode a run logs ran in its task's own worlds: 0, or for a run
     trained with --colour-prior-ramp (whose earlier worlds paid red more often, so an agent that always
     seeks red scored well there) the ramp's end plus one episode of every world."""
-    from training.config import ConfigError, from_dict
-
     try:
         config = from_dict(read_json(os.path.join(run_dir, "config.json")), run_dir)
     except (CompareError, ConfigError, OSError, TypeError, ValueError):
         return 0
     if not config.prior_ramp:
         return 0
-    import envs
 
     episode = envs.make_config(envs.TASK_IDS[config.env], **config.env_make_kwargs()).max_episode_steps
     return int(config.prior_ramp * config.total_steps) + episode * config.num_envs

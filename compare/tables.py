@@ -16,10 +16,10 @@ from collections import defaultdict
 from typing import Optional
 
 import envs
+from common.files import atomic_path
 from compare import stats
 from compare.grid import CONDITIONS, LESIONS, Plan
 from compare.store import load_cells, train_curves
-from common.files import atomic_path
 
 SUMMARY_METRICS = ("normalized_score", "return_mean", "precision", "steps_to_first_target", "found_share", "fs_rho",
                    "fs_beta")

@@ -18,17 +18,20 @@ import os
 import shutil
 import tempfile
 import time
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import torch
+from tqdm import tqdm
 
+import training
 from common.device import resolve_device
 from compare.evaluate import env_spec, evaluate_cell, evaluate_reference
-from compare.grid import CompareError, Plan, Unit, eval_cells, parse_variant, trainer_overrides
+from compare.grid import CompareError, Plan, Unit, eval_cells
 from compare.store import PRECISION_TAG, cell_path, load_cell, read_curve, run_dir_of, save_cell
-
-if TYPE_CHECKING:
-    from training.config import Config
+from compare.variants import parse_variant, trainer_overrides
+from training.checkpoint import CHECKPOINT_FILE, CheckpointError, read_run
+from training.config import Config
+from training.run_state import check_resumable
 
 
 class UnitError(RuntimeError):
@@ -84,8 +87,6 @@ def train_group(units: Sequence[Unit], plan: Plan, out: str, progress: bool) -> 
     """Train units that differ only in seed as one population (`training.train_population`); saves
     and returns each unit's train record. A population resumes all its runs or none, so runs with a
     checkpoint (an interrupted population) resume as one, and the others start as another."""
-    from training.checkpoint import CHECKPOINT_FILE
-
     resuming, fresh = [], []
     for unit in units:
         run_dir = os.path.join(out, "runs", unit.key)
@@ -108,8 +109,6 @@ def train_group(units: Sequence[Unit], plan: Plan, out: str, progress: bool) -> 
 
 def train_config(unit: Unit, plan: Plan, run_dir: str, progress: bool = False):
     """The trainer's Config of a unit under the plan."""
-    from training.config import Config
-
     return Config(env=unit.task, agent=parse_variant(unit.agent).preset, seed=unit.seed, total_steps=plan.steps,
                   num_envs=plan.num_envs, num_steps=plan.num_steps, device=plan.device, run_dir=run_dir,
                   difficulty=unit.difficulty, max_episode_steps=plan.episode_steps, progress=progress,
@@ -120,8 +119,6 @@ def calibrate(units: Sequence[Unit], plan: Plan, updates: int = 2) -> dict[tuple
     """Steady training steps/s of each distinct (task, agent, difficulty) among ``units``, measured here by
     a short run of ``updates`` updates at the plan's settings (the first update, which warms up, is not
     timed) in a scratch directory."""
-    import training
-
     measured = {}
     with tempfile.TemporaryDirectory() as scratch, contextlib.redirect_stdout(io.StringIO()):
         for unit in units:
@@ -136,8 +133,6 @@ def calibrate(units: Sequence[Unit], plan: Plan, updates: int = 2) -> dict[tuple
 
 def _train_population(population: list[tuple[Unit, Config]], out: str) -> dict[str, dict]:
     """One `training.train_population` call; saves each finished run's record at once."""
-    import training
-
     configs = [config for _, config in population]
     with RunLogs([c.run_dir for c in configs]) as logs, contextlib.redirect_stdout(logs):
         results = training.train_population(configs)
@@ -190,23 +185,18 @@ def checkpoint_of(out: str, unit: Unit, run_dir: str, map_location: str = "cpu",
     """The unit's checkpoint in ``run_dir`` (with ``resume``, also checked as the trainer will before resuming
     it); a missing or damaged one raises CompareError naming the file and what to delete so that running the
     same command again retrains just this unit."""
-    from training.checkpoint import CHECKPOINT_FILE, CheckpointError, load_checkpoint
-    from training.run_state import DAMAGED_ADVICE, check_resumable
-
-    path = os.path.join(run_dir, CHECKPOINT_FILE)
     try:
-        payload = load_checkpoint(path, map_location=map_location)
+        saved = read_run(run_dir, map_location=map_location)
         if resume:
-            check_resumable(payload, path)
-        return payload
+            check_resumable(saved)
+        return saved.payload
     except CheckpointError as exc:
         if unit.run_dir is not None:  # a --from run: compare did not train it and will not
             raise CompareError(f"--from: {exc}; retrain {unit.run_dir} or leave it out") from None
         cell = cell_path(out, "train", unit.key)
         delete = f"delete {run_dir}" + (f" and {cell}" if os.path.isfile(cell) else "")
-        what = exc.args[0].split("; allowed")[0].replace(DAMAGED_ADVICE, "").split("; resume it with")[0]
-        raise CompareError(f"{what}; {delete} and run the same command again (it retrains this run, nothing "
-                           f"else)") from None
+        raise CompareError(f"checkpoint {exc.path!r} {exc.problem}; {delete} and run the same command again (it "
+                           f"retrains this run, nothing else)") from None
 
 
 def loaded_unit_record(unit: Unit) -> dict:
@@ -225,8 +215,6 @@ def loaded_unit_record(unit: Unit) -> dict:
 
 def evaluate_unit(unit: Unit, plan: Plan, out: str, run_dir: str, device: torch.device, progress: bool) -> int:
     """Evaluate every unfinished cell of one unit (and any reference they need); returns how many."""
-    from tqdm import tqdm
-
     todo = [c for c in eval_cells(unit, plan) if load_cell(out, "eval", c.key) is None]
     if not todo:
         return 0

@@ -143,7 +143,7 @@ class MultiBerryVectorEnv(ForagingVectorEnv):
     def render_arena(self, index: int = 0, size: int = 384, watched: int = 0) -> np.ndarray:
         """Arena `index` top-down: every living forager numbered in its own colour, forager `watched`
         ringed with its field of view (`envs.draw.draw_arena`)."""
-        from envs.draw import draw_arena_frame
+        from envs.draw import draw_arena_frame  # pygame loads on the first drawing, not with the worlds
 
         return draw_arena_frame(self.config, arena_view(self.state), index, size, **foragers(self.state, index),
                                 watched=watched)

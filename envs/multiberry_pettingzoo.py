@@ -12,14 +12,15 @@ from typing import Any
 
 import numpy as np
 import torch
+from gymnasium.error import ClosedEnvironmentError
 from pettingzoo import ParallelEnv
 from pettingzoo.utils.conversions import parallel_to_aec
 
 from envs import rng
 from envs.actions import ActionCheck, action_space
 from envs.arena import arena_view, empty_arenas, step_arenas
-from envs.multiberry import ArenaRenderer, foragers, goals, make_multi_config
 from envs.base import observation_space
+from envs.multiberry import ArenaRenderer, foragers, goals, make_multi_config
 from envs.window import ArenaRendering
 
 
@@ -76,8 +77,6 @@ class MultiBerryParallelEnv(ArenaRendering, ParallelEnv):
 
     def _check_open(self, call: str) -> None:
         if getattr(self, "_closed", False):
-            from gymnasium.error import ClosedEnvironmentError
-
             raise ClosedEnvironmentError(f"{call}() was called after close(); make a new env to go on")
 
     def step(self, actions: dict):
@@ -115,7 +114,7 @@ class MultiBerryParallelEnv(ArenaRendering, ParallelEnv):
         return obs, rewards, terms, truncs, infos
 
     def _arena_frame(self) -> np.ndarray:
-        from envs.draw import draw_arena_frame
+        from envs.draw import draw_arena_frame  # pygame loads on the first drawing, not with the worlds
 
         return draw_arena_frame(self.config, arena_view(self.state_), 0, 384, **foragers(self.state_, 0))
 

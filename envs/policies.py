@@ -105,7 +105,7 @@ def reference_returns(env_id: str, num_envs: int = 64, seed: int = 0, device: st
 
     Returns {"random": float, "scripted": float}; each is the mean over num_envs full episodes.
     """
-    from envs import check_env_id
+    from envs import check_env_id  # here, not at the top: envs/__init__.py imports this module
 
     check_env_id(env_id)
     random, scripted = _reference_returns(env_id, num_envs, seed, str(device), tuple(sorted(env_kwargs.items())))

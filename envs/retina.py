@@ -21,8 +21,8 @@ import math
 import torch
 
 from envs import rng
-from envs.config import FLOOR_RGB, FOLIAGE_RGB, FORAGER_RGB, NUM_COLOURS, PALETTE_RGB, WALL_RGB, WorldConfig
 from envs.arena import DRAW_NOISE, View
+from envs.config import FLOOR_RGB, FOLIAGE_RGB, FORAGER_RGB, NUM_COLOURS, PALETTE_RGB, WALL_RGB, WorldConfig
 
 LABEL_FLOOR, LABEL_WALL, LABEL_BERRY = 0, 1, 2  # berries of colour c get LABEL_BERRY + c
 LABEL_FORAGER = LABEL_BERRY + NUM_COLOURS

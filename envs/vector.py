@@ -110,7 +110,7 @@ class BerryVectorEnv(ForagingVectorEnv):
 
     def render_arena(self, index: int = 0, size: int = 384) -> np.ndarray:
         """A top-down frame (size, size, 3) uint8 of world `index`, drawn by envs.draw."""
-        from envs.draw import draw_arena_frame
+        from envs.draw import draw_arena_frame  # pygame loads on the first drawing, not with the worlds
 
         if not 0 <= index < self.num_envs:
             raise ValueError(f"index={index} must be in [0, {self.num_envs - 1}]")

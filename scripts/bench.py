@@ -22,6 +22,18 @@ import tyro
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import torch  # noqa: E402
+
+import agents  # noqa: E402
+import envs  # noqa: E402
+from common.device import resolve_device  # noqa: E402
+from common.flags import parse_flags, safe_streams  # noqa: E402
+from envs.benchmark import sync_steps_per_second, vector_steps_per_second  # noqa: E402
+from envs.config import MAX_WORLDS  # noqa: E402
+from training.bench import bench_population, bench_train  # noqa: E402
+from training.checks import validate  # noqa: E402
+from training.config import Config  # noqa: E402
+
 
 def need(flag: str, value, ok: bool, allowed: str) -> None:
     """Bad input: ValueError naming the flag, what was given and what is allowed."""
@@ -36,10 +48,6 @@ def counts_up_to(values, most: int) -> bool:
 
 def device_and_threads(choice: str, threads: int):
     """--device through the one resolver (its error names --device); --threads on the CPU."""
-    import torch
-
-    from common.device import resolve_device
-
     device = resolve_device(choice, "--device")
     if device.type == "cpu" and threads:
         torch.set_num_threads(threads)
@@ -71,10 +79,6 @@ class TrainBench:
     agent compiled (torch.compile)."""
 
     def run(self) -> None:
-        import agents
-        from training.bench import bench_train
-        from training.config import Config, validate
-
         unknown = [p for p in self.presets or () if p not in agents.PRESETS]
         need("presets", list(self.presets or ()), self.presets != () and not unknown,
              f"one or more of {', '.join(agents.PRESETS)}")
@@ -108,12 +112,6 @@ class PopulationBench:
     """Alternate separate runs and population this many times; the speed-up pools them."""
 
     def run(self) -> None:
-        import agents
-        from training.bench import bench_population
-        from training.config import Config, validate
-
-        import envs
-
         need("preset", self.preset, self.preset in agents.PRESETS, ", ".join(agents.PRESETS))
         need("env", self.env, self.env in envs.ENV_IDS, ", ".join(sorted(envs.ENV_IDS)))
         need("seeds", self.seeds, self.seeds >= 1, "an integer >= 1")
@@ -144,11 +142,6 @@ class EnvBench:
     """Torch CPU threads (0: torch's default)."""
 
     def run(self) -> None:
-        import envs
-        from envs.benchmark import sync_steps_per_second, vector_steps_per_second
-
-        from envs.config import MAX_WORLDS
-
         need("env", self.env, self.env in envs.TASK_IDS, ", ".join(sorted(envs.TASK_IDS)))
         need("sizes", list(self.sizes), counts_up_to(self.sizes, MAX_WORLDS), f"one or more integers from 1 to {MAX_WORLDS:,}")
         need("sync-sizes", list(self.sync_sizes), counts_up_to(self.sync_sizes, MAX_WORLDS),
@@ -188,9 +181,6 @@ class MultiBench:
     """Torch CPU threads (0: torch's default)."""
 
     def run(self) -> None:
-        from envs.benchmark import vector_steps_per_second
-        from envs.config import MAX_WORLDS
-
         need("num-agents", self.num_agents, self.num_agents >= 1, "an integer >= 1")
         need("slots", self.slots, self.num_agents <= self.slots <= MAX_WORLDS and self.slots % self.num_agents == 0,
              f"a multiple of --num-agents ({self.num_agents}) up to {MAX_WORLDS:,}")
@@ -215,8 +205,6 @@ Command = Union[
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    from common.flags import parse_flags, safe_streams
-
     safe_streams()
     try:
         parse_flags(Command, argv, "bench.py", description=__doc__).run()

@@ -8,6 +8,22 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
+from compare.cli import CompareArgs  # noqa: E402
+
+# The tiny compare both compare test files read: 2 presets x 2 seeds on one task, 1,024 training steps
+# each, 2 conditions, 8 worlds of 24 steps a cell.
+TINY_COMPARE = CompareArgs(agents=("feedforward", "feedback"), envs=("CuedBerry-v0",), seeds=2, steps=1024,
+                           conditions=("easy", "hard"), lesion_conditions=("easy",), passes=(1, 2),
+                           passes_conditions=("easy",), episode_steps=24, eval_worlds=8, num_envs=8, num_steps=32,
+                           device="cpu", progress=False, command="python scripts/compare.py --tiny")
+
+
+def tiny_args(out, **changes) -> CompareArgs:
+    """`TINY_COMPARE` writing into ``out``, with ``changes``."""
+    import dataclasses
+
+    return dataclasses.replace(TINY_COMPARE, out=str(out), **changes)
+
 
 @pytest.fixture
 def one_torch_thread():
@@ -31,3 +47,34 @@ def one_thread_everywhere():
         os.environ.pop("OMP_NUM_THREADS", None)
     else:
         os.environ["OMP_NUM_THREADS"] = omp
+
+
+@pytest.fixture(scope="session")
+def tiny_compare(tmp_path_factory):
+    """`TINY_COMPARE` trained and evaluated once per test session, on one torch thread here and in its
+    workers: (out, results.md path, the run directories of every train_population call, in order).
+    Tests read its output and never change it; those that resume or damage it work on copies."""
+    import training
+    from compare.run import run_compare
+
+    out, calls = tmp_path_factory.mktemp("tiny_compare"), []
+    real = training.train_population
+
+    def counting(configs, **options):
+        calls.append([os.path.basename(c.run_dir) for c in configs])
+        return real(configs, **options)
+
+    threads, omp = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(training, "train_population", counting)
+            report = run_compare(tiny_args(out))
+    finally:
+        torch.set_num_threads(threads)
+        if omp is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = omp
+    return out, report, calls

@@ -44,14 +44,9 @@ INTERNAL_KEYS = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These tests use tiny batches: a second intra-op thread only adds synchronisation, which on
-    a busy 2-core machine made the file ~15x slower (90 s instead of 6 s)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny batches: a second intra-op thread only adds synchronisation, which on a busy 2-core machine
+# made this file ~15x slower (90 s instead of 6 s).
+pytestmark = pytest.mark.usefixtures("one_thread_everywhere")
 
 
 def spaces(size: int = 24, palette: int = 6, continuous: bool = False):
@@ -115,7 +110,7 @@ def test_output_shapes_dtypes_and_keys(preset, size, palette, continuous, device
         assert action.shape == (n, 2) and action.dtype == torch.float32
     else:
         assert action.shape == (n,) and action.dtype == torch.int64
-        assert int(action.min()) >= 0 and int(action.max()) < 5
+        assert out.dist.logits.shape == (n, 5)  # one logit per action of Discrete(5)
     assert out.dist.log_prob(action).shape == (n,)
     assert out.dist.entropy().shape == (n,)
     assert out.value.shape == (n,) and out.value.dtype == torch.float32 and out.value.device.type == device

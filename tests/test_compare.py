@@ -21,35 +21,26 @@ import compare.work
 from compare import grid, stats
 from compare.cli import parse_args
 from compare.evaluate import change_cue, make_env
-from compare.grid import CompareError
-
-from compare.tables import read_csv
-from envs.config import PALETTE_RGB
 from compare.cli import CompareArgs
+from compare.grid import CompareError
 from compare.run import make_plan, run_compare
+from compare.tables import read_csv
+from conftest import TINY_COMPARE as TINY
+from conftest import tiny_args as tiny
+from envs.config import PALETTE_RGB
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# 2 presets x 2 seeds on one task, 1,024 training steps each, 2 conditions, 8 worlds of 24 steps a cell.
-TINY = CompareArgs(agents=("feedforward", "feedback"), envs=("CuedBerry-v0",), seeds=2, steps=1024,
-                   conditions=("easy", "hard"), lesion_conditions=("easy",), passes=(1, 2),
-                   passes_conditions=("easy",), episode_steps=24, eval_worlds=8, num_envs=8, num_steps=32,
-                   device="cpu", progress=False, command="python scripts/compare.py --tiny")
 
 
-def tiny(out, **changes) -> CompareArgs:
-    return dataclasses.replace(TINY, out=str(out), **changes)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread(one_thread_everywhere):
-    """Before any module fixture trains: one torch thread here and in the workers (conftest.py)."""
+# Before any module fixture trains: one torch thread here and in the workers (conftest.py).
+pytestmark = pytest.mark.usefixtures("one_thread_everywhere")
 
 
 @pytest.fixture(scope="module")
-def whole(tmp_path_factory):
-    out = tmp_path_factory.mktemp("whole")
-    return out, run_compare(tiny(out))
+def whole(tiny_compare):
+    out, report, _ = tiny_compare
+    return out, report
 
 
 def expected_cells(args: CompareArgs) -> set[str]:

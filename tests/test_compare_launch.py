@@ -1,10 +1,9 @@
 """Where a compare's work runs: the seeds of a cell as one population, --jobs J worker processes,
 --launcher ray, and their bad input (shards with --jobs: tests/test_compare.py). A tiny grid:
-2 presets x 2 seeds, 1,024 steps, one condition."""
+2 presets x 2 seeds, 1,024 steps (conftest.py's TINY_COMPARE, shared with tests/test_compare.py)."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 import shutil
@@ -12,45 +11,27 @@ import subprocess
 import sys
 
 import pytest
-import torch
 
-import training
-from compare.cli import CompareArgs, parse_args
+from compare.cli import parse_args
 from compare.grid import CompareError
 from compare.run import _comparable, make_plan, run_compare
 from compare.store import KINDS, load_cells, prepare_out
 from compare.work import UnitError
+from conftest import tiny_args as tiny
 from viewer import DEMO_CHECKPOINT
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = CompareArgs(agents=("feedforward", "feedback"), envs=("CuedBerry-v0",), seeds=2, steps=1024,
-                   conditions=("easy",), lesion_conditions=(), passes=(1,), passes_conditions=(), episode_steps=24,
-                   eval_worlds=8, num_envs=8, num_steps=32, device="cpu", progress=False, command="tiny")
 GROUPS = [[f"CuedBerry-v0__{agent}__s{s}" for s in (1, 2)] for agent in ("feedback", "feedforward")]
 
 
-def tiny(out, **changes) -> CompareArgs:
-    return dataclasses.replace(TINY, out=str(out), **changes)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread(one_thread_everywhere):
-    """Before any module fixture trains: one torch thread here and in the workers (conftest.py)."""
+# Before any module fixture trains: one torch thread here and in the workers (conftest.py).
+pytestmark = pytest.mark.usefixtures("one_thread_everywhere")
 
 
 @pytest.fixture(scope="module")
-def serial(tmp_path_factory):
+def serial(tiny_compare):
     """The tiny grid with --jobs 1, and the seeds of every train_population call it made."""
-    out, calls = tmp_path_factory.mktemp("serial"), []
-    real = training.train_population
-
-    def counting(configs, **options):
-        calls.append([os.path.basename(c.run_dir) for c in configs])
-        return real(configs, **options)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(training, "train_population", counting)
-        run_compare(tiny(out))
+    out, _, calls = tiny_compare
     return out, calls
 
 

@@ -12,7 +12,7 @@ import pytest
 
 import compare.run
 import compare.work
-from compare import findings, grid, scales, stats, tables
+from compare import findings, grid, scales, stats, tables, variants
 from compare.cli import CompareArgs, _description
 from compare.grid import CompareError
 from compare.run import make_plan
@@ -61,7 +61,7 @@ def test_variants_name_the_trained_t_and_difficulty():
     assert (unit.agent, unit.passes, unit.difficulty, unit.feedback) == ("feedback_T3@hard", 3, "hard", True)
     assert unit.key == "CuedBerry-v0__feedback_T3@hard__s2"
     assert grid.preset_unit("CuedBerry-v0", "feedback", 1, "easy").passes == 1
-    assert grid.trainer_overrides("feedback_T3") == {"passes": 3} and grid.trainer_overrides("dopamine") == {}
+    assert variants.trainer_overrides("feedback_T3") == {"passes": 3} and variants.trainer_overrides("dopamine") == {}
     assert grid.preset_unit("CuedBerry-v0", "whatwhere", 1, "easy").whatwhere
     for bad, why in (("recurrent_T3", "without top-down feedback"), ("feedback@mega", "difficulty 'mega'"),
                      ("telepathy", "not known"), ("feedback+bogus=1", r"\['bogus'\], which are neither"),
@@ -69,19 +69,19 @@ def test_variants_name_the_trained_t_and_difficulty():
                      ("feedback+passes=3", "write it as _T<k>"), ("feedback+hidden=-3", "hidden must be an int"),
                      ("feedback+max_episode_steps=9", "the plan decides")):
         with pytest.raises(CompareError, match=f"--agents.*{why}"):
-            grid.parse_variant(bad)
+            variants.parse_variant(bad)
 
 
 def test_variants_with_settings_set_the_agent_and_the_worlds():
     name = "feedback+modulator=learned+num_berries=20+plastic=True+taste=True"
-    variant = grid.parse_variant(name)
+    variant = variants.parse_variant(name)
     assert variant.agent == (("modulator", "learned"), ("plastic", True))
     assert variant.world == (("num_berries", 20), ("taste", True))
     assert variant.name == name and variant.base == "feedback"
     unit = grid.preset_unit("ReversalBerry-v0", name, 3, "easy")
     assert (unit.feedback, unit.plastic, unit.whatwhere) == (True, True, False)  # the plasticity lesion applies
     assert unit.world_kwargs == (("num_berries", 20), ("taste", True))
-    assert grid.trainer_overrides(name) == {"modulator": "learned", "plastic": True}
+    assert variants.trainer_overrides(name) == {"modulator": "learned", "plastic": True}
     # The worlds it is evaluated in keep its knobs, under the condition's difficulty and episode length.
     env_id, kwargs = grid.world_kwargs_for(unit, grid.CONDITIONS["hard"], 40)
     assert env_id == "ReversalBerry-v0" and kwargs == dict(num_berries=20, taste=True, difficulty="hard",
@@ -89,8 +89,8 @@ def test_variants_with_settings_set_the_agent_and_the_worlds():
     # A world knob the task rejects is named with the task.
     with pytest.raises(CompareError, match="feedback\\+taste=True' on CuedBerry-v0: taste=True is not allowed"):
         grid.preset_unit("CuedBerry-v0", "feedback+taste=True", 1, "easy")
-    assert grid.parse_setting(grid.format_setting((16, 32, 32))) == (16, 32, 32)
-    assert grid.parse_setting(grid.format_setting(0.25)) == 0.25 and grid.parse_setting("0.0") == 0.0
+    assert variants.parse_setting(variants.format_setting((16, 32, 32))) == (16, 32, 32)
+    assert variants.parse_setting(variants.format_setting(0.25)) == 0.25 and variants.parse_setting("0.0") == 0.0
 
 
 def test_matched_pairs_cover_variants_in_the_same_worlds():

@@ -8,8 +8,9 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from training import Config, ConfigError, train
-from training.config import from_dict, validate
-from training.loop import colour_prior, distractor_ramp
+from training.checks import validate
+from training.config import from_dict
+from training.curriculum import colour_prior, distractor_ramp
 
 
 def test_ramp_schedule_is_linear_then_full():

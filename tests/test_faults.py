@@ -351,7 +351,7 @@ def test_found_by_the_hostile_probe_misuse_of_the_pettingzoo_env_and_reversal_kn
     from gymnasium.error import ClosedEnvironmentError
 
     import envs  # noqa: F401
-    from envs import multiberry
+    from envs import multiberry_pettingzoo as multiberry
 
     env = multiberry.parallel_env(num_agents=2)
     with pytest.raises(RuntimeError, match=r"step\(\) was called before reset\(\)"):

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 import envs
 from envs.config import WorldConfig
-from training.config import Config, ConfigError, from_dict, parse_config, validate
+from training.checks import validate
+from training.config import Config, ConfigError, from_dict, parse_config
 
 FIELDS = [f.name for f in dataclasses.fields(Config)]
 KNOBS = [f.name for f in dataclasses.fields(WorldConfig)]

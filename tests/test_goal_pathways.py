@@ -9,12 +9,7 @@ from agents import PRESETS, agent_from_config, make_agent
 from agents.config import GOAL_PATHWAYS
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small convolutions: more threads only contend on a busy machine
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread_everywhere")  # small convolutions: more threads only contend
 
 
 def spaces(size=24, palette=6):

@@ -261,7 +261,7 @@ def test_a_resume_names_a_damaged_part_of_a_checkpoint_and_writes_nothing(tmp_pa
         return {f: os.path.getmtime(os.path.join(result.run_dir, f)) for f in os.listdir(result.run_dir) if f != ".lock"}
 
     before = written()
-    expected = (f"checkpoint '{path}' holds a config this version cannot resume \\(hidden must be .*retrain it"
+    expected = (f"checkpoint '{path}' holds a config this version cannot read \\(hidden must be .*retrain it"
                 if part == "agent config" else f"checkpoint '{path}' is damaged: .*start a new run")
     with pytest.raises(CheckpointError, match=expected) as error:
         train(dataclasses.replace(TINY, run_dir=result.run_dir, resume=result.run_dir, total_steps=64))

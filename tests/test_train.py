@@ -49,14 +49,7 @@ MECHANISM_TAGS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def one_thread(monkeypatch):
-    """One torch thread: these runs are tiny, and spare threads only contend with other tests."""
-    threads = torch.get_num_threads()
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread_everywhere")  # tiny runs: spare threads only contend
 
 
 def events(run_dir: str) -> EventAccumulator:

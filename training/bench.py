@@ -20,7 +20,10 @@ import time
 from typing import Optional, Sequence
 
 import torch
+from torch import nn
 
+from agents.config import AgentConfig
+from agents.vision import to_float_image
 from common.device import resolve_device
 from training.build import TRAINING_ENV_OPTIONS, make_env, set_cpu_threads
 from training.config import Config
@@ -58,11 +61,6 @@ def ceiling_sps(config: Config, device: torch.device, updates: int = 2) -> float
     work of one update per sample: one forward (collection, no autograd), then ``update_epochs`` x
     (forward + backward) in ``num_minibatches`` minibatches, with Adam. The images go through the
     agents' own uint8 -> float conversion; there is no goal, no memory, no mechanism and no env."""
-    from torch import nn
-
-    from agents.config import AgentConfig
-    from agents.vision import to_float_image
-
     cfg, view = AgentConfig(), config.view_size or 24
     layers, width = [], 3
     for channels, stride in zip(cfg.channels, cfg.strides):

@@ -12,11 +12,14 @@ import os
 import warnings
 from typing import Optional
 
+import gymnasium as gym
 import numpy as np
 import torch
 
-from training.config import Config, ConfigError
+import agents
+import envs  # registers the tasks
 from common.flags import first_line
+from training.config import Config, ConfigError
 
 # The policy's actions are valid by construction, so the env's per-step value check (a host
 # sync) is off; copy=False skips a clone of each image, which the rollout storage copies anyway.
@@ -41,10 +44,6 @@ def make_env(config: Config, num_envs: int, device: torch.device, **options):
 
     ``options`` go to the vector env as they are (the trainer passes `TRAINING_ENV_OPTIONS`). The
     env must declare next-step autoreset, the rule `agents.runner.Carry` steps agents by."""
-    import gymnasium as gym
-
-    import envs  # registers the tasks
-
     kwargs = config.env_make_kwargs()
     if config.env not in envs.ENV_IDS:  # other Gymnasium ids (CartPole-v1, ...) have no batched torch worlds
         raise ConfigError(f"--env: got {config.env!r}; allowed: {', '.join(sorted(envs.ENV_IDS))} (the trainer steps "
@@ -65,8 +64,6 @@ def make_env(config: Config, num_envs: int, device: torch.device, **options):
 
 def make_agent(config: Config, env, agent_config: Optional[dict] = None) -> torch.nn.Module:
     """The agent preset with --agent-overrides (or, on resume, exactly the saved agent config)."""
-    import agents
-
     if agent_config is not None:
         return agents.agent_from_config(agent_config, env.single_observation_space, env.single_action_space)
     presets = getattr(agents, "PRESETS", None)
@@ -126,8 +123,6 @@ def action_example(env, device: torch.device) -> torch.Tensor:
 def reference_returns(config: Config, device: torch.device) -> dict:
     """Mean episodic returns of the random and scripted reference policies on the run's worlds,
     which forage/normalized_score is measured against. Leaves torch's RNG untouched."""
-    import envs
-
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         ref = envs.reference_returns(config.env, num_envs=32, seed=config.seed + 1_000_000, device=str(device),
                                      **config.env_make_kwargs())

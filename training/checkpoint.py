@@ -23,23 +23,37 @@ Writing goes through `common.files.atomic_path` (a temporary file in the same di
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import zipfile
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Optional
 
 import torch
 
+from agents.config import AgentConfig
+from agents.presets import config_from_dict
 from common.files import atomic_path
 from common.flags import first_line
+from training.config import Config, from_dict
 
 FORMAT = "redberry.train"
 FORMAT_VERSION = 1
 CHECKPOINT_FILE = "checkpoint.pt"
 
 
+WRITTEN_BY_TRAIN = f"allowed: a {CHECKPOINT_FILE} written by scripts/train.py"
+
+
 class CheckpointError(ValueError):
-    """A checkpoint that is missing, corrupt, foreign or from an incompatible version."""
+    """A checkpoint that is missing, corrupt, foreign or from an incompatible version. It carries its
+    parts: ``path``, ``problem`` (what is wrong with it) and ``advice`` (what to do), so that a caller
+    can give its own advice; ``what`` names the file's role in the message."""
+
+    def __init__(self, path: str, problem: str, advice: str = WRITTEN_BY_TRAIN, what: str = "checkpoint"):
+        self.path, self.problem, self.advice = path, problem, advice
+        super().__init__(f"{what} {path!r} {problem}; {advice}")
 
 
 def save_checkpoint(path: str, payload: dict[str, Any]) -> None:
@@ -64,32 +78,74 @@ def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict
     training checkpoint, or of another format version.
     """
     if not os.path.isfile(path):
-        raise CheckpointError(f"checkpoint {path!r} does not exist; allowed: a {CHECKPOINT_FILE} written by scripts/train.py")
+        raise CheckpointError(path, "does not exist")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError,
             AttributeError, TypeError, KeyError, IndexError) as exc:
         reason = first_line(exc).split(". ")[0].rstrip(".")  # torch adds paragraphs of advice to one line
-        raise CheckpointError(
-            f"checkpoint {path!r} is corrupt or not a safe RedBerry checkpoint (torch.load with "
-            f"weights_only=True failed: {reason}); allowed: a {CHECKPOINT_FILE} written by scripts/train.py"
-        ) from None
+        raise CheckpointError(path, f"is corrupt or not a safe RedBerry checkpoint (torch.load with "
+                                    f"weights_only=True failed: {reason})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
-        raise CheckpointError(
-            f"checkpoint {path!r} is a foreign file (format {found!r}); allowed: format {FORMAT!r} "
-            f"written by scripts/train.py"
-        )
+        raise CheckpointError(path, f"is a foreign file (format {found!r})",
+                              f"allowed: format {FORMAT!r} written by scripts/train.py")
     version = payload.get("format_version")
     if version != FORMAT_VERSION:
-        raise CheckpointError(
-            f"checkpoint {path!r} has format_version {version!r}; this code reads version {FORMAT_VERSION}"
-        )
+        raise CheckpointError(path, f"has format_version {version!r}", f"this code reads version {FORMAT_VERSION}")
     missing = [k for k in ("config", "agent_config", "model", "optimizer", "update", "global_step", "ranks")
                if k not in payload]
     if missing:
-        raise CheckpointError(f"checkpoint {path!r} lacks the entries {missing}; it is damaged or foreign")
+        raise CheckpointError(path, f"lacks the entries {missing}", "it is damaged or foreign")
     return payload
+
+
+@dataclass
+class SavedRun:
+    """A run's checkpoint, read and decoded once for the trainer's resume, the viewer and compare."""
+
+    path: str  # the checkpoint file
+    payload: dict[str, Any]  # everything `load_checkpoint` read: model, optimizer, counters, ranks, ...
+    config: Config  # the run's config
+    agent_values: dict[str, Any]  # the agent's config as saved (what `agents.agent_from_config` takes)
+    agent_config: AgentConfig  # the same, decoded and checked
+    worlds: Optional[dict[str, Any]]  # every setting of the worlds as trained; None if saved before that record
+
+    def world_kwargs(self) -> dict[str, Any]:
+        """The worlds it trained in: the record, or (saved before it) its flags over today's task defaults."""
+        return self.worlds if self.worlds is not None else self.config.env_make_kwargs()
+
+
+def read_run(path: str, map_location: str | torch.device = "cpu") -> SavedRun:
+    """Read and decode a run: ``path`` is a run directory or a checkpoint file (an exported one too).
+
+    Raises CheckpointError, whose ``path``, ``problem`` and ``advice`` a caller may reword, when the file
+    is missing, damaged or foreign (`load_checkpoint`), its configs are not JSON, or they hold settings
+    this version cannot read."""
+    file = os.path.join(path, CHECKPOINT_FILE) if os.path.isdir(path) else path
+    payload = load_checkpoint(file, map_location=map_location)
+    try:
+        values, agent_values = json.loads(payload["config"]), json.loads(payload["agent_config"])
+        worlds = json.loads(payload["worlds"]) if "worlds" in payload else None
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise damaged(file, f"its configs are not JSON ({first_line(exc)})") from None
+    if worlds is not None and not isinstance(worlds, dict):
+        raise damaged(file, f"its worlds record is a {type(worlds).__name__}, not an object")
+    try:
+        config = from_dict(values, f"checkpoint {file!r}")
+        agent_config = config_from_dict(agent_values)
+    except (ValueError, TypeError) as exc:  # ConfigError too: a config of another version, or edited by hand
+        raise CheckpointError(file, f"holds a config this version cannot read ({first_line(exc)})",
+                              "read it with the version that wrote it, or retrain it") from None
+    return SavedRun(file, payload, config, agent_values, agent_config, worlds)
+
+
+DAMAGED_ADVICE = "resume from another copy of the run, or start a new run with --run-dir"
+
+
+def damaged(path: str, what: str) -> CheckpointError:
+    """The error for a checkpoint with a damaged part."""
+    return CheckpointError(path, f"is damaged: {what}", DAMAGED_ADVICE)
 
 
 def export_checkpoint(source: str, destination: str) -> None:
@@ -99,12 +155,12 @@ def export_checkpoint(source: str, destination: str) -> None:
     if os.path.isdir(source):
         source = os.path.join(source, CHECKPOINT_FILE)
     if os.path.isdir(destination):
-        raise CheckpointError(f"destination {destination!r} is a directory; allowed: a file path such as "
-                              f"{os.path.join(destination, 'agent.pt')!r}")
+        raise CheckpointError(destination, "is a directory", f"allowed: a file path such as "
+                              f"{os.path.join(destination, 'agent.pt')!r}", what="destination")
     if os.path.abspath(destination) == os.path.abspath(source) or (
             os.path.exists(destination) and os.path.samefile(source, destination)):
-        raise CheckpointError(f"destination {destination!r} is the checkpoint being exported; writing the slim "
-                              f"copy there would destroy the run's resume state; allowed: another path")
+        raise CheckpointError(destination, "is the checkpoint being exported; writing the slim copy there would "
+                              "destroy the run's resume state", "allowed: another path", what="destination")
     payload = load_checkpoint(source)
     payload.update(optimizer={}, ranks=[])
     payload.pop("format", None)

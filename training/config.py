@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import sys
 import time
@@ -17,7 +16,6 @@ import typing
 from dataclasses import dataclass, field
 from typing import Literal, Optional, Sequence, Union
 
-from envs.config import MAX_WORLDS
 from common.flags import parse_flags
 
 Scalar = Union[bool, int, float, str]
@@ -47,9 +45,8 @@ class Config:
 
     Run without flags, it trains the `feedback` agent on RedBerry-v0 on the best device present.
     The PPO defaults are one set for every preset and task, so a comparison changes only the agent:
-    CleanRL's 4 epochs x 4 minibatches over 256 worlds x 16 steps, 1M steps (~5 min on a 2-core CPU).
-    On CuedBerry-v0, where only the goal x colour conjunction pays, 1 x 2 left the policy at maximum
-    entropy and 2 x 4 scored 0.12 at 0.5M steps where 4 x 4 scored 1.47 (feedback agent, one seed).
+    CleanRL's 4 epochs x 4 minibatches over 256 worlds x 16 steps, 1M steps (~5 min on a 2-core CPU);
+    docs/design.md ("Training") says why 4 x 4.
     Under `torchrun --nproc_per_node=K`, each process steps its own `--num-envs` worlds with its
     own seeds and gradients are all-reduced; rank 0 writes the logs and checkpoints.
     """
@@ -96,10 +93,7 @@ class Config:
     """Fields of the agent's config to override, as KEY VALUE pairs; a JSON list string becomes a tuple."""
 
     # --- PPO -----------------------------------------------------------------------------------
-    # One set of settings for every preset and task, so a comparison changes only the agent. CleanRL's
-    # 4 epochs x 4 minibatches: with 1 x 2 (the earlier default, ~3x cheaper) the policy stayed at maximum
-    # entropy on CuedBerry-v0 (approx_kl ~1e-4) and 2 x 4 scored 0.12 at 0.5M steps, while 4 x 4 reached
-    # a normalised score of 1.2 by ~0.4M steps and 1.47 at 0.5M with the feedback agent (one seed). On a 2-core CPU
+    # One set of settings for every preset and task (the docstring above; docs/design.md says why). On a 2-core CPU
     # 256 worlds x 16 steps run ~3,500 steps/s on one thread: RedBerry-v0 passes 0.8 in ~0.2M steps (~1 min), and
     # the default 1M steps take ~5 min.
     num_steps: Optional[int] = None
@@ -311,63 +305,3 @@ def parse_config(argv: Optional[Sequence[str]] = None) -> Config:
             raise ConfigError(f"--resume: {resume!r} holds no {CONFIG_FILE}; allowed: a run directory written by scripts/train.py")
         default = dataclasses.replace(load_config_file(path, "--resume"), resume=resume, config=None)
     return parse_flags(Config, argv, os.path.basename(sys.argv[0]) or "train.py", ConfigError, default=default)
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_real(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def validate(config: Config, recurrent: Optional[bool] = None) -> None:
-    """Raise ConfigError naming the first bad flag. ``recurrent`` (the agent keeps state) decides
-    what the minibatches split, when known."""
-
-    def need(flag: str, value, ok: bool, allowed: str) -> None:
-        if not ok:
-            raise ConfigError(f"--{flag}: got {value!r}; allowed: {allowed}")
-
-    for flag, most in (("num_envs", MAX_WORLDS), ("num_steps", 1 << 16), ("num_minibatches", MAX_WORLDS),
-                       ("update_epochs", 1000), ("total_steps", 10 ** 15)):
-        v = getattr(config, flag)
-        need(flag.replace("_", "-"), v, _is_int(v) and 1 <= v <= most, f"an integer from 1 to {most:,}")
-    for flag in ("checkpoint_interval", "image_interval", "video_interval"):
-        v = getattr(config, flag)
-        need(flag.replace("_", "-"), v, _is_int(v) and v >= 0, "an integer >= 0 (0 turns it off)")
-    steps = config.max_episode_steps
-    need("max-episode-steps", steps, steps is None or (_is_int(steps) and 1 <= steps <= MAX_EPISODE_STEPS),
-         f"an integer from 1 to {MAX_EPISODE_STEPS:,} (the reference foragers play whole episodes before training "
-         f"starts, and the first returns come after one)")
-    last = MAX_SEED - (config.population - 1 if _is_int(config.population) and config.population > 1 else 0)
-    need("seed", config.seed, _is_int(config.seed) and 0 <= config.seed <= last,
-         f"an integer from 0 to {last:,} (a population's seeds run to --seed + --population - 1 <= {MAX_SEED:,})")
-    need("population", config.population, _is_int(config.population) and 1 <= config.population <= 256,
-         "an integer from 1 to 256")
-    need("learning-rate", config.learning_rate, _is_real(config.learning_rate) and 0 < config.learning_rate <= MAX_LEARNING_RATE,
-         f"a number > 0 whose Adam step a float32 holds (<= {MAX_LEARNING_RATE:.3g})")
-    need("gamma", config.gamma, _is_real(config.gamma) and 0 < config.gamma <= 1, "a number in (0, 1]")
-    need("gae-lambda", config.gae_lambda, _is_real(config.gae_lambda) and 0 <= config.gae_lambda <= 1, "a number in [0, 1]")
-    need("clip-coef", config.clip_coef, _is_real(config.clip_coef) and config.clip_coef > 0, "a number > 0")
-    for flag in ("ent_coef", "vf_coef"):
-        v = getattr(config, flag)
-        need(flag.replace("_", "-"), v, _is_real(v) and v >= 0, "a number >= 0")
-    need("distractor-ramp", config.distractor_ramp,
-         _is_real(config.distractor_ramp) and 0 <= config.distractor_ramp <= 1, "a number in [0, 1] (0 = off)")
-    need("colour-prior-ramp", config.colour_prior_ramp, config.colour_prior_ramp is None or (
-         _is_real(config.colour_prior_ramp) and 0 <= config.colour_prior_ramp <= 1), "a number in [0, 1] (0 = off)")
-    if config.colour_prior_ramp and config.env != "ReversalBerry-v0":
-        raise ConfigError(f"--colour-prior-ramp: got {config.colour_prior_ramp} with --env {config.env}, which has "
-                          f"no pair of colours; allowed: 0 (off), or --env ReversalBerry-v0")
-    need("max-grad-norm", config.max_grad_norm, _is_real(config.max_grad_norm) and config.max_grad_norm > 0, "a number > 0")
-    if config.target_kl is not None:
-        need("target-kl", config.target_kl, _is_real(config.target_kl) and config.target_kl > 0, "a number > 0, or None")
-    if recurrent is not None:
-        units = config.num_envs if recurrent else config.num_envs * config.num_steps
-        what = ("--num-envs, since recurrent agents' minibatches are groups of worlds" if recurrent
-                else "--num-envs x --num-steps")
-        need("num-minibatches", config.num_minibatches, units % config.num_minibatches == 0,
-             f"a divisor of {units}, the value of {what}")
-    config.env_make_kwargs()
-    config.agent_make_overrides()

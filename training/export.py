@@ -7,8 +7,8 @@ state, so it is about a quarter of the size; it cannot be resumed. assets/demo.p
 import os
 import sys
 
-from training.checkpoint import CheckpointError, export_checkpoint
 from common.flags import safe_streams
+from training.checkpoint import CheckpointError, export_checkpoint
 
 
 def main(argv: list[str]) -> int:

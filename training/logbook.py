@@ -13,7 +13,10 @@ import os
 from typing import Optional
 
 import torch
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
 
+import envs
 from training import monitor
 from training.build import make_env
 from training.checkpoint import CHECKPOINT_FILE
@@ -43,8 +46,6 @@ class Logbook:
         self.episode_steps, self.worlds = episode_steps, batch_size // run.config.num_steps  # all processes
         if not run.process.is_main:
             return
-        from torch.utils.tensorboard import SummaryWriter
-        from tqdm import tqdm
 
         config, process = run.config, run.process
         saved = to_dict(run.saved_config)
@@ -106,8 +107,6 @@ class Logbook:
 
     def _score(self, episodic_return: float) -> Optional[float]:
         """DESIGN.md's normalised score (`envs.normalized_score`); None without usable references."""
-        import envs
-
         if not self.reference or self.reference["scripted"] == self.reference["random"]:
             return None
         return float(envs.normalized_score(episodic_return, self.reference))

@@ -20,14 +20,16 @@ from typing import Optional, Sequence
 
 import torch
 
-from common.device import resolve_device
 from agents.ppo import PPOSettings, Rollout, compute_gae, ppo_update
 from agents.runner import Carry, sample
+from common.device import resolve_device
 from training import distributed, monitor
 from training.build import (TRAINING_ENV_OPTIONS, action_bounds, action_example, compile_agent, make_agent,
                             make_env, set_cpu_threads)
 from training.checkpoint import CHECKPOINT_FILE
-from training.config import Config, ConfigError, validate
+from training.checks import validate
+from training.config import Config, ConfigError
+from training.curriculum import colour_prior, distractor_ramp
 from training.interrupt import stop_requests
 from training.logbook import Logbook
 from training.memory import check_memory
@@ -323,22 +325,6 @@ def _target_mask(env) -> Optional[torch.Tensor]:
     """The worlds' target mask for the spatial index (None for worlds without one)."""
     world = getattr(env, "unwrapped", env)
     return world.target_mask() if hasattr(world, "target_mask") else None
-
-
-def distractor_ramp(config: Config, update: int, num_updates: int) -> float:
-    """The share w of the distractor reward charged in ``update`` (1-based) under --distractor-ramp: w rises
-    linearly from 0 at the first update to 1 at ``distractor_ramp * num_updates``; 1 when the ramp is off."""
-    if config.distractor_ramp <= 0:
-        return 1.0
-    return min(1.0, (update - 1) / (config.distractor_ramp * num_updates))
-
-
-def colour_prior(config: Config, update: int, num_updates: int, share: float) -> float:
-    """The chance the first colour pays in ``update`` (1-based) under --colour-prior-ramp: it falls linearly
-    from 1 at the first update to the worlds' own ``share`` at ``prior_ramp * num_updates``."""
-    if config.prior_ramp <= 0:
-        return share
-    return 1.0 - (1.0 - share) * min(1.0, (update - 1) / (config.prior_ramp * num_updates))
 
 
 def _check_finite(agent: torch.nn.Module, stats: dict, update: int, global_step: int, run: RunState) -> None:

@@ -18,6 +18,8 @@ from typing import Optional
 
 import torch
 
+from agents.runner import Carry
+from training.build import make_agent, make_env
 from training.config import Config, ConfigError
 
 OVERHEAD = 1.15  # what the probe does not see (gradients, the optimiser, allocator slack), on top
@@ -52,8 +54,6 @@ def available_bytes(device: torch.device) -> Optional[int]:
 
 def saved_bytes_per_sample(agent: torch.nn.Module, obs: dict[str, torch.Tensor], device: torch.device) -> float:
     """Bytes autograd keeps per sample for one step of ``agent`` (the slope between two batch sizes)."""
-    from agents.runner import Carry
-
     def saved(n: int) -> int:
         total, seen = [0], set()
 
@@ -84,7 +84,6 @@ def check_memory(config: Config, runs: int, device: torch.device, agent_config: 
         bound *= int(config.env_kwargs.get("num_agents", 8))
     if bound < free / 2:  # far from the limit: no probe
         return
-    from training.build import make_agent, make_env
 
     probe = make_env(config, PROBE_WORLDS[1], device)
     try:

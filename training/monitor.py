@@ -17,15 +17,16 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image, ImageDraw
 from tensorboard.compat.proto.summary_pb2 import Summary
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
 from agents.probe import spatial_index, spatial_sums
 from agents.runner import Carry, env_action
+from common.video import encode_gif
 from envs.config import PALETTE_NAMES
 from training.build import action_bounds
-from common.video import encode_gif
 
 # (key in info["forage"], TensorBoard tag). Precision is pooled: sum target / sum eaten.
 EPISODE_KEYS = (
@@ -181,8 +182,6 @@ def overlay_gain(view: np.ndarray, gain: Optional[torch.Tensor], scale: int) -> 
 
 def caption(image: np.ndarray, text: str, above: bool = False) -> np.ndarray:
     """``image`` (H, W, 3) uint8 with a white strip of black ``text`` below it (or above)."""
-    from PIL import Image, ImageDraw
-
     strip = Image.new("RGB", (image.shape[1], CAPTION_HEIGHT), (255, 255, 255))
     ImageDraw.Draw(strip).text((4, 2), text, fill=(0, 0, 0))
     parts = [np.asarray(strip), image] if above else [image, np.asarray(strip)]

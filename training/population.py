@@ -34,7 +34,8 @@ import torch
 from agents.runner import Carry, env_action
 from common.files import write_json
 from training import distributed
-from training.config import CONFIG_FILE, Config, ConfigError, to_dict, validate
+from training.checks import validate
+from training.config import CONFIG_FILE, Config, ConfigError, to_dict
 from training.run_state import RunState
 
 # Fields in which the members of one population may differ.
@@ -183,8 +184,18 @@ def step_together(loops: Sequence[RunLoop], members: Sequence[Member], env, boun
     ``(obs, reward, terminated, truncated, info)``) or, after its update, `UpdateEnd` (then receives
     `Shared`). The loops are the same run but for the seed, so they ask for the same thing at the same
     time, and they finish together."""
-    requests = [next(loop) for loop in loops]
+    replies: list = [None] * len(loops)  # None: start the loop (a run resumed after its last update ends at once)
     while True:
+        results, requests = [], []
+        for loop, reply in zip(loops, replies):
+            try:
+                requests.append(next(loop) if reply is None else loop.send(reply))
+            except StopIteration as done:
+                results.append(done.value)
+        if results:
+            if len(results) != len(loops):
+                raise RuntimeError("step_together: the runs of a population stopped at different points")
+            return results
         if isinstance(requests[0], UpdateEnd):
             flag = torch.tensor([float(stop_request.requested)], device=requests[0].sums.device)
             shared = distributed.all_sum(torch.cat([r.sums for r in requests] + [flag]), process)
@@ -193,13 +204,3 @@ def step_together(loops: Sequence[RunLoop], members: Sequence[Member], env, boun
         else:
             step = env.step(env_action(join(requests), *bounds))
             replies = [m.mine(step) for m in members]
-        results, requests = [], []
-        for loop, reply in zip(loops, replies):
-            try:
-                requests.append(loop.send(reply))
-            except StopIteration as done:
-                results.append(done.value)
-        if results:
-            if len(results) != len(loops):
-                raise RuntimeError("step_together: the runs of a population stopped at different points")
-            return results

@@ -19,57 +19,39 @@ from typing import Any, Optional
 import torch
 
 from agents.runner import Carry
-from training import distributed
-from training.build import reference_returns
-from training.checkpoint import CHECKPOINT_FILE, CheckpointError, load_checkpoint, save_checkpoint
-from training.config import CONFIG_FILE, Config, ConfigError, from_dict, to_dict
 from common.files import LOCK_FILE, DirLock, DirLockedError, sweep_temporaries, unwritable_dir, write_json
 from common.flags import first_line
+from training import distributed
+from training.build import reference_returns
+from training.checkpoint import CHECKPOINT_FILE, SavedRun, damaged, read_run, save_checkpoint
+from training.config import CONFIG_FILE, Config, ConfigError, to_dict
 
 # Fields that define the worlds, the agent and the RNG streams: a resumed run must keep them.
 RESUME_FIXED = ("env", "agent", "num_envs", "seed", "difficulty", "view_size", "max_episode_steps",
                 "action_type", "env_kwargs", "agent_overrides")
 
 
-def check_resumable(checkpoint: dict, path: str) -> dict:
-    """The saved run config of a checkpoint to resume; CheckpointError naming ``path`` if any part a resume
-    reads is damaged (a config or agent config that does not parse, counters that are not counts, per-process
-    entries without their RNG, worlds and carry). The weights are checked when they are loaded."""
-    from agents.presets import config_from_dict
-
-    try:
-        values, agent_values = json.loads(checkpoint["config"]), json.loads(checkpoint["agent_config"])
-    except (ValueError, TypeError, RecursionError) as exc:
-        raise CheckpointError(_damaged(path, f"its configs are not JSON ({first_line(exc)})")) from None
-    try:
-        saved = from_dict(values, f"checkpoint {path!r}")
-        config_from_dict(agent_values)
-    except (ValueError, TypeError) as exc:  # ConfigError too: a config of another version, or edited by hand
-        raise CheckpointError(f"checkpoint {path!r} holds a config this version cannot resume ({first_line(exc)}); "
-                              f"resume it with the version that wrote it, or retrain it") from None
+def check_resumable(saved: SavedRun) -> dict:
+    """The saved run config of a checkpoint to resume, as a dict; CheckpointError naming the file if any part
+    a resume reads is damaged (`read_run` decoded the configs; here: counters that are not counts,
+    per-process entries without their RNG, worlds and carry). The weights are checked when they are loaded."""
+    checkpoint, path = saved.payload, saved.path
     for name in ("update", "global_step"):
         value = checkpoint[name]
         if isinstance(value, torch.Tensor) and value.numel() == 1:
             value = value.item()
         if not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
-            raise CheckpointError(_damaged(path, f"its {name} is {value!r}, not a count"))
+            raise damaged(path, f"its {name} is {value!r}, not a count")
     ranks = checkpoint["ranks"]
     if not isinstance(ranks, list):
-        raise CheckpointError(_damaged(path, "its per-process entries are not a list"))
+        raise damaged(path, "its per-process entries are not a list")
     for rank, entry in enumerate(ranks):
         rng = entry.get("rng_actions", entry.get("rng_cpu")) if isinstance(entry, dict) else None
         state = entry.get("env_state") if isinstance(entry, dict) else None
         if not (isinstance(rng, torch.Tensor) and (state is None or isinstance(state, dict))
                 and isinstance(entry.get("carry", {}), dict) and (state is None or "carry" in entry)):
-            raise CheckpointError(_damaged(path, f"the entry of process {rank} lacks its action RNG, worlds or carry"))
-    return to_dict(saved)
-
-
-DAMAGED_ADVICE = "; resume from another copy of the run, or start a new run with --run-dir"
-
-
-def _damaged(path: str, what: str) -> str:
-    return f"checkpoint {path!r} is damaged: {what}{DAMAGED_ADVICE}"
+            raise damaged(path, f"the entry of process {rank} lacks its action RNG, worlds or carry")
+    return to_dict(saved.config)
 
 
 def _to(obj: Any, device: torch.device | str) -> Any:
@@ -120,8 +102,8 @@ class RunState:
         checkpoint = None
         if config.resume is not None:
             path = os.path.join(config.resume, CHECKPOINT_FILE)
-            checkpoint = load_checkpoint(path, map_location="cpu")
-            saved = check_resumable(checkpoint, path)
+            saved_run = read_run(path)
+            checkpoint, saved = saved_run.payload, check_resumable(saved_run)
             for name in RESUME_FIXED:
                 if saved[name] != getattr(config, name):
                     flag = "--" + name.replace("_", "-")
@@ -219,8 +201,8 @@ class RunState:
             agent.load_state_dict(checkpoint["model"])
             optimizer.load_state_dict(checkpoint["optimizer"])
         except (RuntimeError, ValueError, KeyError, TypeError) as exc:
-            raise CheckpointError(_damaged(os.path.join(self.config.resume, CHECKPOINT_FILE),
-                                           f"its weights do not fit the agent it describes ({first_line(exc)})")) from None
+            raise damaged(os.path.join(self.config.resume, CHECKPOINT_FILE),
+                           f"its weights do not fit the agent it describes ({first_line(exc)})") from None
         self.update, self.global_step = int(checkpoint["update"]), int(checkpoint["global_step"])
         self.elapsed_before = float(checkpoint.get("elapsed", 0.0))
         self.reference = dict(checkpoint.get("reference", {}))

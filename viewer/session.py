@@ -15,7 +15,6 @@ that a test can call directly: `set_goal`, `toggle_feedback_lesion`, `reset`.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections import deque
@@ -26,11 +25,11 @@ import torch
 
 import envs
 from agents.runner import Carry, env_action, sample
-from envs.world import ACTION_NAMES
-from training.checkpoint import CHECKPOINT_FILE, CheckpointError, load_checkpoint
-from training.config import ConfigError, from_dict
 from common.flags import first_line
+from envs.world import ACTION_NAMES
 from training import make_agent, make_env
+from training.checkpoint import CHECKPOINT_FILE, CheckpointError, read_run
+from training.config import ConfigError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_CHECKPOINT = os.path.join(ROOT, "assets", "demo.pt")
@@ -77,15 +76,10 @@ def load_session(checkpoint: Optional[str] = None, env_id: Optional[str] = None,
         raise WatchError(f"--env: got {env_id!r}; allowed: {', '.join(sorted(envs.ENV_IDS))}")
     path = resolve_checkpoint(checkpoint)
     try:
-        payload = load_checkpoint(path)
+        saved = read_run(path)
     except CheckpointError as exc:
         raise WatchError(f"--checkpoint: {exc}") from None
-    try:
-        config = from_dict(json.loads(payload["config"]), f"checkpoint {path!r}")
-        agent_config = json.loads(payload["agent_config"])
-    except (ConfigError, TypeError, ValueError) as exc:
-        raise WatchError(f"--checkpoint: {path!r} holds a config this code cannot read ({first_line(exc)}); "
-                         f"retrain it with scripts/train.py") from None
+    payload, config, agent_config = saved.payload, saved.config, saved.agent_values
     trained_on = config.env
     if env_id is None and trained_on not in envs.ENV_IDS:
         raise WatchError(f"--checkpoint: {path!r} was trained on {trained_on!r}, which the viewer cannot show; "
