@@ -17,6 +17,10 @@
   seeds of 2M steps in full 500-step episodes (the control reached precision 0.75 in about 1-1.5M
   steps), evaluated on the task and its harder forms (`switches`, `no_taste`), with the lesions.
   25 runs, nominally about 12 CPU-hours (calibrated on the machine before it starts): `--jobs 2`, or a GPU.
+- `attention`: feature attention's test (issue 20): `feedback` beside its feature-gain-only variant
+  (`feedback+spatial_strength=0.0`, the spatial gain map off) on CuedBerry-v0, 5 seeds of 1M steps,
+  with the feature-similarity gain measured in every cell against the `untrained` and `feedback`
+  lesions. 10 runs, about 2.5 CPU-hours here: `--jobs 2`.
 - `full`: the card's groups on a GPU, 10 seeds, 10M steps, full-length episodes.
 """
 
@@ -36,6 +40,8 @@ _GOAL_PATHWAYS = ("feedforward", "recurrent", "early", "feedback", "feedback_T3"
 # and the plain recurrent and feedforward agents, which see rewards too.
 PLASTICITY_AGENTS = ("feedforward", "recurrent", "feedback", "feedback+plastic=True",
                      "feedback+modulator=learned+plastic=True")
+# Feature attention's test: top-down gain as trained, and with only its feature (channel) gain.
+ATTENTION_AGENTS = ("feedback", "feedback+spatial_strength=0.0")
 CARD_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("CuedBerry-v0", _GOAL_PATHWAYS + ("feedback@hard", "feedback_T3@hard")),
     ("ReversalBerry-v0", PLASTICITY_AGENTS),
@@ -68,6 +74,10 @@ SCALES: dict[str, dict[str, Any]] = {
         lesions=tuple(lesion for lesion in LESIONS if lesion != "untrained"),  # no cue: no feature gain to refer
         episode_steps=500, conditions=("easy", "switches", "no_taste"), lesion_conditions=("easy",), passes=(1,),
         passes_conditions=(), eval_worlds=128, num_envs=256, num_steps=64),
+    "attention": dict(
+        _EVAL, agents=ATTENTION_AGENTS, envs=("CuedBerry-v0",), seeds=5, steps=1_000_000, train_difficulty="easy",
+        episode_steps=200, conditions=("easy", "cue_change", "near_hues", "setsize_30"), lesion_conditions=("easy",),
+        passes=(1,), passes_conditions=(), eval_worlds=64, num_envs=256, num_steps=16),
     "full": dict(
         _EVAL, agents=_union(CARD_GROUPS, 1), envs=_union(CARD_GROUPS, 0), groups=CARD_GROUPS, seeds=10,
         steps=10_000_000, train_difficulty="easy", episode_steps=500,

@@ -165,6 +165,16 @@ def test_reversal_scale_is_plasticitys_test_on_the_tasks_defaults():
                                                                                    "plastic": True}
 
 
+def test_attention_scale_sets_feature_gain_alone_beside_the_feedback_preset():
+    plan, units = make_plan(CompareArgs(scale="attention"))
+    assert plan.pairs() == [("CuedBerry-v0", a) for a in scales.ATTENTION_AGENTS] and plan.seeds == 5
+    variant = next(u for u in units if u.agent != "feedback")
+    assert compare.work.train_config(variant, plan, "/tmp/x").agent_overrides == {"spatial_strength": 0.0}
+    assert compare.work.train_config(units[0], plan, "/tmp/x").agent_overrides == {}
+    cells = {(c.condition, c.lesion) for c in grid.eval_cells(variant, plan)}
+    assert {("easy", "none"), ("easy", "feedback"), ("easy", "untrained"), ("cue_change", "none")} <= cells
+
+
 # --- sample efficiency -----------------------------------------------------------------------
 
 
