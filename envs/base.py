@@ -48,6 +48,8 @@ def observation_space(config: WorldConfig) -> spaces.Dict:
 def partial_reset_mask(options: dict | None, num_envs: int, device: torch.device) -> torch.Tensor | None:
     """options["reset_mask"], Gymnasium's partial reset, as an (N,) bool tensor on `device`; None
     when absent. It may be a numpy array or a tensor."""
+    if options is not None and not isinstance(options, dict):
+        raise TypeError(f"options={options!r}; allowed: None or a dict such as {{'reset_mask': mask}}")
     if not options or "reset_mask" not in options:
         return None
     mask = options["reset_mask"]
@@ -135,6 +137,14 @@ class ForagingVectorEnv(VectorEnv):
     def render(self):
         """The top-down frame of world (arena) 0 (uint8, H x W x 3), in 'rgb_array' mode."""
         return self.render_arena(0) if self.render_mode == "rgb_array" else None
+
+    def _check_frame(self, index, size) -> tuple[int, int]:
+        """`render_arena`'s arguments as ints, or ValueError naming the one that is out of range."""
+        if not isinstance(index, (int, np.integer)) or isinstance(index, bool) or not 0 <= index < self.num_worlds:
+            raise ValueError(f"index={index!r}; allowed: an int from 0 to {self.num_worlds - 1} (the world or arena to draw)")
+        if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or not 16 <= size <= 4096:
+            raise ValueError(f"size={size!r}; allowed: an int from 16 to 4096 (the frame's side in pixels)")
+        return int(index), int(size)
 
     def _check_open(self, call: str) -> None:
         if self.closed:

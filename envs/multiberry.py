@@ -145,6 +145,7 @@ class MultiBerryVectorEnv(ForagingVectorEnv):
         ringed with its field of view (`envs.draw.draw_arena`)."""
         from envs.draw import draw_arena_frame  # pygame loads on the first drawing, not with the worlds
 
+        index, size = self._check_frame(index, size)
         return draw_arena_frame(self.config, arena_view(self.state), index, size, **foragers(self.state, index),
                                 watched=watched)
 

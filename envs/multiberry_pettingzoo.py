@@ -7,7 +7,6 @@ died or at the time limit. Numpy at the boundary, torch on the CPU inside.
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 import numpy as np
@@ -61,7 +60,7 @@ class MultiBerryParallelEnv(ArenaRendering, ParallelEnv):
     def reset(self, seed: int | None = None, options: dict | None = None):
         self._check_open("reset")
         if seed is not None or not self._seeded:
-            self.state_.seed = torch.tensor([rng.fold_seed(secrets.randbits(32) if seed is None else seed)])
+            self.state_.seed = torch.tensor([rng.fold_seed(rng.world_seeds(seed, 1, "one arena")[0])])  # checks it
             self.state_.counter = torch.zeros(1, dtype=torch.int64)
             self._seeded = True
         self.state_.arena_reset = torch.ones(1, dtype=torch.bool)

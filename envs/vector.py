@@ -112,8 +112,7 @@ class BerryVectorEnv(ForagingVectorEnv):
         """A top-down frame (size, size, 3) uint8 of world `index`, drawn by envs.draw."""
         from envs.draw import draw_arena_frame  # pygame loads on the first drawing, not with the worlds
 
-        if not 0 <= index < self.num_envs:
-            raise ValueError(f"index={index} must be in [0, {self.num_envs - 1}]")
+        index, size = self._check_frame(index, size)
         return draw_arena_frame(self.config, self.state, index, size)
 
     # -- Changing the task ------------------------------------------------------------------

@@ -4,6 +4,7 @@ error naming what was wrong, exit status 2, and nothing destroyed or written fir
 from __future__ import annotations
 
 import dataclasses
+import re
 import json
 import os
 import resource
@@ -267,3 +268,33 @@ def test_a_resume_names_a_damaged_part_of_a_checkpoint_and_writes_nothing(tmp_pa
         train(dataclasses.replace(TINY, run_dir=result.run_dir, resume=result.run_dir, total_steps=64))
     assert "\n" not in str(error.value)
     assert written() == before  # nothing written: no config, no events, and the damaged checkpoint left for the user
+
+
+@pytest.mark.parametrize("env_id, make", [("RedBerry-v0", {"num_envs": 2}), ("MultiBerry-v0", {"num_envs": 2, "num_agents": 2})])
+def test_drawing_and_reset_options_name_what_they_allow(env_id, make):
+
+    env = gym.make_vec(env_id, device="cpu", **make)
+    env.reset(seed=0)
+    assert env.render_arena(1, size=32).shape == (32, 32, 3)
+    for index, size, words in ((2, 64, "index=2; allowed: an int from 0 to 1"), (0, 0, "size=0; allowed"),
+                               (0, -5, "size=-5"), (-1, 64, "index=-1"), (0, 2.5, "size=2.5")):
+        with pytest.raises(ValueError, match=re.escape(words)):
+            env.render_arena(index, size=size)
+    for options in ("reset_mask", 5, ["reset_mask"]):
+        with pytest.raises(TypeError, match="allowed: None or a dict"):
+            env.reset(options=options)
+    env.reset(options={})  # an empty dict is a plain reset
+    env.close()
+
+
+def test_the_pettingzoo_env_refuses_seeds_it_would_truncate_or_wrap():
+    from envs import multiberry_pettingzoo
+
+    env = multiberry_pettingzoo.parallel_env(num_agents=2)
+    for seed in (-1, 2.5, "3", True):
+        with pytest.raises(TypeError, match=re.escape(f"seed={seed!r}; allowed: an integer >= 0")):
+            env.reset(seed=seed)
+    first, _ = env.reset(seed=4)
+    again, _ = env.reset(seed=4)
+    assert all(np.array_equal(first[a]["image"], again[a]["image"]) for a in first)
+    env.close()
