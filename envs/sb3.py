@@ -105,20 +105,30 @@ class SB3VecEnv(VecEnv):
             return [self.env.render_arena(i) for i in range(self.num_envs)]
         return [self.env.render_arena(i // per_arena, watched=i % per_arena) for i in range(self.num_envs)]
 
+    def _count(self, indices: VecEnvIndices) -> int:
+        """How many envs ``indices`` names (SB3's forms: None, an int, a list), each checked as a list index of
+        the num_envs envs would be (negative ones count from the end, as in DummyVecEnv)."""
+        chosen = list(self._get_indices(indices))
+        bad = [i for i in chosen if not (isinstance(i, (int, np.integer)) and -self.num_envs <= i < self.num_envs)]
+        if bad:
+            raise IndexError(f"indices={indices!r} holds {bad}; allowed: env indices from 0 to {self.num_envs - 1}")
+        return len(chosen)
+
     def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
         if attr_name == "render_mode":  # SB3 asks at construction, and warns where an env lacks it
-            return [getattr(self.env, "render_mode", None)] * len(self._get_indices(indices))
-        return [getattr(self.env, attr_name)] * len(self._get_indices(indices))
+            return [getattr(self.env, "render_mode", None)] * self._count(indices)
+        return [getattr(self.env, attr_name)] * self._count(indices)
 
     def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        self._count(indices)
         setattr(self.env, attr_name, value)
 
     def env_method(self, method_name: str, *method_args, indices: VecEnvIndices = None, **method_kwargs) -> list[Any]:
         result = getattr(self.env, method_name)(*method_args, **method_kwargs)
-        return [result] * len(self._get_indices(indices))
+        return [result] * self._count(indices)
 
     def env_is_wrapped(self, wrapper_class: type, indices: VecEnvIndices = None) -> list[bool]:
-        return [False] * len(self._get_indices(indices))
+        return [False] * self._count(indices)
 
 
 class SmallImageExtractor(BaseFeaturesExtractor):

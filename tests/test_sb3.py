@@ -125,6 +125,19 @@ def test_adapter_ends_one_multiberry_slot_alone():
     assert state.alive.all() and state.episode_step[0, 1] == 0 and not ref_state.alive[0, 1]
 
 
+def test_adapter_checks_the_env_indices_sb3_passes_it():
+    venv = envs.sb3_vec_env("RedBerry-v0", num_envs=3)
+    assert venv.get_attr("render_mode", [0, 2]) == [None, None] and len(venv.env_method("target_mask", indices=-1)) == 1
+    for indices in ([3], 7, [-4], [0.5]):
+        with pytest.raises(IndexError, match=r"allowed: env indices from 0 to 2"):
+            venv.get_attr("render_mode", indices)
+    with pytest.raises(IndexError):
+        venv.set_attr("copy", True, [5])
+    venv.seed(-1)  # SB3's seed s gives env i the seed s + i; a negative one is refused at the reset that uses it
+    with pytest.raises(TypeError, match=r"seed=-1; allowed: an integer >= 0"):
+        venv.reset()
+    venv.close()
+
 
 @pytest.mark.filterwarnings("error:The `render_mode` attribute")
 def test_ppo_learns_at_the_default_view_with_the_shipped_extractor():
