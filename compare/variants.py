@@ -99,6 +99,8 @@ def parse_variant(name: str) -> Variant:
         "sets passes with +passes=; write it as _T<k>" if any(k == "passes" for k, _ in pairs) else
         "sets T on a preset without top-down feedback, or T < 1" if variant.passes is not None and (
             variant.passes < 1 or not agents.PRESETS[variant.preset].feedback) else
+        f"is the preset itself (T = {variant.passes} is its own); write it as {variant.preset!r}"
+        if variant.passes is not None and variant.passes == agents.PRESETS[variant.preset].passes else
         f"names difficulty {variant.difficulty!r}" if variant.difficulty not in (None, *DIFFICULTIES) else
         "sets a name twice" if len({k for k, _ in pairs}) != len(pairs) else
         f"is not in canonical form; write it as {variant.name!r}" if variant.name != name else None)

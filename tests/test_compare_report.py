@@ -67,7 +67,8 @@ def test_variants_name_the_trained_t_and_difficulty():
                      ("telepathy", "not known"), ("feedback+bogus=1", r"\['bogus'\], which are neither"),
                      ("feedback+plastic=True+modulator=learned", "write it as 'feedback\\+modulator=learned\\+plastic=True'"),
                      ("feedback+passes=3", "write it as _T<k>"), ("feedback+hidden=-3", "hidden must be an int"),
-                     ("feedback+max_episode_steps=9", "the plan decides")):
+                     ("feedback+max_episode_steps=9", "the plan decides"),
+                     ("feedback_T1", "is the preset itself .*write it as 'feedback'")):
         with pytest.raises(CompareError, match=f"--agents.*{why}"):
             variants.parse_variant(bad)
 
