@@ -164,6 +164,10 @@ def test_parse_resume_keeps_saved_config_and_takes_new_total(tmp_path):
     assert config.resume == result.run_dir and config.total_steps == 512
     assert config.num_envs == TINY.num_envs and config.max_episode_steps == TINY.max_episode_steps
     assert train(config).global_step == 512
+    before = open(os.path.join(result.run_dir, "config.json")).read()
+    with pytest.raises(ConfigError, match=r"--total-steps: got 256, but the run in .* has trained 512 steps; allowed: 512"):
+        train(parse_config(["--resume", result.run_dir, "--total-steps", "256"]))
+    assert open(os.path.join(result.run_dir, "config.json")).read() == before  # its budget is not rewritten
 
 
 def test_a_runs_saved_config_starts_a_new_run_with_another_seed(tmp_path):

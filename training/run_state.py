@@ -116,6 +116,10 @@ class RunState:
             if len(checkpoint["ranks"]) != process.world_size:
                 raise ConfigError(f"--nproc_per_node: the run in {config.resume!r} was trained by "
                                   f"{len(checkpoint['ranks'])} process(es), got {process.world_size}")
+            done = int(checkpoint["global_step"])
+            if config.total_steps < done:  # it would end at once and record a budget it has already spent
+                raise ConfigError(f"--total-steps: got {config.total_steps:,}, but the run in {config.resume!r} has "
+                                  f"trained {done:,} steps; allowed: {done:,} or more (more trains on)")
         run_dir = None
         if process.is_main:
             run_dir = config.resume or config.run_dir or config.default_run_dir()
