@@ -150,6 +150,9 @@ def _validate(c: WorldConfig) -> None:
     _check("reversal_colours", pair,
            isinstance(pair, tuple) and len(pair) == 2 and all(isinstance(i, int) and 0 <= i < NUM_COLOURS for i in pair) and pair[0] != pair[1],
            f"two different palette indices in [0, {NUM_COLOURS - 1}] ({', '.join(PALETTE_NAMES)})")
+    _check("num_berries", c.num_berries, c.task != "reversal" or c.num_berries >= 2,
+           "2 or more on ReversalBerry, whose berries are half of each of its two colours (with one, only the "
+           "second colour ever grows)")
     if c.task != "reversal":  # ReversalBerry's own knobs would be ignored here: refuse them, as taste is
         for name in ("reversal_rate", "reversal_colours", "first_colour_share"):
             default = getattr(WorldConfig, name)

@@ -298,3 +298,13 @@ def test_the_pettingzoo_env_refuses_seeds_it_would_truncate_or_wrap():
     again, _ = env.reset(seed=4)
     assert all(np.array_equal(first[a]["image"], again[a]["image"]) for a in first)
     env.close()
+
+
+def test_reversalberry_needs_a_berry_of_each_colour():
+    with pytest.raises(ValueError, match="num_berries=1 is not allowed; num_berries must be 2 or more on ReversalBerry"):
+        gym.make_vec("ReversalBerry-v0", num_envs=2, num_berries=1)
+    env = gym.make_vec("ReversalBerry-v0", num_envs=4, num_berries=2)
+    env.reset(seed=0)
+    pair = set(env.unwrapped.config.reversal_colours)
+    assert all(set(row) == pair for row in env.unwrapped.state.berry_colour.tolist())  # one of each
+    env.close()
