@@ -337,6 +337,8 @@ def mismatched_checkpoint(path: str) -> None:
 @pytest.mark.parametrize("case, argv, words", [
     ("missing", ["--checkpoint", "{tmp}/nowhere.pt"], "does not exist"),
     ("empty run dir", ["--checkpoint", "{tmp}"], "holds no checkpoint.pt"),
+    ("population dir", ["--checkpoint", "{tmp}/pop"], "holds a population, whose runs are seed1, seed2; "
+                                                       "allowed: one of its runs, such as"),
     ("corrupt", ["--checkpoint", "{tmp}/corrupt.pt"], "corrupt"),
     ("mismatched", ["--checkpoint", "{tmp}/mismatched.pt"], "does not match"),
     ("unknown env", ["--env", "Pong-v5"], "--env: got 'Pong-v5'"),
@@ -355,6 +357,9 @@ def test_bad_input_is_one_line_and_exit_code_2_before_any_window(tmp_path, capsy
     (tmp_path / "corrupt.pt").write_bytes(b"not a checkpoint at all")
     if case == "mismatched":
         mismatched_checkpoint(str(tmp_path / "mismatched.pt"))
+    for seed in ("seed1", "seed2"):  # a population's directory: its runs inside, no checkpoint of its own
+        (tmp_path / "pop" / seed).mkdir(parents=True)
+        shutil.copy(DEMO_CHECKPOINT, tmp_path / "pop" / seed / "checkpoint.pt")
     argv = [a.format(tmp=tmp_path) for a in argv]
     assert main(argv) == 2
     err = capsys.readouterr().err

@@ -71,6 +71,23 @@ def save_checkpoint(path: str, payload: dict[str, Any]) -> None:
         raise
 
 
+def checkpoint_file(path: str) -> str:
+    """The checkpoint ``path`` names: the file itself, or a run directory's checkpoint.pt. A population's
+    directory (its runs in seed<s>/, no checkpoint of its own) raises CheckpointError naming its runs."""
+    if not os.path.isdir(path):
+        return path
+    file = os.path.join(path, CHECKPOINT_FILE)
+    if os.path.isfile(file):
+        return file
+    runs = sorted(d for d in os.listdir(path) if os.path.isfile(os.path.join(path, d, CHECKPOINT_FILE)))
+    if runs:
+        shown = ", ".join(runs[:4]) + (", ..." if len(runs) > 4 else "")
+        raise CheckpointError(path, f"holds a population, whose runs are {shown}",
+                              f"allowed: one of its runs, such as {os.path.join(path, runs[0])!r}", what="directory")
+    raise CheckpointError(path, f"holds no {CHECKPOINT_FILE}",
+                          "allowed: a run directory or .pt file written by scripts/train.py", what="directory")
+
+
 def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read and check a checkpoint written by `save_checkpoint`; never modifies the file.
 
@@ -122,7 +139,7 @@ def read_run(path: str, map_location: str | torch.device = "cpu") -> SavedRun:
     Raises CheckpointError, whose ``path``, ``problem`` and ``advice`` a caller may reword, when the file
     is missing, damaged or foreign (`load_checkpoint`), its configs are not JSON, or they hold settings
     this version cannot read."""
-    file = os.path.join(path, CHECKPOINT_FILE) if os.path.isdir(path) else path
+    file = checkpoint_file(path)
     payload = load_checkpoint(file, map_location=map_location)
     try:
         values, agent_values = json.loads(payload["config"]), json.loads(payload["agent_config"])
@@ -152,8 +169,7 @@ def export_checkpoint(source: str, destination: str) -> None:
     """Write a slim copy of a run's checkpoint for watching and evaluation: the same format with the
     optimizer and the per-process resume state (RNG, worlds, rollout carry) left out, so it is
     about half the size. It cannot be resumed; `load_checkpoint` and the viewer read it."""
-    if os.path.isdir(source):
-        source = os.path.join(source, CHECKPOINT_FILE)
+    source = checkpoint_file(source)
     if os.path.isdir(destination):
         raise CheckpointError(destination, "is a directory", f"allowed: a file path such as "
                               f"{os.path.join(destination, 'agent.pt')!r}", what="destination")

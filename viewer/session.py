@@ -28,7 +28,7 @@ from agents.runner import Carry, env_action, sample
 from common.flags import first_line
 from envs.world import ACTION_NAMES
 from training import make_agent, make_env
-from training.checkpoint import CHECKPOINT_FILE, CheckpointError, read_run
+from training.checkpoint import CheckpointError, checkpoint_file, read_run
 from training.config import ConfigError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -53,11 +53,10 @@ def resolve_checkpoint(path: Optional[str]) -> str:
                              f"pass --checkpoint runs/<run>, or make the demo with: {DEMO_COMMAND}")
         return DEMO_CHECKPOINT
     if os.path.isdir(path):
-        file = os.path.join(path, CHECKPOINT_FILE)
-        if not os.path.isfile(file):
-            raise WatchError(f"--checkpoint: the directory {path!r} holds no {CHECKPOINT_FILE}; "
-                             f"allowed: a run directory or .pt file written by scripts/train.py")
-        return file
+        try:
+            return checkpoint_file(path)
+        except CheckpointError as exc:
+            raise WatchError(f"--checkpoint: {exc}") from None
     if not os.path.exists(path):
         raise WatchError(f"--checkpoint: {path!r} does not exist; allowed: a run directory or .pt file "
                          f"written by scripts/train.py")
