@@ -10,7 +10,8 @@ Conditions change the worlds, never the agent:
 - the difficulty ladder: `easy`, `medium`, `hard` (the presets of `envs.config`) and `beyond`,
   harder than `hard` on every knob;
 - one knob at a time on top of `easy`: `more_distractors`, `near_hues`, `clutter`, `noise`,
-  `illumination`;
+  `illumination`; `occluded` is clutter and noise at once, and `clean` is easy with neither, even for
+  an agent trained with them;
 - `cue_change` (cued tasks): halfway through the episode the cue and the paying colour change;
 - `reversal` (agents of the other tasks): the ReversalBerry-v0 task as it was before it had defaults
   of its own (the paying colour switches at random, the goal is zeros);
@@ -50,6 +51,7 @@ REVERSAL_RATE = 1.0 / 150.0  # the harder forms' switches: about one every 150 s
 ALL_TASKS = tuple(envs.TASK_IDS)  # the single-forager worlds (MultiBerry is not compared)
 SET_SIZE_TARGETS = 2  # targets in every set-size condition
 SET_SIZES = (2, 6, 14, 30)  # distractors in the set-size conditions
+OCCLUDED_FOLIAGE, OCCLUDED_NOISE = 20, 0.25  # the `occluded` condition: clutter's foliage and noise's noise at once
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,11 @@ CONDITIONS: dict[str, Condition] = {c.name: c for c in [
     Condition("clutter", "easy with 20 foliage discs drawn over the berries", difficulty="easy",
               knobs=(("num_foliage", 20),)),
     Condition("noise", "easy with pixel noise 0.25", difficulty="easy", knobs=(("noise", 0.25),)),
+    Condition("occluded", "easy with 20 foliage discs over the berries and pixel noise 0.25 together (the passes "
+              "test's training worlds)", difficulty="easy", knobs=(("num_foliage", OCCLUDED_FOLIAGE),
+                                                                   ("noise", OCCLUDED_NOISE))),
+    Condition("clean", "easy with no foliage and no noise, whatever worlds the agent trained on", difficulty="easy",
+              knobs=(("num_foliage", 0), ("noise", 0.0))),
     Condition("illumination", "easy with a per-episode brightness and colour cast of +-0.7", difficulty="easy",
               knobs=(("illumination", 0.7),)),
     Condition("cue_change", "the training difficulty; halfway through the episode the cued colour changes to "

@@ -21,6 +21,11 @@
   (`feedback+spatial_strength=0.0`, the spatial gain map off) on CuedBerry-v0, 5 seeds of 1M steps,
   with the feature-similarity gain measured in every cell against the `untrained` and `feedback`
   lesions. 10 runs, about 2.5 CPU-hours here: `--jobs 2`.
+- `passes`: iterative processing's test (issue 20): `feedback` trained at T = 1 and at T = 3 on
+  CuedBerry-v0's easy worlds under foliage and pixel noise (`occluded`: 20 discs, noise 0.25, where
+  T = 1 learns only partly), 5 seeds of 1M steps, each evaluated at T = 1..4 on those worlds and on
+  `clean` ones (Spoerer et al. 2017: passes should help more under occlusion). 10 runs; T = 3 trains
+  about 3x slower, so about 4 CPU-hours here: `--jobs 2`, or a GPU.
 - `full`: the card's groups on a GPU, 10 seeds, 10M steps, full-length episodes.
 """
 
@@ -28,7 +33,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from compare.grid import CONDITIONS, LESIONS, Plan
+from compare.grid import CONDITIONS, LESIONS, OCCLUDED_FOLIAGE, OCCLUDED_NOISE, Plan
 
 # One training run on this 2-core CPU, 256 worlds x 16 steps, 4x4 PPO: about the mean over the presets of
 # `bench.py train` on 2026-12-02 (550-1,740 steps/s). A grid of ESTIMATE_FROM_HOURS or more measures its own.
@@ -42,6 +47,10 @@ PLASTICITY_AGENTS = ("feedforward", "recurrent", "feedback", "feedback+plastic=T
                      "feedback+modulator=learned+plastic=True")
 # Feature attention's test: top-down gain as trained, and with only its feature (channel) gain.
 ATTENTION_AGENTS = ("feedback", "feedback+spatial_strength=0.0")
+# Iterative processing's test: top-down gain at T = 1 and T = 3 passes, both trained where foliage hides the
+# berries and pixel noise blurs them (the `occluded` condition's worlds), where T = 1 learns only partly.
+OCCLUDED_WORLDS = f"+noise={OCCLUDED_NOISE}+num_foliage={OCCLUDED_FOLIAGE}"
+PASSES_AGENTS = ("feedback" + OCCLUDED_WORLDS, "feedback_T3" + OCCLUDED_WORLDS)
 CARD_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("CuedBerry-v0", _GOAL_PATHWAYS + ("feedback@hard", "feedback_T3@hard")),
     ("ReversalBerry-v0", PLASTICITY_AGENTS),
@@ -78,6 +87,10 @@ SCALES: dict[str, dict[str, Any]] = {
         _EVAL, agents=ATTENTION_AGENTS, envs=("CuedBerry-v0",), seeds=5, steps=1_000_000, train_difficulty="easy",
         episode_steps=200, conditions=("easy", "cue_change", "near_hues", "setsize_30"), lesion_conditions=("easy",),
         passes=(1,), passes_conditions=(), eval_worlds=64, num_envs=256, num_steps=16),
+    "passes": dict(
+        _EVAL, agents=PASSES_AGENTS, envs=("CuedBerry-v0",), seeds=5, steps=1_000_000, train_difficulty="easy",
+        episode_steps=200, conditions=("occluded", "clean"), lesion_conditions=("occluded",),
+        passes_conditions=("occluded", "clean"), eval_worlds=64, num_envs=256, num_steps=16),
     "full": dict(
         _EVAL, agents=_union(CARD_GROUPS, 1), envs=_union(CARD_GROUPS, 0), groups=CARD_GROUPS, seeds=10,
         steps=10_000_000, train_difficulty="easy", episode_steps=500,

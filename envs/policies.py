@@ -68,36 +68,32 @@ def scripted_actions(env) -> torch.Tensor:
     return action
 
 
-def random_actions(env, generator: torch.Generator) -> torch.Tensor:
-    """Uniform random actions for every world: (N,) ints or (N, 2) floats in [-1, 1]."""
-    n, device = env.num_envs, env.device
+def random_actions(env, generator: torch.Generator, n: int | None = None) -> torch.Tensor:
+    """Uniform random actions for every world (or the first ``n``): (N,) ints or (N, 2) floats in [-1, 1]."""
+    n, device = env.num_envs if n is None else n, env.device
     if env.config.action_type == "discrete":
         return torch.randint(0, len(DISCRETE_ACTIONS), (n,), generator=generator, device=device)
     return torch.rand(n, 2, generator=generator, device=device) * 2 - 1
 
 
-def run_policy(env, policy: str, seed: int = 0) -> torch.Tensor:
-    """One full episode in every world under 'scripted' or 'random': (N,) episodic returns."""
-    if policy not in ("scripted", "random"):
-        raise ValueError(f"policy={policy!r} must be 'scripted' or 'random'")
-    generator = torch.Generator(device=env.device)
-    generator.manual_seed(seed)
-    env.reset(seed=seed)
-    total = torch.zeros(env.num_envs, device=env.device)
-    for _ in range(env.config.max_episode_steps):
-        action = scripted_actions(env) if policy == "scripted" else random_actions(env, generator)
-        _, reward, _, _, _ = env.step(action)
-        total += reward
-    return total
-
-
 @functools.lru_cache(maxsize=64)
 def _reference_returns(env_id: str, num_envs: int, seed: int, device: str, kwargs: tuple) -> tuple[float, float]:
-    env = gym.make_vec(env_id, num_envs=num_envs, device=device, copy=False, **dict(kwargs))
-    random = run_policy(env.unwrapped, "random", seed).mean().item()
-    scripted = run_policy(env.unwrapped, "scripted", seed).mean().item()
+    """One full episode of each policy in every world, both at once on twice the worlds: the first
+    half random, the second scripted, both halves on the same seeds (the same worlds, and the same
+    returns as two runs, since a world's draws depend on its seed and step alone)."""
+    env = gym.make_vec(env_id, num_envs=2 * num_envs, device=device, copy=False, **dict(kwargs)).unwrapped
+    generator = torch.Generator(device=env.device)
+    generator.manual_seed(seed)
+    env.reset(seed=[seed + i for i in range(env.num_worlds // 2)] * 2)
+    slots = env.num_envs // 2  # MultiBerry: num_envs counts arenas, and each has several forager slots
+    total = torch.zeros(env.num_envs, device=env.device)
+    for _ in range(env.config.max_episode_steps):
+        action = scripted_actions(env)
+        action[:slots] = random_actions(env, generator, slots)
+        _, reward, _, _, _ = env.step(action)
+        total += reward
     env.close()
-    return random, scripted
+    return total[:slots].mean().item(), total[slots:].mean().item()
 
 
 def reference_returns(env_id: str, num_envs: int = 64, seed: int = 0, device: str = "cpu", **env_kwargs) -> dict[str, float]:

@@ -176,6 +176,25 @@ def test_attention_scale_sets_feature_gain_alone_beside_the_feedback_preset():
     assert {("easy", "none"), ("easy", "feedback"), ("easy", "untrained"), ("cue_change", "none")} <= cells
 
 
+def test_passes_scale_trains_one_and_three_passes_under_occlusion_and_sweeps_t_on_clean_worlds_too():
+    plan, units = make_plan(CompareArgs(scale="passes"))
+    assert plan.pairs() == [("CuedBerry-v0", a) for a in scales.PASSES_AGENTS] and plan.seeds == 5
+    one, three = (next(u for u in units if u.agent == a) for a in scales.PASSES_AGENTS)
+    assert (one.passes, three.passes) == (1, 3)
+    occluded = dict(grid.CONDITIONS["occluded"].knobs)
+    for unit in (one, three):  # trained on the occluded condition's worlds
+        config = compare.work.train_config(unit, plan, "/tmp/x")
+        assert config.env_kwargs == occluded and config.difficulty == "easy"
+    # `clean` takes the training worlds' foliage and noise away; `occluded` is those worlds.
+    clean = grid.world_kwargs_for(three, grid.CONDITIONS["clean"], 200)[1]
+    assert (clean["num_foliage"], clean["noise"]) == (0, 0.0)
+    assert grid.world_kwargs_for(three, grid.CONDITIONS["occluded"], 200)[1] == \
+        dict(difficulty="easy", max_episode_steps=200, **occluded)
+    cells = {(c.condition, c.lesion, c.passes) for c in grid.eval_cells(three, plan)}
+    assert {(c, "none", t) for c in ("occluded", "clean") for t in (1, 2, 4)} <= cells
+    assert ("occluded", "feedback", None) in cells and ("clean", "feedback", None) not in cells
+
+
 # --- sample efficiency -----------------------------------------------------------------------
 
 

@@ -551,6 +551,26 @@ def test_scripted_forager_beats_random_by_a_wide_margin(env_id):
     assert envs.normalized_score(refs["random"], refs) == pytest.approx(0.0)
 
 
+def _one_policy(env_id: str, policy: str, num_envs: int, seed: int, **kwargs) -> float:
+    env = gym.make_vec(env_id, num_envs=num_envs, **kwargs).unwrapped
+    generator = torch.Generator().manual_seed(seed)
+    env.reset(seed=seed)
+    total = torch.zeros(env.num_envs)
+    for _ in range(env.config.max_episode_steps):
+        action = envs.scripted_actions(env) if policy == "scripted" else envs.random_actions(env, generator)
+        total += env.step(action)[1]
+    return total.mean().item()
+
+
+@pytest.mark.parametrize("env_id", IDS + ["MultiBerry-v0"])
+def test_reference_returns_run_both_policies_at_once_as_each_alone(env_id):
+    """Both references run in one env of twice the worlds; each half must score as its policy alone."""
+    kwargs = dict(max_episode_steps=60, action_type="continuous") if env_id == "RedBerry-v0" else \
+        dict(max_episode_steps=60)
+    refs = envs.reference_returns(env_id, num_envs=6, seed=3, **kwargs)
+    assert refs == {policy: _one_policy(env_id, policy, 6, 3, **kwargs) for policy in ("random", "scripted")}
+
+
 def test_scripted_forager_beats_random_on_hard():
     refs = envs.reference_returns("RedBerry-v0", num_envs=24, seed=1, max_episode_steps=250, difficulty="hard")
     assert refs["scripted"] > refs["random"] + 3.0, refs

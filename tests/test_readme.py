@@ -14,6 +14,7 @@ import re
 import shlex
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from itertools import count
 
 import pytest
@@ -41,8 +42,15 @@ SMALL = {  # (script, first argument or None) -> flags appended
 
 def readme_commands(script_filter) -> list[str]:
     """The `python scripts/...` and `python -m training...` commands of the README's bash blocks."""
-    commands = []
+    return [command for block in readme_blocks(script_filter) for command in block]
+
+
+def readme_blocks(script_filter) -> list[list[str]]:
+    """`readme_commands`, block by block (a block's lines may need the ones before them); no empty block."""
+    blocks = []
     for block in re.findall(r"```bash\n(.*?)```", README, re.S):
+        commands = []
+        blocks.append(commands)
         for line in block.splitlines():
             line = re.split(r"\s{2,}#", line)[0].strip()
             for part in line.split("&&"):
@@ -51,7 +59,7 @@ def readme_commands(script_filter) -> list[str]:
                 if part.startswith(("python scripts/", "python -m training")) and not scheduler_template \
                         and script_filter(part):
                     commands.append(part)
-    return commands
+    return [block for block in blocks if block]
 
 
 def _training_flag(flags: list[str], i: int) -> bool:
@@ -89,12 +97,22 @@ def _needs(command: str) -> bool:
     return "bench_sb3" not in command or importlib.util.find_spec("stable_baselines3") is not None
 
 
-def test_the_readmes_commands_run_as_written(scratch):
-    commands = readme_commands(lambda c: "compare.py" not in c and _needs(c))
-    assert len(commands) >= 20, commands  # the train, watch, bench and export lines
+def _first_failure(commands: list[str], cwd: str) -> str | None:
     for command in commands:
-        result = run(command, scratch)
-        assert result.returncode == 0, f"{command}\n{result.stderr[-2000:]}"
+        result = run(command, cwd)
+        if result.returncode != 0:
+            return f"{command}\n{result.stderr[-2000:]}"
+    return None
+
+
+def test_the_readmes_commands_run_as_written(scratch):
+    """Block by block, in order within a block; two blocks at once (each command on one thread), so
+    the two cores share the ~25 process start-ups."""
+    blocks = readme_blocks(lambda c: "compare.py" not in c and _needs(c))
+    assert sum(map(len, blocks)) >= 20, blocks  # the train, watch, bench and export lines
+    with ThreadPoolExecutor(2) as pool:
+        failures = [f for f in pool.map(lambda block: _first_failure(block, scratch), blocks) if f]
+    assert not failures, "\n\n".join(failures)
     assert os.path.isfile(os.path.join(scratch, "assets", "demo.pt"))  # the demo recipe wrote into the scratch dir
     assert os.path.isfile(os.path.join(scratch, "assets", "demo.gif"))
 
