@@ -11,6 +11,7 @@ import resource
 import signal
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import gymnasium as gym
 import numpy as np
@@ -95,7 +96,7 @@ def test_export_refuses_to_overwrite_its_own_input(tmp_path):
     assert out.returncode == 2 and "would destroy" in out.stderr and len(out.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("script, args, flag", [
+BAD_INPUT = [  # (script, args, what the one line must name)
     ("train.py", ["--run-dir", "/dev/null/run"], "--run-dir"),
     ("train.py", ["--config", "/"], "--config"),
     ("train.py", ["--env", "CartPole-v1"], "--env"),
@@ -105,15 +106,6 @@ def test_export_refuses_to_overwrite_its_own_input(tmp_path):
     ("bench.py", ["env", "--seconds", "nan"], "--seconds"),
     ("bench.py", ["env", "--env", "Foo-v0"], "--env"),
     ("bench.py", ["population", "--seeds", "0"], "--seeds"),
-])
-def test_clis_end_bad_input_with_one_line_and_status_2(tmp_path, script, args, flag):
-    out = _run(script, *args, cwd=str(tmp_path))
-    assert out.returncode == 2, out.stderr[-1000:]
-    assert len(out.stderr.strip().splitlines()) == 1 and flag in out.stderr, out.stderr
-    assert os.listdir(tmp_path) == []  # nothing was written first (runs/, compare_out/, ...)
-
-
-@pytest.mark.parametrize("script, args, flag", [
     # a bad flag after good output flags: the outputs named must not appear
     ("train.py", ["--run-dir", "out/run", "--num-envs", "0"], "--num-envs"),
     ("train.py", ["--run-dir", "out/run", "--learning-rate", "nan"], "--learning-rate"),
@@ -139,12 +131,30 @@ def test_clis_end_bad_input_with_one_line_and_status_2(tmp_path, script, args, f
     ("train.py", ["--anneal-lr=yes"], "--anneal-lr: got 'yes'; allowed: --anneal-lr or --no-anneal-lr"),
     ("watch.py", ["--record", "x.gif", "--cue-switch", "0"], "--cue-switch: got 0"),
     ("train.py", ["--env-kwargs", "task", "cued"], "--env-kwargs: task='cued' with --env RedBerry-v0"),
-])
-def test_every_cli_writes_nothing_before_refusing_bad_input(tmp_path, script, args, flag):
-    out = _run(script, *args, cwd=str(tmp_path))
+]
+
+
+@pytest.fixture(scope="module")
+def refused(tmp_path_factory) -> dict:
+    """Every BAD_INPUT line run once, each from its own empty directory, two processes at a time (each
+    is mostly torch's import): {index: (the finished process, its directory)}."""
+    def launch(index: int):
+        cwd = tmp_path_factory.mktemp(f"bad{index}")
+        script, args, _ = BAD_INPUT[index]
+        return index, (_run(script, *args, cwd=str(cwd)), cwd)
+    with ThreadPoolExecutor(2) as pool:
+        return dict(pool.map(launch, range(len(BAD_INPUT))))
+
+
+@pytest.mark.parametrize("index", range(len(BAD_INPUT)), ids=[f"{s}-{f}" for s, _, f in BAD_INPUT])
+def test_every_cli_ends_bad_input_with_one_line_and_status_2_and_writes_nothing_first(refused, index):
+    """Nothing is written before the refusal: not runs/ or compare_out/, nor the outputs named by good
+    flags before the bad one."""
+    out, cwd = refused[index]
+    flag = BAD_INPUT[index][2]
     assert out.returncode == 2, out.stderr[-1000:]
     assert len(out.stderr.strip().splitlines()) == 1 and flag in out.stderr, out.stderr
-    assert os.listdir(tmp_path) == [], os.listdir(tmp_path)
+    assert os.listdir(cwd) == [], os.listdir(cwd)
 
 
 def _file_size_limit(limit: int):
