@@ -58,6 +58,9 @@ class CompareArgs:
     """Training worlds; left out: the scale's."""
     num_steps: Optional[int] = None
     """Training rollout length; left out: the scale's."""
+    clutter_ramp: Optional[float] = None
+    """Every run's --clutter-ramp: foliage and noise grow to full over this fraction of training (0 = off);
+    left out: the scale's."""
     device: Optional[str] = None
     """auto, cpu or cuda; left out: auto."""
     shard: Optional[str] = None

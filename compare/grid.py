@@ -151,6 +151,7 @@ class Plan:
     from_runs: tuple[str, ...] = ()  # trained run directories, instead of training
     shard: tuple[int, int] = (0, 1)  # (i, n): this compare runs units i, i + n, i + 2n, ...
     groups: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (task, variants) trained; (): agents x envs
+    clutter_ramp: float = 0.0  # every run's --clutter-ramp (foliage and noise grow in over this fraction)
 
     def pairs(self) -> list[tuple[str, str]]:
         """Every (task, variant) trained, in the plan's order."""
@@ -213,6 +214,9 @@ def check_plan(plan: Plan) -> None:
                              ("--num-envs", plan.num_envs, 1), ("--num-steps", plan.num_steps, 1)):
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise CompareError(f"{flag}: got {value!r}; allowed: an integer >= {low}")
+    if isinstance(plan.clutter_ramp, bool) or not isinstance(plan.clutter_ramp, (int, float)) or not (
+            0 <= plan.clutter_ramp <= 1):
+        raise CompareError(f"--clutter-ramp: got {plan.clutter_ramp!r}; allowed: a number in [0, 1] (0 = off)")
     if not plan.passes or any(not isinstance(t, int) or t < 1 for t in plan.passes):
         raise CompareError(f"--passes: got {list(plan.passes)}; allowed: one or more integers >= 1")
     check_choice(plan.device, "--device")

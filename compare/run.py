@@ -57,7 +57,8 @@ def make_plan(args: CompareArgs) -> tuple[Plan, list[Unit]]:
     units: list[Unit] = []
     if args.from_runs:
         for flag, value in (("--seeds", args.seeds), ("--steps", args.steps), ("--train-difficulty", args.train_difficulty),
-                            ("--num-envs", args.num_envs), ("--num-steps", args.num_steps)):
+                            ("--num-envs", args.num_envs), ("--num-steps", args.num_steps),
+                            ("--clutter-ramp", args.clutter_ramp)):
             if value is not None:
                 raise CompareError(f"{flag}: not used with --from, whose run directories decide it; drop {flag}")
         found = load_runs(args.from_runs)
@@ -118,7 +119,8 @@ def check_training(plan: Plan) -> None:
         preset = agents.PRESETS[parse_variant(agent).preset]
         config = Config(env=plan.envs[0], agent=parse_variant(agent).preset, total_steps=plan.steps,
                         num_envs=plan.num_envs, agent_overrides=trainer_overrides(agent),
-                        num_steps=plan.num_steps, max_episode_steps=plan.episode_steps, device=plan.device)
+                        num_steps=plan.num_steps, max_episode_steps=plan.episode_steps, device=plan.device,
+                        clutter_ramp=plan.clutter_ramp)
         try:
             validate(config, recurrent=preset.core == "gru" or preset.feedback or preset.plastic)
         except ConfigError as exc:

@@ -144,16 +144,18 @@ def read_curve(run_dir: str, tag: str = CURVE_TAG) -> list[list[float]]:
 def curriculum_end(run_dir: str) -> int:
     """The env step from which every episode a run logs ran in its task's own worlds: 0, or for a run
     trained with --colour-prior-ramp (whose earlier worlds paid red more often, so an agent that always
-    seeks red scored well there) the ramp's end plus one episode of every world."""
+    seeks red scored well there) or --clutter-ramp (whose earlier worlds were easier to see) the later
+    ramp's end plus one episode of every world."""
     try:
         config = from_dict(read_json(os.path.join(run_dir, "config.json")), run_dir)
     except (CompareError, ConfigError, OSError, TypeError, ValueError):
         return 0
-    if not config.prior_ramp:
+    ramp = max(config.prior_ramp, config.clutter_ramp)
+    if not ramp:
         return 0
 
     episode = envs.make_config(envs.TASK_IDS[config.env], **config.env_make_kwargs()).max_episode_steps
-    return int(config.prior_ramp * config.total_steps) + episode * config.num_envs
+    return int(ramp * config.total_steps) + episode * config.num_envs
 
 
 def train_curves(out: str, record: dict, plan: Plan) -> dict[str, list[list[float]]]:

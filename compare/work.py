@@ -112,7 +112,8 @@ def train_config(unit: Unit, plan: Plan, run_dir: str, progress: bool = False):
     return Config(env=unit.task, agent=parse_variant(unit.agent).preset, seed=unit.seed, total_steps=plan.steps,
                   num_envs=plan.num_envs, num_steps=plan.num_steps, device=plan.device, run_dir=run_dir,
                   difficulty=unit.difficulty, max_episode_steps=plan.episode_steps, progress=progress,
-                  agent_overrides=trainer_overrides(unit.agent), env_kwargs=dict(unit.world_kwargs))
+                  agent_overrides=trainer_overrides(unit.agent), env_kwargs=dict(unit.world_kwargs),
+                  clutter_ramp=plan.clutter_ramp)
 
 
 def calibrate(units: Sequence[Unit], plan: Plan, updates: int = 2) -> dict[tuple[str, str, str], float]:

@@ -10,6 +10,7 @@ restart, step and look:
   ``_restart(mask)``  the masked slots start an episode now, the others keep their state exactly
   ``_advance(a)``     one step of the core: an `envs.arena.StepResult` of (num_envs,) tensors
   ``_observe()``      the observation {"image", "goal"} of the current state
+  ``_use_config(c)``  step and draw with the WorldConfig ``c`` from now on (`reconfigure`)
 
 Why two state types and not one: the core holds arenas (`envs.arena.ArenaState`, (N, M) per
 forager), and the single-forager worlds keep theirs flat (`envs.world.WorldState`, (N,)), which is
@@ -20,6 +21,7 @@ copies, so the rules exist once.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -80,6 +82,7 @@ class ForagingVectorEnv(VectorEnv):
         self.render_mode = render_mode
         self.copy = copy
         self.validate_actions = validate_actions
+        self._built_config = self.config  # what `reconfigure` may not exceed (the retina's margin holds its discs)
         self.single_observation_space = observation_space(self.config)
         self.single_action_space = action_space(self.config)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
@@ -150,6 +153,22 @@ class ForagingVectorEnv(VectorEnv):
         if self.closed:
             raise ClosedEnvironmentError(f"{call}() was called after close(); make a new env (gym.make_vec) to go on")
 
+    # -- Knobs a curriculum changes between steps ---------------------------------------------
+    LIVE_KNOBS = ("first_colour_share", "noise", "foliage_radius")
+
+    def reconfigure(self, **knobs: float) -> None:
+        """Change world knobs from the next step on, keeping the state: the knobs that change neither a
+        space nor a tensor's shape (`LIVE_KNOBS`): ``first_colour_share`` and ``noise`` in [0, 1], and
+        ``foliage_radius`` from 0 up to the radius the env was made with. The trainer's curricula use it."""
+        limits = {"first_colour_share": 1.0, "noise": 1.0, "foliage_radius": self._built_config.foliage_radius}
+        for name, value in knobs.items():
+            if name not in limits:
+                raise ValueError(f"reconfigure: {name!r} cannot change between steps; allowed: {list(self.LIVE_KNOBS)} "
+                                 f"(other knobs need a new env)")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= limits[name]:
+                raise ValueError(f"reconfigure: {name}={value!r}; allowed: a number from 0 to {limits[name]}")
+        self._use_config(dataclasses.replace(self.config, **{k: float(v) for k, v in knobs.items()}))
+
     # -- State for checkpoints -------------------------------------------------------------
     def get_state(self) -> dict[str, torch.Tensor]:
         """Every tensor of the worlds' state (cloned), for checkpoints."""
@@ -195,6 +214,10 @@ class ForagingVectorEnv(VectorEnv):
         return False
 
     # -- what a subclass provides -----------------------------------------------------------
+    def _use_config(self, config: WorldConfig) -> None:
+        """Step and draw with ``config`` (same shapes as now) from the next step on."""
+        raise NotImplementedError
+
     def _start_all(self) -> Any:
         raise NotImplementedError
 

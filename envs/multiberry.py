@@ -19,6 +19,7 @@ vector env its slot respawns on the next step, so each slot follows next-step au
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -126,6 +127,10 @@ class MultiBerryVectorEnv(ForagingVectorEnv):
     def _observe(self):
         image = self.renderer.render(self.state)
         return {"image": image, "goal": goals(self.state)}
+
+    def _use_config(self, config) -> None:
+        self.multi = self.renderer.mc = dataclasses.replace(self.multi, world=config)
+        self.config = self.renderer.retina.config = config
 
     def slot_targets(self) -> torch.Tensor:
         return self.state.agent_target.reshape(-1)

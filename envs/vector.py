@@ -99,6 +99,9 @@ class BerryVectorEnv(ForagingVectorEnv):
         image = self.retina.render(self.state)
         return {"image": image.clone() if self.copy else image, "goal": goal_vector(self.config, self.state)}
 
+    def _use_config(self, config) -> None:
+        self.config = self.retina.config = config
+
     @property
     def target_settable(self) -> bool:
         return self.config.task == "cued"

@@ -193,6 +193,15 @@ def test_passes_scale_trains_one_and_three_passes_under_occlusion_and_sweeps_t_o
     cells = {(c.condition, c.lesion, c.passes) for c in grid.eval_cells(three, plan)}
     assert {(c, "none", t) for c in ("occluded", "clean") for t in (1, 2, 4)} <= cells
     assert ("occluded", "feedback", None) in cells and ("clean", "feedback", None) not in cells
+    # --clutter-ramp reaches every run's trainer; it is checked before anything trains, and --from's runs decide it.
+    assert compare.work.train_config(one, plan, "/tmp/x").clutter_ramp == plan.clutter_ramp == scales.SCALES[
+        "passes"].get("clutter_ramp", 0.0)
+    ramped, ramped_units = make_plan(CompareArgs(scale="passes", clutter_ramp=0.25))
+    assert compare.work.train_config(ramped_units[0], ramped, "/tmp/x").clutter_ramp == 0.25
+    for args, match in ((CompareArgs(scale="passes", clutter_ramp=2.0), "--clutter-ramp: got 2.0; allowed: a number"),
+                        (CompareArgs(from_runs=("/nonexistent",), clutter_ramp=0.5), "--clutter-ramp: not used with --from")):
+        with pytest.raises(CompareError, match=match):
+            make_plan(args)
 
 
 # --- sample efficiency -----------------------------------------------------------------------

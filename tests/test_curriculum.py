@@ -115,3 +115,59 @@ def test_colour_prior_ramp_sets_the_worlds_share_per_update(tmp_path):
     logged = [e.step for e in acc.Scalars(PRECISION_TAG)]
     assert min(logged) < 512 and [step for step, _ in read_curve(str(tmp_path / "r"), PRECISION_TAG)] == [
         step for step in logged if step >= 512]
+
+
+@pytest.mark.parametrize("task", ["CuedBerry-v0", "MultiBerry-v0"])
+def test_reconfigure_draws_as_an_env_made_with_those_knobs(task):
+    # Same seed, same actions: an env reconfigured to less foliage and no noise shows, from its next
+    # step, what an env made with them shows (noise and radius do not touch the worlds' physics).
+    import gymnasium as gym
+    import torch
+
+    import envs  # noqa: F401  (registers the ids)
+
+    size = {"num_envs": 4} if task == "CuedBerry-v0" else {"num_envs": 2, "num_agents": 2}
+    cluttered = gym.make_vec(task, **size, num_foliage=12, noise=0.25).unwrapped
+    lighter = gym.make_vec(task, **size, num_foliage=12, noise=0.0, foliage_radius=0.3).unwrapped
+    gen = torch.Generator().manual_seed(0)
+    cluttered.reset(seed=3)
+    lighter.reset(seed=3)
+    actions = [torch.randint(0, 5, (cluttered.num_envs,), generator=gen) for _ in range(6)]
+    assert not torch.equal(cluttered.step(actions[0])[0]["image"], lighter.step(actions[0])[0]["image"])
+    cluttered.reconfigure(noise=0.0, foliage_radius=0.3)
+    for action in actions[1:]:
+        assert torch.equal(cluttered.step(action)[0]["image"], lighter.step(action)[0]["image"])
+    for knobs, match in (({"num_foliage": 3}, "'num_foliage' cannot change between steps"),
+                         ({"foliage_radius": 0.9}, "foliage_radius=0.9; allowed: a number from 0 to 0.6"),
+                         ({"noise": True}, "noise=True; allowed: a number from 0 to 1.0")):
+        with pytest.raises(ValueError, match=match):
+            cluttered.reconfigure(**knobs)
+
+
+def test_clutter_ramp_grows_foliage_and_noise_per_update_and_needs_clutter(tmp_path):
+    # 6 updates, ramp 0.5: the env draws 0, 1/3, 2/3 of the foliage radius and noise, then all of it;
+    # compare's curves start after the ramp plus one episode of every world.
+    from compare.store import curriculum_end
+    from training.curriculum import clutter, worlds_of_update
+
+    base = Config(env="CuedBerry-v0", agent="feedforward", num_envs=16, num_steps=8, total_steps=16 * 8 * 6,
+                  max_episode_steps=8, clutter_ramp=0.5, env_kwargs={"num_foliage": 6, "noise": 0.2},
+                  update_epochs=1, num_minibatches=2, image_interval=0, video_interval=0, checkpoint_interval=0,
+                  progress=False, device="cpu", run_dir=str(tmp_path / "r"))
+    assert [clutter(base, u, 6) for u in range(1, 7)] == [0.0, pytest.approx(1 / 3), pytest.approx(2 / 3), 1, 1, 1]
+    import envs
+
+    worlds = envs.make_config("cued", noise=0.2, num_foliage=6)
+    assert worlds_of_update(base, 2, 6, worlds) == {"noise": pytest.approx(0.2 / 3),
+                                                    "foliage_radius": pytest.approx(0.6 / 3)}
+    assert worlds_of_update(Config(env="CuedBerry-v0"), 1, 6, worlds) == {}
+    train(base)
+    acc = EventAccumulator(str(tmp_path / "r"))
+    acc.Reload()
+    drawn = [e.value for e in acc.Scalars("charts/clutter")]
+    assert drawn == [0.0, pytest.approx(1 / 3), pytest.approx(2 / 3), 1.0, 1.0, 1.0]
+    assert curriculum_end(str(tmp_path / "r")) == 384 + 8 * 16
+    with pytest.raises(ConfigError, match="--clutter-ramp: got 0.5 for worlds with no foliage and no noise"):
+        train(dataclasses.replace(base, env_kwargs={}, run_dir=str(tmp_path / "plain")))
+    with pytest.raises(ConfigError, match="--clutter-ramp: got 2; allowed: a number in"):
+        validate(dataclasses.replace(base, clutter_ramp=2))

@@ -57,6 +57,8 @@ def validate(config: Config, recurrent: Optional[bool] = None) -> None:
     if config.colour_prior_ramp and config.env != "ReversalBerry-v0":
         raise ConfigError(f"--colour-prior-ramp: got {config.colour_prior_ramp} with --env {config.env}, which has "
                           f"no pair of colours; allowed: 0 (off), or --env ReversalBerry-v0")
+    need("clutter-ramp", config.clutter_ramp,
+         _is_real(config.clutter_ramp) and 0 <= config.clutter_ramp <= 1, "a number in [0, 1] (0 = off)")
     need("max-grad-norm", config.max_grad_norm, _is_real(config.max_grad_norm) and config.max_grad_norm > 0, "a number > 0")
     if config.target_kl is not None:
         need("target-kl", config.target_kl, _is_real(config.target_kl) and config.target_kl > 0, "a number > 0, or None")

@@ -133,6 +133,11 @@ class Config:
     so the agent first learns to seek one colour, then to leave it when it costs (0 = off). Left out: the
     task's own, 0.5 on ReversalBerry-v0 (`TASK_COLOUR_PRIOR_RAMP`), off elsewhere. Episodes logged during
     the ramp are from the ramped worlds; compare's learning curves start after it."""
+    clutter_ramp: float = 0.0
+    """Perception curriculum for worlds with foliage or noise: over this fraction of the run the foliage
+    discs grow from a point to their full radius and the pixel noise from 0 to its full amplitude, so the
+    agent first learns to forage where it can see (0 = off, the default). Episodes logged during the ramp
+    are from the easier worlds; compare's learning curves start after it."""
     target_kl: Optional[float] = None
     """Stop an update's epochs early once the approximate KL exceeds this."""
     replay: Literal["batched", "sequential"] = "batched"

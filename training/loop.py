@@ -12,7 +12,6 @@ TensorBoard in `training.logbook`, and Ctrl-C handling in `training.interrupt`.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import time
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from training.build import (TRAINING_ENV_OPTIONS, action_bounds, action_example,
 from training.checkpoint import CHECKPOINT_FILE
 from training.checks import validate
 from training.config import Config, ConfigError
-from training.curriculum import colour_prior, distractor_ramp
+from training.curriculum import distractor_ramp, worlds_of_update
 from training.interrupt import stop_requests
 from training.logbook import Logbook
 from training.memory import check_memory
@@ -128,7 +127,11 @@ def _train_runs(runs: list[RunState], device: torch.device, process: distributed
     config, k = configs[0], len(configs)  # the settings the runs share
     check_memory(config, k, device, runs[0].agent_config)  # before the worlds are built
     env = make_env(config, config.num_envs * k, device, **TRAINING_ENV_OPTIONS)
-    worlds = env.config  # the worlds as configured; --colour-prior-ramp changes env.config's share per update
+    worlds = env.config  # the worlds as configured; the curricula change env.config per update (reconfigure)
+    if config.clutter_ramp and not (worlds.num_foliage or worlds.noise):
+        raise ConfigError(f"--clutter-ramp: got {config.clutter_ramp} for worlds with no foliage and no noise, where "
+                          f"it has nothing to ramp; allowed: 0 (off) there, or worlds with num_foliage or noise "
+                          f"(--env-kwargs)")
     for run in runs:
         run.record_worlds(worlds)
     if config.distractor_ramp and getattr(getattr(env, "multi", None), "cooperative", False):
@@ -169,7 +172,7 @@ class Schedule:
     batch_size: int  # env steps per update, all processes
     global_step: int  # env steps done before this call
     max_updates: Optional[int]  # stop this call after that many updates (None: run to the end)
-    worlds: object  # the worlds as configured (env.config before any --colour-prior-ramp)
+    worlds: object  # the worlds as configured (env.config before any curriculum)
 
 
 def _run(m: Member, log: Logbook, env, obs: dict, schedule: Schedule):
@@ -189,9 +192,9 @@ def _run(m: Member, log: Logbook, env, obs: dict, schedule: Schedule):
         if config.anneal_lr:
             optimizer.param_groups[0]["lr"] = config.learning_rate * (1.0 - (update - 1.0) / num_updates)
         ramp = distractor_ramp(config, update, num_updates)  # 1 unless --distractor-ramp
-        if config.prior_ramp:  # the worlds read their config at every step: this update's share (the same for all runs)
-            env.config = dataclasses.replace(env.config, first_colour_share=colour_prior(
-                config, update, num_updates, schedule.worlds.first_colour_share))
+        knobs = worlds_of_update(config, update, num_updates, schedule.worlds)  # {} unless a curriculum sets them
+        if knobs:  # the same for all runs of a population: they share the env
+            env.reconfigure(**knobs)
         relief = (1.0 - ramp) * env.config.distractor_reward  # the distractor reward not yet charged
         rollout.initial_state = {key: v.clone() for key, v in carry.state.items()}
 
@@ -237,7 +240,8 @@ def _run(m: Member, log: Logbook, env, obs: dict, schedule: Schedule):
         log.scalars(global_step, sps, optimizer.param_groups[0]["lr"], stats,
                     {**episodes.read(sums), **internals.read(),
                      **({"charts/distractor_ramp": ramp} if config.distractor_ramp else {}),
-                     **({"charts/first_colour_share": env.config.first_colour_share} if config.prior_ramp else {})})
+                     **({"charts/first_colour_share": env.config.first_colour_share} if config.prior_ramp else {}),
+                     **({"charts/clutter": _clutter_drawn(env, schedule.worlds)} if config.clutter_ramp else {})})
         if config.image_interval and (update % config.image_interval == 0 or update == schedule.start_update + 1):
             log.view(global_step, rollout.obs["image"][-1], out.internals.get("spatial_gain"))
         if config.video_interval and update % config.video_interval == 0 and not stop:
@@ -249,6 +253,13 @@ def _run(m: Member, log: Logbook, env, obs: dict, schedule: Schedule):
             _save(m, log, update, global_step, env, obs, carry)
     _save(m, log, update, global_step, env, obs, carry)
     return _finish(m, log, update, global_step, schedule, steady, stopped)
+
+
+def _clutter_drawn(env, worlds) -> float:
+    """The share of the worlds' foliage radius (else noise) that the env draws now (--clutter-ramp)."""
+    if worlds.num_foliage:
+        return env.config.foliage_radius / worlds.foliage_radius
+    return env.config.noise / worlds.noise
 
 
 def ppo_settings(config: Config) -> PPOSettings:
