@@ -16,16 +16,18 @@
 - `reversal`: plasticity's fair test (issue 19): `PLASTICITY_AGENTS` on ReversalBerry-v0's defaults, 5
   seeds of 2M steps in full 500-step episodes (the control reached precision 0.75 in about 1-1.5M
   steps), evaluated on the task and its harder forms (`switches`, `no_taste`), with the lesions.
-  25 runs, nominally about 12 CPU-hours (calibrated on the machine before it starts): `--jobs 2`, or a GPU.
+  25 runs, about 14 CPU-hours here (measured, as five shards; calibrated on the machine before it starts): `--jobs 2`, or a GPU.
 - `attention`: feature attention's test (issue 20): `feedback` beside its feature-gain-only variant
   (`feedback+spatial_strength=0.0`, the spatial gain map off) on CuedBerry-v0, 5 seeds of 1M steps,
   with the feature-similarity gain measured in every cell against the `untrained` and `feedback`
   lesions. 10 runs, about 2.5 CPU-hours here: `--jobs 2`.
 - `passes`: iterative processing's test (issue 20): `feedback` trained at T = 1 and at T = 3 on
-  CuedBerry-v0's easy worlds under foliage and pixel noise (`occluded`: 20 discs, noise 0.25, where
-  T = 1 learns only partly), 5 seeds of 1M steps, each evaluated at T = 1..4 on those worlds and on
-  `clean` ones (Spoerer et al. 2017: passes should help more under occlusion). 10 runs; T = 3 trains
-  about 3x slower, so about 4 CPU-hours here: `--jobs 2`, or a GPU.
+  CuedBerry-v0's easy worlds under foliage and pixel noise (`occluded`: 20 discs, noise 0.25), brought
+  in over the first half (`--clutter-ramp 0.5`: thrown in from the start, T = 1 never learned to
+  forage; with the ramp it learns partly, score 0.33 on one seed, docs/data/passes), 5 seeds of 1M
+  steps, each evaluated at T = 1..4 on those worlds and on `clean` ones (Spoerer et al. 2017: passes
+  should help more under occlusion). 10 runs; T = 3 trains about 2.3x slower, so about 3.5 CPU-hours
+  here: `--jobs 2`, or a GPU.
 - `full`: the card's groups on a GPU, 10 seeds, 10M steps, full-length episodes.
 """
 
@@ -90,7 +92,7 @@ SCALES: dict[str, dict[str, Any]] = {
     "passes": dict(
         _EVAL, agents=PASSES_AGENTS, envs=("CuedBerry-v0",), seeds=5, steps=1_000_000, train_difficulty="easy",
         episode_steps=200, conditions=("occluded", "clean"), lesion_conditions=("occluded",),
-        passes_conditions=("occluded", "clean"), eval_worlds=64, num_envs=256, num_steps=16),
+        passes_conditions=("occluded", "clean"), clutter_ramp=0.5, eval_worlds=64, num_envs=256, num_steps=16),
     "full": dict(
         _EVAL, agents=_union(CARD_GROUPS, 1), envs=_union(CARD_GROUPS, 0), groups=CARD_GROUPS, seeds=10,
         steps=10_000_000, train_difficulty="easy", episode_steps=500,
