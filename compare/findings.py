@@ -1,6 +1,7 @@
 """The sections of results.md that judge: "What we found" (each mechanism against its matched
-control, by paired differences and the probability of improvement), sample efficiency from the
-training curves, and the reversal curve; and the formatting every section shares.
+control, by paired differences and the probability of improvement), whether the gain from passes is
+larger in hard worlds than in clean ones, sample efficiency from the training curves, and the
+reversal curve; and the formatting every section shares.
 
 A verdict compares agent X with agent Y on one task and condition over the seeds both have: seed
 k of each met the same worlds, so the paired difference x_k - y_k and its 95% bootstrap CI decide
@@ -11,11 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections import defaultdict
 from typing import Optional
 
 from compare import stats
 from compare.grid import Plan
-from compare.tables import THRESHOLDS, by_seed, censored_median, efficiency_rows, reversal_curves, win_stay_rows
+from compare.tables import (THRESHOLDS, by_seed, censored_median, efficiency_rows, pass_rows, reversal_curves,
+                            win_stay_rows)
 from compare.variants import format_setting, parse_variant
 
 # (X, its matched control Y, what the pair tests), on every task where both were trained.
@@ -116,18 +119,24 @@ def what_we_found(plan: Plan, rows: list[dict]) -> list[str]:
     for x, y, what in matched_pairs(plan):
         for task in plan.envs:
             home = home_condition(plan, x)
-            if (task, home, x) not in score or (task, home, y) not in score:
+            # where the training difficulty is not evaluated (a plan of named worlds), the plan's first condition
+            judged = next((c for c in (home, *plan.conditions) if (task, c, x) in score and (task, c, y) in score), None)
+            if judged is None:
                 continue
             found += 1
-            pair = stats.compare_paired(score[(task, home, x)], score[(task, home, y)])
-            prec = stats.compare_paired(precision[(task, home, x)], precision[(task, home, y)], False).difference
+            pair = stats.compare_paired(score[(task, judged, x)], score[(task, judged, y)])
+            prec = stats.compare_paired(precision[(task, judged, x)], precision[(task, judged, y)], False).difference
             verdict = pair.verdict
             head = (f"`{x}` is **{verdict}** than `{y}`" if verdict in ("better", "worse") else
                     f"`{x}` and `{y}` show **{verdict}**")
-            lines.append(f"- **{task}, `{home}` worlds (as trained), {what}:** {head}: normalised score "
-                         f"{fmt_difference(pair.difference)} (n = {pair.difference.n} seeds), "
+            lines.append(f"- **{task}, `{judged}` worlds{' (as trained)' if judged == home else ''}, {what}:** {head}: "
+                         f"normalised score {fmt_difference(pair.difference)} (n = {pair.difference.n} seeds), "
                          f"{fmt_improvement(x, y, pair.improvement)}; precision {fmt_difference(prec)}. "
-                         + _elsewhere(score, task, x, y, plan, home))
+                         + _elsewhere(score, task, x, y, plan, judged))
+    for gain in passes_gains(plan, rows):
+        if gain.trained and gain.metric == "normalized_score":
+            found += 1
+            lines.append(f"- **{task_and(gain)}:** {gain.sentence()}")
     if not found:
         lines.append("- No (mechanism, matched control) pair was trained on one task in this compare; the tables "
                      "below compare each agent with its task's control.")
@@ -163,6 +172,85 @@ def versus(score: dict, task: str, condition: str, agent: str, control: str) -> 
         return "n/a"
     pair = stats.compare_paired(score[(task, condition, agent)], score[(task, condition, control)], False)
     return f"{pair.verdict}: {fmt_difference(pair.difference)}"
+
+
+# --- passes: is their gain larger where the worlds are hard? --------------------------------------
+
+REFERENCE_WORLDS = ("clean", "easy")  # the worlds a gain from passes elsewhere is measured against, first found
+
+
+@dataclasses.dataclass(frozen=True)
+class PassesGain:
+    """A gain from passes (`what`: more passes minus fewer, per seed) in `condition` against the same gain in
+    `reference` worlds, paired by seed: Spoerer et al. 2017 predict a larger gain under occlusion and noise."""
+
+    task: str
+    what: str
+    trained: bool  # two agents, each trained and evaluated at its own T; else one agent evaluated at two T
+    metric: str
+    condition: str
+    reference: str
+    here: stats.Summary
+    at_reference: stats.Summary
+    pair: stats.Paired  # (gain here) - (gain in the reference worlds)
+
+    def sentence(self) -> str:
+        verdict = {"better": f"**larger** under `{self.condition}`", "worse": f"**smaller** under `{self.condition}`",
+                   "no difference": "**no different**"}.get(self.pair.verdict, f"not judged, {self.pair.verdict}")
+        measure = "normalised score" if self.metric == "normalized_score" else self.metric
+        return (f"{self.what}, in {measure}: {fmt_difference(self.here)} in `{self.condition}` worlds, "
+                f"{fmt_difference(self.at_reference)} in `{self.reference}` ones; the gain is {verdict}: "
+                f"{fmt_difference(self.pair.difference)} (paired, n = {self.pair.difference.n} seeds).")
+
+
+def task_and(gain: PassesGain) -> str:
+    return f"{gain.task}, passes under `{gain.condition}` against `{gain.reference}` (Spoerer et al. 2017)"
+
+
+def passes_gains(plan: Plan, rows: list[dict]) -> list[PassesGain]:
+    """The gain from passes in each T-sweep condition against the reference worlds, in normalised score and
+    precision: between agents trained at more and at fewer passes (a matched pair differing only in T), and
+    within each swept agent from its lowest to its highest evaluated T."""
+    reference = next((c for c in REFERENCE_WORLDS if c in plan.passes_conditions), None)
+    if reference is None:
+        return []
+    others = [c for c in plan.passes_conditions if c != reference]
+    gains = []
+    for metric in ("normalized_score", "precision"):
+        trained = by_seed(rows, metric)
+        for x, y, _ in matched_pairs(plan):
+            vx, vy = parse_variant(x), parse_variant(y)
+            if vx.passes == vy.passes or dataclasses.replace(vx, passes=None) != dataclasses.replace(vy, passes=None):
+                continue
+            for task in plan.envs:
+                gains += _gains(task, f"`{x}` minus `{y}`, each trained and evaluated at its own T", True, metric,
+                                reference, others, lambda c: _minus(trained.get((task, c, x)), trained.get((task, c, y))))
+        swept: dict[tuple, dict[int, float]] = defaultdict(dict)
+        for r in pass_rows(rows, plan):
+            swept[(r["task"], r["agent"], r["condition"], r["passes"])][r["seed"]] = float(r[metric])
+        for task, agent in sorted({key[:2] for key in swept}):
+            ts = sorted({key[3] for key in swept if key[:2] == (task, agent)})
+            low, high = ts[0], ts[-1]
+            gains += _gains(task, f"`{agent}` evaluated at T = {high} minus T = {low}", False, metric, reference, others,
+                            lambda c: _minus(swept.get((task, agent, c, high)), swept.get((task, agent, c, low))))
+    return gains
+
+
+def _minus(x: Optional[dict], y: Optional[dict]) -> Optional[dict]:
+    """{seed: x - y} over the seeds both have; None where either is missing."""
+    return None if not x or not y else {s: x[s] - y[s] for s in sorted(set(x) & set(y))} or None
+
+
+def _gains(task, what, trained, metric, reference, others, gain_in) -> list[PassesGain]:
+    at_reference = gain_in(reference)
+    out = []
+    for condition in others:
+        here = gain_in(condition)
+        if here and at_reference:
+            out.append(PassesGain(task, what, trained, metric, condition, reference, stats.summarize(list(here.values())),
+                                  stats.summarize(list(at_reference.values())),
+                                  stats.compare_paired(here, at_reference, False)))
+    return out
 
 
 # --- sample efficiency -----------------------------------------------------------------------

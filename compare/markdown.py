@@ -254,7 +254,15 @@ def _passes(plan: Plan, rows: list[dict]) -> list[str]:
     body = [[t, f"`{a}`", f"`{c}`"] + [f"{fmt_ci(precision[(t, a, c, p)])}; score {fmt(score[(t, a, c, p)].mean)}"
                                        if (t, a, c, p) in precision else "-" for p in ts]
             for (t, a, c) in sorted({k[:3] for k in precision}, key=lambda k: (k[0], k[1], index_in(plan.conditions, k[2])))]
-    return lines + _table(["task", "agent", "condition"] + [f"T = {p}" for p in ts], body)
+    lines += _table(["task", "agent", "condition"] + [f"T = {p}" for p in ts], body)
+    gains = findings.passes_gains(plan, rows)
+    if gains:
+        lines += [f"Is the gain from passes larger where the worlds are hard? Each gain is per seed (more passes minus "
+                  f"fewer, in the same worlds), and its difference between a sweep condition and `{gains[0].reference}` "
+                  "worlds is paired by seed; recurrent processing should gain more under occlusion and noise "
+                  "(Spoerer et al. 2017).", ""]
+        lines += [f"- {gain.sentence()}" for gain in gains] + [""]
+    return lines
 
 
 def _plots_and_files(drawn: dict[str, Optional[str]]) -> list[str]:

@@ -256,6 +256,44 @@ def test_what_we_found_calls_pairs_by_their_paired_difference():
                            "recurrent") == "better: +0.30 [+0.30, +0.30]"
 
 
+def test_the_gain_from_passes_under_occlusion_is_judged_against_clean_worlds_paired_by_seed():
+    plan, _ = make_plan(CompareArgs(scale="passes"))
+    one, three = scales.PASSES_AGENTS
+    base, wobble = [0.1, 0.5, 0.9, 0.3, 0.7], [0.01, -0.01, 0.02, -0.02, 0.0]
+
+    def rows(agent, condition, t, values, trained):
+        out = rows_of({agent: values}, condition=condition)
+        for r in out:
+            r.update(passes=t, passes_as_trained=trained)
+        return out
+
+    data = []
+    for condition, t3_gain, sweep in (("occluded", 0.3, 0.1), ("clean", 0.05, -0.1)):
+        data += rows(one, condition, 1, base, True) + rows(three, condition, 3, [v + t3_gain for v in base], True)
+        for t in (2, 3, 4):  # T = 1's agent: extra passes change nothing, give or take its wobble
+            data += rows(one, condition, t, [v + w for v, w in zip(base, wobble)], False)
+        for t in (1, 2, 4):  # T = 3's: T = 4 gains 0.1 over T = 1 under occlusion, loses 0.1 in clean worlds
+            data += rows(three, condition, t, [v + t3_gain + (sweep if t == 4 else 0.0) for v in base], False)
+    gains = {(g.what.split(",")[0], g.metric): g for g in findings.passes_gains(plan, data)}
+    trained = gains[(f"`{three}` minus `{one}`", "normalized_score")]
+    assert (trained.trained, trained.condition, trained.reference) == (True, "occluded", "clean")
+    assert trained.pair.verdict == "better" and trained.pair.difference.mean == pytest.approx(0.25)
+    assert trained.here.mean == pytest.approx(0.3) and trained.at_reference.mean == pytest.approx(0.05)
+    assert gains[(f"`{one}` evaluated at T = 4 minus T = 1", "normalized_score")].pair.verdict == "no difference"
+    swept = gains[(f"`{three}` evaluated at T = 4 minus T = 1", "normalized_score")]
+    assert swept.pair.difference.mean == pytest.approx(0.2) and not swept.trained
+    assert gains[(f"`{three}` minus `{one}`", "precision")].pair.difference.mean == pytest.approx(0.25 / 4)
+    found = "\n".join(findings.what_we_found(plan, data))
+    # The training worlds are `occluded` here (no `easy` condition), and the Spoerer test is a finding of its own.
+    assert f"- **CuedBerry-v0, `occluded` worlds, three feedback passes against one" in found
+    assert ("- **CuedBerry-v0, passes under `occluded` against `clean` (Spoerer et al. 2017):** "
+            f"`{three}` minus `{one}`, each trained and evaluated at its own T, in normalised score: +0.30 [+0.30, "
+            "+0.30] in `occluded` worlds, +0.05 [+0.05, +0.05] in `clean` ones; the gain is **larger** under "
+            "`occluded`: +0.25 [+0.25, +0.25] (paired, n = 5 seeds).") in found
+    # Without clean or easy worlds in the sweep there is nothing to measure a gain against.
+    assert findings.passes_gains(grid.Plan(**{**scales.SCALES["passes"], "passes_conditions": ("occluded",)}), data) == []
+
+
 def test_reversal_section_only_where_the_evaluator_gives_a_curve():
     plan, _ = make_plan(CompareArgs(agents=("recurrent", "dopamine"), envs=("ReversalBerry-v0",)))
     rows = rows_of({"recurrent": [0.2] * 5, "dopamine": [0.4] * 5}, task="ReversalBerry-v0")
