@@ -136,7 +136,7 @@ def what_we_found(plan: Plan, rows: list[dict]) -> list[str]:
     for gain in passes_gains(plan, rows):
         if gain.trained and gain.metric == "normalized_score":
             found += 1
-            lines.append(f"- **{task_and(gain)}:** {gain.sentence()}")
+            lines.append(f"- **{_spoerer_heading(gain)}:** {gain.sentence()}")
     if not found:
         lines.append("- No (mechanism, matched control) pair was trained on one task in this compare; the tables "
                      "below compare each agent with its task's control.")
@@ -203,7 +203,7 @@ class PassesGain:
                 f"{fmt_difference(self.pair.difference)} (paired, n = {self.pair.difference.n} seeds).")
 
 
-def task_and(gain: PassesGain) -> str:
+def _spoerer_heading(gain: PassesGain) -> str:
     return f"{gain.task}, passes under `{gain.condition}` against `{gain.reference}` (Spoerer et al. 2017)"
 
 
