@@ -26,8 +26,8 @@
   in over the first half (`--clutter-ramp 0.5`: thrown in from the start, T = 1 never learned to
   forage; with the ramp it learns partly, score 0.33 on one seed, docs/data/passes), 5 seeds of 1M
   steps, each evaluated at T = 1..4 on those worlds and on `clean` ones (Spoerer et al. 2017: passes
-  should help more under occlusion). 10 runs; T = 3 trains about 2.3x slower, so about 3.5 CPU-hours
-  here: `--jobs 2`, or a GPU.
+  should help more under occlusion). 10 runs; T = 3 trains about 2.5x slower; 3.1 CPU-hours here
+  (measured, as five shards): `--jobs 2`, or a GPU.
 - `full`: the card's groups on a GPU, 10 seeds, 10M steps, full-length episodes.
 """
 
