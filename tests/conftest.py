@@ -1,4 +1,5 @@
 import os
+import time
 
 # Headless pygame for every test: real surfaces, no window, no sound card.
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
@@ -78,3 +79,13 @@ def tiny_compare(tmp_path_factory):
         else:
             os.environ["OMP_NUM_THREADS"] = omp
     return out, report, calls
+
+
+def wait_for(predicate, what: str, timeout: float = 120.0) -> None:
+    """Sleep until `predicate()` holds, or fail naming `what`: for another process's progress, and for a
+    signal sent to this one, whose Python handler a loaded machine can defer past the next line."""
+    deadline = time.time() + timeout
+    while not predicate():
+        if time.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)

@@ -14,6 +14,7 @@ import time
 import pytest
 
 from compare.tables import read_csv
+from conftest import wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -104,14 +105,6 @@ def _script(name: str, *args: str, **popen) -> subprocess.Popen:
                             **popen)
 
 
-def _wait_for(predicate, what: str, timeout: float = 120.0) -> None:
-    deadline = time.time() + timeout
-    while not predicate():
-        if time.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
-
-
 def _holder(path) -> str:
     try:
         return open(os.path.join(path, ".lock")).read().strip()
@@ -133,7 +126,7 @@ def test_a_second_trainer_on_a_run_dir_in_use_is_refused_naming_the_holder(tmp_p
     first = _script("train.py", "--run-dir", str(run), "--total-steps", "100000000", "--num-envs", "8",
                     "--device", "cpu", "--no-progress")
     try:
-        _wait_for(lambda: _holder(run) == str(first.pid), "the first trainer's lock")
+        wait_for(lambda: _holder(run) == str(first.pid), "the first trainer's lock")
         for flags in (["--run-dir", str(run)], ["--resume", str(run)]):
             second = _script("train.py", *flags, "--device", "cpu", "--no-progress")
             _, err = second.communicate(timeout=120)
@@ -171,20 +164,20 @@ def test_a_second_compare_into_one_out_is_refused_and_workers_die_with_their_par
     log = open(tmp_path / "first.log", "w")  # not a pipe: an orphan holding it would block the read
     first = _script("compare.py", *flags, start_new_session=True, stdout=log, stderr=log)
     try:
-        _wait_for(lambda: _holder(out) == str(first.pid), "the compare's lock")
+        wait_for(lambda: _holder(out) == str(first.pid), "the compare's lock")
         second = _script("compare.py", *flags)
         _, err = second.communicate(timeout=120)
         assert second.returncode == 2 and len(err.strip().splitlines()) == 1, err
         assert f"--out: {str(out)!r} is in use by process {first.pid}" in err, err
         # Both groups training, each in its worker (whose trainer holds its run directory's lock).
         runs = out / "runs"
-        _wait_for(lambda: runs.is_dir() and len([d for d in os.listdir(runs) if _holder(runs / d)]) == 2,
+        wait_for(lambda: runs.is_dir() and len([d for d in os.listdir(runs) if _holder(runs / d)]) == 2,
                   "two training workers")
         workers = [int(_holder(runs / d)) for d in os.listdir(runs)]
         assert all(_alive(w) for w in workers) and first.pid not in workers
         first.send_signal(signal.SIGKILL)
         first.wait()
-        _wait_for(lambda: not any(_alive(w) for w in workers), "the orphaned workers to exit", timeout=60)
+        wait_for(lambda: not any(_alive(w) for w in workers), "the orphaned workers to exit", timeout=60)
     finally:
         if first.poll() is None:
             first.kill()

@@ -24,6 +24,7 @@ from training import (CheckpointError, Config, ConfigError, NonFiniteError, load
                       save_checkpoint, train)
 from training.checkpoint import CHECKPOINT_FILE
 from training.interrupt import stop_requests
+from conftest import wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN_SCRIPT = os.path.join(ROOT, "scripts", "train.py")
@@ -312,25 +313,17 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
     assert load_checkpoint(str(run_dir / CHECKPOINT_FILE))["update"] >= 1
 
 
-def _until(condition, seconds: float = 5.0) -> None:
-    """Sleep until `condition()` holds: a signal sent to this process reaches its Python handler at the next
-    check, which a loaded machine can defer past the next line."""
-    end = time.monotonic() + seconds
-    while not condition() and time.monotonic() < end:
-        time.sleep(0.01)
-
-
 def test_first_ctrl_c_asks_to_stop_and_a_second_quits():
     outside = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, whatever ran before
     try:
         with stop_requests(announce=False) as request:
             assert not request.requested
             os.kill(os.getpid(), signal.SIGINT)
-            _until(lambda: request.requested)
-            assert request.requested  # the update goes on; the trainer saves and stops after it
+            # a stop request: the update goes on; the trainer saves and stops after it
+            wait_for(lambda: request.requested, "the first SIGINT's handler", timeout=5.0)
             with pytest.raises(KeyboardInterrupt):
                 os.kill(os.getpid(), signal.SIGINT)
-                _until(lambda: False)
+                wait_for(lambda: False, "the second SIGINT to quit", timeout=5.0)
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
         signal.signal(signal.SIGINT, outside)
