@@ -1,6 +1,7 @@
 """The sections of results.md that judge: "What we found" (each mechanism against its matched
 control, by paired differences and the probability of improvement), whether the gain from passes is
-larger in hard worlds than in clean ones, sample efficiency from the training curves, and the
+larger in hard worlds than in clean ones, whether an agent's gains follow the cued colour's tuning
+beyond an untrained net's, sample efficiency from the training curves, and the
 reversal curve; and the formatting every section shares.
 
 A verdict compares agent X with agent Y on one task and condition over the seeds both have: seed
@@ -17,8 +18,8 @@ from typing import Optional
 
 from compare import stats
 from compare.grid import Plan
-from compare.tables import (THRESHOLDS, by_seed, censored_median, efficiency_rows, pass_rows, reversal_curves,
-                            win_stay_rows)
+from compare.tables import (THRESHOLDS, by_seed, censored_median, efficiency_rows, feature_rows, pass_rows,
+                            reversal_curves, win_stay_rows)
 from compare.variants import format_setting, parse_variant
 
 # (X, its matched control Y, what the pair tests), on every task where both were trained.
@@ -79,10 +80,10 @@ def table(header: list[str], body: list[list[str]]) -> list[str]:
     return lines + [""]
 
 
-def fmt_difference(d: stats.Summary) -> str:
+def fmt_difference(d: stats.Summary, digits: int = 2) -> str:
     """'+0.31 [0.12, 0.50]': a paired difference with its CI."""
-    return "n/a" if math.isnan(d.mean) else f"{d.mean:+.2f}" + (
-        "" if math.isnan(d.low) else f" [{d.low:+.2f}, {d.high:+.2f}]")
+    return "n/a" if math.isnan(d.mean) else f"{d.mean:+.{digits}f}" + (
+        "" if math.isnan(d.low) else f" [{d.low:+.{digits}f}, {d.high:+.{digits}f}]")
 
 
 def fmt_improvement(x: str, y: str, p: stats.Improvement) -> str:
@@ -137,6 +138,10 @@ def what_we_found(plan: Plan, rows: list[dict]) -> list[str]:
         if gain.trained and gain.metric == "normalized_score":
             found += 1
             lines.append(f"- **{_spoerer_heading(gain)}:** {gain.sentence()}")
+    for gain in feature_gains(plan, rows):
+        found += 1
+        lines.append(f"- **{gain.task}, `{gain.condition}` worlds, feature-similarity gain of `{gain.agent}` "
+                     f"(Treue & Martinez-Trujillo 1999):** {gain.sentence()}")
     if not found:
         lines.append("- No (mechanism, matched control) pair was trained on one task in this compare; the tables "
                      "below compare each agent with its task's control.")
@@ -250,6 +255,77 @@ def _gains(task, what, trained, metric, reference, others, gain_in) -> list[Pass
             out.append(PassesGain(task, what, trained, metric, condition, reference, stats.summarize(list(here.values())),
                                   stats.summarize(list(at_reference.values())),
                                   stats.compare_paired(here, at_reference, False)))
+    return out
+
+
+# --- feature attention: do the gains follow the cued colour's tuning? ------------------------------
+
+CUE_SWITCH = "cue_change"  # the condition whose cue switches halfway (`compare.measures`, fs_rho_after*)
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureGain:
+    """One agent's feature-similarity gain (`compare.measures`: rho over channels between the cue-centred gain and
+    the colour-centred tuning) over seeds, against the untrained net of the same seeds (its gains depend on the cue
+    too, through the goal template), and after a mid-episode cue switch, rho toward the new cue minus rho toward
+    the old one (> 0: the gains turned with the cue)."""
+
+    task: str
+    agent: str
+    condition: str
+    rho: stats.Summary
+    significant: int  # seeds whose channel-shuffle p < 0.05
+    over_untrained: stats.Paired  # trained rho - untrained rho, paired by seed
+    turn: Optional[stats.Paired]  # after the switch: rho toward the new cue - rho toward the old, paired by seed
+
+    @property
+    def verdict(self) -> str:
+        if self.over_untrained.verdict not in ("better", "worse", "no difference"):
+            return f"not judged, {self.over_untrained.verdict}"
+        if self.over_untrained.verdict == "better":
+            if self.rho.excludes_zero() and self.rho.mean > 0:
+                return "its gains **follow the cued colour's tuning**"
+            return "**no feature-similarity signature**: above the untrained net's, but not above 0"
+        return "**no feature-similarity signature** beyond the untrained net's"
+
+    def sentence(self) -> str:
+        text = (f"rho {fmt_ci(self.rho, 3)} ({self.significant}/{self.rho.n} seeds with shuffle p < 0.05)"
+                + f", minus the untrained net's {fmt_difference(self.over_untrained.difference, 3)}"
+                + f": {self.verdict}.")
+        if self.turn is not None:
+            turned = {"better": "the gains **turn with the cue**", "worse": "the gains **keep the old cue**",
+                      "no difference": "**no turn** detected"}.get(self.turn.verdict, f"not judged, {self.turn.verdict}")
+            text += (f" After a mid-episode cue switch (`{CUE_SWITCH}`), rho toward the new cue minus toward the old "
+                     f"one: {fmt_difference(self.turn.difference, 3)}, {turned}.")
+        return text
+
+
+def feature_gains(plan: Plan, rows: list[dict]) -> list[FeatureGain]:
+    """Each agent's feature-similarity gain in the worlds it was trained on (else the first condition with its
+    untrained net), against that net, with its cue-switch turn where the rows hold one. Agents measured with no
+    untrained net are left to the table: without it, rho has no reference."""
+    values: dict[tuple, dict[int, dict]] = defaultdict(dict)
+    for r in feature_rows(rows):
+        values[(r["task"], r["agent"], r["condition"], r["lesion"])][r["seed"]] = r
+    out = []
+    for task, agent in dict.fromkeys((t, a) for t, a, _, lesion in values if lesion == "none"):
+        home = home_condition(plan, agent)
+        condition = next((c for c in (home, *plan.conditions)
+                          if (task, agent, c, "none") in values and (task, agent, c, "untrained") in values), None)
+        if condition is None:
+            continue
+        intact, untrained = values[(task, agent, condition, "none")], values[(task, agent, condition, "untrained")]
+        switched = {s: r for s, r in values.get((task, agent, CUE_SWITCH, "none"), {}).items()
+                    if not math.isnan(r.get("fs_rho_after", math.nan))
+                    and not math.isnan(r.get("fs_rho_after_old_cue", math.nan))}
+        rho = {s: r["fs_rho"] for s, r in intact.items()}
+        out.append(FeatureGain(
+            task, agent, condition, stats.summarize([rho[s] for s in sorted(rho)]),
+            sum(r["fs_p"] < 0.05 for r in intact.values()),
+            stats.compare_paired(rho, {s: r["fs_rho"] for s, r in untrained.items()}, False),
+            stats.compare_paired({s: r["fs_rho_after"] for s, r in switched.items()},
+                                 {s: r["fs_rho_after_old_cue"] for s, r in switched.items()}, False)
+            if switched else None))
     return out
 
 

@@ -294,6 +294,46 @@ def test_the_gain_from_passes_under_occlusion_is_judged_against_clean_worlds_pai
     assert findings.passes_gains(grid.Plan(**{**scales.SCALES["passes"], "passes_conditions": ("occluded",)}), data) == []
 
 
+def test_feature_gain_is_judged_against_the_untrained_net_and_the_cue_switch_by_seed():
+    plan, _ = make_plan(CompareArgs(scale="attention"))
+    control, feature_only = scales.ATTENTION_AGENTS
+    untrained = [0.05, 0.03, 0.08, 0.04, 0.06]  # the goal template alone gives each seed a small rho
+    data = []
+    for agent, shift, offsets, p in ((control, 0.2, [0.01, 0.02, 0.03, 0.04, 0.05], 0.01),
+                                     (feature_only, 0.0, [0.01, -0.01, 0.02, -0.02, 0.0], 0.4)):
+        for seed, (base, offset) in enumerate(zip(untrained, offsets), 1):
+            cell = {"task": "CuedBerry-v0", "agent": agent, "seed": seed, "passes_as_trained": True,
+                    "normalized_score": 0.7, "precision": 0.8}
+            data += [{**cell, "condition": "easy", "lesion": "none", "fs_rho": base + shift + offset, "fs_p": p},
+                     {**cell, "condition": "easy", "lesion": "untrained", "fs_rho": base, "fs_p": 0.5},
+                     {**cell, "condition": "easy", "lesion": "goal", "fs_rho": -0.3, "fs_p": 1.0},  # not a reference
+                     {**cell, "condition": "cue_change", "lesion": "none", "fs_rho": 0.1, "fs_p": p,
+                      "fs_rho_after": base + shift, "fs_rho_after_old_cue": base - shift}]
+    gains = {g.agent: g for g in findings.feature_gains(plan, data)}
+    assert set(gains) == {control, feature_only} and {g.condition for g in gains.values()} == {"easy"}
+    assert gains[control].over_untrained.difference.mean == pytest.approx(0.23)
+    assert gains[control].turn.difference.mean == pytest.approx(0.4) and gains[control].significant == 5
+    assert gains[control].verdict == "its gains **follow the cued colour's tuning**"
+    # The feature-only agent's rho is above 0 (0.052 on average) but no more than its untrained net's.
+    assert gains[feature_only].rho.excludes_zero() and gains[feature_only].rho.mean == pytest.approx(0.052)
+    assert gains[feature_only].verdict == "**no feature-similarity signature** beyond the untrained net's"
+    assert gains[feature_only].turn.verdict == "no difference"
+    found = "\n".join(findings.what_we_found(plan, data))
+    assert (f"- **CuedBerry-v0, `easy` worlds, feature-similarity gain of `{control}` (Treue & Martinez-Trujillo "
+            "1999):** rho 0.282 [") in found
+    assert ("(5/5 seeds with shuffle p < 0.05), minus the untrained net's +0.230 [+0.218, +0.242]: its gains "
+            "**follow the cued colour's tuning**. After a mid-episode cue switch (`cue_change`), rho toward the new "
+            "cue minus toward the old one: +0.400 [+0.400, +0.400], the gains **turn with the cue**.") in found
+    # Above an untrained net whose rho is below 0 is not a signature: rho itself must be above 0.
+    below = [{**r, "fs_rho": r["fs_rho"] - 0.3} if r["agent"] == control and r["lesion"] in ("none", "untrained") else r
+             for r in data]
+    assert findings.feature_gains(plan, below)[0].verdict == ("**no feature-similarity signature**: above the "
+                                                             "untrained net's, but not above 0")
+    # With fewer than 5 seeds nothing is called; with no untrained net there is no reference, so no finding.
+    assert "not judged, too few seeds" in findings.feature_gains(plan, [r for r in data if r["seed"] < 5])[0].verdict
+    assert findings.feature_gains(plan, [r for r in data if r["lesion"] != "untrained"]) == []
+
+
 def test_reversal_section_only_where_the_evaluator_gives_a_curve():
     plan, _ = make_plan(CompareArgs(agents=("recurrent", "dopamine"), envs=("ReversalBerry-v0",)))
     rows = rows_of({"recurrent": [0.2] * 5, "dopamine": [0.4] * 5}, task="ReversalBerry-v0")
