@@ -3,7 +3,7 @@ batched rollouts over a grid of conditions and lesions, and report the statistic
 
 `python scripts/compare.py` runs `compare.run.run_compare`. The pieces: `compare.grid` (the
 conditions, the plan, units and cells), `compare.evaluate` (batched evaluation of one cell),
-`compare.measures` (attention modulation index, set size, passes), `compare.stats` (bootstrap
+`compare.measures` (feature-similarity gain, spatial index, reversal curve, set size, passes), `compare.stats` (bootstrap
 CI and IQM), `compare.store` (finished cells on disk), `compare.report` (the output: rows and CSVs from
 `compare.tables`, results.md from `compare.markdown`, PNGs from `compare.plots`),
 `compare.work` (one group's work: a cell's seeds trained as one population, then evaluated),

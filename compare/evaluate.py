@@ -9,7 +9,7 @@ numbers are the same whichever process computes them, in whatever order.
 Per cell: the mean episodic return and its standard error over the W episodes, targets and
 distractors eaten, the precision (targets / berries eaten, pooled over episodes), the steps to the
 first target (censored at the episode's length where no target was eaten) and the share of
-episodes that found one; for agents with feedback, the attention modulation index toward the cued
+episodes that found one; for agents with feedback, the feature-similarity gain toward the cued
 colour (before and after a cue change) and the spatial attention index; on ReversalBerry, the
 reversal curve and win-stay / lose-shift, P(stay | win) and P(stay | loss) (`compare.measures`).
 
