@@ -267,36 +267,43 @@ CUE_SWITCH = "cue_change"  # the condition whose cue switches halfway (`compare.
 class FeatureGain:
     """One agent's feature-similarity gain (`compare.measures`: rho over channels between the cue-centred gain and
     the colour-centred tuning) over seeds, against the untrained net of the same seeds (its gains depend on the cue
-    too, through the goal template), and after a mid-episode cue switch, rho toward the new cue minus rho toward
-    the old one (> 0: the gains turned with the cue)."""
+    too, through the goal template), and whether it turns with a mid-episode cue switch.
+
+    The turn of seed k is sign(rho_before) * (rho toward the new cue - rho toward the old one), after the switch:
+    gains that follow the cue keep the sign they had before toward the new cue and take the other toward the old
+    one, so the turn is > 0 whether the gains boost (rho > 0) or damp (rho < 0) the cued colour's channels; gains
+    that keep the old cue give < 0."""
 
     task: str
     agent: str
     condition: str
     rho: stats.Summary
-    significant: int  # seeds whose channel-shuffle p < 0.05
+    above: int  # seeds whose channel-shuffle p < 0.05: rho above the shuffle null
+    below: int  # seeds whose p > 0.95: rho below it
     over_untrained: stats.Paired  # trained rho - untrained rho, paired by seed
-    turn: Optional[stats.Paired]  # after the switch: rho toward the new cue - rho toward the old, paired by seed
+    turn: Optional[stats.Paired]  # the turn (class doc) against 0, paired by seed
 
     @property
     def verdict(self) -> str:
-        if self.over_untrained.verdict not in ("better", "worse", "no difference"):
-            return f"not judged, {self.over_untrained.verdict}"
-        if self.over_untrained.verdict == "better":
-            if self.rho.excludes_zero() and self.rho.mean > 0:
-                return "its gains **follow the cued colour's tuning**"
-            return "**no feature-similarity signature**: above the untrained net's, but not above 0"
-        return "**no feature-similarity signature** beyond the untrained net's"
+        versus = self.over_untrained.verdict
+        if versus not in ("better", "worse", "no difference"):
+            return f"not judged, {versus}"
+        if versus == "no difference":
+            return "**no feature-similarity signature** beyond the untrained net's"
+        if self.rho.excludes_zero() and (self.rho.mean > 0) == (versus == "better"):
+            return ("its gains **follow the cued colour's tuning**" if versus == "better" else
+                    "its gains **run against the cued colour's tuning**: they damp the channels that prefer it")
+        return "**no feature-similarity signature**: different from the untrained net's, but not from 0"
 
     def sentence(self) -> str:
-        text = (f"rho {fmt_ci(self.rho, 3)} ({self.significant}/{self.rho.n} seeds with shuffle p < 0.05)"
-                + f", minus the untrained net's {fmt_difference(self.over_untrained.difference, 3)}"
-                + f": {self.verdict}.")
+        text = (f"rho {fmt_ci(self.rho, 3)} (seeds against the channel-shuffle null: {self.above}/{self.rho.n} "
+                f"above it, {self.below}/{self.rho.n} below it, at p < 0.05), minus the untrained net's "
+                f"{fmt_difference(self.over_untrained.difference, 3)}: {self.verdict}.")
         if self.turn is not None:
             turned = {"better": "the gains **turn with the cue**", "worse": "the gains **keep the old cue**",
                       "no difference": "**no turn** detected"}.get(self.turn.verdict, f"not judged, {self.turn.verdict}")
             text += (f" After a mid-episode cue switch (`{CUE_SWITCH}`), rho toward the new cue minus toward the old "
-                     f"one: {fmt_difference(self.turn.difference, 3)}, {turned}.")
+                     f"one, signed as rho before the switch: {fmt_difference(self.turn.difference, 3)}, {turned}.")
         return text
 
 
@@ -315,17 +322,16 @@ def feature_gains(plan: Plan, rows: list[dict]) -> list[FeatureGain]:
         if condition is None:
             continue
         intact, untrained = values[(task, agent, condition, "none")], values[(task, agent, condition, "untrained")]
-        switched = {s: r for s, r in values.get((task, agent, CUE_SWITCH, "none"), {}).items()
-                    if not math.isnan(r.get("fs_rho_after", math.nan))
-                    and not math.isnan(r.get("fs_rho_after_old_cue", math.nan))}
+        turn = {s: math.copysign(1.0, r["fs_rho_before"]) * (r["fs_rho_after"] - r["fs_rho_after_old_cue"])
+                for s, r in values.get((task, agent, CUE_SWITCH, "none"), {}).items()
+                if not any(math.isnan(r.get(k, math.nan)) for k in ("fs_rho_before", "fs_rho_after",
+                                                                     "fs_rho_after_old_cue"))}
         rho = {s: r["fs_rho"] for s, r in intact.items()}
         out.append(FeatureGain(
             task, agent, condition, stats.summarize([rho[s] for s in sorted(rho)]),
-            sum(r["fs_p"] < 0.05 for r in intact.values()),
+            sum(r["fs_p"] < 0.05 for r in intact.values()), sum(r["fs_p"] > 0.95 for r in intact.values()),
             stats.compare_paired(rho, {s: r["fs_rho"] for s, r in untrained.items()}, False),
-            stats.compare_paired({s: r["fs_rho_after"] for s, r in switched.items()},
-                                 {s: r["fs_rho_after_old_cue"] for s, r in switched.items()}, False)
-            if switched else None))
+            stats.compare_paired(turn, dict.fromkeys(turn, 0.0), False) if turn else None))
     return out
 
 

@@ -176,7 +176,8 @@ def _attention(rows: list[dict]) -> list[str]:
              "gain-modulated layer and cued colour, each channel's mean gain under that cue minus its mean over the "
              "cues is rank-correlated over all channels with its colour-centred tuning to the cued colour (rho), "
              "and regressed on it (the slope estimates beta); both are averaged over the cued colours and the "
-             "layers. p is a channel-shuffle null (500 permutations); the column counts the seeds with p < 0.05. "
+             "layers. p is a channel-shuffle null (500 permutations): the share of shuffles whose rho reaches the "
+             "observed one; the column counts the seeds above the null (p < 0.05) and below it (p > 0.95). "
              "The untrained net (same architecture, its initial weights) is the reference: its gains depend on "
              "the cue too, through the goal template.", "", TUNING_METHOD, ""]
     selected = feature_rows(rows)
@@ -184,19 +185,20 @@ def _attention(rows: list[dict]) -> list[str]:
     rho, beta = group(selected, keys, "fs_rho"), group(selected, keys, "fs_beta")
     if not rho:
         return lines + ["No agent with feedback in this compare.", ""] + _spatial(rows)
-    significant = defaultdict(lambda: [0, 0])
+    significant = defaultdict(lambda: [0, 0, 0])  # above the null, below it, seeds
     for r in selected:
         counts = significant[tuple(r[k] for k in keys)]
         counts[0] += r["fs_p"] < 0.05
-        counts[1] += 1
+        counts[1] += r["fs_p"] > 0.95
+        counts[2] += 1
     switch = {name: group([r for r in selected if not math.isnan(r.get(name, math.nan))], keys, name)
               for name in ("fs_rho_before", "fs_rho_after", "fs_rho_after_old_cue")}
     body = [[t, f"`{c}`", f"`{a}`", fmt_ci(rho[key], 3), fmt_ci(beta[key], 3),
-             "{}/{}".format(*significant[key]),
+             "{0}/{2}, {1}/{2}".format(*significant[key]),
              fmt_ci(rho[(t, c, a, "untrained")], 3) if (t, c, a, "untrained") in rho else "-"]
             + [fmt_ci(switch[name][key], 3) if key in switch[name] else "-" for name in switch]
             for key in rho for (t, c, a, lesion) in [key] if lesion == "none"]
-    lines += _table(["task", "condition", "agent", "rho [95% CI]", "beta [95% CI]", "seeds p < 0.05",
+    lines += _table(["task", "condition", "agent", "rho [95% CI]", "beta [95% CI]", "seeds above, below the null",
                      "rho, untrained", "before the cue switch", "after, toward the new cue",
                      "after, toward the old cue"], body)
     return lines + _spatial(rows)

@@ -298,37 +298,64 @@ def test_feature_gain_is_judged_against_the_untrained_net_and_the_cue_switch_by_
     plan, _ = make_plan(CompareArgs(scale="attention"))
     control, feature_only = scales.ATTENTION_AGENTS
     untrained = [0.05, 0.03, 0.08, 0.04, 0.06]  # the goal template alone gives each seed a small rho
-    data = []
-    for agent, shift, offsets, p in ((control, 0.2, [0.01, 0.02, 0.03, 0.04, 0.05], 0.01),
-                                     (feature_only, 0.0, [0.01, -0.01, 0.02, -0.02, 0.0], 0.4)):
+
+    def cells(agent, shift, offsets, p, old_cue):
+        """Seed k's rows: rho = its untrained net's + shift + offsets[k]; after the switch, rho toward the new
+        cue is the rho it had before, and toward the old one `old_cue` times that."""
+        out = []
         for seed, (base, offset) in enumerate(zip(untrained, offsets), 1):
             cell = {"task": "CuedBerry-v0", "agent": agent, "seed": seed, "passes_as_trained": True,
-                    "normalized_score": 0.7, "precision": 0.8}
-            data += [{**cell, "condition": "easy", "lesion": "none", "fs_rho": base + shift + offset, "fs_p": p},
-                     {**cell, "condition": "easy", "lesion": "untrained", "fs_rho": base, "fs_p": 0.5},
-                     {**cell, "condition": "easy", "lesion": "goal", "fs_rho": -0.3, "fs_p": 1.0},  # not a reference
-                     {**cell, "condition": "cue_change", "lesion": "none", "fs_rho": 0.1, "fs_p": p,
-                      "fs_rho_after": base + shift, "fs_rho_after_old_cue": base - shift}]
+                    "normalized_score": 0.7, "precision": 0.8, "fs_beta": 0.0}
+            rho = base + shift + offset
+            out += [{**cell, "condition": "easy", "lesion": "none", "fs_rho": rho, "fs_beta": rho / 2, "fs_p": p},
+                    {**cell, "condition": "easy", "lesion": "untrained", "fs_rho": base, "fs_p": 0.5},
+                    {**cell, "condition": "easy", "lesion": "goal", "fs_rho": -0.3, "fs_p": 1.0},  # not a reference
+                    {**cell, "condition": "cue_change", "lesion": "none", "fs_rho": 0.1, "fs_p": p,
+                     "fs_rho_before": rho, "fs_rho_after": rho, "fs_rho_after_old_cue": old_cue * rho}]
+        return out
+
+    data = (cells(control, 0.2, [0.01, 0.02, 0.03, 0.04, 0.05], 0.01, -0.5)
+            + cells(feature_only, 0.0, [0.01, -0.01, 0.02, -0.02, 0.0], 0.7, 1.0))
     gains = {g.agent: g for g in findings.feature_gains(plan, data)}
     assert set(gains) == {control, feature_only} and {g.condition for g in gains.values()} == {"easy"}
     assert gains[control].over_untrained.difference.mean == pytest.approx(0.23)
-    assert gains[control].turn.difference.mean == pytest.approx(0.4) and gains[control].significant == 5
+    assert gains[control].turn.difference.mean == pytest.approx(1.5 * 0.282)
+    assert (gains[control].above, gains[control].below) == (5, 0)
     assert gains[control].verdict == "its gains **follow the cued colour's tuning**"
-    # The feature-only agent's rho is above 0 (0.052 on average) but no more than its untrained net's.
+    # The feature-only agent's rho is above 0 (0.052 on average) but no more than its untrained net's, and its
+    # gains look the same toward both cues after the switch.
     assert gains[feature_only].rho.excludes_zero() and gains[feature_only].rho.mean == pytest.approx(0.052)
     assert gains[feature_only].verdict == "**no feature-similarity signature** beyond the untrained net's"
-    assert gains[feature_only].turn.verdict == "no difference"
+    assert (gains[feature_only].above, gains[feature_only].below) == (0, 0)
+    assert gains[feature_only].turn.difference.mean == 0.0 and gains[feature_only].turn.verdict == "no difference"
     found = "\n".join(findings.what_we_found(plan, data))
     assert (f"- **CuedBerry-v0, `easy` worlds, feature-similarity gain of `{control}` (Treue & Martinez-Trujillo "
             "1999):** rho 0.282 [") in found
-    assert ("(5/5 seeds with shuffle p < 0.05), minus the untrained net's +0.230 [+0.218, +0.242]: its gains "
-            "**follow the cued colour's tuning**. After a mid-episode cue switch (`cue_change`), rho toward the new "
-            "cue minus toward the old one: +0.400 [+0.400, +0.400], the gains **turn with the cue**.") in found
+    assert ("(seeds against the channel-shuffle null: 5/5 above it, 0/5 below it, at p < 0.05), minus the untrained "
+            "net's +0.230 [+0.218, +0.242]: its gains **follow the cued colour's tuning**. After a mid-episode cue "
+            "switch (`cue_change`), rho toward the new cue minus toward the old one, signed as rho before the switch: "
+            "+0.423 [") in found and "the gains **turn with the cue**." in found
+    from compare import markdown
+
+    table = "\n".join(markdown._attention(data))
+    assert f"| CuedBerry-v0 | `easy` | `{control}` | 0.282 [0.260, 0.304] | 0.141 [0.130, 0.152] | 5/5, 0/5 |" in table
+    assert f"| CuedBerry-v0 | `easy` | `{feature_only}` | 0.052 [0.028, 0.076] | 0.026 [0.014, 0.038] | 0/5, 0/5 |" in table
+    # Gains that damp the cued colour's channels (rho < 0, below the untrained net's) run against its tuning, and
+    # still turn with the cue: the sign before the switch carries over to the new cue.
+    damped = cells(control, -0.4, [0.01, 0.02, 0.03, 0.04, 0.05], 0.99, -0.5)
+    gain = findings.feature_gains(plan, damped)[0]
+    assert gain.rho.mean < 0 and (gain.above, gain.below) == (0, 5)
+    assert gain.verdict.startswith("its gains **run against the cued colour's tuning**")
+    assert gain.turn.verdict == "better"
+    # Gains that keep the old cue after the switch: toward the new cue what they had toward another colour.
+    kept = [{**r, "fs_rho_after": -0.5 * r["fs_rho_before"], "fs_rho_after_old_cue": r["fs_rho_before"]}
+            if r["condition"] == "cue_change" else r for r in cells(control, 0.2, [0.01] * 5, 0.01, 0.0)]
+    assert findings.feature_gains(plan, kept)[0].turn.verdict == "worse"
     # Above an untrained net whose rho is below 0 is not a signature: rho itself must be above 0.
     below = [{**r, "fs_rho": r["fs_rho"] - 0.3} if r["agent"] == control and r["lesion"] in ("none", "untrained") else r
              for r in data]
-    assert findings.feature_gains(plan, below)[0].verdict == ("**no feature-similarity signature**: above the "
-                                                             "untrained net's, but not above 0")
+    assert findings.feature_gains(plan, below)[0].verdict == ("**no feature-similarity signature**: different from "
+                                                             "the untrained net's, but not from 0")
     # With fewer than 5 seeds nothing is called; with no untrained net there is no reference, so no finding.
     assert "not judged, too few seeds" in findings.feature_gains(plan, [r for r in data if r["seed"] < 5])[0].verdict
     assert findings.feature_gains(plan, [r for r in data if r["lesion"] != "untrained"]) == []
