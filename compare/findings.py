@@ -280,6 +280,7 @@ class FeatureGain:
     rho: stats.Summary
     above: int  # seeds whose channel-shuffle p < 0.05: rho above the shuffle null
     below: int  # seeds whose p > 0.95: rho below it
+    untrained: stats.Summary  # the untrained nets' rho over the same seeds
     over_untrained: stats.Paired  # trained rho - untrained rho, paired by seed
     turn: Optional[stats.Paired]  # the turn (class doc) against 0, paired by seed
 
@@ -297,7 +298,8 @@ class FeatureGain:
 
     def sentence(self) -> str:
         text = (f"rho {fmt_ci(self.rho, 3)} (seeds against the channel-shuffle null: {self.above}/{self.rho.n} "
-                f"above it, {self.below}/{self.rho.n} below it, at p < 0.05), minus the untrained net's "
+                f"above it, {self.below}/{self.rho.n} below it, at p < 0.05); the untrained net's "
+                f"{fmt_ci(self.untrained, 3)}, and trained minus untrained, paired by seed, "
                 f"{fmt_difference(self.over_untrained.difference, 3)}: {self.verdict}.")
         if self.turn is not None:
             turned = {"better": "the gains **turn with the cue**", "worse": "the gains **keep the old cue**",
@@ -327,10 +329,12 @@ def feature_gains(plan: Plan, rows: list[dict]) -> list[FeatureGain]:
                 if not any(math.isnan(r.get(k, math.nan)) for k in ("fs_rho_before", "fs_rho_after",
                                                                      "fs_rho_after_old_cue"))}
         rho = {s: r["fs_rho"] for s, r in intact.items()}
+        reference = {s: r["fs_rho"] for s, r in untrained.items() if s in rho}
         out.append(FeatureGain(
             task, agent, condition, stats.summarize([rho[s] for s in sorted(rho)]),
             sum(r["fs_p"] < 0.05 for r in intact.values()), sum(r["fs_p"] > 0.95 for r in intact.values()),
-            stats.compare_paired(rho, {s: r["fs_rho"] for s, r in untrained.items()}, False),
+            stats.summarize([reference[s] for s in sorted(reference)]),
+            stats.compare_paired(rho, reference, False),
             stats.compare_paired(turn, dict.fromkeys(turn, 0.0), False) if turn else None))
     return out
 

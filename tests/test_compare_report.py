@@ -331,8 +331,10 @@ def test_feature_gain_is_judged_against_the_untrained_net_and_the_cue_switch_by_
     found = "\n".join(findings.what_we_found(plan, data))
     assert (f"- **CuedBerry-v0, `easy` worlds, feature-similarity gain of `{control}` (Treue & Martinez-Trujillo "
             "1999):** rho 0.282 [") in found
-    assert ("(seeds against the channel-shuffle null: 5/5 above it, 0/5 below it, at p < 0.05), minus the untrained "
-            "net's +0.230 [+0.218, +0.242]: its gains **follow the cued colour's tuning**. After a mid-episode cue "
+    assert gains[control].untrained.mean == pytest.approx(0.052)
+    assert ("(seeds against the channel-shuffle null: 5/5 above it, 0/5 below it, at p < 0.05); the untrained net's "
+            "0.052 [") in found
+    assert ("and trained minus untrained, paired by seed, +0.230 [+0.218, +0.242]: its gains **follow the cued colour's tuning**. After a mid-episode cue "
             "switch (`cue_change`), rho toward the new cue minus toward the old one, signed as rho before the switch: "
             "+0.423 [") in found and "the gains **turn with the cue**." in found
     from compare import markdown
