@@ -18,7 +18,7 @@ from typing import Optional
 
 from compare import stats
 from compare.grid import Plan
-from compare.tables import (THRESHOLDS, by_seed, censored_median, efficiency_rows, feature_rows, pass_rows,
+from compare.tables import (THRESHOLDS, by_seed, censored_median, cue_turn, efficiency_rows, feature_rows, pass_rows,
                             reversal_curves, win_stay_rows)
 from compare.variants import format_setting, parse_variant
 
@@ -267,12 +267,9 @@ CUE_SWITCH = "cue_change"  # the condition whose cue switches halfway (`compare.
 class FeatureGain:
     """One agent's feature-similarity gain (`compare.measures`: rho over channels between the cue-centred gain and
     the colour-centred tuning) over seeds, against the untrained net of the same seeds (its gains depend on the cue
-    too, through the goal template), and whether it turns with a mid-episode cue switch.
-
-    The turn of seed k is sign(rho_before) * (rho toward the new cue - rho toward the old one), after the switch:
-    gains that follow the cue keep the sign they had before toward the new cue and take the other toward the old
-    one, so the turn is > 0 whether the gains boost (rho > 0) or damp (rho < 0) the cued colour's channels; gains
-    that keep the old cue give < 0."""
+    too, through the goal template), and whether it turns with a mid-episode cue switch (`tables.cue_turn`: > 0
+    where the gains follow the new cue, < 0 where they keep the old one), against 0 and, where the untrained net
+    was switched too, against its turn: a net whose gains read the cue turns with it untrained."""
 
     task: str
     agent: str
@@ -283,6 +280,8 @@ class FeatureGain:
     untrained: stats.Summary  # the untrained nets' rho over the same seeds
     over_untrained: stats.Paired  # trained rho - untrained rho, paired by seed
     turn: Optional[stats.Paired]  # the turn (class doc) against 0, paired by seed
+    untrained_turn: Optional[stats.Summary] = None  # the untrained nets' turn over the same seeds
+    turn_over_untrained: Optional[stats.Paired] = None  # trained turn - untrained turn, paired by seed
 
     @property
     def verdict(self) -> str:
@@ -305,7 +304,15 @@ class FeatureGain:
             turned = {"better": "the gains **turn with the cue**", "worse": "the gains **keep the old cue**",
                       "no difference": "**no turn** detected"}.get(self.turn.verdict, f"not judged, {self.turn.verdict}")
             text += (f" After a mid-episode cue switch (`{CUE_SWITCH}`), rho toward the new cue minus toward the old "
-                     f"one, signed as rho before the switch: {fmt_difference(self.turn.difference, 3)}, {turned}.")
+                     f"one, signed as rho before the switch: {fmt_difference(self.turn.difference, 3)}, {turned}")
+            if self.turn_over_untrained is None:
+                return text + "."
+            versus = {"better": "training made them turn **more**", "worse": "they turn **less** than untrained",
+                      "no difference": "**no more than untrained**: the turn comes with the architecture, whose "
+                                       "gains read the cue through the goal template"
+                      }.get(self.turn_over_untrained.verdict, f"not judged, {self.turn_over_untrained.verdict}")
+            text += (f"; the untrained net's turn {fmt_ci(self.untrained_turn, 3)}, and trained minus untrained "
+                     f"{fmt_difference(self.turn_over_untrained.difference, 3)}: {versus}.")
         return text
 
 
@@ -324,10 +331,9 @@ def feature_gains(plan: Plan, rows: list[dict]) -> list[FeatureGain]:
         if condition is None:
             continue
         intact, untrained = values[(task, agent, condition, "none")], values[(task, agent, condition, "untrained")]
-        turn = {s: math.copysign(1.0, r["fs_rho_before"]) * (r["fs_rho_after"] - r["fs_rho_after_old_cue"])
-                for s, r in values.get((task, agent, CUE_SWITCH, "none"), {}).items()
-                if not any(math.isnan(r.get(k, math.nan)) for k in ("fs_rho_before", "fs_rho_after",
-                                                                     "fs_rho_after_old_cue"))}
+        turn, untrained_turn = ({s: t for s, r in values.get((task, agent, CUE_SWITCH, lesion), {}).items()
+                                 for t in [cue_turn(r)] if not math.isnan(t)} for lesion in ("none", "untrained"))
+        untrained_turn = {s: t for s, t in untrained_turn.items() if s in turn}
         rho = {s: r["fs_rho"] for s, r in intact.items()}
         reference = {s: r["fs_rho"] for s, r in untrained.items() if s in rho}
         out.append(FeatureGain(
@@ -335,7 +341,9 @@ def feature_gains(plan: Plan, rows: list[dict]) -> list[FeatureGain]:
             sum(r["fs_p"] < 0.05 for r in intact.values()), sum(r["fs_p"] > 0.95 for r in intact.values()),
             stats.summarize([reference[s] for s in sorted(reference)]),
             stats.compare_paired(rho, reference, False),
-            stats.compare_paired(turn, dict.fromkeys(turn, 0.0), False) if turn else None))
+            stats.compare_paired(turn, dict.fromkeys(turn, 0.0), False) if turn else None,
+            stats.summarize([untrained_turn[s] for s in sorted(untrained_turn)]) if untrained_turn else None,
+            stats.compare_paired(turn, untrained_turn, False) if untrained_turn else None))
     return out
 
 

@@ -24,8 +24,8 @@ from compare.measures import TUNING_METHOD
 from compare.plots import PLOTS
 from compare.scales import cost_text
 from compare.store import INVOCATIONS_FILE, read_json
-from compare.tables import (by_seed, feature_rows, group, index_in, lesion_effects, main_rows, pass_rows, set_size_rows,
-                            spatial_rows)
+from compare.tables import (by_seed, cue_turn, feature_rows, group, index_in, lesion_effects, main_rows, pass_rows,
+                            set_size_rows, spatial_rows)
 
 RESULTS_CSV = "results.csv"
 SUMMARY_CSV = "summary.csv"
@@ -179,7 +179,9 @@ def _attention(rows: list[dict]) -> list[str]:
              "layers. p is a channel-shuffle null (500 permutations): the share of shuffles whose rho reaches the "
              "observed one; the column counts the seeds above the null (p < 0.05) and below it (p > 0.95). "
              "The untrained net (same architecture, its initial weights) is the reference: its gains depend on "
-             "the cue too, through the goal template.", "", TUNING_METHOD, ""]
+             "the cue too, through the goal template. Where the cue switches mid-episode, rho after the switch is "
+             "measured toward the new cue and toward the old one; the turn is sign(rho before) * (toward the new - "
+             "toward the old): above 0 where the gains follow the new cue, below where they keep the old one.", "", TUNING_METHOD, ""]
     selected = feature_rows(rows)
     keys = ("task", "condition", "agent", "lesion")
     rho, beta = group(selected, keys, "fs_rho"), group(selected, keys, "fs_beta")
@@ -193,14 +195,20 @@ def _attention(rows: list[dict]) -> list[str]:
         counts[2] += 1
     switch = {name: group([r for r in selected if not math.isnan(r.get(name, math.nan))], keys, name)
               for name in ("fs_rho_before", "fs_rho_after", "fs_rho_after_old_cue")}
+    switch["fs_turn"] = group([{**r, "fs_turn": t} for r in selected for t in [cue_turn(r)] if not math.isnan(t)],
+                              keys, "fs_turn")
+
+    def untrained(values: dict, key: tuple) -> str:
+        return fmt_ci(values[(*key[:3], "untrained")], 3) if (*key[:3], "untrained") in values else "-"
+
     body = [[t, f"`{c}`", f"`{a}`", fmt_ci(rho[key], 3), fmt_ci(beta[key], 3),
-             "{0}/{2}, {1}/{2}".format(*significant[key]),
-             fmt_ci(rho[(t, c, a, "untrained")], 3) if (t, c, a, "untrained") in rho else "-"]
+             "{0}/{2}, {1}/{2}".format(*significant[key]), untrained(rho, key)]
             + [fmt_ci(switch[name][key], 3) if key in switch[name] else "-" for name in switch]
+            + [untrained(switch["fs_turn"], key)]
             for key in rho for (t, c, a, lesion) in [key] if lesion == "none"]
     lines += _table(["task", "condition", "agent", "rho [95% CI]", "beta [95% CI]", "seeds above, below the null",
                      "rho, untrained", "before the cue switch", "after, toward the new cue",
-                     "after, toward the old cue"], body)
+                     "after, toward the old cue", "turn", "turn, untrained"], body)
     return lines + _spatial(rows)
 
 

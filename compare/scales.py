@@ -87,8 +87,10 @@ SCALES: dict[str, dict[str, Any]] = {
         passes_conditions=(), eval_worlds=128, num_envs=256, num_steps=64),
     "attention": dict(
         _EVAL, agents=ATTENTION_AGENTS, envs=("CuedBerry-v0",), seeds=5, steps=1_000_000, train_difficulty="easy",
-        episode_steps=200, conditions=("easy", "cue_change", "near_hues", "setsize_30"), lesion_conditions=("easy",),
-        passes=(1,), passes_conditions=(), eval_worlds=64, num_envs=256, num_steps=16),
+        episode_steps=200, conditions=("easy", "cue_change", "near_hues", "setsize_30"),
+        # lesions at the cue switch too: the untrained net's gains read the cue, so they turn with it as well
+        lesion_conditions=("easy", "cue_change"), passes=(1,), passes_conditions=(), eval_worlds=64, num_envs=256,
+        num_steps=16),
     "passes": dict(
         _EVAL, agents=PASSES_AGENTS, envs=("CuedBerry-v0",), seeds=5, steps=1_000_000, train_difficulty="easy",
         episode_steps=200, conditions=("occluded", "clean"), lesion_conditions=("occluded",),

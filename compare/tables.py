@@ -175,6 +175,18 @@ def feature_rows(rows: list[dict]) -> list[dict]:
             and not math.isnan(r.get("fs_rho", math.nan))]
 
 
+def cue_turn(row: dict) -> float:
+    """How a row's feature-similarity gain turns at a mid-episode cue switch: sign(rho before the switch) *
+    (rho toward the new cue - rho toward the old one, after it); nan where the row has no switch. Gains that
+    follow the cue keep their sign toward the new cue and take the other toward the old one (the tuning is
+    centred over colours), so the turn is > 0 whether they boost (rho > 0) or damp (rho < 0) the cued colour's
+    channels; gains that keep the old cue give < 0."""
+    values = [row.get(k, math.nan) for k in ("fs_rho_before", "fs_rho_after", "fs_rho_after_old_cue")]
+    if any(math.isnan(v) for v in values):
+        return math.nan
+    return math.copysign(1.0, values[0]) * (values[1] - values[2])
+
+
 def spatial_rows(rows: list[dict]) -> list[dict]:
     """Rows with a spatial attention index (agents with feedback), at the trained T, intact or with the
     wrong goal cue."""

@@ -353,6 +353,26 @@ def test_feature_gain_is_judged_against_the_untrained_net_and_the_cue_switch_by_
     kept = [{**r, "fs_rho_after": -0.5 * r["fs_rho_before"], "fs_rho_after_old_cue": r["fs_rho_before"]}
             if r["condition"] == "cue_change" else r for r in cells(control, 0.2, [0.01] * 5, 0.01, 0.0)]
     assert findings.feature_gains(plan, kept)[0].turn.verdict == "worse"
+    # Where the untrained net met the switch too, the turn is judged against its turn: gains that read the cue
+    # turn with it untrained. Here the untrained net turns as far as the trained one, then a third as far.
+    switch = [r for r in data if r["condition"] == "cue_change" and r["lesion"] == "none"]
+    same = {g.agent: g for g in findings.feature_gains(plan, data + [{**r, "lesion": "untrained"} for r in switch])}
+    assert same[control].turn.verdict == "better" and same[control].turn_over_untrained.verdict == "no difference"
+    assert same[control].untrained_turn.mean == pytest.approx(same[control].turn.difference.mean)
+    turned_less = [{**r, "lesion": "untrained", "fs_rho_after_old_cue": 0.5 * r["fs_rho_before"]} for r in switch]
+    less = {g.agent: g for g in findings.feature_gains(plan, data + turned_less)}
+    assert less[control].turn_over_untrained.verdict == "better"
+    assert less[control].turn_over_untrained.difference.mean == pytest.approx(less[control].turn.difference.mean / 3 * 2)
+    # the feature-only agent keeps the same rho toward both cues (turn 0) where its untrained net turns: less
+    assert less[feature_only].turn_over_untrained.verdict == "worse"
+    text = "\n".join(findings.what_we_found(plan, data + [{**r, "lesion": "untrained"} for r in switch]))
+    assert ("the gains **turn with the cue**; the untrained net's turn 0.4" in text
+            and "and trained minus untrained +0.000 [+0.000, +0.000]: **no more than untrained**: the turn comes "
+                "with the architecture" in text)
+    table = "\n".join(markdown._attention(data + turned_less))
+    assert f"| CuedBerry-v0 | `cue_change` | `{control}` | 0.100 [0.100, 0.100] |" in table
+    row = next(line for line in table.splitlines() if f"| `cue_change` | `{control}` |" in line).split(" | ")
+    assert row[-2].startswith("0.42") and row[-1].startswith("0.14")  # the turn, trained and untrained
     # Above an untrained net whose rho is below 0 is not a signature: rho itself must be above 0.
     below = [{**r, "fs_rho": r["fs_rho"] - 0.3} if r["agent"] == control and r["lesion"] in ("none", "untrained") else r
              for r in data]
