@@ -20,7 +20,8 @@
 - `attention`: feature attention's test (issue 20): `feedback` beside its feature-gain-only variant
   (`feedback+spatial_strength=0.0`, the spatial gain map off) on CuedBerry-v0, 5 seeds of 1M steps,
   with the feature-similarity gain measured in every cell against the `untrained` and `feedback`
-  lesions. 10 runs, about 2.5 CPU-hours here: `--jobs 2`.
+  lesions, in the trained worlds and at a mid-episode cue switch. 10 runs, 2.3 CPU-hours here
+  (measured: 75 min at `--jobs 2` as five shards, docs/data/attention): `--jobs 2`.
 - `passes`: iterative processing's test (issue 20): `feedback` trained at T = 1 and at T = 3 on
   CuedBerry-v0's easy worlds under foliage and pixel noise (`occluded`: 20 discs, noise 0.25), brought
   in over the first half (`--clutter-ramp 0.5`: thrown in from the start, T = 1 never learned to
