@@ -1,7 +1,7 @@
 """The compare's plots (matplotlib, Agg), one PNG per table of results.md: learning curves with CI
-bands, sample efficiency, score against difficulty, every condition, lesion effects, the attention
-modulation index, the set-size curve, accuracy against T, and the reversal curve. Each draws the rows of its table's selection in
-`compare.tables`. Every PNG is written atomically.
+bands, sample efficiency, score against difficulty, every condition, lesion effects, the
+feature-similarity gain, the set-size curve, accuracy against T, and the reversal curve. Each draws the rows of
+its table's selection in `compare.tables`. Every PNG is written atomically.
 """
 
 from __future__ import annotations
