@@ -57,6 +57,24 @@ class Encoded(NamedTuple):
         return [Encoded(*(None if p is None else p[t] for p in parts)) for t in range(steps)]
 
 
+class Advanced(NamedTuple):
+    """What `Agent.advance` computes: the part of a step that depends on the agent's state, up to the heads."""
+
+    policy_in: torch.Tensor  # (N, head_in) what the actor reads
+    critic_in: Optional[torch.Tensor]  # (N, head_in) what the critic reads, where `value` is None
+    value: Optional[torch.Tensor]  # (N,) V(t) where the step needs it itself (the plastic layer's TD error)
+    state: dict[str, torch.Tensor]  # next state
+    internals: dict[str, torch.Tensor]
+
+    @staticmethod
+    def cat(parts: list["Advanced"]) -> "Advanced":
+        """T steps' outputs joined along the batch, (T x B, ...), for one `Agent.heads` call; no state."""
+        first = parts[0]
+        joined = [None if value is None else torch.cat([getattr(p, name) for p in parts])
+                  for name, value in zip(("policy_in", "critic_in", "value"), first[:3])]
+        return Advanced(*joined, {}, {})
+
+
 class AgentOutput(NamedTuple):
     """What one step of an agent returns."""
 
@@ -237,7 +255,31 @@ class Agent(nn.Module):
         prev_reward: Optional[torch.Tensor] = None,
         prev_action: Optional[torch.Tensor] = None,
     ) -> AgentOutput:
-        """The rest of a step, from `encode`'s output; arguments as `forward`."""
+        """The rest of a step, from `encode`'s output; arguments as `forward`: ``heads(advance(...))``."""
+        advanced = self.advance(encoded, state, episode_start, prev_reward, prev_action)
+        dist, value = self.heads(advanced)
+        return AgentOutput(dist, value, advanced.state, advanced.internals)
+
+    def heads(self, advanced: Advanced) -> tuple[Distribution, torch.Tensor]:
+        """The action distribution and V(t) from `advance`'s output, for any batch: nothing here depends
+        on the state, so PPO's replay runs it once over all T x B steps of a minibatch (`Advanced.cat`)."""
+        value = self.critic(advanced.critic_in)[:, 0] if advanced.value is None else advanced.value
+        logits = self.actor(advanced.policy_in)
+        if self.discrete:
+            return Categorical(logits=logits, validate_args=False), value
+        std = self.log_std.exp().expand_as(logits)
+        return Independent(Normal(logits, std, validate_args=False), 1, validate_args=False), value
+
+    def advance(
+        self,
+        encoded: Encoded,
+        state: dict[str, torch.Tensor],
+        episode_start: torch.Tensor,
+        prev_reward: Optional[torch.Tensor] = None,
+        prev_action: Optional[torch.Tensor] = None,
+    ) -> Advanced:
+        """The part of a step that depends on the agent's state: gains, trunk above conv1 (top-down
+        gain), core and plastic layer, up to what the heads read; arguments as `forward`."""
         cfg = self.config
         goal = encoded.goal  # (N, P)
         keep = 1.0 - episode_start.to(goal.dtype)  # (N,) 0 where the episode starts
@@ -283,20 +325,11 @@ class Agent(nn.Module):
         if cfg.core == "gru":
             next_state["h"] = features
 
+        next_state_order = self.state_shapes()  # initial_state's order
         if self.plastic is None:
-            value = self.critic(features)[:, 0]
-            policy_in = features
-        else:
-            policy_in, value = self._plastic_step(features, state, keep, reward, next_state, internals)
-
-        logits = self.actor(policy_in)
-        if self.discrete:
-            dist: Distribution = Categorical(logits=logits, validate_args=False)
-        else:
-            std = self.log_std.exp().expand_as(logits)
-            dist = Independent(Normal(logits, std, validate_args=False), 1, validate_args=False)
-        next_state = {key: next_state[key] for key in self.state_shapes()}  # initial_state's order
-        return AgentOutput(dist, value, next_state, internals)
+            return Advanced(features, features, None, {key: next_state[key] for key in next_state_order}, internals)
+        policy_in, value = self._plastic_step(features, state, keep, reward, next_state, internals)
+        return Advanced(policy_in, None, value, {key: next_state[key] for key in next_state_order}, internals)
 
     def _action_code(self, action: Optional[torch.Tensor], n: int, like: torch.Tensor) -> torch.Tensor:
         """(N, A) float: the one-hot of a Discrete action, a Box action as it is, zeros for None."""
@@ -319,7 +352,8 @@ class Agent(nn.Module):
         eligibility = state["eligibility"]
         # V(t-1) and r(t-1) need no reset: where an episode starts, keep = 0 zeroes M itself.
         prev_value = state["prev_value"]  # V(t-1), (N,)
-        y_before = self.plastic(x, hebb)
+        drive = self.plastic.linear(x)  # W x + b, the same before and after the write
+        y_before = self.plastic(x, hebb, drive)
         value = self.critic(y_before)[:, 0]  # V(t)
         if cfg.modulator == "td":
             # delta(t-1) = r(t-1) + gamma V(t) - V(t-1): a modulatory signal, not a path for gradients.
@@ -330,7 +364,7 @@ class Agent(nn.Module):
             y = y_before
         else:
             hebb = self.plastic.write(hebb, eligibility, modulation)
-            y = self.plastic(x, hebb)
+            y = self.plastic(x, hebb, drive)
         next_state["hebb"] = hebb
         next_state["eligibility"] = self.plastic.trace(eligibility, y, x, keep)
         next_state["prev_value"] = value.detach().clone()  # not an alias of value: torch.compile-safe

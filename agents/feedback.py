@@ -55,15 +55,22 @@ class Gains:
     def __call__(self, index: int, features: torch.Tensor) -> torch.Tensor:
         if index >= len(self.channel):
             return features
-        n, c, h, w = features.shape
-        kernel = self.query[index]  # (N, C)
-        # conv1x1 with a per-sample kernel: a product and a sum over channels, which keeps the features'
-        # channels-last layout (a batched matrix product needed an (N, C, hw) copy, and was slower).
-        logits = (features * kernel[:, :, None, None]).sum(dim=1) / c**0.5  # (N, h, w)
-        field = 1.0 + self.module.beta_s * torch.tanh(logits)  # (N, h, w), > 0 for beta_s < 1
-        spatial = field / field.mean(dim=(1, 2), keepdim=True)  # mean 1 over the map
+        out, spatial = apply_gain(features, self.channel[index], self.query[index], self.module.beta_s)
         self.spatial.append(spatial)
-        return features * self.channel[index][:, :, None, None] * spatial[:, None]
+        return out
+
+
+def apply_gain(features: torch.Tensor, channel: torch.Tensor, kernel: torch.Tensor, beta_s: float
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """F' = F * g * s (module doc) for one layer: features (N, C, h, w), channel gain g and query kernel q
+    (N, C) -> (F', the spatial gain s (N, h, w))."""
+    c = features.shape[1]
+    # conv1x1 with a per-sample kernel: a product and a sum over channels, which keeps the features'
+    # channels-last layout (a batched matrix product needed an (N, C, hw) copy, and was slower).
+    logits = (features * kernel[:, :, None, None]).sum(dim=1) / c**0.5  # (N, h, w)
+    field = 1.0 + beta_s * torch.tanh(logits)  # (N, h, w), > 0 for beta_s < 1
+    spatial = field / field.mean(dim=(1, 2), keepdim=True)  # mean 1 over the map
+    return features * channel[:, :, None, None] * spatial[:, None], spatial
 
 
 class TopDownGain(nn.Module):

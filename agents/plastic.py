@@ -41,12 +41,13 @@ class PlasticLayer(nn.Module):
         self.log_lambda = nn.Parameter(torch.tensor(0.0))
         self.modulator = layer_init(nn.Linear(in_size + 1, 1), std=1.0) if modulator == "learned" else None
 
-    def forward(self, x: torch.Tensor, hebb: torch.Tensor) -> torch.Tensor:
-        """x (N, Dx), Hebb (N, Dy, Dx) -> y (N, Dy)."""
+    def forward(self, x: torch.Tensor, hebb: torch.Tensor, drive: torch.Tensor | None = None) -> torch.Tensor:
+        """x (N, Dx), Hebb (N, Dy, Dx) -> y (N, Dy). ``drive``: W x + b where the caller has it already (a
+        step reads the layer before and after its write, with one x)."""
         # Hebb x, (N, Dy), as a product and a sum: at these sizes (N x 32 x 60) a batched matrix-vector
         # bmm took 2.8x as long, forward and backward, on this project's CPU.
         plastic = (hebb * x[:, None, :]).sum(dim=2)
-        return torch.tanh(self.linear(x) + self.alpha * plastic)
+        return torch.tanh((self.linear(x) if drive is None else drive) + self.alpha * plastic)
 
     def learned_modulation(self, x: torch.Tensor, reward: torch.Tensor) -> torch.Tensor:
         """Backpropamine's M = tanh(w_M . [x, r(t-1)]), (N,)."""

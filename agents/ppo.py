@@ -32,6 +32,8 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
+from agents.actor_critic import Advanced
+
 
 @dataclass
 class Rollout:
@@ -164,14 +166,16 @@ def evaluate_actions(
     state = {k: v[index] for k, v in rollout.initial_state.items()}
     if batched:
         encoded = agent.encode({k: v.reshape(steps * size, *v.shape[2:]) for k, v in obs.items()})
-        step_inputs = encoded.map(lambda x: x.reshape(steps, size, *x.shape[1:])).unbind()  # T x (B, ...)
-        run_step = agent.step
-    else:
-        step_inputs = ({k: v[t] for k, v in obs.items()} for t in range(steps))
-        run_step = agent
+        advanced = []
+        for t, inputs in enumerate(encoded.map(lambda x: x.reshape(steps, size, *x.shape[1:])).unbind()):
+            advanced.append(agent.advance(inputs, state, episode_start[t], prev_rewards[t], prev_actions[t]))
+            state = advanced[-1].state
+        dist, value = agent.heads(Advanced.cat(advanced))  # the heads over all T x B steps at once
+        logprob = dist.log_prob(actions.reshape(steps * size, *actions.shape[2:]))
+        return logprob.view(steps, size), dist.entropy().view(steps, size), value.view(steps, size)
     logprobs, entropies, values = [], [], []
-    for t, inputs in enumerate(step_inputs):
-        out = run_step(inputs, state, episode_start[t], prev_rewards[t], prev_actions[t])
+    for t in range(steps):
+        out = agent({k: v[t] for k, v in obs.items()}, state, episode_start[t], prev_rewards[t], prev_actions[t])
         logprobs.append(out.dist.log_prob(actions[t]))
         entropies.append(out.dist.entropy())
         values.append(out.value)

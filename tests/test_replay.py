@@ -113,6 +113,26 @@ def test_the_batched_replay_runs_the_bottom_up_trunk_once_per_minibatch():
         handle.remove()
 
 
+@pytest.mark.parametrize("preset", ["feedback", "dopamine"])
+def test_the_batched_replay_runs_the_heads_once_per_minibatch(preset):
+    """Nothing in the actor (nor, without the plastic layer, the critic) depends on the state: the batched
+    replay runs it once over all T x B steps, the sequential one once per step."""
+    agent, rollout = collect(preset, {}, "discrete")
+    calls = {"actor": [], "critic": []}
+    handles = [getattr(agent, name).register_forward_hook(lambda m, args, out, name=name: calls[name].append(
+        args[0].shape[0])) for name in calls]
+    try:
+        evaluate_actions(agent, rollout, torch.tensor([0, 2]), recurrent=True, batched=True)
+        # the plastic layer's step reads V(t) itself (its TD error), so its critic runs per step
+        assert calls == {"actor": [STEPS * 2], "critic": [2] * STEPS if preset == "dopamine" else [STEPS * 2]}
+        calls = {"actor": [], "critic": []}
+        evaluate_actions(agent, rollout, torch.tensor([0, 2]), recurrent=True, batched=False)
+        assert calls == {"actor": [2] * STEPS, "critic": [2] * STEPS}
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 def test_the_compiled_agent_equals_the_eager_one():
     """--compile: the same log-probs, values and gradients through torch.compile (inductor) as eagerly."""
     agent, rollout = collect("full", {}, "discrete")
@@ -120,7 +140,8 @@ def test_the_compiled_agent_equals_the_eager_one():
     eager = replay_with_gradients(agent, rollout, index, batched=True)
     compile_agent(agent)
     compiled = replay_with_gradients(agent, rollout, index, batched=True)
-    assert not agent.encode.failed and not agent.step.failed, "torch.compile fell back to eager"
+    assert not any(getattr(agent, name).failed for name in ("encode", "advance", "heads")), \
+        "torch.compile fell back to eager"
     for name, c, e in zip(("log-probs", "entropies", "values"), compiled[:3], eager[:3]):
         torch.testing.assert_close(c, e, rtol=1e-4, atol=1e-5, msg=lambda m: f"{name}: {m}")
     for name in eager[3]:

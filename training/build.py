@@ -97,10 +97,11 @@ class _CompiledOrEager:
 
 
 def compile_agent(agent: torch.nn.Module) -> torch.nn.Module:
-    """``agent`` with its `encode` and `step` compiled (forward calls both, PPO's replay each), in place.
-    Parameters, state dict and checkpoints are unchanged; each new batch shape compiles once."""
-    agent.encode = _CompiledOrEager(agent.encode, "encode")
-    agent.step = _CompiledOrEager(agent.step, "step")
+    """``agent`` with its `encode`, `advance` and `heads` compiled (forward calls all three through `step`,
+    PPO's replay each), in place. Parameters, state dict and checkpoints are unchanged; each new batch shape
+    compiles once."""
+    for name in ("encode", "advance", "heads"):
+        setattr(agent, name, _CompiledOrEager(getattr(agent, name), name))
     return agent
 
 
