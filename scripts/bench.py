@@ -74,6 +74,9 @@ class TrainBench:
     """Difficulty preset of the worlds; left out: the task's default."""
     updates: int = 3
     """Timed updates after one warm-up update."""
+    repeats: int = 1
+    """Times each path (each beside its own ceiling) is measured per preset, in alternating order; the
+    table gives medians, and each fraction of the ceiling its range over the repeats."""
     paths: tuple[Literal["sequential", "batched", "compiled"], ...] = ("sequential", "batched")
     """Training paths to time: PPO's sequential replay, its batched replay, and the batched replay with the
     agent compiled (torch.compile)."""
@@ -83,13 +86,15 @@ class TrainBench:
         need("presets", list(self.presets or ()), self.presets != () and not unknown,
              f"one or more of {', '.join(agents.PRESETS)}")
         need("updates", self.updates, self.updates >= 1, "an integer >= 1")
+        need("repeats", self.repeats, self.repeats >= 1, "an integer >= 1")
         overrides = {name: getattr(self, name) for name in ("num_envs", "num_steps", "update_epochs",
                                                              "num_minibatches", "difficulty")
                      if getattr(self, name) is not None}
         base = dataclasses.replace(Config(device=self.device), **overrides)
         validate(base)  # the trainer's own checks, before anything is printed
         need("paths", list(self.paths), len(self.paths) > 0, "one or more of sequential, batched, compiled")
-        bench_train(self.presets or list(agents.PRESETS), base, updates=self.updates, paths=self.paths)
+        bench_train(self.presets or list(agents.PRESETS), base, updates=self.updates, paths=self.paths,
+                    repeats=self.repeats)
 
 
 @dataclass

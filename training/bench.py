@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import io
 import os
+import statistics
 import tempfile
 import time
 from typing import Optional, Sequence
@@ -120,12 +121,13 @@ PATHS = {  # bench name -> the Config fields of that training path
 
 
 def bench_train(presets: Sequence[str], base: Optional[Config] = None, updates: int = 3,
-                paths: Sequence[str] = ("sequential", "batched")) -> list[dict]:
+                paths: Sequence[str] = ("sequential", "batched"), repeats: int = 1) -> list[dict]:
     """Each preset trained along each of ``paths`` (`PATHS`) for ``updates`` updates after one warm-up
-    update, the paths in alternating order from preset to preset, each beside the no-overhead ceiling
+    update, ``repeats`` times, the paths in alternating order, each beside the no-overhead ceiling
     (`ceiling_sps`) measured just before it, so that a busy or quiet spell of a shared machine moves
-    both. Prints each path's steps/s, its fraction of its ceiling and the ratio of the last path to the
-    first, and the env alone; returns the rows."""
+    both. Prints each path's steps/s and ceiling (medians over the repeats), its fraction of its ceiling
+    (the median of the repeats' fractions, with their range where repeats > 1) and the ratio of the last
+    path to the first, and the env alone; returns the rows."""
     base = base or Config()
     base = dataclasses.replace(base, video_interval=0, image_interval=0, checkpoint_interval=0, progress=False)
     batch = base.num_envs * base.num_steps
@@ -136,8 +138,10 @@ def bench_train(presets: Sequence[str], base: Optional[Config] = None, updates: 
           f"per update, {base.update_epochs} epochs, {base.num_minibatches} minibatches; {base.env} "
           f"{base.env_make_kwargs() or ''}")
     print("ceiling: a plain batched CNN with the trunk's layers doing the same PPO work per sample, measured "
-          "before each path; 'of ceiling' = the path's steps/s over it")
-    columns = "".join(f" {p + ' SPS':>15} {'ceiling':>8} {'of ceiling':>10}" for p in paths)
+          "before each path; 'of ceiling' = the path's steps/s over it"
+          + (f"; medians of {repeats} repeats, the fraction's range in brackets" if repeats > 1 else ""))
+    width = 22 if repeats > 1 else 10
+    columns = "".join(f" {p + ' SPS':>15} {'ceiling':>8} {'of ceiling':>{width}}" for p in paths)
     ratio = f"{paths[-1]}/{paths[0]}" if len(paths) > 1 else ""
     header = f"{'preset':<12} {'params':>9}{columns} {ratio:>20} {'env SPS':>10}"
     print(header)
@@ -146,14 +150,28 @@ def bench_train(presets: Sequence[str], base: Optional[Config] = None, updates: 
     for number, preset in enumerate(presets):
         config = dataclasses.replace(base, agent=preset, total_steps=batch * (updates + 1))
         env_sps = env_only_sps(config, steps=max(50, base.num_steps * 2))
-        order = list(paths) if number % 2 == 0 else list(reversed(paths))  # neither path always runs first
         row = {"preset": preset, "env_sps": env_sps}
-        for path in order:
-            row[f"{path}_ceiling"] = ceiling_sps(config, device)
-            row[f"{path}_sps"], row["params"] = _train_sps(dataclasses.replace(config, **PATHS[path]), preset)
+        runs: dict[str, list[tuple[float, float]]] = {path: [] for path in paths}  # (steps/s, ceiling) per repeat
+        for repeat in range(repeats):
+            order = list(paths) if (number + repeat) % 2 == 0 else list(reversed(paths))  # neither always first
+            for path in order:
+                ceiling = ceiling_sps(config, device)
+                sps, row["params"] = _train_sps(dataclasses.replace(config, **PATHS[path]), preset)
+                runs[path].append((sps, ceiling))
+        for path, measured in runs.items():
+            fractions = sorted(sps / ceiling for sps, ceiling in measured)
+            row[f"{path}_sps"] = statistics.median(sps for sps, _ in measured)
+            row[f"{path}_ceiling"] = statistics.median(ceiling for _, ceiling in measured)
+            row[f"{path}_fraction"] = statistics.median(fractions)
+            row[f"{path}_fraction_range"] = (fractions[0], fractions[-1])
         rows.append(row)
-        cells = "".join(f" {row[f'{p}_sps']:>15,.0f} {row[f'{p}_ceiling']:>8,.0f} "
-                        f"{row[f'{p}_sps'] / row[f'{p}_ceiling']:>10.2f}" for p in paths)
+
+        def fraction(path: str) -> str:
+            low, high = row[f"{path}_fraction_range"]
+            text = f"{row[f'{path}_fraction']:.2f}" + (f" [{low:.2f}, {high:.2f}]" if repeats > 1 else "")
+            return f"{text:>{width}}"
+
+        cells = "".join(f" {row[f'{p}_sps']:>15,.0f} {row[f'{p}_ceiling']:>8,.0f} {fraction(p)}" for p in paths)
         print(f"{preset:<12} {row['params']:>9,}{cells} {row[f'{paths[-1]}_sps'] / row[f'{paths[0]}_sps']:>19.2f}x "
               f"{env_sps:>10,.0f}", flush=True)
     return rows

@@ -1,0 +1,31 @@
+"""`bench.py train`'s table: each path beside its own ceiling, repeated in alternating order, medians and ranges."""
+
+from __future__ import annotations
+
+from training import bench
+from training.config import Config
+
+
+def test_bench_train_repeats_alternate_the_paths_and_report_medians_of_the_fractions(monkeypatch, capsys):
+    calls = []
+    ceilings = iter([1000.0, 2000.0, 1000.0, 1000.0, 2000.0, 1000.0])  # one per measured path, in call order
+    speeds = {"sequential": iter([500.0, 900.0, 400.0]), "batched": iter([800.0, 700.0, 600.0])}
+
+    def train_sps(config, preset):
+        path = "batched" if config.replay == "batched" else "sequential"
+        calls.append(path)
+        return next(speeds[path]), 123
+
+    monkeypatch.setattr(bench, "ceiling_sps", lambda config, device: next(ceilings))
+    monkeypatch.setattr(bench, "_train_sps", train_sps)
+    monkeypatch.setattr(bench, "env_only_sps", lambda config, steps: 1.0)
+    monkeypatch.setattr(bench, "set_cpu_threads", lambda: None)  # the test process keeps its threads
+    base = Config(device="cpu", num_envs=4, num_steps=4, num_minibatches=2)
+    [row] = bench.bench_train(["recurrent"], base, updates=1, repeats=3)
+    assert calls == ["sequential", "batched", "batched", "sequential", "sequential", "batched"]
+    # sequential: 500/1000, 900/1000, 400/2000 = 0.5, 0.9, 0.2; batched: 800/2000, 700/1000, 600/1000 = 0.4, 0.7, 0.6
+    assert row["sequential_fraction"] == 0.5 and row["sequential_fraction_range"] == (0.2, 0.9)
+    assert row["batched_fraction"] == 0.6 and row["batched_fraction_range"] == (0.4, 0.7)
+    assert row["sequential_sps"] == 500.0 and row["batched_ceiling"] == 1000.0
+    out = capsys.readouterr().out
+    assert "medians of 3 repeats" in out and "0.50 [0.20, 0.90]" in out and "0.60 [0.40, 0.70]" in out
