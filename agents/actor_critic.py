@@ -12,6 +12,11 @@ One step, for a batch of N environments:
     y(t)     = PlasticLayer(c(t), Hebb)                     dopamine: Hebb written by delta(t-1)
     pi(a|.)  = Categorical(W_pi y) or Normal(W_pi y, exp(log_std));   V(t) = W_v y
 
+In code a step is ``step(encode(obs))``, and ``step`` is ``heads(advance(...))``: `encode` is what needs
+no state (the trunk, or conv1 alone under top-down gain), `advance` what does (the gains and the trunk
+above conv1, the core, the plastic layer), `heads` the policy and value heads. PPO's replay runs `encode`
+and `heads` once over all T x B steps of a minibatch and steps only `advance` through time.
+
 The equations of each mechanism are in its module: ``agents.feedback``, ``agents.whatwhere``,
 ``agents.plastic``, ``agents.core``, ``agents.vision``.
 """
