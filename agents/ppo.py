@@ -138,8 +138,9 @@ def evaluate_actions(
     whole sequence from the rollout's initial state; gradients flow through time (truncated BPTT
     over the rollout, cut at episode starts by the agent's own reset). With ``batched`` the part
     of the agent that does not depend on its state (`Agent.encode`: the conv trunk, or conv1
-    under top-down gain) runs once over all T x B frames, and only `Agent.step` goes through
-    time, as CleanRL's ``ppo_atari_lstm`` runs its CNN over T x B and steps only the LSTM; without
+    under top-down gain) and the heads (`Agent.heads`) run once over all T x B frames, and only
+    `Agent.advance` goes through time, as CleanRL's ``ppo_atari_lstm`` runs its CNN over T x B and
+    steps only the LSTM; without
     it the whole agent runs one time step at a time (the reference the batched replay is tested
     against). Stateless agents: ``index`` picks samples of the flattened (T * N) rollout, run in
     one pass. Returns three tensors shaped (T, B) (recurrent) or (B,) (stateless).
