@@ -34,7 +34,7 @@ import torch
 from common.flags import safe_streams
 from compare.grid import CompareError, Plan, Unit
 from compare.work import UnitError, run_group
-from training import set_cpu_threads
+from training import prepare_cpu_process
 
 LAUNCHERS = ("local", "ray")
 
@@ -108,8 +108,8 @@ def _start_worker(processes: int, parent: int) -> None:
     _leave_with(parent)
     safe_streams()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    set_cpu_threads(processes)
-    # The trainer calls set_cpu_threads() again for itself; OMP_NUM_THREADS makes it keep this share.
+    prepare_cpu_process(processes)
+    # The trainer calls prepare_cpu_process() again for itself; OMP_NUM_THREADS makes it keep this share.
     os.environ.setdefault("OMP_NUM_THREADS", str(torch.get_num_threads()))
 
 
@@ -165,7 +165,7 @@ def _on_ray(groups: Sequence[Group], plan: Plan, out: str, on_done: Callable[[Gr
 
 
 def _ray_task(group: Group, plan: Plan, out: str) -> int:
-    set_cpu_threads()  # Ray sets OMP_NUM_THREADS to the task's CPUs, which rules
+    prepare_cpu_process()  # Ray sets OMP_NUM_THREADS to the task's CPUs, which rules
     return run_group(group, plan, out, progress=False)
 
 

@@ -34,7 +34,7 @@ from compare.store import (INVOCATIONS_FILE, PLAN_FILE, load_cell, load_cells, p
                            record_invocation, save_cell, write_json)
 from compare.variants import parse_variant, trainer_overrides, variant_of_run
 from compare.work import calibrate, groups_of
-from training import set_cpu_threads
+from training import prepare_cpu_process
 from training.checkpoint import CHECKPOINT_FILE, CheckpointError, read_run
 from training.checks import validate
 from training.config import Config, ConfigError
@@ -223,7 +223,7 @@ def locked_out(out: str) -> Iterator[None]:
 def _run(args: CompareArgs, plan: Plan, units: list[Unit]) -> str:
     device = resolve_device(plan.device, "--device") if args.launcher == "local" else None  # a Ray cluster's own
     if device is not None and device.type == "cpu":
-        set_cpu_threads()
+        prepare_cpu_process()
     prepare_out(args.out, plan)
     if device is not None and cost(plan)["cpu_hours"] >= ESTIMATE_FROM_HOURS:
         todo = [u for u in shard_units(units, plan.shard) if u.run_dir is None and load_cell(args.out, "train", u.key) is None]

@@ -19,7 +19,7 @@ def test_bench_train_repeats_alternate_the_paths_and_report_medians_of_the_fract
     monkeypatch.setattr(bench, "ceiling_sps", lambda config, device: next(ceilings))
     monkeypatch.setattr(bench, "_train_sps", train_sps)
     monkeypatch.setattr(bench, "env_only_sps", lambda config, steps: 1.0)
-    monkeypatch.setattr(bench, "set_cpu_threads", lambda: None)  # the test process keeps its threads
+    monkeypatch.setattr(bench, "prepare_cpu_process", lambda: None)  # the test process keeps its threads
     base = Config(device="cpu", num_envs=4, num_steps=4, num_minibatches=2)
     [row] = bench.bench_train(["recurrent"], base, updates=1, repeats=3)
     assert calls == ["sequential", "batched", "batched", "sequential", "sequential", "batched"]

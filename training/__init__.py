@@ -8,7 +8,7 @@
 """
 
 from common.device import resolve_device
-from training.build import TRAINING_ENV_OPTIONS, make_agent, make_env, set_cpu_threads
+from training.build import TRAINING_ENV_OPTIONS, make_agent, make_env, prepare_cpu_process
 from training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from training.config import Config, ConfigError, parse_config
 from training.loop import NonFiniteError, TrainResult, train, train_population
@@ -28,7 +28,7 @@ __all__ = [
     "record_episode",
     "resolve_device",
     "save_checkpoint",
-    "set_cpu_threads",
+    "prepare_cpu_process",
     "train",
     "train_population",
 ]

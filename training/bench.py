@@ -26,7 +26,7 @@ from torch import nn
 from agents.config import AgentConfig
 from agents.vision import to_float_image
 from common.device import resolve_device
-from training.build import TRAINING_ENV_OPTIONS, make_env, set_cpu_threads
+from training.build import TRAINING_ENV_OPTIONS, make_env, prepare_cpu_process
 from training.config import Config
 from training.loop import train, train_population
 
@@ -133,7 +133,7 @@ def bench_train(presets: Sequence[str], base: Optional[Config] = None, updates: 
     batch = base.num_envs * base.num_steps
     device = resolve_device(base.device, "--device")
     if device.type == "cpu":
-        set_cpu_threads()
+        prepare_cpu_process()
     print(f"device {device}, {torch.get_num_threads()} threads; {base.num_envs} worlds x {base.num_steps} steps "
           f"per update, {base.update_epochs} epochs, {base.num_minibatches} minibatches; {base.env} "
           f"{base.env_make_kwargs() or ''}")
@@ -188,7 +188,7 @@ def bench_population(preset: str, seeds: int, base: Optional[Config] = None, upd
                                progress=False, population=1)
     device = resolve_device(base.device, "--device")
     if device.type == "cpu":
-        set_cpu_threads()
+        prepare_cpu_process()
     per_run = base.num_envs * base.num_steps
     base = dataclasses.replace(base, total_steps=per_run * updates)
     print(f"device {device}, {torch.get_num_threads()} threads; {preset} on {base.env}, {seeds} seeds x "

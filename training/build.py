@@ -19,6 +19,7 @@ import torch
 import agents
 import envs  # registers the tasks
 from common.flags import first_line
+from common.heap import keep_freed_memory
 from training.config import Config, ConfigError
 
 # The policy's actions are valid by construction, so the env's per-step value check (a host
@@ -26,15 +27,18 @@ from training.config import Config, ConfigError
 TRAINING_ENV_OPTIONS = {"copy": False, "validate_actions": False}
 
 
-def set_cpu_threads(processes_here: int = 1) -> None:
-    """Give each training process on this machine its share of the cores, less one.
+def prepare_cpu_process(processes_here: int = 1) -> None:
+    """Set this process up to train: each training process on this machine gets its share of the
+    cores, less one, and glibc keeps freed memory (`common.heap`) instead of faulting fresh pages
+    in for every replay.
 
     torch's worker threads spin while they wait, so when the cores are oversubscribed (the
     TensorBoard event writer, a browser, another run) small convolutions slow down many times
     over: measured on a 2-core VM, 2 threads were 1.25x faster than 1 when idle and 20-80x slower
     beside one other busy process. So one core is left free, and a 2-core machine trains on one
-    thread. OMP_NUM_THREADS, when set, rules.
+    thread. OMP_NUM_THREADS, when set, rules, as glibc's MALLOC_* variables do for the heap.
     """
+    keep_freed_memory()
     if "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // processes_here - 1))
 

@@ -24,7 +24,7 @@ from agents.runner import Carry, sample
 from common.device import resolve_device
 from training import distributed, monitor
 from training.build import (TRAINING_ENV_OPTIONS, action_bounds, action_example, compile_agent, make_agent,
-                            make_env, set_cpu_threads)
+                            make_env, prepare_cpu_process)
 from training.checkpoint import CHECKPOINT_FILE
 from training.checks import validate
 from training.config import Config, ConfigError
@@ -89,7 +89,7 @@ def train_population(configs: Sequence[Config], *, max_updates: Optional[int] = 
         if device.type == "cuda" and process.distributed:
             device = torch.device("cuda", process.local_rank)
         if device.type == "cpu":
-            set_cpu_threads(process.local_world_size)
+            prepare_cpu_process(process.local_world_size)
         results = _train(configs, device, process, max_updates, population)
     except BaseException:
         distributed.teardown(process)
