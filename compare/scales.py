@@ -126,8 +126,8 @@ def estimate_text(units, plan: Plan, measured: dict, jobs: int, seconds: float) 
     difficulty), measured in ``seconds``; ``jobs`` groups train at once."""
     run_seconds = [plan.steps / measured[(u.task, u.agent, u.difficulty)] for u in units]
     total = sum(run_seconds)
-    rates = ", ".join(f"{agent}{'@' + difficulty if difficulty != plan.train_difficulty else ''} on {task} "
-                      f"{sps:,.0f}" for (task, agent, difficulty), sps in measured.items())
+    # an agent's name carries its difficulty where that is not the plan's (`feedback@hard`)
+    rates = ", ".join(f"{agent} on {task} {sps:,.0f}" for (task, agent, _), sps in measured.items())
     return (f"estimated training time: {total / 3600:.1f} CPU-hours for {len(units)} runs, about "
             f"{total / 3600 / max(jobs, 1):.1f} h at --jobs {jobs} (calibrated here in {seconds:.0f} s, steps/s: "
             f"{rates}); evaluation adds minutes")

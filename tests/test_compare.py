@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -470,6 +471,10 @@ def test_a_big_grid_says_its_training_time_here_before_it_starts(tmp_path, capsy
     hours = sum(plan.steps / measured[(u.task, u.agent, u.difficulty)] for u in units) / 3600
     text = scales.estimate_text(units, plan, measured, jobs=2, seconds=3.0)
     assert f"{hours:.1f} CPU-hours for {len(units)} runs, about {hours / 2:.1f} h at --jobs 2" in text
+
+    hard = types.SimpleNamespace(task="CuedBerry-v0", agent="feedback@hard", difficulty="hard")
+    text = scales.estimate_text([hard], plan, {("CuedBerry-v0", "feedback@hard", "hard"): 1000.0}, jobs=1, seconds=1.0)
+    assert "feedback@hard on CuedBerry-v0 1,000" in text and "@hard@hard" not in text
 
     monkeypatch.setattr(compare.run, "ESTIMATE_FROM_HOURS", 0.0)
     one = tiny(tmp_path / "one", agents=("feedforward",), seeds=1, conditions=("easy",), passes=(1,))
