@@ -29,3 +29,15 @@ def test_bench_train_repeats_alternate_the_paths_and_report_medians_of_the_fract
     assert row["sequential_sps"] == 500.0 and row["batched_ceiling"] == 1000.0
     out = capsys.readouterr().out
     assert "medians of 3 repeats" in out and "0.50 [0.20, 0.90]" in out and "0.60 [0.40, 0.70]" in out
+    assert "batched/sequential" in out and "1.40x" in out  # median steps/s 700 / 500
+
+
+def test_bench_train_with_one_path_prints_no_ratio(monkeypatch, capsys):
+    monkeypatch.setattr(bench, "ceiling_sps", lambda config, device: 1000.0)
+    monkeypatch.setattr(bench, "_train_sps", lambda config, preset: (800.0, 123))
+    monkeypatch.setattr(bench, "env_only_sps", lambda config, steps: 1.0)
+    monkeypatch.setattr(bench, "prepare_cpu_process", lambda: None)
+    base = Config(device="cpu", num_envs=4, num_steps=4, num_minibatches=2)
+    bench.bench_train(["recurrent"], base, updates=1, paths=("batched",))
+    row = capsys.readouterr().out.splitlines()[-1]
+    assert row.split()[:5] == ["recurrent", "123", "800", "1,000", "0.80"] and "x" not in row

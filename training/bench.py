@@ -172,8 +172,8 @@ def bench_train(presets: Sequence[str], base: Optional[Config] = None, updates: 
             return f"{text:>{width}}"
 
         cells = "".join(f" {row[f'{p}_sps']:>15,.0f} {row[f'{p}_ceiling']:>8,.0f} {fraction(p)}" for p in paths)
-        print(f"{preset:<12} {row['params']:>9,}{cells} {row[f'{paths[-1]}_sps'] / row[f'{paths[0]}_sps']:>19.2f}x "
-              f"{env_sps:>10,.0f}", flush=True)
+        speedup = f"{row[f'{paths[-1]}_sps'] / row[f'{paths[0]}_sps']:.2f}x" if len(paths) > 1 else ""  # one path: none
+        print(f"{preset:<12} {row['params']:>9,}{cells} {speedup:>20} {env_sps:>10,.0f}", flush=True)
     return rows
 
 
