@@ -17,8 +17,8 @@ from typing import Optional
 
 import numpy as np
 
-from compare import findings, stats
-from compare.findings import fmt, fmt_ci, table as _table
+from compare import findings, gains, stats
+from compare.text import fmt, fmt_ci, table as _table
 from compare.grid import CONDITIONS, SET_SIZE_TARGETS, SET_SIZES, Plan
 from compare.measures import TUNING_METHOD
 from compare.plots import PLOTS
@@ -265,13 +265,13 @@ def _passes(plan: Plan, rows: list[dict]) -> list[str]:
                                        if (t, a, c, p) in precision else "-" for p in ts]
             for (t, a, c) in sorted({k[:3] for k in precision}, key=lambda k: (k[0], k[1], index_in(plan.conditions, k[2])))]
     lines += _table(["task", "agent", "condition"] + [f"T = {p}" for p in ts], body)
-    gains = findings.passes_gains(plan, rows)
-    if gains:
+    found = gains.passes_gains(plan, rows)
+    if found:
         lines += [f"Is the gain from passes larger where the worlds are hard? Each gain is per seed (more passes minus "
-                  f"fewer, in the same worlds), and its difference between a sweep condition and `{gains[0].reference}` "
+                  f"fewer, in the same worlds), and its difference between a sweep condition and `{found[0].reference}` "
                   "worlds is paired by seed; recurrent processing should gain more under occlusion and noise "
                   "(Spoerer et al. 2017).", ""]
-        lines += [f"- {gain.sentence()}" for gain in gains] + [""]
+        lines += [f"- {gain.sentence()}" for gain in found] + [""]
     return lines
 
 

@@ -13,6 +13,7 @@ import pytest
 import compare.run
 import compare.work
 from compare import findings, grid, scales, stats, tables, variants
+from compare.gains import feature_gains, passes_gains
 from compare.cli import CompareArgs, _description
 from compare.grid import CompareError
 from compare.run import make_plan
@@ -95,7 +96,7 @@ def test_variants_with_settings_set_the_agent_and_the_worlds():
 
 
 def test_matched_pairs_cover_variants_in_the_same_worlds():
-    from compare.findings import matched_pairs
+    from compare.pairs import matched_pairs
 
     plan = grid.Plan(**{**scales.SCALES["default"], "agents": ("feedforward+taste=True", "recurrent+taste=True", "feedback+taste=True",
                              "feedback+plastic=True+taste=True", "feedback", "feedback+plastic=True")})
@@ -274,7 +275,7 @@ def test_the_gain_from_passes_under_occlusion_is_judged_against_clean_worlds_pai
             data += rows(one, condition, t, [v + w for v, w in zip(base, wobble)], False)
         for t in (1, 2, 4):  # T = 3's: T = 4 gains 0.1 over T = 1 under occlusion, loses 0.1 in clean worlds
             data += rows(three, condition, t, [v + t3_gain + (sweep if t == 4 else 0.0) for v in base], False)
-    gains = {(g.what.split(",")[0], g.metric): g for g in findings.passes_gains(plan, data)}
+    gains = {(g.what.split(",")[0], g.metric): g for g in passes_gains(plan, data)}
     trained = gains[(f"`{three}` minus `{one}`", "normalized_score")]
     assert (trained.trained, trained.condition, trained.reference) == (True, "occluded", "clean")
     assert trained.pair.verdict == "better" and trained.pair.difference.mean == pytest.approx(0.25)
@@ -291,7 +292,7 @@ def test_the_gain_from_passes_under_occlusion_is_judged_against_clean_worlds_pai
             "+0.30] in `occluded` worlds, +0.05 [+0.05, +0.05] in `clean` ones; the gain is **larger** under "
             "`occluded`: +0.25 [+0.25, +0.25] (paired, n = 5 seeds).") in found
     # Without clean or easy worlds in the sweep there is nothing to measure a gain against.
-    assert findings.passes_gains(grid.Plan(**{**scales.SCALES["passes"], "passes_conditions": ("occluded",)}), data) == []
+    assert passes_gains(grid.Plan(**{**scales.SCALES["passes"], "passes_conditions": ("occluded",)}), data) == []
 
 
 def test_feature_gain_is_judged_against_the_untrained_net_and_the_cue_switch_by_seed():
@@ -316,7 +317,7 @@ def test_feature_gain_is_judged_against_the_untrained_net_and_the_cue_switch_by_
 
     data = (cells(control, 0.2, [0.01, 0.02, 0.03, 0.04, 0.05], 0.01, -0.5)
             + cells(feature_only, 0.0, [0.01, -0.01, 0.02, -0.02, 0.0], 0.7, 1.0))
-    gains = {g.agent: g for g in findings.feature_gains(plan, data)}
+    gains = {g.agent: g for g in feature_gains(plan, data)}
     assert set(gains) == {control, feature_only} and {g.condition for g in gains.values()} == {"easy"}
     assert gains[control].over_untrained.difference.mean == pytest.approx(0.23)
     assert gains[control].turn.difference.mean == pytest.approx(1.5 * 0.282)
@@ -345,22 +346,22 @@ def test_feature_gain_is_judged_against_the_untrained_net_and_the_cue_switch_by_
     # Gains that damp the cued colour's channels (rho < 0, below the untrained net's) run against its tuning, and
     # still turn with the cue: the sign before the switch carries over to the new cue.
     damped = cells(control, -0.4, [0.01, 0.02, 0.03, 0.04, 0.05], 0.99, -0.5)
-    gain = findings.feature_gains(plan, damped)[0]
+    gain = feature_gains(plan, damped)[0]
     assert gain.rho.mean < 0 and (gain.above, gain.below) == (0, 5)
     assert gain.verdict.startswith("its gains **run against the cued colour's tuning**")
     assert gain.turn.verdict == "better"
     # Gains that keep the old cue after the switch: toward the new cue what they had toward another colour.
     kept = [{**r, "fs_rho_after": -0.5 * r["fs_rho_before"], "fs_rho_after_old_cue": r["fs_rho_before"]}
             if r["condition"] == "cue_change" else r for r in cells(control, 0.2, [0.01] * 5, 0.01, 0.0)]
-    assert findings.feature_gains(plan, kept)[0].turn.verdict == "worse"
+    assert feature_gains(plan, kept)[0].turn.verdict == "worse"
     # Where the untrained net met the switch too, the turn is judged against its turn: gains that read the cue
     # turn with it untrained. Here the untrained net turns as far as the trained one, then a third as far.
     switch = [r for r in data if r["condition"] == "cue_change" and r["lesion"] == "none"]
-    same = {g.agent: g for g in findings.feature_gains(plan, data + [{**r, "lesion": "untrained"} for r in switch])}
+    same = {g.agent: g for g in feature_gains(plan, data + [{**r, "lesion": "untrained"} for r in switch])}
     assert same[control].turn.verdict == "better" and same[control].turn_over_untrained.verdict == "no difference"
     assert same[control].untrained_turn.mean == pytest.approx(same[control].turn.difference.mean)
     turned_less = [{**r, "lesion": "untrained", "fs_rho_after_old_cue": 0.5 * r["fs_rho_before"]} for r in switch]
-    less = {g.agent: g for g in findings.feature_gains(plan, data + turned_less)}
+    less = {g.agent: g for g in feature_gains(plan, data + turned_less)}
     assert less[control].turn_over_untrained.verdict == "better"
     assert less[control].turn_over_untrained.difference.mean == pytest.approx(less[control].turn.difference.mean / 3 * 2)
     # the feature-only agent keeps the same rho toward both cues (turn 0) where its untrained net turns: less
@@ -376,11 +377,11 @@ def test_feature_gain_is_judged_against_the_untrained_net_and_the_cue_switch_by_
     # Above an untrained net whose rho is below 0 is not a signature: rho itself must be above 0.
     below = [{**r, "fs_rho": r["fs_rho"] - 0.3} if r["agent"] == control and r["lesion"] in ("none", "untrained") else r
              for r in data]
-    assert findings.feature_gains(plan, below)[0].verdict == ("**no feature-similarity signature**: different from "
+    assert feature_gains(plan, below)[0].verdict == ("**no feature-similarity signature**: different from "
                                                              "the untrained net's, but not from 0")
     # With fewer than 5 seeds nothing is called; with no untrained net there is no reference, so no finding.
-    assert "not judged, too few seeds" in findings.feature_gains(plan, [r for r in data if r["seed"] < 5])[0].verdict
-    assert findings.feature_gains(plan, [r for r in data if r["lesion"] != "untrained"]) == []
+    assert "not judged, too few seeds" in feature_gains(plan, [r for r in data if r["seed"] < 5])[0].verdict
+    assert feature_gains(plan, [r for r in data if r["lesion"] != "untrained"]) == []
 
 
 def test_reversal_section_only_where_the_evaluator_gives_a_curve():
