@@ -32,9 +32,9 @@ print(json.dumps({"kept": kept, "faults": (resource.getrusage(resource.RUSAGE_SE
 """
 
 
-def _probe(mode: str, **env) -> dict:
+def _probe(mode: str, code: str = PROBE, **env) -> dict:
     environ = {key: value for key, value in os.environ.items() if key not in ENV_VARS}
-    out = subprocess.run([sys.executable, "-c", PROBE, mode], cwd=ROOT, env={**environ, **env, "OMP_NUM_THREADS": "1"},
+    out = subprocess.run([sys.executable, "-c", code, mode], cwd=ROOT, env={**environ, **env, "OMP_NUM_THREADS": "1"},
                          capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -55,7 +55,9 @@ def test_kept_heap_stops_the_page_faults_of_reallocated_tensors():
 
 @pytest.mark.skipif(not _glibc(), reason="the heap settings are glibc's")
 def test_users_malloc_variables_rule():
-    probe = _probe("keep", MALLOC_TRIM_THRESHOLD_="131072")
+    only_the_call = "import json; from common.heap import keep_freed_memory; print(json.dumps({'kept': keep_freed_memory()}))"
+    assert _probe("keep", only_the_call)["kept"] is True
+    probe = _probe("keep", only_the_call, MALLOC_TRIM_THRESHOLD_="131072")
     assert probe["kept"] is False
 
 
