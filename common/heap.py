@@ -5,7 +5,7 @@ torch has no caching allocator on the CPU. By default glibc returns big freed bl
 system (each tensor over its mmap threshold is mapped and unmapped; the heap's free top is
 trimmed), so the next replay maps fresh pages and faults on every one of them: measured here, 4,000-
 7,500 minor page faults and 11-24 ms of system time per `dopamine` minibatch of 64 worlds x 16
-steps (`runs/faults.py` in the notes of stop 33), about 6-20% of its time. With the heap kept,
+steps (measured with a throwaway harness, 2026-12-03), about 6-20% of its time. With the heap kept,
 0-230 faults and under 1 ms.
 """
 
