@@ -6,6 +6,14 @@ from training import bench
 from training.config import Config
 
 
+def _stub(monkeypatch, ceiling_sps, train_sps) -> None:
+    """bench_train with its measurements replaced: the test times nothing and keeps its threads."""
+    monkeypatch.setattr(bench, "ceiling_sps", ceiling_sps)
+    monkeypatch.setattr(bench, "_train_sps", train_sps)
+    monkeypatch.setattr(bench, "env_only_sps", lambda config, steps: 1.0)
+    monkeypatch.setattr(bench, "prepare_cpu_process", lambda: None)
+
+
 def test_bench_train_repeats_alternate_the_paths_and_report_medians_of_the_fractions(monkeypatch, capsys):
     calls = []
     ceilings = iter([1000.0, 2000.0, 1000.0, 1000.0, 2000.0, 1000.0])  # one per measured path, in call order
@@ -16,10 +24,7 @@ def test_bench_train_repeats_alternate_the_paths_and_report_medians_of_the_fract
         calls.append(path)
         return next(speeds[path]), 123
 
-    monkeypatch.setattr(bench, "ceiling_sps", lambda config, device: next(ceilings))
-    monkeypatch.setattr(bench, "_train_sps", train_sps)
-    monkeypatch.setattr(bench, "env_only_sps", lambda config, steps: 1.0)
-    monkeypatch.setattr(bench, "prepare_cpu_process", lambda: None)  # the test process keeps its threads
+    _stub(monkeypatch, lambda config, device: next(ceilings), train_sps)
     base = Config(device="cpu", num_envs=4, num_steps=4, num_minibatches=2)
     [row] = bench.bench_train(["recurrent"], base, updates=1, repeats=3)
     assert calls == ["sequential", "batched", "batched", "sequential", "sequential", "batched"]
@@ -33,10 +38,7 @@ def test_bench_train_repeats_alternate_the_paths_and_report_medians_of_the_fract
 
 
 def test_bench_train_with_one_path_prints_no_ratio(monkeypatch, capsys):
-    monkeypatch.setattr(bench, "ceiling_sps", lambda config, device: 1000.0)
-    monkeypatch.setattr(bench, "_train_sps", lambda config, preset: (800.0, 123))
-    monkeypatch.setattr(bench, "env_only_sps", lambda config, steps: 1.0)
-    monkeypatch.setattr(bench, "prepare_cpu_process", lambda: None)
+    _stub(monkeypatch, lambda config, device: 1000.0, lambda config, preset: (800.0, 123))
     base = Config(device="cpu", num_envs=4, num_steps=4, num_minibatches=2)
     bench.bench_train(["recurrent"], base, updates=1, paths=("batched",))
     row = capsys.readouterr().out.splitlines()[-1]

@@ -25,10 +25,10 @@ __all__ = [
     "make_agent",
     "make_env",
     "parse_config",
+    "prepare_cpu_process",
     "record_episode",
     "resolve_device",
     "save_checkpoint",
-    "prepare_cpu_process",
     "train",
     "train_population",
 ]
