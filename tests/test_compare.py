@@ -332,11 +332,6 @@ def test_bootstrap_ci_of_the_mean_matches_the_exact_binomial_answer():
     assert all(math.isnan(v) for v in stats.bootstrap_ci([1.0]))
 
 
-def test_iqm():
-    assert stats.iqm([1, 2, 3, 4, 100]) == 3.0  # drops one value at each end
-    assert stats.iqm([1, 2, 3, 4, 5, 6, 7, 1000]) == 4.5  # drops two at each end
-
-
 def cue_change_env(difficulty: str):
     from compare.evaluate import EnvSpec
 

@@ -21,39 +21,6 @@ from compare.run import make_plan
 # --- statistics ------------------------------------------------------------------------------
 
 
-def test_probability_of_improvement_is_the_share_of_seed_pairs_with_ties_as_half():
-    # Pairs (x_i, y_j): 1 beats 0; 2 beats 0, ties 2; 3 beats 0 and 2: (1 + 1.5 + 2) / 9.
-    assert stats.probability_of_improvement([1, 2, 3], [0, 2, 4]).p == pytest.approx(4.5 / 9)
-    assert stats.probability_of_improvement([3, 4], [1, 2]).p == 1.0
-    assert stats.probability_of_improvement([1, 2], [3, 4]).p == 0.0
-    same = stats.probability_of_improvement([1.0] * 5, [1.0] * 5)
-    assert (same.p, same.low, same.high) == (0.5, 0.5, 0.5)
-    spread = stats.probability_of_improvement([1, 2, 3, 4, 5], [0, 2, 2.5, 3.5, 4.5])
-    assert spread.low <= spread.p <= spread.high and spread.low < spread.high
-    assert math.isnan(stats.probability_of_improvement([], [1.0]).p)
-
-
-def test_paired_difference_sees_a_shift_that_overlapping_cis_hide():
-    # Seeds differ a lot from each other; X is each seed's Y plus 0.5 (give or take 0.05).
-    rng = np.random.default_rng(0)
-    y = rng.normal(0.0, 1.0, size=8)
-    x = y + 0.5 + rng.normal(0.0, 0.05, size=8)
-    sx, sy = stats.summarize(x), stats.summarize(y)
-    assert sx.low <= sy.high and sy.low <= sx.high  # the CIs of the two means overlap
-    shift = stats.compare_paired(dict(enumerate(x)), dict(enumerate(y)))
-    assert shift.difference.low > 0.4 and shift.difference.high < 0.6
-    assert shift.verdict == "better"
-    assert stats.compare_paired(dict(enumerate(y)), dict(enumerate(x))).verdict == "worse"
-    # No shift: differences of +-0.1 that cancel.
-    none = stats.compare_paired(dict(enumerate(y + np.tile([0.1, -0.1], 4))), dict(enumerate(y)))
-    assert none.difference.low < 0 < none.difference.high and none.verdict == "no difference"
-    # Only seeds both have are paired; fewer than 5 are not called.
-    few = stats.compare_paired({1: 2.0, 2: 3.0, 3: 4.0, 9: 0.0}, {1: 1.0, 2: 2.0, 3: 3.0})
-    assert few.difference.n == 3 and few.difference.mean == 1.0 and few.verdict.startswith("too few seeds")
-    with pytest.raises(ValueError, match="equal lengths"):
-        stats.paired_difference([1.0], [1.0, 2.0])
-
-
 # --- variants, groups and the card grid ------------------------------------------------------
 
 
