@@ -1,17 +1,22 @@
 """Batched evaluation: every world of a cell runs one episode, all stepped together on the device.
 
 A cell's W worlds (`Plan.eval_worlds`) start together from the condition's seed, so every agent,
-lesion and T of a condition meets the same W worlds, and the random and scripted references
-meet them too. Each world runs exactly one episode of `Plan.episode_steps` steps; actions are
-sampled from the policy (as in training) with a generator seeded by the condition, so a cell's
-numbers are the same whichever process computes them, in whatever order.
+lesion and T of a condition meets the same W worlds, and the reference foragers
+(`REFERENCE_KINDS`: random, scripted, and one that turns on the spot) meet them too. Each world
+runs exactly one episode of `Plan.episode_steps` steps; actions are sampled from the policy (as in
+training) with a generator seeded by the condition, so a cell's numbers are the same whichever
+process computes them, in whatever order.
 
 Per cell: the mean episodic return and its standard error over the W episodes, targets and
 distractors eaten, the precision (targets / berries eaten, pooled over episodes), the steps to the
 first target (censored at the episode's length where no target was eaten) and the share of
-episodes that found one; for agents with feedback, the feature-similarity gain toward the cued
-colour (before and after a cue change) and the spatial attention index; on ReversalBerry, the
-reversal curve and win-stay / lose-shift, P(stay | win) and P(stay | loss) (`compare.measures`).
+episodes that found one; the same search measured clean, so that eating through distractors does
+not shorten it: the steps to a first target eaten before any distractor (censored where a
+distractor came first, at the same step included, or no target came), the share of episodes with
+such a clean find, and the share where a distractor came first; for agents with feedback, the
+feature-similarity gain toward the cued colour (before and after a cue change) and the spatial
+attention index; on ReversalBerry, the reversal curve and win-stay / lose-shift, P(stay | win) and
+P(stay | loss) (`compare.measures`).
 
 The goal lesion is made here, on the observation (`wrong_goal`): each world is shown the colour of
 berries present in its field that do not pay, chosen by a per-world order drawn from the
@@ -37,6 +42,13 @@ from agents.runner import Carry, env_action, sample
 from compare.grid import CONDITIONS, EvalCell, Plan, Unit, condition_seed, world_kwargs_for
 from compare.measures import FeatureGainRecorder, ReversalCurve
 from envs.config import NUM_COLOURS
+from envs.policies import TURN_LEFT
+from envs.world import DISCRETE_ACTIONS
+
+# The reference foragers of every reference cell: uniform random actions, the scripted forager (reads
+# the true state), and `still`, which turns on the spot every step: it eats only what grows where it
+# stands, so a score that does not beat it rewards doing nothing (DESIGN.md, "A fair comparison").
+REFERENCE_KINDS = ("random", "scripted", "still")
 
 
 @dataclass(frozen=True)
@@ -133,19 +145,26 @@ def wrong_goal(world, order: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
 
 
 class ReferencePolicy:
-    """The scripted forager (reads the true state) or uniform random actions."""
+    """One of the reference foragers, `REFERENCE_KINDS`."""
 
     def __init__(self, kind: str):
-        if kind not in ("scripted", "random"):
-            raise ValueError(f"kind={kind!r} must be 'scripted' or 'random'")
+        if kind not in REFERENCE_KINDS:
+            raise ValueError(f"kind={kind!r} must be one of {REFERENCE_KINDS}")
         self.kind = kind
 
     def start(self, world, generator: torch.Generator) -> None:
         self.generator = generator
+        if self.kind == "still":  # turn left: no linear velocity (Discrete action 1, or the pair (0, 1))
+            if world.config.action_type == "discrete":
+                self.still = torch.full((world.num_envs,), TURN_LEFT, dtype=torch.int64, device=world.device)
+            else:
+                self.still = torch.tensor(DISCRETE_ACTIONS[TURN_LEFT], device=world.device).repeat(world.num_envs, 1)
 
     def act(self, obs, world, phase: Optional[str] = None) -> torch.Tensor:
         if self.kind == "scripted":
             return envs.scripted_actions(world)
+        if self.kind == "still":
+            return self.still
         return envs.random_actions(world, self.generator)
 
     def observe(self, reward: torch.Tensor, terminated: torch.Tensor, truncated: torch.Tensor) -> None:
@@ -179,6 +198,10 @@ def run_episodes(env, spec: EnvSpec, policy) -> dict[str, float]:
     n, steps = world.num_envs, spec.steps
     first_target = torch.full((n,), float(steps), device=device)  # censored at the episode's length
     found = torch.zeros(n, dtype=torch.bool, device=device)
+    clean_first_target = first_target.clone()  # the same, where no distractor came first
+    clean_found = torch.zeros_like(found)  # a target eaten before any distractor
+    distractor_first = torch.zeros_like(found)  # a distractor eaten before the first target, or with it
+    spoiled = torch.zeros_like(found)  # a distractor eaten so far
     change_at = steps // 2 if spec.cue_change else None
     reversal = ReversalCurve(n, device, world.config.reversal_colours) if world.config.task == "reversal" else None
     info = {}
@@ -193,9 +216,14 @@ def run_episodes(env, spec: EnvSpec, policy) -> dict[str, float]:
         policy.observe(reward, terminated, truncated)
         if reversal is not None:
             reversal.after_step(world.state.target_colour, info)
-        hit = info["target_eaten"] > 0
+        hit, miss = info["target_eaten"] > 0, info["distractor_eaten"] > 0
         first_target = torch.where(hit & ~found, float(t + 1), first_target)
+        clean = hit & ~found & ~spoiled & ~miss
+        clean_first_target = torch.where(clean, float(t + 1), clean_first_target)
+        clean_found |= clean
+        distractor_first |= miss & ~found
         found |= hit
+        spoiled |= miss
     if not bool(info["_forage"].all()):
         raise RuntimeError(f"{spec.env_id}: not every world ended its episode after {steps} steps")
     episode = info["forage"]
@@ -212,15 +240,18 @@ def run_episodes(env, spec: EnvSpec, policy) -> dict[str, float]:
         "precision": float(targets.sum()) / eaten if eaten > 0 else math.nan,
         "steps_to_first_target": float(first_target.double().mean()),
         "found_share": float(found.double().mean()),
+        "clean_steps_to_first_target": float(clean_first_target.double().mean()),
+        "clean_found_share": float(clean_found.double().mean()),
+        "distractor_first_share": float(distractor_first.double().mean()),
         **measured,
     }
 
 
 def evaluate_reference(spec: EnvSpec, device: torch.device) -> dict[str, dict[str, float]]:
-    """The random and the scripted forager on a condition's worlds: {"random": ..., "scripted": ...}."""
+    """Every reference forager on a condition's worlds: {"random": ..., "scripted": ..., "still": ...}."""
     env = make_env(spec, device)
     try:
-        return {kind: run_episodes(env, spec, ReferencePolicy(kind)) for kind in ("random", "scripted")}
+        return {kind: run_episodes(env, spec, ReferencePolicy(kind)) for kind in REFERENCE_KINDS}
     finally:
         env.close()
 

@@ -20,6 +20,10 @@ Conditions change the worlds, never the agent:
 - `setsize_D`: two targets among D distractors, for the set-size curve (steps to the first
   target against D).
 
+`more_distractors`, `near_hues` and `setsize_D` are not evaluated on ReversalBerry-v0, whose
+berries are half red, half blue whatever the knobs say (`SHARED_TASKS`). `drawn_worlds` counts what
+a condition's worlds hold (`compare.references.drawn_worlds`), so a test holds every label to them.
+
 The trained agents are *variants* of the presets (`compare.variants`: `feedback_T3@hard`,
 `feedback+plastic=True`, ...); a variant's world knobs stay in every condition it is evaluated in,
 unless the condition sets that knob itself. `Plan` holds every setting of one
@@ -52,6 +56,11 @@ ALL_TASKS = tuple(envs.TASK_IDS)  # the single-forager worlds (MultiBerry is not
 SET_SIZE_TARGETS = 2  # targets in every set-size condition
 SET_SIZES = (2, 6, 14, 30)  # distractors in the set-size conditions
 OCCLUDED_FOLIAGE, OCCLUDED_NOISE = 20, 0.25  # the `occluded` condition: clutter's foliage and noise's noise at once
+# The tasks whose berries follow `target_share` and `near_distractors`. ReversalBerry-v0 grows half of its
+# berries in each of its two colours (red, blue: not neighbouring hues) whatever those knobs say, so the
+# conditions that promise a number of targets or near hues are not evaluated there.
+SHARED_TASKS = tuple(t for t in ALL_TASKS if t not in REVERSAL_TASKS)
+HALF_AND_HALF = " (on ReversalBerry-v0 half the berries red, half blue, whatever the target share and near hues)"
 
 
 @dataclass(frozen=True)
@@ -76,21 +85,21 @@ def _set_size(distractors: int) -> Condition:
     return Condition(
         f"setsize_{distractors}", f"easy, {SET_SIZE_TARGETS} targets among {distractors} distractors",
         difficulty="easy", knobs=(("num_berries", total), ("target_share", SET_SIZE_TARGETS / total)),
-        distractors=distractors)
+        tasks=SHARED_TASKS, distractors=distractors)
 
 
 CONDITIONS: dict[str, Condition] = {c.name: c for c in [
     Condition("easy", "the easy preset", difficulty="easy"),
-    Condition("medium", "the medium preset", difficulty="medium"),
-    Condition("hard", "the hard preset", difficulty="hard"),
-    Condition("beyond", "hard, and more: 32 berries of which 4 targets, 24 foliage discs, noise 0.25, "
-              "illumination 0.7", difficulty="hard",
+    Condition("medium", f"the medium preset{HALF_AND_HALF}", difficulty="medium"),
+    Condition("hard", f"the hard preset{HALF_AND_HALF}", difficulty="hard"),
+    Condition("beyond", f"hard, and more: 32 berries of which 4 targets, 24 foliage discs, noise 0.25, illumination "
+              f"0.7{HALF_AND_HALF}", difficulty="hard",
               knobs=(("num_berries", 32), ("target_share", 0.125), ("num_foliage", 24), ("noise", 0.25),
                      ("illumination", 0.7))),
     Condition("more_distractors", "easy with the same 6 targets among 26 distractors (not 6)", difficulty="easy",
-              knobs=(("num_berries", 32), ("target_share", 6 / 32))),
+              knobs=(("num_berries", 32), ("target_share", 6 / 32)), tasks=SHARED_TASKS),
     Condition("near_hues", "easy with every distractor in the target's neighbouring hues", difficulty="easy",
-              knobs=(("near_distractors", 1.0),)),
+              knobs=(("near_distractors", 1.0),), tasks=SHARED_TASKS),
     Condition("clutter", "easy with 20 foliage discs drawn over the berries", difficulty="easy",
               knobs=(("num_foliage", 20),)),
     Condition("noise", "easy with pixel noise 0.25", difficulty="easy", knobs=(("noise", 0.25),)),
@@ -114,6 +123,7 @@ CONDITIONS: dict[str, Condition] = {c.name: c for c in [
     *[_set_size(d) for d in SET_SIZES],
 ]}
 
+PREDICTIONS = ("better", "worse", "equivalent")  # what a primary contrast may predict (`compare.stats.VERDICTS`)
 LADDER = ("easy", "medium", "hard", "beyond")  # the difficulty axis of the score-vs-difficulty plot
 # The agent's own lesions (feedback, goal, plasticity, what, where), and `untrained`: the same architecture
 # with its initial weights (seeded by the unit's seed), the reference of the feature-similarity gain.
@@ -152,6 +162,12 @@ class Plan:
     shard: tuple[int, int] = (0, 1)  # (i, n): this compare runs units i, i + n, i + 2n, ...
     groups: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (task, variants) trained; (): agents x envs
     clutter_ramp: float = 0.0  # every run's --clutter-ramp (foliage and noise grow in over this fraction)
+    # Declared before the first run: the primary contrasts (task, X, Y, condition, predicted verdict), judged with
+    # Holm's correction over the family; every other contrast of the report is exploratory. `margin`: the
+    # equivalence margin in normalised score. `calibrated`: which settings were tuned on which seeds and agents.
+    primary: tuple[tuple[str, str, str, str, str], ...] = ()
+    margin: float = 0.1
+    calibrated: str = ""
 
     def pairs(self) -> list[tuple[str, str]]:
         """Every (task, variant) trained, in the plan's order."""
@@ -228,6 +244,18 @@ def check_plan(plan: Plan) -> None:
         applicable = {c: list(CONDITIONS[c].tasks or ALL_TASKS) for c in idle}
         raise CompareError(f"--conditions: {idle} apply to none of --envs {list(plan.envs)}; they apply to agents "
                            f"trained on: {applicable}")
+    for contrast in plan.primary:
+        if len(contrast) != 5:
+            raise CompareError(f"primary contrast {contrast!r}: allowed: (task, X, Y, condition, prediction)")
+        task, x, y, condition, prediction = contrast
+        trained = plan.pairs()
+        if (task, x) not in trained or (task, y) not in trained or condition not in plan.conditions:
+            raise CompareError(f"primary contrast {contrast!r}: X and Y must be trained on the task and the condition "
+                               f"evaluated; trained: {trained}, conditions: {list(plan.conditions)}")
+        if prediction not in PREDICTIONS:
+            raise CompareError(f"primary contrast {contrast!r}: prediction {prediction!r}; allowed: {PREDICTIONS}")
+    if isinstance(plan.margin, bool) or not isinstance(plan.margin, (int, float)) or not plan.margin > 0:
+        raise CompareError(f"margin: got {plan.margin!r}; allowed: a number > 0 (normalised score)")
     for name in ("lesion_conditions", "passes_conditions"):
         unknown = [c for c in getattr(plan, name) if c not in plan.conditions]
         if unknown:

@@ -6,7 +6,8 @@ evaluated. The groups run one after another in this process, or `--jobs J` at on
 processes, or as Ray tasks (`compare.launch`). Each finished record is saved at once
 (`compare.store`), so an interrupted compare, run again with the same flags, redoes none of them;
 a training run interrupted mid-way resumes from its last checkpoint. `merge` joins the output
-folders of shards (`--shard i/n`) into one report.
+folders of shards (`--shard i/n`) into one report, after making whole the reference cells stored
+before a reference forager or measure existed (`compare.references`).
 
 Every check of the input runs before any training starts (`make_plan`).
 """
@@ -29,6 +30,7 @@ from compare import report
 from compare.cli import CompareArgs
 from compare.grid import ALL_TASKS, CONDITIONS, CompareError, Plan, Unit, check_plan, eval_cells, preset_unit
 from compare.launch import check_launch, parse_shard, run_groups, shard_units
+from compare.references import complete_references
 from compare.scales import ESTIMATE_FROM_HOURS, SCALES, cost, estimate_text
 from compare.store import (INVOCATIONS_FILE, PLAN_FILE, load_cell, load_cells, prepare_out, read_json, run_dir_of,
                            record_invocation, save_cell, write_json)
@@ -83,6 +85,10 @@ def make_plan(args: CompareArgs) -> tuple[Plan, list[Unit]]:
         if name not in explicit:  # the scale's choice, kept to the conditions chosen
             values[name] = tuple(c for c in values[name] if c in values["conditions"])
     plan = Plan(**values)
+    # the scale's primary contrasts that this selection still trains and evaluates (a narrowed scale keeps fewer)
+    pairs = plan.pairs()
+    plan = dataclasses.replace(plan, primary=tuple(c for c in plan.primary if (c[0], c[1]) in pairs
+                                                   and (c[0], c[2]) in pairs and c[3] in plan.conditions))
     check_plan(plan)
     if not args.from_runs:
         check_training(plan)
@@ -268,17 +274,20 @@ def merge(dirs: tuple[str, ...], out: str, command: str) -> str:
     if os.path.abspath(out) in {os.path.abspath(d) for d in dirs}:
         raise CompareError(f"--out: {out!r} is one of the folders to merge; allowed: a new folder")
     with locked_out(out):
-        return _merge(dirs, out, command, plan)
+        join_shards(dirs, out, command, plan)
+        return report.write_report(out, plan)
 
 
-def _merge(dirs: tuple[str, ...], out: str, command: str, plan: Plan) -> str:
+def join_shards(dirs: tuple[str, ...], out: str, command: str, plan: Plan) -> None:
+    """Copy every cell of `dirs` into `out` (the folders themselves are only read), make its reference cells
+    whole (`compare.references.complete_references`, saying what it did), and record the merge."""
     prepare_out(out, plan)
     invocations = []
     for directory in dirs:
         for kind in ("train", "reference", "eval"):
             for key, record in load_cells(directory, kind).items():
                 existing = load_cell(out, kind, key)
-                if existing is not None and _comparable(existing) != _comparable(record):
+                if existing is not None and not _agrees(existing, record, kind):
                     raise CompareError(f"--merge: cell {kind}/{key} differs between the folders; they are not "
                                        f"shards of one deterministic compare")
                 if existing is None:
@@ -294,11 +303,28 @@ def _merge(dirs: tuple[str, ...], out: str, command: str, plan: Plan) -> str:
         if os.path.isfile(path):
             invocations += read_json(path)
     start = time.time()
+    messages = complete_references(out, plan)
+    for message in messages:
+        print(f"merge: {message}", flush=True)
     write_json(os.path.join(out, INVOCATIONS_FILE),
                invocations + [{"kind": "merge", "command": command, "dirs": list(dirs), "shard": [0, 1],
                                "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(start)),
-                               "seconds": 0.0, "device": "-"}])
-    return report.write_report(out, plan)
+                               "seconds": time.time() - start, "device": "cpu", "references": messages}])
+
+
+def _agrees(existing: dict, record: dict, kind: str) -> bool:
+    """Whether a cell already in the merge's output is the record a folder holds: equal, or for a reference
+    cell made whole by an earlier merge into the same output, equal in every number the record holds."""
+    if kind != "reference":
+        return _comparable(existing) == _comparable(record)
+    return _holds(_comparable(existing), _comparable(record))
+
+
+def _holds(have, want) -> bool:
+    """`want` is `have`, or (dicts) every entry of `want` is in `have`. JSON reads every NaN as one object."""
+    if isinstance(want, dict):
+        return isinstance(have, dict) and all(k in have and _holds(have[k], v) for k, v in want.items())
+    return have is want or have == want
 
 
 def _comparable(record: dict) -> dict:

@@ -71,33 +71,64 @@ def _union(groups, index: int) -> tuple[str, ...]:
 
 _EVAL = dict(conditions=tuple(CONDITIONS), lesions=LESIONS, passes=(1, 2, 3, 4), device="auto")
 
+# Each scale's primary contrasts, declared before its runs: (task, X, Y, condition, predicted verdict), judged as
+# one family with Holm's correction (`compare.analysis.contrasts`); every other contrast is exploratory. The
+# predictions are the hypotheses each scale was built to test, from the one-seed calibrations in `CALIBRATED`.
+_RED = ("RedBerry-v0", "feedback", "feedforward", "easy", "equivalent")  # easy foraging does not separate them
+_CUED = (("CuedBerry-v0", "feedback", "feedforward", "easy", "better"),  # top-down gain learns the cued task...
+         ("CuedBerry-v0", "feedback", "early", "easy", "better"))  # ...where additive early fusion did not
+_PLASTIC = (("ReversalBerry-v0", "feedback+plastic=True", "feedback", "easy", "better"),
+            ("ReversalBerry-v0", "feedback+modulator=learned+plastic=True", "feedback", "easy", "better"))
+PRIMARY = {
+    "default": (_RED,),
+    "card": _CUED + _PLASTIC + (_RED,),
+    "reversal": _PLASTIC + (("ReversalBerry-v0", "feedback", "recurrent", "easy", "better"),),
+    "attention": (("CuedBerry-v0", "feedback+spatial_strength=0.0", "feedback", "easy", "equivalent"),),
+    "passes": (("CuedBerry-v0", PASSES_AGENTS[1], PASSES_AGENTS[0], "occluded", "better"),),
+    "full": _CUED + _PLASTIC + (_RED,),
+}
+# Which settings were tuned on which seeds and agents before a scale's runs (a result on those seeds is not
+# independent of the tuning).
+_REVERSAL_TUNED = ("ReversalBerry-v0's defaults (the taste signal, the colour held for the episode, the colour-prior "
+                   "ramp 0.5, 64-step BPTT, 500-step episodes, 2M steps) on seed 1 of `feedback`")
+CALIBRATED = {
+    "default": "",
+    "card": "the PPO settings (4 epochs x 4 minibatches) on one seed each of early fusion and top-down gain on "
+            "CuedBerry-v0; "
+            + _REVERSAL_TUNED + ".",
+    "reversal": _REVERSAL_TUNED + ".",
+    "attention": "",
+    "passes": "the occluded worlds (20 foliage discs, noise 0.25) and --clutter-ramp 0.5 on seed 1 of `feedback` (T = 1).",
+    "full": "as `card`: " + _REVERSAL_TUNED + ".",
+}
+
 SCALES: dict[str, dict[str, Any]] = {
     "default": dict(
-        _EVAL, agents=("feedforward", "recurrent", "feedback"), envs=("RedBerry-v0",), seeds=5, steps=250_000,
+        _EVAL, primary=PRIMARY["default"], calibrated=CALIBRATED["default"], agents=("feedforward", "recurrent", "feedback"), envs=("RedBerry-v0",), seeds=5, steps=250_000,
         train_difficulty="easy", episode_steps=200, lesion_conditions=("easy", "hard"),
         passes_conditions=("easy", "hard"), eval_worlds=64, num_envs=256, num_steps=16),
     "card": dict(
-        _EVAL, agents=_union(CARD_GROUPS, 1), envs=_union(CARD_GROUPS, 0), groups=CARD_GROUPS, seeds=5,
+        _EVAL, primary=PRIMARY["card"], calibrated=CALIBRATED["card"], agents=_union(CARD_GROUPS, 1), envs=_union(CARD_GROUPS, 0), groups=CARD_GROUPS, seeds=5,
         steps=1_000_000, train_difficulty="easy", episode_steps=200,
         lesion_conditions=("easy", "hard", "near_hues", "setsize_30"), passes_conditions=("easy", "hard"),
         eval_worlds=64, num_envs=256, num_steps=16),
     "reversal": dict(
-        _EVAL, agents=PLASTICITY_AGENTS, envs=("ReversalBerry-v0",), seeds=5, steps=2_000_000, train_difficulty="easy",
+        _EVAL, primary=PRIMARY["reversal"], calibrated=CALIBRATED["reversal"], agents=PLASTICITY_AGENTS, envs=("ReversalBerry-v0",), seeds=5, steps=2_000_000, train_difficulty="easy",
         lesions=tuple(lesion for lesion in LESIONS if lesion != "untrained"),  # no cue: no feature gain to refer
         episode_steps=500, conditions=("easy", "switches", "no_taste"), lesion_conditions=("easy",), passes=(1,),
         passes_conditions=(), eval_worlds=128, num_envs=256, num_steps=64),
     "attention": dict(
-        _EVAL, agents=ATTENTION_AGENTS, envs=("CuedBerry-v0",), seeds=5, steps=1_000_000, train_difficulty="easy",
+        _EVAL, primary=PRIMARY["attention"], calibrated=CALIBRATED["attention"], agents=ATTENTION_AGENTS, envs=("CuedBerry-v0",), seeds=5, steps=1_000_000, train_difficulty="easy",
         episode_steps=200, conditions=("easy", "cue_change", "near_hues", "setsize_30"),
         # lesions at the cue switch too: the untrained net's gains read the cue, so they turn with it as well
         lesion_conditions=("easy", "cue_change"), passes=(1,), passes_conditions=(), eval_worlds=64, num_envs=256,
         num_steps=16),
     "passes": dict(
-        _EVAL, agents=PASSES_AGENTS, envs=("CuedBerry-v0",), seeds=5, steps=1_000_000, train_difficulty="easy",
+        _EVAL, primary=PRIMARY["passes"], calibrated=CALIBRATED["passes"], agents=PASSES_AGENTS, envs=("CuedBerry-v0",), seeds=5, steps=1_000_000, train_difficulty="easy",
         episode_steps=200, conditions=("occluded", "clean"), lesion_conditions=("occluded",),
         passes_conditions=("occluded", "clean"), clutter_ramp=0.5, eval_worlds=64, num_envs=256, num_steps=16),
     "full": dict(
-        _EVAL, agents=_union(CARD_GROUPS, 1), envs=_union(CARD_GROUPS, 0), groups=CARD_GROUPS, seeds=10,
+        _EVAL, primary=PRIMARY["full"], calibrated=CALIBRATED["full"], agents=_union(CARD_GROUPS, 1), envs=_union(CARD_GROUPS, 0), groups=CARD_GROUPS, seeds=10,
         steps=10_000_000, train_difficulty="easy", episode_steps=500,
         lesion_conditions=("easy", "medium", "hard", "beyond", "near_hues", "setsize_30"), passes=(1, 2, 3, 4, 6),
         passes_conditions=("easy", "hard", "beyond"), eval_worlds=1024, num_envs=1024, num_steps=32),

@@ -64,19 +64,6 @@ def t_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple
     return mean - half, mean + half
 
 
-def bootstrap_ci(values: Sequence[float], confidence: float = CONFIDENCE, resamples: int = RESAMPLES,
-                 seed: int = 0) -> tuple[float, float]:
-    """The percentile-bootstrap CI of the mean (deterministic in `seed`). Only for a band drawn around
-    a curve (`compare.plots`); its coverage at 5 seeds is about 83%, so no verdict or table uses it."""
-    x = _numbers(values)
-    if x.size < 2:
-        return math.nan, math.nan
-    rng = np.random.default_rng(seed)
-    means = x[rng.integers(0, x.size, size=(resamples, x.size))].mean(axis=1)
-    low, high = np.quantile(means, [(1.0 - confidence) / 2.0, (1.0 + confidence) / 2.0])
-    return float(low), float(high)
-
-
 def iqm(values: Sequence[float]) -> float:
     """The interquartile mean: the mean of the values left after the lowest and the highest
     floor(n / 4) are dropped (scipy's trim_mean(x, 0.25), as rliable uses). NaNs are dropped."""
@@ -185,6 +172,7 @@ class Paired:
     primary: bool = False
     p_holm: Optional[float] = None  # primary contrasts: p adjusted over the family
     p_equivalence_holm: Optional[float] = None
+    differences: tuple = ()  # the paired differences x_k - y_k, by seed
 
     @property
     def p_used(self) -> float:
@@ -220,7 +208,7 @@ def compare_paired(x_by_seed: dict, y_by_seed: dict, improvement: bool = True, m
     x, y = [float(x_by_seed[s]) for s in seeds], [float(y_by_seed[s]) for s in seeds]
     d = [a - b for a, b in zip(x, y)]
     return Paired(summarize(d), probability_of_improvement(x, y) if improvement else NO_IMPROVEMENT,
-                  t_test(d), tost(d, margin), margin)
+                  t_test(d), tost(d, margin), margin, differences=tuple(d))
 
 
 def holm_adjust(p: Sequence[float]) -> list[float]:

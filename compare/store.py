@@ -156,12 +156,3 @@ def curriculum_end(run_dir: str) -> int:
 
     episode = envs.make_config(envs.TASK_IDS[config.env], **config.env_make_kwargs()).max_episode_steps
     return int(ramp * config.total_steps) + episode * config.num_envs
-
-
-def train_curves(out: str, record: dict, plan: Plan) -> dict[str, list[list[float]]]:
-    """A train record's learning curves, {"normalized_score": ..., "precision": ...}: from the record,
-    or (records written before it kept the precision) from its run's event files."""
-    precision = record.get("precision_curve")
-    if precision is None:
-        precision = read_curve(run_dir_of(out, record, plan), PRECISION_TAG)
-    return {"normalized_score": record.get("curve") or [], "precision": precision}

@@ -1,4 +1,4 @@
-"""The formatting every section of results.md shares: numbers, CIs, paired differences, the
+"""The formatting every section of results.md shares: numbers, CIs, paired differences, p-values, the
 probability of improvement, step counts and Markdown tables."""
 
 from __future__ import annotations
@@ -43,3 +43,10 @@ def fmt_steps(steps: float, censored: bool = False) -> str:
     if math.isnan(steps):
         return "n/a"
     return (">" if censored else "") + (f"{steps / 1e6:.2f}M" if steps >= 1e5 else f"{steps / 1e3:.0f}k")
+
+
+def fmt_p(p: Optional[float]) -> str:
+    """'0.012', '<0.001', 'n/a'."""
+    if p is None or math.isnan(p):
+        return "n/a"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"

@@ -19,6 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common.device import DeviceError  # noqa: E402
 from compare.cli import parse_args  # noqa: E402
 from compare.grid import CompareError  # noqa: E402
+from compare.report import power_line  # noqa: E402
 from compare.run import run_compare  # noqa: E402
 from common.flags import safe_streams  # noqa: E402
 from training.memory import out_of_memory, out_of_memory_message  # noqa: E402
@@ -47,6 +48,7 @@ def main() -> int:
               file=sys.stderr)
         return 130
     print(f"Report: {path}")
+    print(f"Power: {power_line(os.path.dirname(path))}")
     return 0
 
 

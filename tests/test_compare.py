@@ -25,7 +25,7 @@ from compare.evaluate import change_cue, make_env
 from compare.cli import CompareArgs
 from compare.grid import CompareError
 from compare.run import make_plan, run_compare
-from compare.tables import read_csv
+from compare.rows import read_csv
 from conftest import TINY_COMPARE as TINY
 from conftest import tiny_args as tiny
 from envs.config import PALETTE_RGB
@@ -77,8 +77,13 @@ def test_tiny_compare_writes_csv_report_and_plots_that_agree(whole):
     for r in rows:
         assert r["episodes"] == 8 and r["episode_steps"] == 24
         assert r["normalized_score"] == pytest.approx(
-            (r["return_mean"] - r["random_return"]) / (r["scripted_return"] - r["random_return"]))
+            (r["return_mean"] - r["random_return_mean"]) / (r["scripted_return_mean"] - r["random_return_mean"]))
+        assert r["still_score"] == pytest.approx(
+            (r["still_return_mean"] - r["random_return_mean"]) / (r["scripted_return_mean"] - r["random_return_mean"]))
         assert 0 <= r["found_share"] <= 1 and 0 < r["steps_to_first_target"] <= 24
+        # a target reached before any distractor is a target reached: clean search is never the shorter
+        assert r["steps_to_first_target"] <= r["clean_steps_to_first_target"] <= 24
+        assert r["clean_found_share"] + r["distractor_first_share"] <= 1 + 1e-9
     # The feedback lesion fixes every gain at 1: nothing varies with the cue, so no correlation at all;
     # intact and untrained feedback agents have one, with its shuffle p; agents without gains have none.
     assert all(math.isnan(r["fs_rho"]) for r in rows if r["lesion"] == "feedback" or r["agent"] == "feedforward")
@@ -93,6 +98,10 @@ def test_tiny_compare_writes_csv_report_and_plots_that_agree(whole):
     assert any(line.startswith("Command: `python scripts/compare.py --tiny`") for line in head)
     assert any(re.match(r"Wall time: \d+\.\d min", line) for line in head)
     main = [r for r in rows if r["lesion"] == "none" and r["passes_as_trained"]]
+
+    def main_still(condition):
+        return next(r["still_score"] for r in main if r["condition"] == condition)
+
     for condition in TINY.conditions:
         for agent in TINY.agents:
             scores = [r["normalized_score"] for r in main if (r["condition"], r["agent"]) == (condition, agent)]
@@ -103,12 +112,19 @@ def test_tiny_compare_writes_csv_report_and_plots_that_agree(whole):
             assert len(entry) == 1 and entry[0]["normalized_score_mean"] == pytest.approx(np.mean(scores))
             assert entry[0]["normalized_score_low"] == pytest.approx(s.low)
             cell = f"{s.mean:.2f} [{s.low:.2f}, {s.high:.2f}]"
-            assert re.search(rf"\| `{condition}` \| `{agent}` \| {re.escape(cell)} \|", text), cell
+            flag = " **not above still**" if stats.t_test([v - main_still(condition) for v in scores], 0.0, "greater") \
+                >= stats.ALPHA else ""  # two seeds: seldom above the forager that turns in place
+            assert re.search(rf"\| `{condition}` \| `{agent}` \| {re.escape(cell + flag)} \|", text), cell
 
     # Every plot the report shows exists as a PNG; the ones it could not draw it says so.
     shown = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", text)
     assert set(shown) == {"learning_curves.png", "sample_efficiency.png", "score_vs_difficulty.png", "conditions.png",
                           "lesions.png", "feature_similarity.png", "passes.png"}
+    # Every verdict the report states is a row of verdicts.csv, with its paired differences by seed; two seeds
+    # call nothing.
+    verdicts = read_csv(out / "verdicts.csv")
+    assert verdicts and {v["verdict"] for v in verdicts} == {"too few seeds (n < 5)"}
+    assert {v["analysis"] for v in verdicts} >= {"contrasts", "lesions"}
     for name in shown:
         with Image.open(out / name) as image:
             assert image.format == "PNG" and image.size[0] > 200
@@ -315,21 +331,6 @@ def test_two_variants_of_one_preset_share_one_compare(tmp_path):
 
 
 # --- statistics and measures -----------------------------------------------------------------
-
-
-def test_bootstrap_ci_of_the_mean_matches_the_exact_binomial_answer():
-    # Ten 1s and ten 0s: a resampled mean is Binomial(20, 1/2) / 20, whose 2.5% and 97.5%
-    # quantiles are 6/20 and 14/20 (P(X <= 5) = 0.021 < 0.025 < P(X <= 6) = 0.058).
-    low, high = stats.bootstrap_ci([1.0] * 10 + [0.0] * 10, resamples=40_000)
-    assert (low, high) == (pytest.approx(0.30), pytest.approx(0.70))
-    # Many normal values: the CI is mean +- 1.96 s / sqrt(n).
-    x = np.random.default_rng(3).normal(5.0, 2.0, size=400)
-    low, high = stats.bootstrap_ci(x)
-    half = 1.96 * x.std(ddof=0) / math.sqrt(x.size)
-    assert low == pytest.approx(x.mean() - half, abs=0.03 * half)
-    assert high == pytest.approx(x.mean() + half, abs=0.03 * half)
-    assert stats.bootstrap_ci([2.5] * 5) == (2.5, 2.5)
-    assert all(math.isnan(v) for v in stats.bootstrap_ci([1.0]))
 
 
 def cue_change_env(difficulty: str):

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from compare.tables import read_csv
+from compare.rows import read_csv
 from conftest import wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

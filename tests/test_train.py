@@ -416,7 +416,7 @@ def test_the_control_learns_reversal_berrys_defaults(tmp_path):
     # rewards: precision >= 0.75, and it stays with a colour that paid more often than with one that cost.
     from compare.cli import CompareArgs
     from compare.run import run_compare
-    from compare.tables import read_csv
+    from compare.rows import read_csv
 
     config = Config(env="ReversalBerry-v0", total_steps=2_000_000, progress=False, video_interval=0,
                     image_interval=0, device="cpu", run_dir=str(tmp_path / "reversal"))
