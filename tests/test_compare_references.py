@@ -139,6 +139,14 @@ def test_stored_reference_cells_gain_the_still_forager_and_keep_what_they_held(t
         still = evaluate_reference(env_spec(UNIT, record["spec"]["condition"], PLAN), CPU)["still"]
         assert json.dumps(now["still"], sort_keys=True) == json.dumps(still, sort_keys=True)  # NaN and all
     assert complete_references(str(tmp_path), PLAN) == []  # whole now: nothing more to do
+    # A cell with every forager but not every measure is made whole too.
+    key = sorted(old)[0]
+    record = load_cell(str(tmp_path), "reference", key)
+    save_cell(str(tmp_path), "reference", key, {k: {m: x for m, x in v.items() if m not in LATER_MEASURES}
+                                                 if k in REFERENCE_KINDS else v for k, v in record.items() if k != "key"})
+    assert complete_references(str(tmp_path), PLAN)[0].startswith(
+        "completed 1 reference cell with `clean_steps_to_first_target`, `clean_found_share`, `distractor_first_share` (")
+    assert json.dumps(load_cell(str(tmp_path), "reference", key), sort_keys=True) == json.dumps(record, sort_keys=True)
 
 
 def test_a_stored_forager_that_does_not_come_out_the_same_leaves_its_cell_as_it_was(tmp_path):
