@@ -7,16 +7,17 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
+import pathlib
 
 import pytest
 import torch
 
 import envs
+from compare.errors import CompareError
 from compare.evaluate import (REFERENCE_KINDS, EnvSpec, ReferencePolicy, env_spec, evaluate_reference, make_env,
                               run_episodes)
-from compare.grid import ALL_TASKS, CONDITIONS, REVERSAL_RATE, REVERSAL_TASKS, SET_SIZE_TARGETS, SET_SIZES, Plan, \
-    preset_unit
+from compare.grid import (ALL_TASKS, CONDITIONS, REVERSAL_RATE, REVERSAL_TASKS, SET_SIZE_TARGETS, SET_SIZES, Plan,
+                          preset_unit)
 from compare.references import LATER_MEASURES, complete_references, drawn_worlds
 from compare.run import join_shards
 from compare.store import cell_path, load_cell, load_cells, prepare_out, save_cell
@@ -105,7 +106,8 @@ def old_cell(spec: EnvSpec) -> dict:
     """A reference cell as stored before the still forager and the clean search measures."""
     cell = evaluate_reference(spec, CPU)
     return {"spec": dataclasses.asdict(spec),
-            **{kind: {k: v for k, v in cell[kind].items() if k not in LATER_MEASURES} for kind in ("random", "scripted")}}
+            **{kind: {k: v for k, v in cell[kind].items() if k not in LATER_MEASURES}
+               for kind in ("random", "scripted")}}
 
 
 def stored_compare(out) -> dict[str, dict]:
@@ -120,8 +122,9 @@ def stored_compare(out) -> dict[str, dict]:
 
 
 def digest(folder) -> dict[str, str]:
-    return {os.path.relpath(os.path.join(d, f), folder): hashlib.sha1(open(os.path.join(d, f), "rb").read()).hexdigest()
-            for d, _, names in os.walk(folder) for f in names}
+    """Every file under `folder`, by its path there: the SHA-1 of its bytes."""
+    return {str(path.relative_to(folder)): hashlib.sha1(path.read_bytes()).hexdigest()
+            for path in pathlib.Path(folder).rglob("*") if path.is_file()}
 
 
 def test_stored_reference_cells_gain_the_still_forager_and_keep_what_they_held(tmp_path):
@@ -142,10 +145,12 @@ def test_stored_reference_cells_gain_the_still_forager_and_keep_what_they_held(t
     # A cell with every forager but not every measure is made whole too.
     key = sorted(old)[0]
     record = load_cell(str(tmp_path), "reference", key)
-    save_cell(str(tmp_path), "reference", key, {k: {m: x for m, x in v.items() if m not in LATER_MEASURES}
-                                                 if k in REFERENCE_KINDS else v for k, v in record.items() if k != "key"})
+    save_cell(str(tmp_path), "reference", key,
+              {k: {m: x for m, x in v.items() if m not in LATER_MEASURES} if k in REFERENCE_KINDS else v
+               for k, v in record.items() if k != "key"})
     assert complete_references(str(tmp_path), PLAN)[0].startswith(
-        "completed 1 reference cell with `clean_steps_to_first_target`, `clean_found_share`, `distractor_first_share` (")
+        "completed 1 reference cell with `clean_steps_to_first_target`, `clean_found_share`, "
+        "`distractor_first_share` (")
     assert json.dumps(load_cell(str(tmp_path), "reference", key), sort_keys=True) == json.dumps(record, sort_keys=True)
 
 
@@ -155,13 +160,14 @@ def test_a_stored_forager_that_does_not_come_out_the_same_leaves_its_cell_as_it_
     record = {k: v for k, v in old[changed].items() if k != "key"}
     record["scripted"] = {**record["scripted"], "return_mean": record["scripted"]["return_mean"] + 1e-6}
     save_cell(str(tmp_path), "reference", changed, record)
-    before = open(cell_path(str(tmp_path), "reference", changed), "rb").read()
+    path = pathlib.Path(cell_path(str(tmp_path), "reference", changed))
+    before = path.read_bytes()
     messages = complete_references(str(tmp_path), PLAN)
     assert messages[0].startswith("completed 1 reference cell with `still`")
     assert any(m.startswith(f"reference cell {changed}: left as it was: the random and scripted foragers it holds did "
                             f"not come out the same (scripted return_mean: stored") and "must not mix worlds" in m
                for m in messages)
-    assert open(cell_path(str(tmp_path), "reference", changed), "rb").read() == before
+    assert path.read_bytes() == before
     assert "still" in load_cell(str(tmp_path), "reference", kept)
 
 
@@ -194,7 +200,7 @@ def test_merge_makes_the_stored_references_whole_in_its_output_and_leaves_the_sh
     record = load_cell(str(shards[1]), "reference", key)
     record["random"]["target_eaten"] += 1
     save_cell(str(shards[1]), "reference", key, {k: v for k, v in record.items() if k != "key"})
-    with pytest.raises(Exception, match=f"cell reference/{key} differs between the folders"):
+    with pytest.raises(CompareError, match=f"cell reference/{key} differs between the folders"):
         join_shards(tuple(map(str, shards)), str(out), "merge", PLAN)
 
 
@@ -222,7 +228,8 @@ def test_the_conditions_that_name_their_berries_hold_them():
         drawn = {name: drawn_worlds(unit, name, 24) for name in ("easy", "beyond", "more_distractors", "near_hues")}
         assert (drawn["easy"]["targets"], drawn["easy"]["distractors"]) == ([6], [6])
         reversal = task in REVERSAL_TASKS
-        assert (drawn["beyond"]["targets"], drawn["beyond"]["distractors"]) == (([16], [16]) if reversal else ([4], [28]))
+        beyond = ([16], [16]) if reversal else ([4], [28])
+        assert (drawn["beyond"]["targets"], drawn["beyond"]["distractors"]) == beyond
         assert ("32 berries of which 4 targets" in CONDITIONS["beyond"].description
                 and "on ReversalBerry-v0 half the berries red, half blue" in CONDITIONS["beyond"].description)
         assert CONDITIONS["more_distractors"].applies_to(task) == CONDITIONS["near_hues"].applies_to(task) != reversal
