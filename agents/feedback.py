@@ -19,10 +19,10 @@ visual system model"; as a per-channel scale it is FiLM, Perez et al. 2018, with
 The spatial map is a 1x1 convolution whose kernel q(z) is set top-down: at each location it
 scores how well the local feature vector matches what the goal asks for, so the map lights up
 where goal-matching features are (the spatial half of the same gain model). The map is divided by
-its mean, as in the normalisation model of attention (Reynolds & Heeger 2009, Neuron, "The
-normalization model of attention"): the attention field multiplies the stimulus drive before
-divisive normalisation, so attention redistributes a fixed budget of gain over the map instead
-of inflating it everywhere (unnormalised, the map saturated at its ceiling at every pixel, a
+its mean, so attention redistributes a fixed budget of gain over the map instead of inflating it
+everywhere. The idea comes from the normalisation model of attention (Reynolds & Heeger 2009,
+Neuron), where the attention field multiplies the stimulus drive before divisive normalisation by
+a suppressive pool; dividing by the map's mean is a budget, not that model (unnormalised, the map saturated at its ceiling at every pixel, a
 global gain rather than spatial attention). ``top(k-1)`` are the
 top features of the previous pass; with T passes per step, pass k uses gains from pass k-1, and
 pass 1 uses the last pass of the previous step (carried in the agent's state): the bottom-up,

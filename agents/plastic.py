@@ -13,6 +13,8 @@ Differentiable neuromodulated plasticity: Miconi, Rawal, Clune & Stanley 2019, I
 "Backpropamine". W, alpha, eta = sigmoid(eta_logit) and lambda = exp(log_lambda) are trained by
 backpropagation through time; Hebb and E are per-episode state, reset at episode start. The
 agent (``agents.actor_critic``) computes M and decides when to write; this module holds the maths.
+The agent uses this layer as a readout after its GRU core (x is the core state): Backpropamine's
+plastic weights are recurrent (h(t-1) -> h(t)), which this is not.
 
 Backpropamine learns one alpha per synapse; here alpha is one per postsynaptic neuron, so that
 ``(alpha * Hebb) x = alpha * (Hebb x)`` needs no (N, Dy, Dx) product: on a CPU the per-synapse

@@ -19,7 +19,7 @@ physiology tests it, on every gain-modulated channel with no labels:
   seed every time): the share of draws whose mean correlation reaches the observed one.
 
 0 is no feature-based gain; > 0 is the model's signature. An untrained net's value is its own
-reference (the `untrained` lesion, `compare.grid`), and the spread over seeds gives the CI. In the
+reference (`untrained`, evaluated beside the lesions in `compare.grid`, though not a lesion), and the spread over seeds gives the CI. In the
 `cue_change` condition the cue switches halfway: `fs_rho_before` toward the first cue, `fs_rho_after`
 toward the new one, `fs_rho_after_old_cue` toward the first cue after the switch; gains that follow
 the cue keep `fs_rho_after` > 0 and turn `fs_rho_after_old_cue` negative (a colour's centred tuning
@@ -35,10 +35,12 @@ berries eaten in each bin beside it (`reversal_eaten_<lo>`). A berry eaten at st
 the steps since the switch that made the colour it was judged by; berries eaten before an
 episode's first switch are not in the curve (the agent had no colour to unlearn).
 
-**Set-size curve.** The steps to the first target eaten, against the number of distractors, from
-the `setsize_D` conditions (`compare.grid`), where two targets are among D distractors. An
-episode that eats no target counts as its full length (censored), and the share of episodes
-that found one is reported beside it.
+**Set-size curve.** Search time against the number of distractors, from the `setsize_D`
+conditions (`compare.grid`), where two targets are among D distractors: the steps to the first
+target eaten before any distractor (`clean_steps_to_first_target`, `compare.evaluate`), an episode
+whose first berry was a distractor, or that ate no target, counting as its full length (censored),
+with the share of episodes whose first berry was a distractor beside it. The plain steps to the
+first target are kept too; they reward a forager that eats through distractors.
 
 **Accuracy against T.** The precision (targets / berries eaten) and the normalised score of
 feedback agents evaluated with T = 1, 2, ... passes per step, on easy and hard worlds.

@@ -34,7 +34,7 @@ from compare.grid import CONDITIONS, Plan
 from compare.rows import build_rows, main_rows, summary_rows, write_csv
 from compare.scales import cost_text
 from compare.store import INVOCATIONS_FILE, PLAN_FILE, load_cells, read_json
-from compare.text import fmt, fmt_difference, fmt_p, table
+from compare.text import code, fmt, fmt_difference, fmt_p, table
 
 RESULTS_CSV = "results.csv"
 SUMMARY_CSV = "summary.csv"
@@ -198,7 +198,7 @@ def _overview(verdicts: list, holm_all: list) -> list[str]:
               f"correction over all {len(verdicts)} contrasts (p Holm, report). Verdicts: better / worse (a paired "
               "t-test rejects 0), equivalent (a TOST within the margin), inconclusive (neither).", ""]
     body = [[("primary" if v.pair.primary else "exploratory"), v.analysis, v.task, f"`{v.condition}`",
-             f"`{v.x}` vs `{v.y}`", v.metric, f"**{v.word}**", fmt_difference(v.pair.difference, 3),
+             f"{code(v.x)} vs {code(v.y)}", v.metric, f"**{v.word}**", fmt_difference(v.pair.difference, 3),
              fmt_p(v.pair.p_used), fmt_p(p)] for v, p in primary + called]
     if body:
         lines += table(["kind", "analysis", "task", "condition", "contrast", "measure", "verdict", "difference [95% CI]",

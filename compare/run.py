@@ -253,6 +253,8 @@ def _run(args: CompareArgs, plan: Plan, units: list[Unit]) -> str:
                                       "seconds": time.time() - started, "jobs": args.jobs, "launcher": args.launcher,
                                       "device": str(device or f"{plan.device} (ray)"),
                                       "cells": len(load_cells(args.out, "eval")) - before})
+    for message in complete_references(args.out, plan):  # reference cells an older version wrote, made whole
+        print(f"compare: {message}", flush=True)
     return report.write_report(args.out, plan)
 
 

@@ -7,7 +7,7 @@
   15 runs x 250k steps at ~1,200 steps/s is ~52 min, then ~290 evaluation cells of ~1 s.
 - `card`: the grid that answers the card (issue 11, part 5): each preset on the task where its
   mechanism should matter, trained on the difficulty it is tested on, 5 seeds, the trainer's
-  default 1M steps. CuedBerry-v0 for the goal pathways (late = recurrent, early, top-down =
+  default 1M steps (5 seeds detect about 0.3-0.47 with 80% power, `POWER_SEEDS`). CuedBerry-v0 for the goal pathways (late = recurrent, early, top-down =
   feedback, and feedback trained at T = 3 for the T sweep), what/where and full; hard-trained
   feedback at T = 1 and T = 3 for the T sweep on hard worlds (agents trained on easy worlds score
   below random on hard ones); ReversalBerry-v0 for plasticity (`PLASTICITY_AGENTS`); RedBerry-v0 as the easy baseline (feedforward, recurrent, feedback). About 19 CPU-hours
@@ -17,19 +17,26 @@
   seeds of 2M steps in full 500-step episodes (the control reached precision 0.75 in about 1-1.5M
   steps), evaluated on the task and its harder forms (`switches`, `no_taste`), with the lesions.
   25 runs, about 14 CPU-hours here (measured, as five shards; calibrated on the machine before it starts): `--jobs 2`, or a GPU.
+  5 seeds detect a difference of about 0.47 with 80% power; 0.2 needs 18 (`POWER_SEEDS`): `--seeds 18` on a GPU.
 - `attention`: feature attention's test (issue 20): `feedback` beside its feature-gain-only variant
-  (`feedback+spatial_strength=0.0`, the spatial gain map off) on CuedBerry-v0, 5 seeds of 1M steps,
+  (`feedback+spatial_strength=0.0`, the spatial gain map off) on CuedBerry-v0, 9 seeds of 1M steps
+  (`POWER_SEEDS`),
   with the feature-similarity gain measured in every cell against the `untrained` and `feedback`
-  lesions, in the trained worlds and at a mid-episode cue switch. 10 runs, 2.3 CPU-hours here
-  (measured: 75 min at `--jobs 2` as five shards, docs/data/attention): `--jobs 2`.
+  lesions, in the trained worlds and at a mid-episode cue switch. 18 runs, about 4.1 CPU-hours here
+  (5 seeds measured 2.3: 75 min at `--jobs 2` as five shards, docs/data/attention): `--jobs 2`.
 - `passes`: iterative processing's test (issue 20): `feedback` trained at T = 1 and at T = 3 on
   CuedBerry-v0's easy worlds under foliage and pixel noise (`occluded`: 20 discs, noise 0.25), brought
   in over the first half (`--clutter-ramp 0.5`: thrown in from the start, T = 1 never learned to
-  forage; with the ramp it learns partly, score 0.33 on one seed, docs/data/passes), 5 seeds of 1M
+  forage; with the ramp it learns partly, score 0.33 on one seed, docs/data/passes), 8 seeds of 1M
   steps, each evaluated at T = 1..4 on those worlds and on `clean` ones (Spoerer et al. 2017: passes
-  should help more under occlusion). 10 runs; T = 3 trains about 2.5x slower; 3.1 CPU-hours here
-  (measured, as five shards): `--jobs 2`, or a GPU.
-- `full`: the card's groups on a GPU, 10 seeds, 10M steps, full-length episodes.
+  should help more under occlusion). 16 runs; T = 3 trains about 2.5x slower; about 5 CPU-hours here
+  (5 seeds measured 3.1, as five shards): `--jobs 2`, or a GPU.
+- `full`: the card's groups on a GPU, 18 seeds (the largest of `POWER_SEEDS`), 10M steps, full-length
+  episodes.
+
+Every scale declares its primary contrasts and their predictions before its runs (`PRIMARY`), and
+what was calibrated on few seeds (`CALIBRATED`); the report judges the primary ones under Holm's
+correction and calls everything else exploratory.
 """
 
 from __future__ import annotations
@@ -70,6 +77,14 @@ def _union(groups, index: int) -> tuple[str, ...]:
 
 
 _EVAL = dict(conditions=tuple(CONDITIONS), lesions=LESIONS, passes=(1, 2, 3, 4), device="auto")
+
+# The seeds a paired t-test needs to detect 0.2 normalised score with 80% power (5%, two-sided), from the
+# seed-to-seed spread of paired differences in the stored records (the "Power" line of
+# `python scripts/compare.py --merge docs/data/<set>/shard0 ... shard4`, 2026-12-06): reversal sd 0.277 -> 18,
+# passes 0.170 -> 8, attention 0.175 -> 9. A scale takes them where this CPU's budget allows: attention and
+# passes do; reversal (and card, which holds it) would take ~50 CPU-hours, so they keep 5 seeds, which detect
+# about 0.47 there, and `full` (a GPU's) takes the largest figure.
+POWER_SEEDS = {"reversal": 18, "passes": 8, "attention": 9}
 
 # Each scale's primary contrasts, declared before its runs: (task, X, Y, condition, predicted verdict), judged as
 # one family with Holm's correction (`compare.analysis.contrasts`); every other contrast is exploratory. The
@@ -118,17 +133,17 @@ SCALES: dict[str, dict[str, Any]] = {
         episode_steps=500, conditions=("easy", "switches", "no_taste"), lesion_conditions=("easy",), passes=(1,),
         passes_conditions=(), eval_worlds=128, num_envs=256, num_steps=64),
     "attention": dict(
-        _EVAL, primary=PRIMARY["attention"], calibrated=CALIBRATED["attention"], agents=ATTENTION_AGENTS, envs=("CuedBerry-v0",), seeds=5, steps=1_000_000, train_difficulty="easy",
+        _EVAL, primary=PRIMARY["attention"], calibrated=CALIBRATED["attention"], agents=ATTENTION_AGENTS, envs=("CuedBerry-v0",), seeds=POWER_SEEDS["attention"], steps=1_000_000, train_difficulty="easy",
         episode_steps=200, conditions=("easy", "cue_change", "near_hues", "setsize_30"),
         # lesions at the cue switch too: the untrained net's gains read the cue, so they turn with it as well
         lesion_conditions=("easy", "cue_change"), passes=(1,), passes_conditions=(), eval_worlds=64, num_envs=256,
         num_steps=16),
     "passes": dict(
-        _EVAL, primary=PRIMARY["passes"], calibrated=CALIBRATED["passes"], agents=PASSES_AGENTS, envs=("CuedBerry-v0",), seeds=5, steps=1_000_000, train_difficulty="easy",
+        _EVAL, primary=PRIMARY["passes"], calibrated=CALIBRATED["passes"], agents=PASSES_AGENTS, envs=("CuedBerry-v0",), seeds=POWER_SEEDS["passes"], steps=1_000_000, train_difficulty="easy",
         episode_steps=200, conditions=("occluded", "clean"), lesion_conditions=("occluded",),
         passes_conditions=("occluded", "clean"), clutter_ramp=0.5, eval_worlds=64, num_envs=256, num_steps=16),
     "full": dict(
-        _EVAL, primary=PRIMARY["full"], calibrated=CALIBRATED["full"], agents=_union(CARD_GROUPS, 1), envs=_union(CARD_GROUPS, 0), groups=CARD_GROUPS, seeds=10,
+        _EVAL, primary=PRIMARY["full"], calibrated=CALIBRATED["full"], agents=_union(CARD_GROUPS, 1), envs=_union(CARD_GROUPS, 0), groups=CARD_GROUPS, seeds=max(POWER_SEEDS.values()),
         steps=10_000_000, train_difficulty="easy", episode_steps=500,
         lesion_conditions=("easy", "medium", "hard", "beyond", "near_hues", "setsize_30"), passes=(1, 2, 3, 4, 6),
         passes_conditions=("easy", "hard", "beyond"), eval_worlds=1024, num_envs=1024, num_steps=32),

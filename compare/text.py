@@ -50,3 +50,8 @@ def fmt_p(p: Optional[float]) -> str:
     if p is None or math.isnan(p):
         return "n/a"
     return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def code(name: str) -> str:
+    """`name` as Markdown code, unless it already holds code (a description that quotes names)."""
+    return name if "`" in name else f"`{name}`"

@@ -58,7 +58,7 @@ def summarise(ctx: Context) -> Lesions:
         if not base:
             continue
         pair = stats.compare_paired(base, seeds, False, margin=ctx.plan.margin)
-        verdict = Verdict(NAME, task, condition, "intact", lesion, f"`{agent}` intact against its {lesion} lesion",
+        verdict = Verdict(NAME, task, condition, agent, f"{lesion} lesion", f"`{agent}` intact against its {lesion} lesion",
                           "normalized_score", pair)
         effects[(task, condition, agent, lesion)] = Lesion(
             stats.summarize([base[s] for s in sorted(base)]), stats.summarize([seeds[s] for s in sorted(base)]),

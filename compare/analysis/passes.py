@@ -113,8 +113,8 @@ def _judge(ctx: Context, task, what, trained, metric, reference, others, gain_in
         here = gain_in(condition)
         if here and at_reference:
             pair = stats.compare_paired(here, at_reference, False, margin=ctx.plan.margin)
-            verdict = Verdict(NAME, task, condition, f"gain in `{condition}`", f"gain in `{reference}`", what, metric,
-                              pair)
+            verdict = Verdict(NAME, task, condition, f"{what}: the gain in `{condition}`", f"the gain in `{reference}`",
+                              what, metric, pair)
             out.append(PassesGain(task, what, trained, metric, condition, reference,
                                   stats.summarize(list(here.values())), stats.summarize(list(at_reference.values())),
                                   verdict))

@@ -30,6 +30,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, ROOT)
 
 from compare.rows import read_csv  # noqa: E402
+from compare.scales import CALIBRATED  # noqa: E402
+from compare.text import code  # noqa: E402
 
 SETS = ("reversal", "passes", "attention")
 SHARDS = 5
@@ -57,7 +59,7 @@ def merge(name: str, out: str) -> str:
 
 
 def publish(name: str, merged: str) -> None:
-    """results.md (headings one level down, figures from docs/<name>/) and the figures into docs/<name>/."""
+    """results.md as docs/<name>/report.md, beside its figures."""
     folder = os.path.join(ROOT, "docs", name)
     os.makedirs(folder, exist_ok=True)
     for old in os.listdir(folder):
@@ -67,9 +69,10 @@ def publish(name: str, merged: str) -> None:
         if png.endswith(".png"):
             shutil.copy(os.path.join(merged, png), folder)
     text = open(os.path.join(merged, "results.md")).read()
-    text = re.sub(r"^(#+) ", r"#\1 ", text, flags=re.M)
-    text = re.sub(r"\]\(([a-z_]+\.png)\)", rf"]({name}/\1)", text)
     text = re.sub(r"--out \S+", f"--out runs/{name}", text)  # where the README's command writes it
+    if CALIBRATED[name]:  # the stored plans predate the field; the scale says what was tuned before the runs
+        text = re.sub(r"^(Written .*)$", rf"\1\n\n**Calibrated on few seeds before the runs:** {CALIBRATED[name]}",
+                      text, count=1, flags=re.M)
     with open(os.path.join(folder, "report.md"), "w") as f:
         f.write(text)
 
@@ -79,7 +82,7 @@ def changed(name: str, merged: str) -> list[str]:
     for v in read_csv(os.path.join(merged, "verdicts.csv")):
         before = old_word(json.loads(v["differences"]))
         if before != v["verdict"]:
-            contrast = f"`{v['x']}` vs `{v['y']}`"
+            contrast = f"{code(v['x'])} vs {code(v['y'])}"
             lines.append(f"| {name} | {v['analysis']} | {v['task']} | `{v['condition']}` | {contrast} | {v['metric']} | "
                          f"{before} | **{v['verdict']}** | {v['difference']:+.3f} [{v['low']:+.3f}, {v['high']:+.3f}] | "
                          f"{v['p']:.3f} |")
@@ -88,11 +91,14 @@ def changed(name: str, merged: str) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("sets", nargs="*", default=SETS, choices=SETS)
+    parser.add_argument("sets", nargs="*", help=f"the data sets, of {', '.join(SETS)} (default: all three)")
     parser.add_argument("--out", default=os.path.join(ROOT, "runs", "reissue"))
     args = parser.parse_args()
+    unknown = [s for s in args.sets if s not in SETS]
+    if unknown:
+        parser.error(f"sets: {unknown} unknown; allowed: {', '.join(SETS)}")
     rows = []
-    for name in args.sets:
+    for name in args.sets or SETS:
         merged = merge(name, args.out)
         publish(name, merged)
         rows += changed(name, merged)
