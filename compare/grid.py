@@ -13,15 +13,16 @@ Conditions change the worlds, never the agent:
   `illumination`; `occluded` is clutter and noise at once, and `clean` is easy with neither, even for
   an agent trained with them;
 - `cue_change` (cued tasks): halfway through the episode the cue and the paying colour change;
-- `reversal` (agents of the other tasks): the ReversalBerry-v0 task as it was before it had defaults
+- `reversal` (agents of the other tasks): the ReversalBerry task as it was before it had defaults
   of its own (the paying colour switches at random, the goal is zeros);
-- `switches`, `no_taste` (ReversalBerry-v0 agents): the task's harder forms, the paying colour also
+- `switches`, `no_taste` (ReversalBerry agents): the task's harder forms, the paying colour also
   switching inside the episode, or no taste of the colour eaten;
 - `setsize_D`: two targets among D distractors, for the set-size curve (steps to the first
   target against D).
 
-`more_distractors`, `near_hues` and `setsize_D` are not evaluated on ReversalBerry-v0, whose
-berries are half red, half blue whatever the knobs say (`SHARED_TASKS`). `drawn_worlds` counts what
+`near_hues` is not evaluated on ReversalBerry, whose two colours are not near hues
+(`SHARED_TASKS`), and `more_distractors` and `setsize_D` not on ReversalBerry-v0, which grows half
+of its berries in each colour whatever target_share says (`COUNTED_TASKS`). `drawn_worlds` counts what
 a condition's worlds hold (`compare.references.drawn_worlds`), so a test holds every label to them.
 
 The trained agents are *variants* of the presets (`compare.variants`: `feedback_T3@hard`,
@@ -49,16 +50,17 @@ from envs.config import DIFFICULTIES
 
 # --- conditions ------------------------------------------------------------------------------
 
-CUED_TASKS = ("CuedBerry-v0",)
-REVERSAL_TASKS = ("ReversalBerry-v0",)
+CUED_TASKS = tuple(t for t, task in envs.TASK_IDS.items() if task == "cued")  # every version's id
+REVERSAL_TASKS = tuple(t for t, task in envs.TASK_IDS.items() if task == "reversal")
 REVERSAL_RATE = 1.0 / 150.0  # the harder forms' switches: about one every 150 steps
 ALL_TASKS = tuple(envs.TASK_IDS)  # the single-forager worlds (MultiBerry is not compared)
 SET_SIZE_TARGETS = 2  # targets in every set-size condition
 SET_SIZES = (2, 6, 14, 30)  # distractors in the set-size conditions
 OCCLUDED_FOLIAGE, OCCLUDED_NOISE = 20, 0.25  # the `occluded` condition: clutter's foliage and noise's noise at once
-# The tasks whose berries follow `target_share` and `near_distractors`. ReversalBerry-v0 grows half of its
-# berries in each of its two colours (red, blue: not neighbouring hues) whatever those knobs say, so the
-# conditions that promise a number of targets or near hues are not evaluated there.
+# The tasks whose berries follow `target_share` (ReversalBerry-v0 grows half of its berries in each of its two
+# colours whatever it says) and `near_distractors` (ReversalBerry's red and blue are not neighbouring hues): the
+# conditions that promise a number of targets, or near hues, are evaluated only there.
+COUNTED_TASKS = tuple(t for t in ALL_TASKS if not (t in REVERSAL_TASKS and envs.ENV_VERSIONS[t] == 0))
 SHARED_TASKS = tuple(t for t in ALL_TASKS if t not in REVERSAL_TASKS)
 HALF_AND_HALF = " (on ReversalBerry-v0 half the berries red, half blue, whatever the target share and near hues)"
 
@@ -71,7 +73,7 @@ class Condition:
     description: str
     difficulty: Optional[str] = None  # the difficulty preset; None: the unit's training difficulty
     knobs: tuple[tuple[str, Any], ...] = ()  # world knobs set on top of the preset
-    env_id: Optional[str] = None  # another task's worlds; None: the unit's own task
+    env_id: Optional[str] = None  # another task's worlds (a name: ReversalBerry, its version the unit's); None: its own
     cue_change: bool = False  # the cue and the paying colour change halfway through the episode
     tasks: Optional[tuple[str, ...]] = None  # training tasks it applies to; None: every task
     distractors: Optional[int] = None  # set-size conditions: the number of distractors
@@ -85,7 +87,7 @@ def _set_size(distractors: int) -> Condition:
     return Condition(
         f"setsize_{distractors}", f"easy, {SET_SIZE_TARGETS} targets among {distractors} distractors",
         difficulty="easy", knobs=(("num_berries", total), ("target_share", SET_SIZE_TARGETS / total)),
-        tasks=SHARED_TASKS, distractors=distractors)
+        tasks=COUNTED_TASKS, distractors=distractors)
 
 
 CONDITIONS: dict[str, Condition] = {c.name: c for c in [
@@ -97,7 +99,7 @@ CONDITIONS: dict[str, Condition] = {c.name: c for c in [
               knobs=(("num_berries", 32), ("target_share", 0.125), ("num_foliage", 24), ("noise", 0.25),
                      ("illumination", 0.7))),
     Condition("more_distractors", "easy with the same 6 targets among 26 distractors (not 6)", difficulty="easy",
-              knobs=(("num_berries", 32), ("target_share", 6 / 32)), tasks=SHARED_TASKS),
+              knobs=(("num_berries", 32), ("target_share", 6 / 32)), tasks=COUNTED_TASKS),
     Condition("near_hues", "easy with every distractor in the target's neighbouring hues", difficulty="easy",
               knobs=(("near_distractors", 1.0),), tasks=SHARED_TASKS),
     Condition("clutter", "easy with 20 foliage discs drawn over the berries", difficulty="easy",
@@ -112,13 +114,13 @@ CONDITIONS: dict[str, Condition] = {c.name: c for c in [
               knobs=(("illumination", 0.7),)),
     Condition("cue_change", "the training difficulty; halfway through the episode the cued colour changes to "
               "another one, and the two colours trade places in the field", cue_change=True, tasks=CUED_TASKS),
-    Condition("reversal", "the ReversalBerry-v0 task at the training difficulty: red or blue pays and switches "
-              "at random (about every 150 steps), the goal is zeros", env_id="ReversalBerry-v0",
+    Condition("reversal", "the ReversalBerry task at the training difficulty: red or blue pays and switches "
+              "at random (about every 150 steps), the goal is zeros", env_id="ReversalBerry",
               knobs=(("reversal_rate", REVERSAL_RATE), ("taste", False)),
-              tasks=tuple(t for t in ALL_TASKS if t != "ReversalBerry-v0")),
-    Condition("switches", "ReversalBerry-v0's worlds, and the paying colour also switches at random inside the "
+              tasks=tuple(t for t in ALL_TASKS if t not in REVERSAL_TASKS)),
+    Condition("switches", "ReversalBerry's worlds, and the paying colour also switches at random inside the "
               "episode, about every 150 steps", knobs=(("reversal_rate", REVERSAL_RATE),), tasks=REVERSAL_TASKS),
-    Condition("no_taste", "ReversalBerry-v0's worlds with the goal all zeros: which colour was eaten is not "
+    Condition("no_taste", "ReversalBerry's worlds with the goal all zeros: which colour was eaten is not "
               "shown, only seen", knobs=(("taste", False),), tasks=REVERSAL_TASKS),
     *[_set_size(d) for d in SET_SIZES],
 ]}
@@ -292,7 +294,7 @@ def preset_unit(task: str, agent: str, seed: int, difficulty: str) -> Unit:
     config = agents.make_config(variant.preset, **trainer_overrides(agent))
     world = dict(variant.world)
     try:
-        envs.make_config(envs.TASK_IDS[task], variant.difficulty or difficulty, **world)
+        envs.world_config(task, variant.difficulty or difficulty, **world)
     except ValueError as exc:
         raise CompareError(f"--agents: {agent!r} on {task}: {first_line(exc)}") from None
     return Unit(task, agent, seed, config.feedback, config.plastic, config.passes, variant.difficulty or difficulty,
@@ -313,9 +315,15 @@ class EvalCell:
         return f"{self.unit.key}__{self.condition}__{self.lesion}__T{self.passes or 'trained'}"
 
 
+def condition_env(unit: Unit, condition: Condition) -> str:
+    """The env id of a condition's worlds for `unit`: its own task, or another task's worlds of the unit's
+    own version (a v1 agent meets ReversalBerry-v1)."""
+    return f"{condition.env_id}-v{envs.ENV_VERSIONS[unit.task]}" if condition.env_id else unit.task
+
+
 def world_kwargs_for(unit: Unit, condition: Condition, episode_steps: int) -> tuple[str, dict]:
     """The env id and gym.make_vec keywords of `condition`'s worlds for `unit`."""
-    env_id = condition.env_id or unit.task
+    env_id = condition_env(unit, condition)
     kwargs = dict(unit.world_kwargs)
     kwargs.update(difficulty=condition.difficulty or unit.difficulty, max_episode_steps=episode_steps)
     kwargs.update(dict(condition.knobs))
@@ -342,7 +350,7 @@ def eval_cells(unit: Unit, plan: Plan) -> list[EvalCell]:
         if not condition.applies_to(unit.task):
             continue
         cells.append(EvalCell(unit, name))
-        env_id = condition.env_id or unit.task
+        env_id = condition_env(unit, condition)
         if name in plan.lesion_conditions:
             cells += [EvalCell(unit, name, lesion) for lesion in plan.lesions if lesion_applies(unit, lesion, env_id)]
         if unit.feedback and name in plan.passes_conditions:

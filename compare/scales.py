@@ -1,31 +1,31 @@
 """The values of each `--scale`, and what a grid costs.
 
 - `default`: a 2-core CPU in about an hour. The easy baseline only: feedforward, recurrent and
-  feedback on RedBerry-v0, 5 seeds, 250k steps each. RedBerry-v0 passes a normalised score of 0.8
+  feedback on RedBerry-v1, 5 seeds, 250k steps each. RedBerry-v1 passes a normalised score of 0.8
   in ~0.2M steps with the trainer's 4x4 PPO, so 250k steps show who learns it and how fast; the
   cued and reversal tasks need ~1M steps a run (~8 min each here), which is the card grid's job.
   15 runs x 250k steps at ~1,200 steps/s is ~52 min, then ~290 evaluation cells of ~1 s.
 - `card`: the grid that answers the card (issue 11, part 5): each preset on the task where its
   mechanism should matter, trained on the difficulty it is tested on, 5 seeds, the trainer's
-  default 1M steps (5 seeds detect about 0.3-0.47 with 80% power, `POWER_SEEDS`). CuedBerry-v0 for the goal pathways (late = recurrent, early, top-down =
+  default 1M steps (5 seeds detect about 0.3-0.47 with 80% power, `POWER_SEEDS`). CuedBerry-v1 for the goal pathways (late = recurrent, early, top-down =
   feedback, and feedback trained at T = 3 for the T sweep), what/where and full; hard-trained
   feedback at T = 1 and T = 3 for the T sweep on hard worlds (agents trained on easy worlds score
-  below random on hard ones); ReversalBerry-v0 for plasticity (`PLASTICITY_AGENTS`); RedBerry-v0 as the easy baseline (feedforward, recurrent, feedback). About 19 CPU-hours
+  below random on hard ones); ReversalBerry-v1 for plasticity (`PLASTICITY_AGENTS`); RedBerry-v1 as the easy baseline (feedforward, recurrent, feedback). About 19 CPU-hours
   nominally (see `compare.work.calibrate` for the measured figure before it starts):
   run it on a GPU, or as `--shard i/n` on n cores and `--merge` the shards.
-- `reversal`: plasticity's fair test (issue 19): `PLASTICITY_AGENTS` on ReversalBerry-v0's defaults, 5
+- `reversal`: plasticity's fair test (issue 19): `PLASTICITY_AGENTS` on ReversalBerry-v1's defaults, 5
   seeds of 2M steps in full 500-step episodes (the control reached precision 0.75 in about 1-1.5M
   steps), evaluated on the task and its harder forms (`switches`, `no_taste`), with the lesions.
   25 runs, about 14 CPU-hours here (measured, as five shards; calibrated on the machine before it starts): `--jobs 2`, or a GPU.
   5 seeds detect a difference of about 0.47 with 80% power; 0.2 needs 18 (`POWER_SEEDS`): `--seeds 18` on a GPU.
 - `attention`: feature attention's test (issue 20): `feedback` beside its feature-gain-only variant
-  (`feedback+spatial_strength=0.0`, the spatial gain map off) on CuedBerry-v0, 9 seeds of 1M steps
+  (`feedback+spatial_strength=0.0`, the spatial gain map off) on CuedBerry-v1, 9 seeds of 1M steps
   (`POWER_SEEDS`),
   with the feature-similarity gain measured in every cell against the `untrained` and `feedback`
   lesions, in the trained worlds and at a mid-episode cue switch. 18 runs, about 4.1 CPU-hours here
   (5 seeds measured 2.3: 75 min at `--jobs 2` as five shards, docs/data/attention): `--jobs 2`.
 - `passes`: iterative processing's test (issue 20): `feedback` trained at T = 1 and at T = 3 on
-  CuedBerry-v0's easy worlds under foliage and pixel noise (`occluded`: 20 discs, noise 0.25), brought
+  CuedBerry-v1's easy worlds under foliage and pixel noise (`occluded`: 20 discs, noise 0.25), brought
   in over the first half (`--clutter-ramp 0.5`: thrown in from the start, T = 1 never learned to
   forage; with the ramp it learns partly, score 0.33 on one seed, docs/data/passes), 8 seeds of 1M
   steps, each evaluated at T = 1..4 on those worlds and on `clean` ones (Spoerer et al. 2017: passes
@@ -62,9 +62,9 @@ ATTENTION_AGENTS = ("feedback", "feedback+spatial_strength=0.0")
 OCCLUDED_WORLDS = f"+noise={OCCLUDED_NOISE}+num_foliage={OCCLUDED_FOLIAGE}"
 PASSES_AGENTS = ("feedback" + OCCLUDED_WORLDS, "feedback_T3" + OCCLUDED_WORLDS)
 CARD_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("CuedBerry-v0", _GOAL_PATHWAYS + ("feedback@hard", "feedback_T3@hard")),
-    ("ReversalBerry-v0", PLASTICITY_AGENTS),
-    ("RedBerry-v0", ("feedforward", "recurrent", "feedback")),
+    ("CuedBerry-v1", _GOAL_PATHWAYS + ("feedback@hard", "feedback_T3@hard")),
+    ("ReversalBerry-v1", PLASTICITY_AGENTS),
+    ("RedBerry-v1", ("feedforward", "recurrent", "feedback")),
 )
 
 
@@ -89,27 +89,27 @@ POWER_SEEDS = {"reversal": 18, "passes": 8, "attention": 9}
 # Each scale's primary contrasts, declared before its runs: (task, X, Y, condition, predicted verdict), judged as
 # one family with Holm's correction (`compare.analysis.contrasts`); every other contrast is exploratory. The
 # predictions are the hypotheses each scale was built to test, from the one-seed calibrations in `CALIBRATED`.
-_RED = ("RedBerry-v0", "feedback", "feedforward", "easy", "equivalent")  # easy foraging does not separate them
-_CUED = (("CuedBerry-v0", "feedback", "feedforward", "easy", "better"),  # top-down gain learns the cued task...
-         ("CuedBerry-v0", "feedback", "early", "easy", "better"))  # ...where additive early fusion did not
-_PLASTIC = (("ReversalBerry-v0", "feedback+plastic=True", "feedback", "easy", "better"),
-            ("ReversalBerry-v0", "feedback+modulator=learned+plastic=True", "feedback", "easy", "better"))
+_RED = ("RedBerry-v1", "feedback", "feedforward", "easy", "equivalent")  # easy foraging does not separate them
+_CUED = (("CuedBerry-v1", "feedback", "feedforward", "easy", "better"),  # top-down gain learns the cued task...
+         ("CuedBerry-v1", "feedback", "early", "easy", "better"))  # ...where additive early fusion did not
+_PLASTIC = (("ReversalBerry-v1", "feedback+plastic=True", "feedback", "easy", "better"),
+            ("ReversalBerry-v1", "feedback+modulator=learned+plastic=True", "feedback", "easy", "better"))
 PRIMARY = {
     "default": (_RED,),
     "card": _CUED + _PLASTIC + (_RED,),
-    "reversal": _PLASTIC + (("ReversalBerry-v0", "feedback", "recurrent", "easy", "better"),),
-    "attention": (("CuedBerry-v0", "feedback+spatial_strength=0.0", "feedback", "easy", "equivalent"),),
-    "passes": (("CuedBerry-v0", PASSES_AGENTS[1], PASSES_AGENTS[0], "occluded", "better"),),
+    "reversal": _PLASTIC + (("ReversalBerry-v1", "feedback", "recurrent", "easy", "better"),),
+    "attention": (("CuedBerry-v1", "feedback+spatial_strength=0.0", "feedback", "easy", "equivalent"),),
+    "passes": (("CuedBerry-v1", PASSES_AGENTS[1], PASSES_AGENTS[0], "occluded", "better"),),
     "full": _CUED + _PLASTIC + (_RED,),
 }
 # Which settings were tuned on which seeds and agents before a scale's runs (a result on those seeds is not
 # independent of the tuning).
-_REVERSAL_TUNED = ("ReversalBerry-v0's defaults (the taste signal, the colour held for the episode, the colour-prior "
-                   "ramp 0.5, 64-step BPTT, 500-step episodes, 2M steps) on seed 1 of `feedback`")
+_REVERSAL_TUNED = ("ReversalBerry's defaults (the taste signal, the colour held for the episode, the colour-prior "
+                   "ramp 0.5, 64-step BPTT, 500-step episodes, 2M steps) on seed 1 of `feedback`, in v0 worlds")
 CALIBRATED = {
     "default": "",
     "card": "the PPO settings (4 epochs x 4 minibatches) on one seed each of early fusion and top-down gain on "
-            "CuedBerry-v0; "
+            "CuedBerry-v1; "
             + _REVERSAL_TUNED + ".",
     "reversal": _REVERSAL_TUNED + ".",
     "attention": "",
@@ -119,7 +119,7 @@ CALIBRATED = {
 
 SCALES: dict[str, dict[str, Any]] = {
     "default": dict(
-        _EVAL, primary=PRIMARY["default"], calibrated=CALIBRATED["default"], agents=("feedforward", "recurrent", "feedback"), envs=("RedBerry-v0",), seeds=5, steps=250_000,
+        _EVAL, primary=PRIMARY["default"], calibrated=CALIBRATED["default"], agents=("feedforward", "recurrent", "feedback"), envs=("RedBerry-v1",), seeds=5, steps=250_000,
         train_difficulty="easy", episode_steps=200, lesion_conditions=("easy", "hard"),
         passes_conditions=("easy", "hard"), eval_worlds=64, num_envs=256, num_steps=16),
     "card": dict(
@@ -128,18 +128,18 @@ SCALES: dict[str, dict[str, Any]] = {
         lesion_conditions=("easy", "hard", "near_hues", "setsize_30"), passes_conditions=("easy", "hard"),
         eval_worlds=64, num_envs=256, num_steps=16),
     "reversal": dict(
-        _EVAL, primary=PRIMARY["reversal"], calibrated=CALIBRATED["reversal"], agents=PLASTICITY_AGENTS, envs=("ReversalBerry-v0",), seeds=5, steps=2_000_000, train_difficulty="easy",
+        _EVAL, primary=PRIMARY["reversal"], calibrated=CALIBRATED["reversal"], agents=PLASTICITY_AGENTS, envs=("ReversalBerry-v1",), seeds=5, steps=2_000_000, train_difficulty="easy",
         lesions=tuple(lesion for lesion in LESIONS if lesion != "untrained"),  # no cue: no feature gain to refer
         episode_steps=500, conditions=("easy", "switches", "no_taste"), lesion_conditions=("easy",), passes=(1,),
         passes_conditions=(), eval_worlds=128, num_envs=256, num_steps=64),
     "attention": dict(
-        _EVAL, primary=PRIMARY["attention"], calibrated=CALIBRATED["attention"], agents=ATTENTION_AGENTS, envs=("CuedBerry-v0",), seeds=POWER_SEEDS["attention"], steps=1_000_000, train_difficulty="easy",
+        _EVAL, primary=PRIMARY["attention"], calibrated=CALIBRATED["attention"], agents=ATTENTION_AGENTS, envs=("CuedBerry-v1",), seeds=POWER_SEEDS["attention"], steps=1_000_000, train_difficulty="easy",
         episode_steps=200, conditions=("easy", "cue_change", "near_hues", "setsize_30"),
         # lesions at the cue switch too: the untrained net's gains read the cue, so they turn with it as well
         lesion_conditions=("easy", "cue_change"), passes=(1,), passes_conditions=(), eval_worlds=64, num_envs=256,
         num_steps=16),
     "passes": dict(
-        _EVAL, primary=PRIMARY["passes"], calibrated=CALIBRATED["passes"], agents=PASSES_AGENTS, envs=("CuedBerry-v0",), seeds=POWER_SEEDS["passes"], steps=1_000_000, train_difficulty="easy",
+        _EVAL, primary=PRIMARY["passes"], calibrated=CALIBRATED["passes"], agents=PASSES_AGENTS, envs=("CuedBerry-v1",), seeds=POWER_SEEDS["passes"], steps=1_000_000, train_difficulty="easy",
         episode_steps=200, conditions=("occluded", "clean"), lesion_conditions=("occluded",),
         passes_conditions=("occluded", "clean"), clutter_ramp=0.5, eval_worlds=64, num_envs=256, num_steps=16),
     "full": dict(

@@ -154,5 +154,5 @@ def curriculum_end(run_dir: str) -> int:
     if not ramp:
         return 0
 
-    episode = envs.make_config(envs.TASK_IDS[config.env], **config.env_make_kwargs()).max_episode_steps
+    episode = envs.world_config(config.env, **config.env_make_kwargs()).max_episode_steps
     return int(ramp * config.total_steps) + episode * config.num_envs

@@ -52,7 +52,7 @@ _VARIANT = re.compile(r"^(?P<preset>[a-z]+)(?:_T(?P<passes>\d+))?(?:@(?P<difficu
 AGENT_SETTINGS = tuple(FIELDS)  # +NAME=VALUE for these sets the agent (--agent-overrides)
 # +NAME=VALUE for these sets the training worlds (--env-kwargs); the plan and the id decide the others
 WORLD_SETTINGS = tuple(f.name for f in dataclasses.fields(envs.WorldConfig)
-                       if f.name not in ("task", "difficulty", "max_episode_steps"))
+                       if f.name not in ("task", "difficulty", "max_episode_steps", "version"))  # the id sets version
 VARIANT_GRAMMAR = (f"PRESET[_T<k>][@DIFFICULTY][+NAME=VALUE...] with PRESET one of {', '.join(agents.PRESETS)} "
                    f"(e.g. feedback_T3, feedback_T3@hard, feedback+modulator=learned+plastic=True); _T only for presets "
                    f"with top-down feedback; DIFFICULTY one of {', '.join(DIFFICULTIES)}; NAME an AgentConfig field "
@@ -120,8 +120,8 @@ def variant_of_run(task: str, preset: str, difficulty: str, agent_config, world:
     base = agents.PRESETS[preset]
     changed = tuple((f, getattr(agent_config, f)) for f in AGENT_SETTINGS
                     if f != "passes" and getattr(agent_config, f) != getattr(base, f))
-    default = envs.make_config(envs.TASK_IDS[task], difficulty)
-    worlds = envs.make_config(envs.TASK_IDS[task], difficulty, **{k: v for k, v in world.items() if k in WORLD_SETTINGS})
+    default = envs.world_config(task, difficulty)
+    worlds = envs.world_config(task, difficulty, **{k: v for k, v in world.items() if k in WORLD_SETTINGS})
     world_changed = tuple((k, getattr(worlds, k)) for k in WORLD_SETTINGS if getattr(worlds, k) != getattr(default, k))
     passes = None if agent_config.passes == base.passes else agent_config.passes
     return Variant(preset, passes, None if difficulty == "easy" else difficulty, tuple(sorted(changed)),

@@ -17,6 +17,8 @@ One step, `step_arenas`, for every arena at once:
            if its colour is the forager's target before this step's switch, else
            `distractor_reward`.
   regrow:  an eaten berry waits `regrow_delay` steps, then grows at a fresh place as its own kind.
+           v1 (`WorldConfig.version`): berries grow only outside every forager's exclusion zone and
+           never on another berry (`spawn_berries`); v0: anywhere, as the stored records had it.
   switch:  on ReversalBerry the shared target swaps a <-> b with probability `reversal_rate`.
   starve:  with starvation_steps > 0, a forager that eats no target for that long dies.
   time:    an arena's episode is truncated after `max_episode_steps` steps.
@@ -37,10 +39,10 @@ import torch
 
 from envs import rng
 from envs.actions import velocities
-from envs.config import NUM_COLOURS, WorldConfig
+from envs.config import NUM_COLOURS, WorldConfig, berry_grid
 
 # Draw ids: one independent random stream per purpose.
-DRAW_BERRY, DRAW_RESET, DRAW_FOLIAGE, DRAW_REVERSAL, DRAW_NOISE = range(5)
+DRAW_BERRY, DRAW_RESET, DRAW_FOLIAGE, DRAW_REVERSAL, DRAW_NOISE, DRAW_CELLS = range(6)
 DRAW_AGENT_TARGET = 21  # target_mode="own": each forager's colour
 TARGET_MODES = ("shared", "own")
 
@@ -166,28 +168,41 @@ def num_target_slots(config: WorldConfig) -> int:
     return max(count, 1) if config.target_share > 0 else 0
 
 
-def spawn_berries(mc: MultiConfig, target: torch.Tensor, key: torch.Tensor):
+def spawn_berries(mc: MultiConfig, target: torch.Tensor, key: torch.Tensor, foragers: torch.Tensor,
+                  growing: torch.Tensor, staying: torch.Tensor, berry_pos: torch.Tensor):
     """Fresh positions and colours for every berry slot: (N, K, 2) float32, (N, K) int64.
 
     Slots keep their kind: the first round(K * target_share) slots grow targets, the others
     distractors, so an eaten berry regrows as its own kind and the target count stays fixed.
     (Without this, a forager that eats only targets would leave a field of distractors.) On
-    ReversalBerry half the slots grow each colour of the pair; with target_mode="own" every slot
-    grows a uniform colour, so every forager's target grows. target: (N,) the shared paying colour.
-    Callers keep the slots they need with torch.where.
+    ReversalBerry v1 a target slot grows the colour that pays when it grows and the others the other
+    colour of the pair (v0: half the slots grow each colour, whatever target_share says); with
+    target_mode="own" every slot grows a uniform colour, so every forager's target grows.
+    target: (N,) the shared paying colour.
+
+    Where (v1): `growing` (N, K) bool slots take distinct free cells of `berry_grid`, a cell being free
+    when no `staying` (N, K) berry (at `berry_pos`) is in it and it lies outside every forager's exclusion
+    zone (`foragers` (N, M, 2) positions); v0 draws uniform positions over the arena. Callers keep the slots
+    they need with torch.where.
     """
     config = mc.world
     k = config.num_berries
     margin = config.berry_radius
     u = rng.uniform(key, DRAW_BERRY, (k, 3))  # (N, K, 3): x, y, colour pick
-    pos = margin + u[..., :2] * (config.arena_size - 2 * margin)
+    if config.version == 0:
+        pos = margin + u[..., :2] * (config.arena_size - 2 * margin)
+    else:
+        pos = _grid_positions(config, key, u[..., :2], foragers, growing, staying, berry_pos)
     pick = u[..., 2]
     if mc.target_mode == "own":
         return pos, (pick * NUM_COLOURS).floor().long().clamp(0, NUM_COLOURS - 1)
     slot = torch.arange(k, device=key.device)  # (K,)
     if config.task == "reversal":
         a, b = config.reversal_colours
-        return pos, torch.where(slot < k // 2, a, b).expand(key.shape[0], k)
+        if config.version == 0:
+            return pos, torch.where(slot < k // 2, a, b).expand(key.shape[0], k)
+        paying = target[:, None]  # (N, 1)
+        return pos, torch.where(slot < num_target_slots(config), paying, a + b - paying)
     near = config.near_distractors
     side = torch.where(pick < 0.5 * near, 1, NUM_COLOURS - 1)  # +1 or -1 around the hue circle
     num_far = NUM_COLOURS - 3
@@ -196,6 +211,32 @@ def spawn_berries(mc: MultiConfig, target: torch.Tensor, key: torch.Tensor):
     target = target[:, None]  # (N, 1)
     colour = torch.where(slot < num_target_slots(config), target, (target + offset) % NUM_COLOURS)
     return pos, colour
+
+
+def _grid_positions(config: WorldConfig, key: torch.Tensor, jitter: torch.Tensor, foragers: torch.Tensor,
+                    growing: torch.Tensor, staying: torch.Tensor, berry_pos: torch.Tensor) -> torch.Tensor:
+    """v1 positions (N, K, 2): each growing slot takes its own free cell, chosen uniformly (the free cells
+    ranked by this step's draw, the r-th growing slot taking the r-th), at the point `jitter` (N, K, 2) in
+    [0, 1) of the cell's inner square. A cell is free outside every forager's exclusion zone and where no
+    staying berry (`staying` (N, K), at `berry_pos` (N, K, 2)) grew. Fixed shapes, no host sync:
+    `check_berry_room` made sure that enough cells are always free."""
+    cells, pitch, origin = berry_grid(config)
+    n, k = growing.shape
+    index = torch.arange(cells * cells, device=growing.device)
+    corner = origin + torch.stack([index % cells, index // cells], -1).to(torch.float32) * pitch  # (C, 2)
+    reach = config.exclusion_radius + pitch * math.sqrt(0.5)  # no point of the cell comes within the zone
+    offset = foragers[:, :, None, :] - (corner + pitch / 2)  # (N, M, C, 2)
+    blocked = ((offset * offset).sum(-1) < reach * reach).any(1)  # (N, C)
+    ij = ((berry_pos - origin) / pitch).floor().long().clamp(0, cells - 1)  # (N, K, 2) each berry's cell
+    home = ij[..., 0] + cells * ij[..., 1]  # (N, K)
+    taken = torch.zeros(n, cells * cells, device=growing.device).scatter_add_(1, home, staying.to(torch.float32))
+    score = rng.uniform(key, DRAW_CELLS, (cells * cells,))  # (N, C) in [0, 1)
+    score = torch.where(blocked | (taken > 0), -1.0, score)
+    ranked = score.topk(k, dim=1).indices  # (N, K) the k best free cells
+    rank = (growing.long().cumsum(1) - 1).clamp_min(0)  # (N, K) the r-th growing slot takes the r-th
+    cell = ranked.gather(1, rank)
+    corner = origin + torch.stack([cell % cells, cell // cells], -1).to(torch.float32) * pitch  # (N, K, 2)
+    return corner + config.berry_radius + jitter * (pitch - 2 * config.berry_radius)
 
 
 def step_arenas(mc: MultiConfig, state: ArenaState, action: torch.Tensor, respawn: bool = True) -> StepResult:
@@ -275,7 +316,8 @@ def step_arenas(mc: MultiConfig, state: ArenaState, action: torch.Tensor, respaw
     timer = torch.where(eaten_by.any(1), c.regrow_delay + 1, state.berry_timer)
     timer = (timer - 1).clamp_min(0)
     regrown = ((timer == 0) & ~present) | arena_reset[:, None]  # (N, K)
-    pos, colour = spawn_berries(mc, new.target_colour, key)
+    staying = present & ~eaten_by.any(1) & ~arena_reset[:, None]  # (N, K) berries still on the ground
+    pos, colour = spawn_berries(mc, new.target_colour, key, new.pose[..., :2], regrown, staying, state.berry_pos)
     new.berry_pos = torch.where(regrown[..., None], pos, state.berry_pos)
     new.berry_colour = torch.where(regrown, colour, state.berry_colour)
     new.berry_timer = torch.where(arena_reset[:, None], 0, timer)

@@ -29,7 +29,7 @@ def vector_steps_per_second(env_id: str, num_envs: int, device: str = "cpu", sec
                             **env_kwargs) -> float:
     """Env steps per second (slots x steps / s) of a torch vector env, rendering included.
 
-    For MultiBerry-v0, num_envs counts arenas and each step moves num_envs * num_agents foragers.
+    For MultiBerry-v1, num_envs counts arenas and each step moves num_envs * num_agents foragers.
     """
     env = gym.make_vec(env_id, num_envs=num_envs, device=device, copy=False, validate_actions=False,
                        **env_kwargs).unwrapped

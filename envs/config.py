@@ -25,6 +25,7 @@ NUM_COLOURS = len(PALETTE_NAMES)
 MAX_WORLDS = 1 << 20  # worlds (forager slots) in one batch: ~1M; more is an allocator error, not a world
 
 TASKS = ("red", "cued", "reversal")
+VERSIONS = (0, 1)  # the worlds' rules: an id's -vN (`envs.ENV_VERSIONS`); see `WorldConfig.version`
 ACTION_TYPES = ("discrete", "continuous")
 DIFFICULTIES = ("easy", "medium", "hard")
 
@@ -39,7 +40,7 @@ DIFFICULTY_PRESETS: dict[str, dict[str, float | int]] = {
 }
 
 # Knobs a task sets over WorldConfig's defaults (any of them can still be overridden by keyword).
-# ReversalBerry-v0: the colour eaten shows in the goal (taste) and the paying colour, drawn at reset,
+# ReversalBerry: the colour eaten shows in the goal (taste) and the paying colour, drawn at reset,
 # holds for the episode. This form is what a control agent learns (docs/design.md, "The reversal task");
 # the harder forms are knobs: reversal_rate=1/150 switches it about every 150 steps, taste=False hides
 # which colour was eaten.
@@ -79,10 +80,55 @@ class WorldConfig:
     forager_radius: float = 0.3
     berry_radius: float = 0.3
     foliage_radius: float = 0.6
+    # The rules' version, set by the id (RedBerry-v1 -> 1). v1: berries spawn and regrow only outside an
+    # exclusion zone around every forager and never overlap each other (`envs.arena.berry_grid`), and
+    # ReversalBerry honours target_share. v0: positions uniform over the arena, as the stored records had them.
+    version: int = 1
 
     @property
     def pixel_size(self) -> float:
         return self.view_extent / self.view_size
+
+    @property
+    def exclusion_radius(self) -> float:
+        """v1: no berry grows closer than this to a forager: its radius, the berry's and one step's travel,
+        so a forager that only turns never eats and nothing grows under one that stands still."""
+        return self.forager_radius + self.berry_radius + self.forward_speed
+
+
+GRID_MAX = 64  # v1's spawn grid has at most this many cells a side (every step ranks them all, per world)
+GRID_PITCH = 2.2  # a cell's side in berry radii: berries in two cells are at least 0.2 radii apart
+
+
+def berry_grid(c: WorldConfig) -> tuple[int, float, float]:
+    """v1's spawn grid: (G cells a side, pitch p, origin o). Cell (i, j) spans o + [i, i + 1) p by
+    o + [j, j + 1) p, and a berry grows at a uniform point of a free cell at least a berry radius from its
+    edges, so two berries in different cells never overlap and none crosses a wall."""
+    pitch = max(GRID_PITCH * c.berry_radius, c.arena_size / GRID_MAX)
+    cells = int(c.arena_size // pitch)
+    return cells, pitch, (c.arena_size - cells * pitch) / 2
+
+
+def blocked_cells(c: WorldConfig) -> int:
+    """At most how many cells one forager's exclusion zone can close: every cell whose centre lies within
+    exclusion_radius + half a cell's diagonal of the forager."""
+    _, pitch, _ = berry_grid(c)
+    reach = c.exclusion_radius + pitch * math.sqrt(0.5)
+    return (int(2 * reach / pitch) + 2) ** 2
+
+
+def check_berry_room(c: WorldConfig, foragers: int = 1) -> None:
+    """v1: refuse worlds whose grid cannot hold every berry outside every forager's exclusion zone."""
+    if c.version == 0:
+        return
+    cells, _, _ = berry_grid(c)
+    free = cells * cells - foragers * blocked_cells(c)
+    if free < c.num_berries:
+        raise ValueError(
+            f"num_berries={c.num_berries} does not fit an arena_size={c.arena_size:g} arena with {foragers} "
+            f"forager(s): v1 worlds grow berries on a grid of {cells}x{cells} cells and keep {blocked_cells(c)} cells "
+            f"free around each forager, leaving {max(free, 0)}; allowed: fewer berries, a larger arena_size, or a "
+            f"smaller berry_radius / forager_radius / forward_speed")
 
 
 def _check(name: str, value, ok: bool, allowed: str) -> None:
@@ -123,6 +169,8 @@ def _validate(c: WorldConfig) -> None:
         ok = ok and (v > low if low_open else v >= low) and v <= high
         _check(name, v, ok, f"a number in {'(' if low_open else '['}{low}, {high}]")
 
+    _check("version", c.version, c.version in VERSIONS and not isinstance(c.version, bool),
+           f"one of {VERSIONS} (set by the id: RedBerry-v0 or RedBerry-v1)")
     integer("num_berries", 1, 1024)  # per world; each is drawn into every view
     integer("num_foliage", 0, 1024)
     integer("view_size", 8, 256)  # the retina holds N x view_size^2 x 3 bytes; 4096 asked for ~68 GB
@@ -150,6 +198,7 @@ def _validate(c: WorldConfig) -> None:
     _check("reversal_colours", pair,
            isinstance(pair, tuple) and len(pair) == 2 and all(isinstance(i, int) and 0 <= i < NUM_COLOURS for i in pair) and pair[0] != pair[1],
            f"two different palette indices in [0, {NUM_COLOURS - 1}] ({', '.join(PALETTE_NAMES)})")
+    check_berry_room(c)
     _check("num_berries", c.num_berries, c.task != "reversal" or c.num_berries >= 2,
            "2 or more on ReversalBerry, whose berries are half of each of its two colours (with one, only the "
            "second colour ever grows)")

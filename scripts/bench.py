@@ -105,7 +105,7 @@ class PopulationBench:
     """Agent preset."""
     seeds: int = 5
     """K, the seeds of the population."""
-    env: str = "CuedBerry-v0"
+    env: str = "CuedBerry-v1"
     """Task."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Where worlds and agents run; auto picks cuda when present."""
@@ -133,7 +133,7 @@ class PopulationBench:
 class EnvBench:
     """Env steps/s for several N, beside SyncVectorEnv over single envs."""
 
-    env: str = "RedBerry-v0"
+    env: str = "RedBerry-v1"
     """World to step."""
     device: str = "auto"
     """auto, cpu or cuda."""
@@ -193,11 +193,11 @@ class MultiBench:
         need("threads", self.threads, self.threads >= 0, "an integer >= 0 (0: torch's default)")
         device, threads = device_and_threads(self.device, self.threads)
         arenas = self.slots // self.num_agents
-        multi = vector_steps_per_second("MultiBerry-v0", arenas, str(device), self.seconds, num_agents=self.num_agents)
-        single = vector_steps_per_second("RedBerry-v0", self.slots, str(device), self.seconds)
+        multi = vector_steps_per_second("MultiBerry-v1", arenas, str(device), self.seconds, num_agents=self.num_agents)
+        single = vector_steps_per_second("RedBerry-v1", self.slots, str(device), self.seconds)
         print(f"device {device}, torch threads {threads}")
-        print(f"MultiBerry-v0  {arenas} arenas x {self.num_agents} foragers: {multi:>12,.0f} agent-steps/s")
-        print(f"RedBerry-v0    {self.slots} worlds:{'':>13} {single:>12,.0f} steps/s")
+        print(f"MultiBerry-v1  {arenas} arenas x {self.num_agents} foragers: {multi:>12,.0f} agent-steps/s")
+        print(f"RedBerry-v1    {self.slots} worlds:{'':>13} {single:>12,.0f} steps/s")
         print(f"ratio multi / single: {multi / single:.2f}")
 
 

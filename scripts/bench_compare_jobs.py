@@ -3,7 +3,7 @@
     python scripts/bench_compare_jobs.py                     # ~4 min on a 2-core CPU
     python scripts/bench_compare_jobs.py --steps 32768 --jobs 2
 
-The grid is feedforward on RedBerry-v0 and on CuedBerry-v0 (two groups of equal cost), each group's
+The grid is feedforward on RedBerry-v1 and on CuedBerry-v1 (two groups of equal cost), each group's
 seeds trained as one population, then evaluated on easy and hard worlds. Both compares must write
 the same cells; it ends with one line, `compare --jobs J speed-up: X.XX` (wall time of --jobs 1
 over that of --jobs J; the target on this 2-core CPU is >= 1.7 with J = 2).
@@ -45,7 +45,7 @@ def cells(out: str) -> dict:
 
 
 def main(args: Args) -> None:
-    grid = CompareArgs(agents=("feedforward",), envs=("RedBerry-v0", "CuedBerry-v0"), seeds=args.seeds,
+    grid = CompareArgs(agents=("feedforward",), envs=("RedBerry-v1", "CuedBerry-v1"), seeds=args.seeds,
                        steps=args.steps, conditions=("easy", "hard"), lesions=(), passes=(1,), eval_worlds=64,
                        device="cpu", progress=False, command="python scripts/bench_compare_jobs.py")
     with tempfile.TemporaryDirectory() as scratch:
@@ -59,7 +59,7 @@ def main(args: Args) -> None:
             print(f"--jobs {jobs}: {walls[jobs]:.1f} s", flush=True)
         same = cells(outs[1]) == cells(outs[args.jobs])
         evaluated = len(load_cells(outs[1], "eval"))
-    print(f"grid: feedforward on RedBerry-v0 and CuedBerry-v0, {args.seeds} seeds x {args.steps:,} steps, "
+    print(f"grid: feedforward on RedBerry-v1 and CuedBerry-v1, {args.seeds} seeds x {args.steps:,} steps, "
           f"{evaluated} evaluation cells; same cells with --jobs {args.jobs}: {'yes' if same else 'NO'}")
     print(f"compare --jobs {args.jobs} speed-up: {walls[1] / walls[args.jobs]:.2f}")
 

@@ -1,6 +1,6 @@
 """SB3 PPO steps/s through our batched adapter beside SB3's own `make_vec_env`, in one run.
 
-    python scripts/bench_sb3.py                          # RedBerry-v0, 16 envs, 36 x 36 view
+    python scripts/bench_sb3.py                          # RedBerry-v1, 16 envs, 36 x 36 view
     python scripts/bench_sb3.py --num-envs 64 --rollouts 4
 
 Both sides train the same PPO ("MultiInputPolicy", NatureCNN) on the same worlds: one through
@@ -23,7 +23,7 @@ import tyro
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def bench_sb3(env_id: str = "RedBerry-v0", num_envs: int = 16, view_size: int = 36, n_steps: int = 128,
+def bench_sb3(env_id: str = "RedBerry-v1", num_envs: int = 16, view_size: int = 36, n_steps: int = 128,
               rollouts: int = 3, n_epochs: int = 4, repeats: int = 2, threads: int = 1) -> dict[str, float]:
     """Time SB3 PPO through the adapter and through make_vec_env; print each side's steps/s (PPO, and the
     VecEnv alone) and end with 'adapter / make_vec_env: X.XX', the PPO ratio. Returns the mean PPO

@@ -1,9 +1,9 @@
 """Train a forager: `python scripts/train.py --help` lists every flag.
 
-    python scripts/train.py                                   # feedback agent on RedBerry-v0
+    python scripts/train.py                                   # feedback agent on RedBerry-v1
     python scripts/train.py --agent feedforward --difficulty hard
-    python scripts/train.py --env CuedBerry-v0 --population 5     # seeds 1-5 in one process
-    python scripts/train.py --resume runs/RedBerry-v0__feedback__1__1764300000
+    python scripts/train.py --env CuedBerry-v1 --population 5     # seeds 1-5 in one process
+    python scripts/train.py --resume runs/RedBerry-v1__feedback__1__1764300000
     torchrun --nproc_per_node=2 scripts/train.py --num-envs 32
     tensorboard --logdir runs
 """

@@ -1,8 +1,8 @@
 """Watch a trained forager: `python scripts/watch.py --help` lists every flag, H in the window every key.
 
     python scripts/watch.py                                       # the demo checkpoint, assets/demo.pt
-    python scripts/watch.py --checkpoint runs/RedBerry-v0__feedback__1__1764300000
-    python scripts/watch.py --env CuedBerry-v0                    # then press 1-6 to change the goal
+    python scripts/watch.py --checkpoint runs/RedBerry-v1__feedback__1__1764300000
+    python scripts/watch.py --env CuedBerry-v1                    # then press 1-6 to change the goal
     python scripts/watch.py --record out.gif --frames 60 --scale 0.6
     python scripts/watch.py --record assets/demo.gif --frames 150 --cue-switch 50 --scale 0.6   # the README GIF
 """

@@ -15,7 +15,7 @@ from compare.cli import CompareArgs
 from compare.rows import REFERENCE_METRICS, REFERENCES
 from compare.run import make_plan
 
-TASK = "CuedBerry-v0"
+TASK = "CuedBerry-v1"
 BASE = [0.1, 0.5, 0.9, 0.3, 0.7]
 
 
@@ -268,8 +268,8 @@ def test_set_size_counts_search_only_until_a_distractor_is_eaten_and_says_when_i
 
 
 def test_reversal_summarises_curves_and_win_stay_only_where_measured():
-    plan, _ = make_plan(CompareArgs(agents=("recurrent", "dopamine"), envs=("ReversalBerry-v0",)))
-    rows = rows_of({"recurrent": [0.2] * 5, "dopamine": [0.4] * 5}, task="ReversalBerry-v0")
+    plan, _ = make_plan(CompareArgs(agents=("recurrent", "dopamine"), envs=("ReversalBerry-v1",)))
+    rows = rows_of({"recurrent": [0.2] * 5, "dopamine": [0.4] * 5}, task="ReversalBerry-v1")
     empty = reversal.summarise(context(plan, rows))
     assert empty.curves == {} and empty.win_stay == {} and reversal.section(empty, context(plan, rows)) == []
     for i, row in enumerate(rows):
@@ -278,11 +278,11 @@ def test_reversal_summarises_curves_and_win_stay_only_where_measured():
                    stay_after_win=0.9 if learner else 0.5 + 0.02 * i, stay_after_loss=0.2 if learner else 0.5)
     rows[5]["stay_after_loss"] = math.nan  # a seed that never lost: left out of its agent's pairs
     data = reversal.summarise(context(plan, rows))
-    key = ("ReversalBerry-v0", "easy", "dopamine")
+    key = ("ReversalBerry-v1", "easy", "dopamine")
     assert data.curves[key][10].mean == pytest.approx(0.6) and data.curves[key][0].mean == pytest.approx(0.3)
     win, loss, diff = data.win_stay[key]
     assert (win.mean, loss.mean, diff.mean) == (pytest.approx(0.9), pytest.approx(0.2), pytest.approx(0.7))
-    assert data.win_stay[("ReversalBerry-v0", "easy", "recurrent")][0].n == 5
+    assert data.win_stay[("ReversalBerry-v1", "easy", "recurrent")][0].n == 5
     assert data.win_stay[key][0].n == 4  # seed 1 of dopamine has no loss
 
 
@@ -292,8 +292,8 @@ def test_figures_draw_from_their_analysis_data():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    plan, _ = make_plan(CompareArgs(agents=("recurrent", "dopamine"), envs=("ReversalBerry-v0",)))
-    rows = rows_of({"recurrent": [0.2] * 5, "dopamine": [0.4] * 5}, task="ReversalBerry-v0")
+    plan, _ = make_plan(CompareArgs(agents=("recurrent", "dopamine"), envs=("ReversalBerry-v1",)))
+    rows = rows_of({"recurrent": [0.2] * 5, "dopamine": [0.4] * 5}, task="ReversalBerry-v1")
     ctx = context(plan, rows)
     assert isinstance(reversal.draw(plt, reversal.summarise(ctx), ctx)["reversal_curve.png"], str)  # says why not
     for row in rows:
@@ -302,7 +302,7 @@ def test_figures_draw_from_their_analysis_data():
     curves = [(list(line.get_xdata()), list(line.get_ydata())) for ax in figure.axes for line in ax.get_lines()]
     assert ([0, 10], [pytest.approx(0.3), pytest.approx(0.5)]) in curves
     plt.close(figure)
-    trained = {f"k{s}": {"unit": {"task": "ReversalBerry-v0", "agent": "dopamine", "seed": s}, "global_step": 1000,
+    trained = {f"k{s}": {"unit": {"task": "ReversalBerry-v1", "agent": "dopamine", "seed": s}, "global_step": 1000,
                          "curve": [[500, 0.1]], "precision_curve": [[400, 0.8 if s < 3 else 0.1]]} for s in range(1, 6)}
     ctx = context(plan, rows, trained)
     figure = efficiency.draw(plt, efficiency.summarise(ctx), ctx)["sample_efficiency.png"]

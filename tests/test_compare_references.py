@@ -216,10 +216,10 @@ def test_set_size_conditions_hold_two_targets_among_their_distractors(distractor
         if condition.applies_to(task):
             assert (drawn["targets"], drawn["distractors"]) == ([SET_SIZE_TARGETS], [distractors]), task
         else:  # ReversalBerry-v0 grows half its berries in each colour: its worlds would not hold the label
-            assert task in REVERSAL_TASKS
+            assert task == "ReversalBerry-v0"
             half = (SET_SIZE_TARGETS + distractors) // 2
             assert (drawn["targets"], drawn["distractors"]) == ([half], [half])
-    assert [t for t in ALL_TASKS if condition.applies_to(t)] == [t for t in ALL_TASKS if t not in REVERSAL_TASKS]
+    assert [t for t in ALL_TASKS if not condition.applies_to(t)] == ["ReversalBerry-v0"]
 
 
 def test_the_conditions_that_name_their_berries_hold_them():
@@ -227,14 +227,16 @@ def test_the_conditions_that_name_their_berries_hold_them():
         unit = unit_of(task)
         drawn = {name: drawn_worlds(unit, name, 24) for name in ("easy", "beyond", "more_distractors", "near_hues")}
         assert (drawn["easy"]["targets"], drawn["easy"]["distractors"]) == ([6], [6])
-        reversal = task in REVERSAL_TASKS
-        beyond = ([16], [16]) if reversal else ([4], [28])
+        reversal, half_and_half = task in REVERSAL_TASKS, task == "ReversalBerry-v0"
+        beyond = ([16], [16]) if half_and_half else ([4], [28])
         assert (drawn["beyond"]["targets"], drawn["beyond"]["distractors"]) == beyond
         assert ("32 berries of which 4 targets" in CONDITIONS["beyond"].description
                 and "on ReversalBerry-v0 half the berries red, half blue" in CONDITIONS["beyond"].description)
-        assert CONDITIONS["more_distractors"].applies_to(task) == CONDITIONS["near_hues"].applies_to(task) != reversal
-        if not reversal:
+        assert CONDITIONS["more_distractors"].applies_to(task) != half_and_half
+        assert CONDITIONS["near_hues"].applies_to(task) != reversal
+        if not half_and_half:  # v1's ReversalBerry honours target_share
             assert (drawn["more_distractors"]["targets"], drawn["more_distractors"]["distractors"]) == ([6], [26])
+        if not reversal:
             assert drawn["near_hues"]["near_share"] == 1.0 and drawn["easy"]["near_share"] == 0.0
         else:  # near hues are not there to be had: red and blue are not neighbours
             assert drawn["near_hues"]["near_share"] == 0.0
@@ -245,7 +247,8 @@ def test_reversal_conditions_switch_the_paying_colour_at_the_rate_they_name():
     # off by half or twice is far outside.
     rates = {(task, name): drawn_worlds(unit_of(task), name, 150, worlds=512)["switch_rate"]
              for task in ALL_TASKS for name in ("reversal", "switches") if CONDITIONS[name].applies_to(task)}
-    assert set(rates) == {("RedBerry-v0", "reversal"), ("CuedBerry-v0", "reversal"), ("ReversalBerry-v0", "switches")}
+    assert set(rates) == {(f"{name}-v{v}", condition) for v in (0, 1) for name, condition in (
+        ("RedBerry", "reversal"), ("CuedBerry", "reversal"), ("ReversalBerry", "switches"))}
     for where, rate in rates.items():
         assert rate == pytest.approx(REVERSAL_RATE, rel=0.2), where
     reversal = unit_of("ReversalBerry-v0")

@@ -130,7 +130,7 @@ BAD_INPUT = [  # (script, args, what the one line must name)
     # a switch given a value; a field name in place of the flag; a task that would mislabel the run
     ("train.py", ["--anneal-lr=yes"], "--anneal-lr: got 'yes'; allowed: --anneal-lr or --no-anneal-lr"),
     ("watch.py", ["--record", "x.gif", "--cue-switch", "0"], "--cue-switch: got 0"),
-    ("train.py", ["--env-kwargs", "task", "cued"], "--env-kwargs: task='cued' with --env RedBerry-v0"),
+    ("train.py", ["--env-kwargs", "task", "cued"], "--env-kwargs: task='cued' with --env RedBerry-v1"),
 ]
 
 

@@ -26,6 +26,8 @@ CASES = {
     "MultiBerry-v0/own-cued": (dict(num_envs=2, num_agents=2, task="cued", target_mode="own",
                                     cooperative=True, max_episode_steps=30), "discrete"),
 }
+# v1 (issue 37: berries outside the foragers' reach and apart; ReversalBerry's target share) pins the same cases.
+CASES.update({name.replace("-v0", "-v1"): case for name, case in CASES.items()})
 
 EXPECTED = {
     'CuedBerry-v0': '96ea3e44ec2e60918bf592219b9536c984416558b8135b9a7b59090bcafb503e',
@@ -34,6 +36,12 @@ EXPECTED = {
     'RedBerry-v0': '8b35dd7f64cda6b08c49348cc92423bf963cfeef12892988fa10b190335af0cd',
     'RedBerry-v0/hard-continuous': 'e20ffb268245c764c89c94d7efb89a2d9eef7ebd118104af9e5a2a0b37a636d0',
     'ReversalBerry-v0': '0fe008b8aadce21f494567c4bf18f9fbcbf5b9e1c5f6cc96aa5a97e1f0940409',
+    'CuedBerry-v1': 'cded7bdf802c0d0ccdde6f5f54fe77c6740c056b7265ad834a0e02612d2b01ee',
+    'MultiBerry-v1': '4998007b3c9e441a40477f32dca98a62b201636e74cda786bf95b4557fc10e93',
+    'MultiBerry-v1/own-cued': 'dcb31c2712bc88194b9d8cb19d39b0cfd21cd5f1c1c8133c79891f016f82bf9f',
+    'RedBerry-v1': '5e9406a545adb06a54f6d15240805b977d882f781dd40a9c7f63c41d93015c65',
+    'RedBerry-v1/hard-continuous': '8eb74c3ad900b8a40b5a063c18efc27663ef698c21663beaa6e40454b3574da3',
+    'ReversalBerry-v1': 'ee09971b79543cfbe229362f94661140b8162b19f4ec0af95a549bda8252270b',
 }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import Optional
 
+import envs
 from envs.config import MAX_WORLDS
 from training.config import MAX_EPISODE_STEPS, MAX_LEARNING_RATE, MAX_SEED, Config, ConfigError
 
@@ -54,9 +55,9 @@ def validate(config: Config, recurrent: Optional[bool] = None) -> None:
          _is_real(config.distractor_ramp) and 0 <= config.distractor_ramp <= 1, "a number in [0, 1] (0 = off)")
     need("colour-prior-ramp", config.colour_prior_ramp, config.colour_prior_ramp is None or (
          _is_real(config.colour_prior_ramp) and 0 <= config.colour_prior_ramp <= 1), "a number in [0, 1] (0 = off)")
-    if config.colour_prior_ramp and config.env != "ReversalBerry-v0":
+    if config.colour_prior_ramp and envs.TASK_IDS.get(config.env) != "reversal":
         raise ConfigError(f"--colour-prior-ramp: got {config.colour_prior_ramp} with --env {config.env}, which has "
-                          f"no pair of colours; allowed: 0 (off), or --env ReversalBerry-v0")
+                          f"no pair of colours; allowed: 0 (off), or --env ReversalBerry-v1")
     need("clutter-ramp", config.clutter_ramp,
          _is_real(config.clutter_ramp) and 0 <= config.clutter_ramp <= 1, "a number in [0, 1] (0 = off)")
     need("max-grad-norm", config.max_grad_norm, _is_real(config.max_grad_norm) and config.max_grad_norm > 0, "a number > 0")

@@ -16,6 +16,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Literal, Optional, Sequence, Union
 
+import envs
 from common.flags import parse_flags
 
 Scalar = Union[bool, int, float, str]
@@ -25,13 +26,13 @@ MAX_SEED = 2 ** 32 - 1
 MAX_EPISODE_STEPS = 100_000
 # Adam's first step is the learning rate / (1 - beta1) = 10x it, applied as a float32
 MAX_LEARNING_RATE = 3.4028234663852886e38 / 10  # seeds are 32-bit, as numpy's and Gymnasium's
-# The --colour-prior-ramp a task trains with when the flag is left out: on ReversalBerry-v0 the control learned
+# The --colour-prior-ramp a task trains with when the flag is left out: on ReversalBerry the control learned
 # to infer the hidden colour only with it (docs/design.md, "The reversal task").
-TASK_COLOUR_PRIOR_RAMP = {"ReversalBerry-v0": 0.5}
-# The --num-steps a task trains with when the flag is left out. ReversalBerry-v0's reward must be bound to
+TASK_COLOUR_PRIOR_RAMP = {"reversal": 0.5}  # by task (`envs.TASK_IDS`), whatever the id's version
+# The --num-steps a task trains with when the flag is left out. ReversalBerry's reward must be bound to
 # a colour eaten tens of steps earlier: with 16-step BPTT the control's precision stayed at 0.71-0.74, with
 # 64 it reached 0.77 on fresh worlds (one seed each; docs/design.md, "The reversal task").
-TASK_NUM_STEPS = {"ReversalBerry-v0": 64}
+TASK_NUM_STEPS = {"reversal": 64}
 DEFAULT_NUM_STEPS = 16
 
 
@@ -43,7 +44,7 @@ class ConfigError(ValueError):
 class Config:
     """Train a RedBerry forager with recurrent PPO (CleanRL style) on device-resident worlds.
 
-    Run without flags, it trains the `feedback` agent on RedBerry-v0 on the best device present.
+    Run without flags, it trains the `feedback` agent on RedBerry-v1 on the best device present.
     The PPO defaults are one set for every preset and task, so a comparison changes only the agent:
     CleanRL's 4 epochs x 4 minibatches over 256 worlds x 16 steps, 1M steps (~5 min on a 2-core CPU);
     docs/design.md ("Training") says why 4 x 4.
@@ -52,8 +53,9 @@ class Config:
     """
 
     # --- the run -------------------------------------------------------------------------------
-    env: str = "RedBerry-v0"
-    """Task id registered by `import envs`: RedBerry-v0, CuedBerry-v0, ReversalBerry-v0, ..."""
+    env: str = "RedBerry-v1"
+    """Task id registered by `import envs`: RedBerry-v1, CuedBerry-v1, ReversalBerry-v1, MultiBerry-v1 (the v0 ids
+    keep the old worlds, whose berries could grow under the forager)"""
     agent: str = "feedback"
     """Agent preset: feedforward, recurrent, early, feedback, whatwhere, dopamine or full."""
     num_envs: int = 256
@@ -98,7 +100,7 @@ class Config:
     # the default 1M steps take ~5 min.
     num_steps: Optional[int] = None
     """Steps per world per rollout (the BPTT length of recurrent agents). Left out: the task's own, 64 on
-    ReversalBerry-v0 (`TASK_NUM_STEPS`), 16 elsewhere."""
+    ReversalBerry (`TASK_NUM_STEPS`), 16 elsewhere."""
     learning_rate: float = 5e-4
     """Adam learning rate."""
     anneal_lr: bool = True
@@ -131,7 +133,7 @@ class Config:
     """ReversalBerry curriculum: over this fraction of the run the chance that the first colour of the pair
     (red) pays at an episode's start falls linearly from 1 to the worlds' own `first_colour_share` (0.5),
     so the agent first learns to seek one colour, then to leave it when it costs (0 = off). Left out: the
-    task's own, 0.5 on ReversalBerry-v0 (`TASK_COLOUR_PRIOR_RAMP`), off elsewhere. Episodes logged during
+    task's own, 0.5 on ReversalBerry (`TASK_COLOUR_PRIOR_RAMP`), off elsewhere. Episodes logged during
     the ramp are from the ramped worlds; compare's learning curves start after it."""
     clutter_ramp: float = 0.0
     """Perception curriculum for worlds with foliage or noise: over this fraction of the run the foliage
@@ -161,14 +163,14 @@ class Config:
 
     def __post_init__(self) -> None:
         if self.num_steps is None:  # the task's own rollout length; a saved config holds the number
-            self.num_steps = TASK_NUM_STEPS.get(self.env, DEFAULT_NUM_STEPS)
+            self.num_steps = TASK_NUM_STEPS.get(envs.TASK_IDS.get(self.env), DEFAULT_NUM_STEPS)
 
     @property
     def prior_ramp(self) -> float:
         """--colour-prior-ramp as this run uses it: the flag, else the task's own."""
         if self.colour_prior_ramp is not None:
             return self.colour_prior_ramp
-        return TASK_COLOUR_PRIOR_RAMP.get(self.env, 0.0)
+        return TASK_COLOUR_PRIOR_RAMP.get(envs.TASK_IDS.get(self.env), 0.0)
 
     def env_make_kwargs(self) -> dict[str, Scalar]:
         """Keyword arguments for gym.make_vec: the explicit world flags plus --env-kwargs."""
@@ -177,9 +179,13 @@ class Config:
             for name in ("difficulty", "view_size", "max_episode_steps", "action_type")
             if getattr(self, name) is not None
         }
-        if "task" in self.env_kwargs and self.env != "MultiBerry-v0":  # the id is the task; a kwarg would mislabel the run
+        if "version" in self.env_kwargs:
+            raise ConfigError(f"--env-kwargs: version={self.env_kwargs['version']!r}; the id sets the worlds' version "
+                              f"(--env {self.env}); allowed: the id of the version wanted, e.g. --env "
+                              f"{self.env.rsplit('-v', 1)[0]}-v0")
+        if "task" in self.env_kwargs and self.env not in envs.MULTI_IDS:  # the id is the task; a kwarg would mislabel the run
             raise ConfigError(f"--env-kwargs: task={self.env_kwargs['task']!r} with --env {self.env}, whose id sets the "
-                              f"task; allowed: the task's own id (--env RedBerry-v0, CuedBerry-v0 or ReversalBerry-v0)")
+                              f"task; allowed: the task's own id (--env RedBerry-v1, CuedBerry-v1 or ReversalBerry-v1)")
         for name in explicit:
             if name in self.env_kwargs:
                 raise ConfigError(

@@ -138,7 +138,7 @@ def _train_runs(runs: list[RunState], device: torch.device, process: distributed
         raise ConfigError("--distractor-ramp: not with cooperative=True, where each forager is paid the team's "
                           "reward but the ramp would relieve only its own distractors; allowed: 0 (off) there")
     members = [_member(run, env, i, k, device, process) for i, run in enumerate(runs)]
-    # env.num_envs: the worlds of all runs; on MultiBerry-v0, --num-envs arenas x their foragers, per run
+    # env.num_envs: the worlds of all runs; on MultiBerry-v1, --num-envs arenas x their foragers, per run
     batch_size = env.num_envs // k * config.num_steps * process.world_size  # env (forager) steps per update, per run
     num_updates = config.total_steps // batch_size
     if num_updates < 1:

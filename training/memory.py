@@ -18,6 +18,7 @@ from typing import Optional
 
 import torch
 
+import envs
 from agents.runner import Carry
 from training.build import make_agent, make_env
 from training.config import Config, ConfigError
@@ -80,7 +81,7 @@ def check_memory(config: Config, runs: int, device: torch.device, agent_config: 
         return
     view = config.view_size or int(config.env_kwargs.get("view_size", 24))
     bound = config.num_envs * runs * config.num_steps * (view / 24) ** 2 * UPPER_BYTES_PER_SAMPLE
-    if config.env == "MultiBerry-v0":
+    if config.env in envs.MULTI_IDS:
         bound *= int(config.env_kwargs.get("num_agents", 8))
     if bound < free / 2:  # far from the limit: no probe
         return

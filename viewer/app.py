@@ -38,14 +38,14 @@ class WatchArgs:
 
     Keys in the window: H help, space pause, right arrow one step while paused, + and - speed,
     1-6 or r o y c b m the goal colour (cued tasks), L cut/restore the feedback, Tab the next forager
-    (MultiBerry-v0), shift+R reset, Esc or Q quit.
+    (MultiBerry-v1), shift+R reset, Esc or Q quit.
     """
 
     checkpoint: Optional[str] = None
     """A checkpoint .pt or a run directory written by scripts/train.py; default: assets/demo.pt."""
     env: Optional[str] = None
-    """World to watch it in, with the checkpoint's world settings: RedBerry-v0, CuedBerry-v0,
-    ReversalBerry-v0 or MultiBerry-v0 (one arena; the agent drives every forager); default: the world
+    """World to watch it in, with the checkpoint's world settings: RedBerry-v1, CuedBerry-v1,
+    ReversalBerry-v1 or MultiBerry-v1 (one arena; the agent drives every forager); default: the world
     it was trained on."""
     episodes: Optional[int] = None
     """Stop once this many episodes have ended (a recording with neither limit stops after 1)."""
@@ -60,7 +60,7 @@ class WatchArgs:
     scale: float = 1.0
     """Size of the frame relative to 1000x580, in the window and the recording (e.g. 0.6)."""
     forager: int = 0
-    """On MultiBerry-v0: the forager whose view, internals and episode are shown (Tab: the next)."""
+    """On MultiBerry-v1: the forager whose view, internals and episode are shown (Tab: the next)."""
     cue_switch: Optional[int] = None
     """With --record on a cued task: every this many steps, cue another colour that has a berry in
     the field (the next round the palette), to show the agent turning to it."""
@@ -142,7 +142,7 @@ class Controls:
                 s.set_goal(command[1])
                 self.note(f"goal set to {PALETTE_NAMES[command[1]]}")
             else:
-                self.note(f"the goal is fixed on {s.env_id}; watch a cued task (--env CuedBerry-v0) to change it"
+                self.note(f"the goal is fixed on {s.env_id}; watch a cued task (--env CuedBerry-v1) to change it"
                           f"{' (shift+R resets)' if command[1] == 0 else ''}")
         elif name == "lesion":
             if s.has_feedback:
@@ -153,7 +153,7 @@ class Controls:
             if s.num_slots > 1:
                 self.note(f"watching forager {s.next_forager()}")
             else:
-                self.note(f"{s.env_id} has one forager; watch MultiBerry-v0 (--env MultiBerry-v0) for several")
+                self.note(f"{s.env_id} has one forager; watch MultiBerry-v1 (--env MultiBerry-v1) for several")
         elif name == "reset":
             s.reset()
             self.note("reset: new episode")
@@ -242,7 +242,7 @@ def record(session: Session, args: WatchArgs) -> int:
     episodes = args.episodes if args.episodes is not None or args.frames is not None else 1
     if args.cue_switch is not None and not session.goal_settable:
         raise WatchError(f"--cue-switch: {session.env_id} does not let the cue change; allowed: a cued task "
-                         f"(--env CuedBerry-v0)")
+                         f"(--env CuedBerry-v1)")
     frames = 0
     with atomic_path(args.record) as tmp:  # a half-written recording never takes the name
         try:

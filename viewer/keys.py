@@ -19,7 +19,7 @@ KEY_HELP: tuple[tuple[str, str], ...] = (
     ("+ / -", "faster / slower"),
     ("1-6 or r o y c b m", "goal colour: red orange yellow cyan blue magenta (cued tasks)"),
     ("L", "cut / restore the top-down feedback (lesion)"),
-    ("Tab", "watch the next forager (MultiBerry-v0)"),
+    ("Tab", "watch the next forager (MultiBerry-v1)"),
     ("shift+R", "reset: start a new episode"),
     ("Esc or Q", "quit"),
 )

@@ -1,6 +1,6 @@
 """A watched forager: one world, one trained agent, stepped one frame at a time.
 
-On MultiBerry-v0 the world is one arena of M foragers, all driven by the agent (parameter sharing,
+On MultiBerry-v1 the world is one arena of M foragers, all driven by the agent (parameter sharing,
 as trained); one of them, `watched`, is the one whose view, internals and episode are shown.
 
 `load_session` reads a training checkpoint and rebuilds the world and the agent it was trained
@@ -33,10 +33,10 @@ from training.config import ConfigError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_CHECKPOINT = os.path.join(ROOT, "assets", "demo.pt")
-DEMO_COMMAND = ("python scripts/train.py --env CuedBerry-v0 --total-steps 1200000 --run-dir runs/demo && "
+DEMO_COMMAND = ("python scripts/train.py --env CuedBerry-v1 --total-steps 1200000 --run-dir runs/demo && "
                 "python -m training.export runs/demo assets/demo.pt")
 HISTORY = 200  # steps kept for the running plot
-MULTI_ID = "MultiBerry-v0"
+
 MULTI_ONLY_KWARGS = ("num_agents", "target_mode", "cooperative", "starvation_steps", "task")
 
 
@@ -66,7 +66,7 @@ def resolve_checkpoint(path: Optional[str]) -> str:
 def load_session(checkpoint: Optional[str] = None, env_id: Optional[str] = None, seed: int = 0,
                  forager: int = 0) -> "Session":
     """Load the agent of `checkpoint` and the world it was trained on (or `env_id`, same settings).
-    On MultiBerry-v0, `forager` is the one watched.
+    On MultiBerry-v1, `forager` is the one watched.
 
     Raises WatchError naming the input when the checkpoint is missing, corrupt, foreign or does
     not fit the env, or when env_id is not one of RedBerry's worlds.
@@ -84,10 +84,10 @@ def load_session(checkpoint: Optional[str] = None, env_id: Optional[str] = None,
         raise WatchError(f"--checkpoint: {path!r} was trained on {trained_on!r}, which the viewer cannot show; "
                          f"pass --env with one of {', '.join(sorted(envs.ENV_IDS))}")
     config.env = env_id or trained_on
-    if config.env == MULTI_ID and trained_on != MULTI_ID and "task" not in config.env_kwargs:
+    if config.env in envs.MULTI_IDS and trained_on not in envs.MULTI_IDS and "task" not in config.env_kwargs:
         # an agent trained alone, watched among others: on its own kind of task (MultiBerry has no reversal)
         config.env_kwargs = {**config.env_kwargs, "task": "cued" if envs.TASK_IDS.get(trained_on) == "cued" else "red"}
-    if config.env != MULTI_ID and trained_on == MULTI_ID:  # the multi-forager knobs mean nothing alone
+    if config.env not in envs.MULTI_IDS and trained_on in envs.MULTI_IDS:  # the multi-forager knobs mean nothing alone
         config.env_kwargs = {k: v for k, v in config.env_kwargs.items() if k not in MULTI_ONLY_KWARGS}
     device = torch.device("cpu")
     try:
@@ -242,7 +242,7 @@ class Session:
         """
         if not self.goal_settable:
             raise ValueError(f"the goal of {self.env_id} ({self.config.task} task) cannot be set; "
-                             f"allowed: a cued task such as CuedBerry-v0")
+                             f"allowed: a cued task such as CuedBerry-v1")
         self.obs = self.env.set_target(colour)  # checks colour; the image is redrawn, the berries stay
         self._think()
 
