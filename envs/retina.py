@@ -74,7 +74,7 @@ class Retina:
         self.pad = 2 * int(math.floor(largest)) + 1
         self.side = size + 2 * self.pad
         self.labels = torch.zeros(num_envs, self.side, self.side, dtype=torch.uint8, device=device)
-        self.interior = self.labels[:, self.pad:self.pad + size, self.pad:self.pad + size]  # (N, H, W) view
+        self.interior = self._interior()
         self._labelled = None  # the state whose labels `interior` holds (`label_map`)
         self.image = torch.zeros(num_envs, size, size, 3, dtype=torch.uint8, device=device)
         self.index = torch.zeros(num_envs, size, size, dtype=torch.int32, device=device)
@@ -97,6 +97,20 @@ class Retina:
             codes = torch.cartesian_prod(*[torch.arange(NUM_LABELS)] * 4)  # (NL^4, 4), first varies slowest
             self.quad_lut = self.shared_lut.cpu()[codes].reshape(-1, 12).to(device)  # (NL^4, 12)
             self.quad_index = torch.zeros(num_envs * self.hw // 4, dtype=torch.int32, device=device)
+
+    def _interior(self) -> torch.Tensor:
+        """(N, H, W): the view of `labels` inside the margin, where discs are drawn and colours read."""
+        pad, size = self.pad, self.config.view_size
+        return self.labels[:, pad:pad + size, pad:pad + size]
+
+    # Pickle stores a view and its base as two tensors, so a copied retina would draw into `labels` and
+    # read a detached `interior`: the view is left out of the pickled state and made again from `labels`.
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "interior"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.interior = self._interior()
 
     def _stencil(self, radius_px: float) -> tuple[torch.Tensor, int]:
         """Flat offsets (S,) of the pixels within radius_px of a centre pixel, and the reach r."""
