@@ -3,8 +3,9 @@
 `BerryVectorEnv` (envs/vector.py; RedBerry, CuedBerry, ReversalBerry) and `MultiBerryVectorEnv`
 (envs/multiberry.py) are this class over their own state and core step. Here live the Gymnasium
 contract (spaces, seeding, `reset` with partial resets, `step` with next-step autoreset, the info
-dict, close), the action check and checkpoint state. A subclass says only how its worlds start,
-restart, step and look:
+dict, close), the action check and checkpoint state, and two guards: one thread at a time
+(`OneThread`), and the refusal of Gymnasium's numpy wrappers, which need `envs.NumpyVectorEnv`.
+A subclass says only how its worlds start, restart, step and look:
 
   ``_start_all()``    every world starts an episode (a reset; the autoreset step with all resetting)
   ``_restart(mask)``  the masked slots start an episode now, the others keep their state exactly
@@ -21,21 +22,26 @@ copies, so the rules exist once.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import sys
+import threading
 from typing import Any
 
 import numpy as np
 import torch
 from gymnasium import spaces
 from gymnasium.error import ClosedEnvironmentError
-from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 from gymnasium.vector.utils import batch_space
+from gymnasium.wrappers.vector import DictInfoToList, NormalizeReward, RecordEpisodeStatistics
 
 from common.device import resolve_device
 from envs import rng
 from envs.actions import ActionCheck, action_space
 from envs.arena import StepResult
 from envs.config import NUM_COLOURS, WorldConfig
+from envs.numpy_vector import NumpyVectorEnv
 
 
 def observation_space(config: WorldConfig) -> spaces.Dict:
@@ -45,6 +51,47 @@ def observation_space(config: WorldConfig) -> spaces.Dict:
         "image": spaces.Box(0, 255, (size, size, 3), np.uint8),
         "goal": spaces.Box(0.0, 1.0, (NUM_COLOURS,), np.float32),
     })
+
+
+# Gymnasium's vector wrappers that compute with numpy on the rewards, flags and infos an env returns: on torch
+# tensors they fail deep inside (numpy cannot add a tensor into an array, torch cannot subtract a bool tensor), so
+# the env refuses them. Wrappers that turn tensors into arrays on the way up end the search (`_refuse_numpy_wrapper`).
+NUMPY_WRAPPERS = (RecordEpisodeStatistics, NormalizeReward, DictInfoToList)
+try:
+    from gymnasium.wrappers.vector.array_conversion import ArrayConversion
+    TO_ARRAYS = (NumpyVectorEnv, ArrayConversion)
+except ImportError:  # ArrayConversion needs the optional array_api_compat; without it no env is wrapped in one
+    TO_ARRAYS = (NumpyVectorEnv,)
+
+
+class OneThread:
+    """A lock that refuses rather than waits: an env's step and reset run one at a time.
+
+    Two threads stepping one env would interleave their actions into one set of worlds, and the state each
+    step replaces would lose the other's step. So a call made while another is under way raises at once.
+    `acquire(blocking=False)` costs no wait on the fast path. A copy (pickle, deepcopy) gets a fresh lock.
+    """
+
+    def __init__(self, owner: str):
+        self.owner = owner
+        self.lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def __call__(self, call: str):
+        if not self.lock.acquire(blocking=False):
+            raise RuntimeError(f"{self.owner}.{call}() was called while another thread was in a step or reset of "
+                               f"this env; an env takes one thread at a time: call it from one thread, or use one env "
+                               f"per thread")
+        try:
+            yield
+        finally:
+            self.lock.release()
+
+    def __getstate__(self) -> dict:
+        return {"owner": self.owner}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["owner"])
 
 
 def partial_reset_mask(options: dict | None, num_envs: int, device: torch.device) -> torch.Tensor | None:
@@ -60,6 +107,9 @@ def partial_reset_mask(options: dict | None, num_envs: int, device: torch.device
     if not is_bool or tuple(mask.shape) != (num_envs,):
         raise ValueError(f"options['reset_mask'] must be a ({num_envs},) bool numpy array or tensor, got "
                          f"{type(mask).__name__} {getattr(mask, 'dtype', '')} {tuple(getattr(mask, 'shape', ()))}")
+    if isinstance(mask, torch.Tensor) and mask.device.type == "meta":
+        raise TypeError("options['reset_mask'] is a tensor on the meta device, which holds no values; allowed: a "
+                        f"({num_envs},) bool numpy array or tensor on a real device")
     return torch.as_tensor(mask, device=device)
 
 
@@ -90,6 +140,7 @@ class ForagingVectorEnv(VectorEnv):
         self._check_actions = ActionCheck(self.single_action_space, (self.num_envs,), self.device)
         self._idle_action = self._check_actions(np.zeros(self.action_space.shape, self.action_space.dtype))
         self._seeded = False
+        self._one_thread = OneThread(type(self).__name__)
 
     # -- Gymnasium API ------------------------------------------------------------------
     def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None):
@@ -99,6 +150,11 @@ class ForagingVectorEnv(VectorEnv):
         With options={"reset_mask": (num_envs,) bool} (Gymnasium's partial reset, numpy or torch), only
         the masked slots start a new episode, now, on their own seeds, as their next step's autoreset
         would; everything else keeps its state exactly. Every slot's observation comes back."""
+        self._refuse_numpy_wrapper(sys._getframe(1))
+        with self._one_thread("reset"):
+            return self._reset(seed, options)
+
+    def _reset(self, seed, options):
         self._check_open("reset")
         mask = partial_reset_mask(options, self.num_envs, self.device)
         if mask is not None:
@@ -116,6 +172,11 @@ class ForagingVectorEnv(VectorEnv):
         return self._observe(), {}
 
     def step(self, actions):
+        self._refuse_numpy_wrapper(sys._getframe(1))
+        with self._one_thread("step"):
+            return self._step(actions)
+
+    def _step(self, actions):
         self._check_open("step")
         if not self._seeded:
             raise RuntimeError("step() was called before reset(); call reset(seed=...) first")
@@ -136,6 +197,21 @@ class ForagingVectorEnv(VectorEnv):
             "_forage": result.terminated | result.truncated,
         }
         return self._observe(), result.reward, result.terminated, result.truncated, info
+
+    def _refuse_numpy_wrapper(self, frame) -> None:
+        """TypeError where one of Gymnasium's numpy wrappers (`NUMPY_WRAPPERS`) makes this call: the caller's frame
+        ``frame`` and the frames above it, as long as they are methods of vector wrappers that pass tensors on."""
+        while frame is not None:
+            wrapper = frame.f_locals.get("self")
+            if isinstance(wrapper, NUMPY_WRAPPERS):
+                name = type(wrapper).__name__
+                raise TypeError(f"{name} computes with numpy arrays and {type(self).__name__} returns torch tensors: "
+                                f"wrap {name}(envs.NumpyVectorEnv(env)) instead (numpy at the boundary, one copy to the "
+                                f"host per step), or read each ended episode's statistics from info['forage'] where "
+                                f"info['_forage']")
+            if not isinstance(wrapper, VectorWrapper) or isinstance(wrapper, TO_ARRAYS):
+                return
+            frame = frame.f_back
 
     def render(self):
         """The top-down frame of world (arena) 0 (uint8, H x W x 3), in 'rgb_array' mode."""

@@ -18,7 +18,7 @@ from pettingzoo.utils.conversions import parallel_to_aec
 from envs import rng
 from envs.actions import ActionCheck, action_space
 from envs.arena import arena_view, empty_arenas, step_arenas
-from envs.base import observation_space
+from envs.base import OneThread, observation_space
 from envs.multiberry import ArenaRenderer, foragers, goals, make_multi_config
 from envs.window import ArenaRendering
 
@@ -29,7 +29,8 @@ class MultiBerryParallelEnv(ArenaRendering, ParallelEnv):
     Agents are "forager_0" ... "forager_{M-1}". Actions are ints (Discrete(5)) or float32 (2,)
     arrays with `action_type="continuous"`; observations are {"image", "goal"} as in RedBerry.
     A forager that starves (`starvation_steps > 0`) is terminated and removed from `agents`; the
-    episode ends when all have died or after `max_episode_steps` (all are then truncated).
+    episode ends when all have died or after `max_episode_steps` (all are then truncated), and a
+    step after that raises until `reset()`. One thread at a time may step or reset it.
     """
 
     metadata = {"name": "multiberry_v0", "render_modes": ["human", "rgb_array"], "render_fps": 15,
@@ -50,6 +51,7 @@ class MultiBerryParallelEnv(ArenaRendering, ParallelEnv):
         self.state_ = empty_arenas(self.multi, 1, self._device)
         self._renderer = ArenaRenderer(self.multi, 1, self._device)
         self._seeded = False
+        self._one_thread = OneThread(type(self).__name__)
 
     def observation_space(self, agent):
         return self._obs_space
@@ -58,6 +60,10 @@ class MultiBerryParallelEnv(ArenaRendering, ParallelEnv):
         return self._act_space
 
     def reset(self, seed: int | None = None, options: dict | None = None):
+        with self._one_thread("reset"):
+            return self._reset(seed)
+
+    def _reset(self, seed: int | None):
         self._check_open("reset")
         if seed is not None or not self._seeded:
             self.state_.seed = torch.tensor([rng.fold_seed(rng.world_seeds(seed, 1, "one arena")[0])])  # checks it
@@ -79,6 +85,10 @@ class MultiBerryParallelEnv(ArenaRendering, ParallelEnv):
             raise ClosedEnvironmentError(f"{call}() was called after close(); make a new env to go on")
 
     def step(self, actions: dict):
+        with self._one_thread("step"):
+            return self._step(actions)
+
+    def _step(self, actions: dict):
         self._check_open("step")
         if not self._seeded:
             raise RuntimeError("step() was called before reset(); call reset(seed=...) first")
@@ -87,6 +97,9 @@ class MultiBerryParallelEnv(ArenaRendering, ParallelEnv):
         dead = sorted(set(actions) - set(self.agents))
         if dead:
             raise ValueError(f"actions given for agents that are not alive: {dead}; alive agents are {self.agents}")
+        if not self.agents:
+            raise RuntimeError("step() was called after the episode ended (env.agents is empty); call reset() to "
+                               "start the next one")
         missing = sorted(set(self.agents) - set(actions))
         if missing:
             raise ValueError(f"no action given for agents {missing}; every agent in env.agents needs one")
