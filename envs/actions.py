@@ -5,8 +5,12 @@ action is that pair itself, in [-1, 1], in units of `forward_speed` and `turn_sp
 
 `ActionCheck` is the single validator behind BerryVectorEnv, BerryEnv, MultiBerryVectorEnv and
 the PettingZoo env. It reads what is allowed from the env's action space (Discrete(n) or Box),
-so no bound is written twice. Shape and dtype are checked on the host with no sync; values are
-checked with one reduction, which costs one host sync on a device (envs can turn it off).
+so no bound is written twice. Shape, dtype and device are checked on the host with no sync; values
+are checked with one reduction, which costs one host sync on a device (envs can turn it off).
+
+Values that are not checked cannot harm the worlds: `velocities`, the one place the core reads an
+action, turns a discrete index outside the table into standing still, and a continuous NaN into 0
+and anything outside [-1, 1] (infinities included) into the nearest bound, on the device.
 """
 
 from __future__ import annotations
@@ -29,12 +33,21 @@ def action_space(config: WorldConfig) -> spaces.Space:
     return spaces.Box(-1.0, 1.0, (2,), np.float32)
 
 
+STAND_STILL = (0.0, 0.0)  # what a discrete index outside the table does
+_TABLES: dict[torch.device, torch.Tensor] = {}  # DISCRETE_ACTIONS + (STAND_STILL,) per device, made once
+
+
 def velocities(config: WorldConfig, action: torch.Tensor) -> torch.Tensor:
-    """Actions (B,) or (B, 2) -> (B, 2) float32 (linear, angular) in [-1, 1]."""
+    """Actions (B,) or (B, 2) -> (B, 2) float32 (linear, angular) in [-1, 1], whatever the values: a discrete
+    index outside [0, 4] stands still; a continuous NaN counts as 0 and other values are clipped to [-1, 1].
+    Actions inside the space pass unchanged. No host sync."""
     if config.action_type == "discrete":
-        table = torch.tensor(DISCRETE_ACTIONS, dtype=torch.float32, device=action.device)
-        return table[action]
-    return action.to(torch.float32)
+        if action.device not in _TABLES:
+            _TABLES[action.device] = torch.tensor(DISCRETE_ACTIONS + (STAND_STILL,), dtype=torch.float32,
+                                                  device=action.device)
+        n = len(DISCRETE_ACTIONS)
+        return _TABLES[action.device][torch.where((action >= 0) & (action < n), action, n)]
+    return torch.nan_to_num(action.to(torch.float32), nan=0.0).clamp_(-1.0, 1.0)
 
 
 class ActionCheck:
@@ -42,8 +55,10 @@ class ActionCheck:
 
     batch: the leading shape the env expects, (N,) for a vector env and () for a single one.
     Discrete actions come back as int64, Box actions as float32. Bad input raises TypeError (a
-    dtype or type that cannot hold the action) or ValueError (a shape, or a value outside the
-    space, NaN included), naming the parameter, what was given and what is allowed.
+    dtype or type that cannot hold the action, or a tensor on the meta device, which holds no
+    values) or ValueError (a shape, or a value outside the space, NaN included), naming the
+    parameter, what was given and what is allowed. With check_values=False values are not read
+    (no host sync); `velocities` then makes any value safe (module docstring).
     """
 
     def __init__(self, space: spaces.Space, batch: tuple[int, ...] = (), device: torch.device | str = "cpu"):
@@ -85,6 +100,9 @@ class ActionCheck:
 
     def _as_tensor(self, actions, name: str) -> torch.Tensor:
         if isinstance(actions, torch.Tensor):
+            if actions.device.type == "meta":
+                raise TypeError(f"{name} is a tensor on the meta device, which holds no values; {self.space} needs "
+                                f"{self.allowed} of shape {self.shape}, on the CPU or the env's device ({self.device})")
             return actions
         array = np.asarray(actions)
         if array.dtype.kind not in "biuf":
