@@ -39,7 +39,8 @@ from agents.plastic import PlasticLayer
 from agents.vision import ConvTrunk, FlatTop, to_float_image
 from agents.whatwhere import WhatWhere
 
-LESIONS = (None, "feedback", "goal", "plasticity", "what", "where")
+LESIONS = (None, "feedback", "goal", "plasticity", "what", "where", "feedback_goal", "feedback_core", "feedback_top")
+CUTS = {"feedback_goal": "goal", "feedback_core": "core", "feedback_top": "top"}  # lesions of one top-down input
 INPUT_LESIONS = ("goal",)  # made on the observation by whoever feeds the agent, not by `Agent.set_lesion`
 
 
@@ -120,6 +121,9 @@ class Agent(nn.Module):
     - ``"plasticity"``: the Hebbian trace is frozen, never written, so after a reset it stays 0.
     - ``"what"`` / ``"where"``: the what (ventral) or where (dorsal) gate is held at 0, so that
       stream passes nothing up; internals report the held gate.
+    - ``"feedback_goal"`` / ``"feedback_core"`` / ``"feedback_top"``: one input of the top-down signal is
+      zeroed (the goal in z and in the template, h(t-1), or the previous pass's top features); the rest
+      of the agent reads what it always reads. Which input an agent's gains use is what they say.
     - ``None``: no lesion.
 
     A lesion on a preset that lacks the mechanism is allowed and changes nothing.
@@ -152,10 +156,11 @@ class Agent(nn.Module):
             self.top = FlatTop(cfg.channels[-1], cfg.grid, cfg.embed)
         self.feedback = None
         if cfg.feedback:
-            z_in = goal_size + (cfg.hidden if recurrent else 0) + cfg.embed
+            reads = tuple(name for name in cfg.top_down_inputs.split("+") if name != "core" or recurrent)
+            z_in = sum({"goal": goal_size, "core": cfg.hidden, "top": cfg.embed}[name] for name in reads)
             self.feedback = TopDownGain(
                 z_in, shared[: cfg.gain_layers], cfg.top_down, cfg.gain_strength, cfg.spatial_strength,
-                goal_size, cfg.goal_template,
+                goal_size, cfg.goal_template, reads,
             )
         core_in = cfg.embed + goal_size + int(cfg.reward_input) + (action_size if cfg.action_input else 0)
         self.core = Core(cfg.core, core_in, cfg.hidden)
@@ -303,7 +308,7 @@ class Agent(nn.Module):
             gains = None
             for _ in range(cfg.passes):
                 if self.lesion != "feedback":
-                    gains = self.feedback(goal, h, top)
+                    gains = self.feedback(goal, h, top, CUTS.get(self.lesion))
                 feature_map = self.trunk(first, gains)
                 top = self.top(self.top.streams(feature_map), gates) if cfg.whatwhere else self.top(feature_map)
             next_state["top"] = top

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 CORES = ("none", "gru")
 GOAL_PATHWAYS = ("late", "early", "topdown")
+TOP_DOWN_INPUTS = ("goal", "core", "top")  # what the top-down signal z may read, in this order
 MODULATORS = ("td", "learned")
 
 
@@ -41,7 +42,12 @@ class AgentConfig:
     """beta in the channel gain g = relu(1 + beta * tanh(W_g z))."""
     goal_template: float = 0.5
     """Init std of T, the goal's own feature template added to W_g z and W_q z (topdown); 0 = no T,
-    the goal reaches the gains only through z, mixed with h(t-1) and the top features."""
+    the goal reaches the gains only through z, mixed with h(t-1) and the top features (state-only feedback:
+    `feedback+goal_template=0.0`)."""
+    top_down_inputs: str = "goal+core+top"
+    """What z reads, joined by "+" in the order goal, core (h(t-1)), top (the previous pass's top features).
+    "goal" alone is the goal-only gate (`feedback+top_down_inputs=goal`): multiplicative goal conditioning
+    (FiLM-like, Perez et al. 2018; the gated attention of Chaplot et al. 2018), not feedback from state."""
     spatial_strength: float = 0.9
     """beta_s in the attention field m = 1 + beta_s * tanh(conv(...)), in [0, 1); s = m / mean(m)."""
     whatwhere: bool = False
@@ -111,6 +117,17 @@ def _check(config: AgentConfig) -> None:
     for name in ("whatwhere", "plastic", "reward_input", "action_input"):
         if not isinstance(getattr(config, name), bool):
             raise ValueError(f"{name} must be a bool, got {getattr(config, name)!r}")
+    inputs = config.top_down_inputs.split("+") if isinstance(config.top_down_inputs, str) else None
+    if not inputs or any(i not in TOP_DOWN_INPUTS for i in inputs) or inputs != sorted(
+            set(inputs), key=TOP_DOWN_INPUTS.index):
+        raise ValueError(f"top_down_inputs must name some of {TOP_DOWN_INPUTS} once each, in that order, joined by "
+                         f"'+' (e.g. 'goal+core+top' or 'goal'), got {config.top_down_inputs!r}")
+    if "core" in inputs and config.core != "gru" and config.top_down_inputs != AgentConfig.top_down_inputs:
+        raise ValueError(f"top_down_inputs={config.top_down_inputs!r} reads the core state, which core='none' has not; "
+                         f"allowed: leave out 'core'")
+    if config.passes > 1 and "top" not in inputs:
+        raise ValueError(f"passes={config.passes} with top_down_inputs={config.top_down_inputs!r}: without the top "
+                         f"features every pass gets the same gains; allowed: passes=1, or add 'top'")
     if config.passes > 1 and not config.feedback:
         raise ValueError(f"passes={config.passes} needs goal_pathway='topdown': without feedback every pass is the same")
     # With what/where the top conv layer belongs to the streams; only the shared layers get gains.

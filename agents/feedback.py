@@ -74,11 +74,13 @@ def apply_gain(features: torch.Tensor, channel: torch.Tensor, kernel: torch.Tens
 
 
 class TopDownGain(nn.Module):
-    """z = relu(W_z [goal, h(t-1), top]); g = relu(1 + beta tanh(W_g z)); s and q as in the module doc."""
+    """z = relu(W_z [goal, h(t-1), top]) (or those of them `reads` names); g = relu(1 + beta tanh(W_g z)); s and
+    q as in the module doc."""
 
     def __init__(self, in_size: int, channels: tuple[int, ...], width: int, beta: float, beta_s: float,
-                 goal_size: int = 0, template_std: float = 0.0):
+                 goal_size: int = 0, template_std: float = 0.0, reads: tuple[str, ...] = ("goal", "core", "top")):
         super().__init__()
+        self.reads = tuple(reads)  # what z reads, of goal, core (h(t-1)) and top
         self.channels = tuple(channels)
         self.beta = beta
         self.beta_s = beta_s
@@ -92,9 +94,15 @@ class TopDownGain(nn.Module):
             self.template = nn.Linear(goal_size, 2 * sum(channels), bias=False)
             nn.init.normal_(self.template.weight, std=template_std)
 
-    def forward(self, goal: torch.Tensor, core: torch.Tensor | None, top: torch.Tensor) -> Gains:
-        """goal (N, P), core h(t-1) (N, D) or None, top features of the previous pass (N, E)."""
-        inputs = [goal, top] if core is None else [goal, core, top]
+    def forward(self, goal: torch.Tensor, core: torch.Tensor | None, top: torch.Tensor,
+                cut: str | None = None) -> Gains:
+        """goal (N, P), core h(t-1) (N, D) or None, top features of the previous pass (N, E); z reads those
+        of them `reads` names (`AgentConfig.top_down_inputs`). `cut` ("goal", "core" or "top") zeroes that
+        input for a lesion: the goal in z and in the template."""
+        if cut == "goal":
+            goal = torch.zeros_like(goal)
+        given = {"goal": goal, "core": core, "top": top}
+        inputs = [torch.zeros_like(given[name]) if name == cut else given[name] for name in self.reads]
         z = F.relu(self.signal(torch.cat(inputs, dim=1)))  # (N, width)
         channel_in, query = self.channel(z), self.query(z)  # (N, sum C) each
         if self.template is not None:

@@ -41,6 +41,7 @@ from typing import Any, Optional
 
 import agents
 import envs
+from agents.actor_critic import CUTS
 from common.device import check_choice
 from common.flags import first_line
 from compare.errors import CompareError
@@ -335,6 +336,10 @@ def lesion_applies(unit: Unit, lesion: str, env_id: str) -> bool:
     (for the wrong goal) the task shows a goal at all."""
     if lesion in ("feedback", "untrained"):
         return unit.feedback
+    if lesion in CUTS:  # one input of the top-down signal: where the agent's z reads it
+        reads = agents.make_config(parse_variant(unit.agent).preset, **trainer_overrides(unit.agent))
+        return unit.feedback and CUTS[lesion] in reads.top_down_inputs.split("+") and (
+            CUTS[lesion] != "core" or reads.core == "gru")
     if lesion == "plasticity":
         return unit.plastic
     if lesion in ("what", "where"):

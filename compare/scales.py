@@ -31,6 +31,12 @@
   steps, each evaluated at T = 1..4 on those worlds and on `clean` ones (Spoerer et al. 2017: passes
   should help more under occlusion). 16 runs; T = 3 trains about 2.5x slower; about 5 CPU-hours here
   (5 seeds measured 3.1, as five shards): `--jobs 2`, or a GPU.
+- `gating` and `gating_reversal`: is it feedback, or multiplicative goal gating (issue 42)? `feedback` beside
+  the goal-only gate and state-only feedback (`GATE`, `STATE_ONLY`), with `early` and `recurrent` on
+  CuedBerry-v1 (1M steps, 13 seeds: 65 runs, about 9 CPU-hours at the ~2,000 steps/s these agents train
+  at here) and `recurrent` on ReversalBerry-v1 (2M steps, 29 seeds: 116 runs, about 65 CPU-hours: a GPU),
+  the seeds the power analysis gives for a difference of 0.15 (`GATING_SEEDS`), evaluated with the
+  lesions that cut each input of the top-down signal. Pre-registered in docs/data/gating/README.md.
 - `full`: the card's groups on a GPU, 18 seeds (the largest of `POWER_SEEDS`), 10M steps, full-length
   episodes.
 
@@ -61,6 +67,13 @@ ATTENTION_AGENTS = ("feedback", "feedback+spatial_strength=0.0")
 # berries and pixel noise blurs them (the `occluded` condition's worlds), where T = 1 learns only partly.
 OCCLUDED_WORLDS = f"+noise={OCCLUDED_NOISE}+num_foliage={OCCLUDED_FOLIAGE}"
 PASSES_AGENTS = ("feedback" + OCCLUDED_WORLDS, "feedback_T3" + OCCLUDED_WORLDS)
+# Is it feedback, or multiplicative goal gating (issue 42)? `feedback` beside its two controls: the goal-only gate
+# (the same gain layers computed from the goal alone: FiLM-like goal conditioning, no state) and state-only feedback
+# (no goal template: the goal reaches the gains only through z, mixed with h(t-1) and the top features).
+GATE, STATE_ONLY = "feedback+top_down_inputs=goal", "feedback+goal_template=0.0"
+GATING_AGENTS = ("feedback", GATE, STATE_ONLY, "early", "recurrent")
+GATING_REVERSAL_AGENTS = ("feedback", GATE, STATE_ONLY, "recurrent")
+TOP_DOWN_LESIONS = ("feedback", "goal", "feedback_goal", "feedback_core", "feedback_top")
 CARD_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("CuedBerry-v1", _GOAL_PATHWAYS + ("feedback@hard", "feedback_T3@hard")),
     ("ReversalBerry-v1", PLASTICITY_AGENTS),
@@ -85,6 +98,9 @@ _EVAL = dict(conditions=tuple(CONDITIONS), lesions=LESIONS, passes=(1, 2, 3, 4),
 # passes do; reversal (and card, which holds it) would take ~50 CPU-hours, so they keep 5 seeds, which detect
 # about 0.47 there, and `full` (a GPU's) takes the largest figure.
 POWER_SEEDS = {"reversal": 18, "passes": 8, "attention": 9}
+# The gating scales (issue 42) plan for a difference of 0.15 with the same spreads: CuedBerry (sd 0.175, the attention
+# records) 13 seeds, ReversalBerry (sd 0.277) 29; at least 8 either way.
+GATING_SEEDS = {"gating": 13, "gating_reversal": 29}
 
 # Each scale's primary contrasts, declared before its runs: (task, X, Y, condition, predicted verdict), judged as
 # one family with Holm's correction (`compare.analysis.contrasts`); every other contrast is exploratory. The
@@ -100,6 +116,14 @@ PRIMARY = {
     "reversal": _PLASTIC + (("ReversalBerry-v1", "feedback", "recurrent", "easy", "better"),),
     "attention": (("CuedBerry-v1", "feedback+spatial_strength=0.0", "feedback", "easy", "equivalent"),),
     "passes": (("CuedBerry-v1", PASSES_AGENTS[1], PASSES_AGENTS[0], "occluded", "better"),),
+    # The feedback claim's predictions (docs/data/gating/README.md says what each outcome would mean): with the goal
+    # shown, gating suffices (feedback equivalent to the gate, the gate better than additive and late fusion); with
+    # the goal hidden, only gains that read the agent's state can point vision at the inferred colour.
+    "gating": (("CuedBerry-v1", "feedback", GATE, "easy", "equivalent"),
+               ("CuedBerry-v1", GATE, "early", "easy", "better"),
+               ("CuedBerry-v1", GATE, "recurrent", "easy", "better")),
+    "gating_reversal": (("ReversalBerry-v1", "feedback", GATE, "easy", "better"),
+                        ("ReversalBerry-v1", GATE, "recurrent", "easy", "better")),
     "full": _CUED + _PLASTIC + (_RED,),
 }
 # Which settings were tuned on which seeds and agents before a scale's runs (a result on those seeds is not
@@ -114,6 +138,10 @@ CALIBRATED = {
     "reversal": _REVERSAL_TUNED + ".",
     "attention": "",
     "passes": "the occluded worlds (20 foliage discs, noise 0.25) and --clutter-ramp 0.5 on seed 1 of `feedback` (T = 1).",
+    "gating": "the question itself, on seed 1 of a throwaway goal-only copy of `feedback` and of `feedback` on "
+              "CuedBerry-v0 (1.44 against 1.50).",
+    "gating_reversal": "the question itself, on seeds 1 and 2 of a throwaway goal-only copy of `feedback` and of "
+                       "`feedback` on ReversalBerry-v0 (0.88 and 0.89 against -0.01 and 0.19); " + _REVERSAL_TUNED + ".",
     "full": "as `card`: " + _REVERSAL_TUNED + ".",
 }
 
@@ -142,6 +170,17 @@ SCALES: dict[str, dict[str, Any]] = {
         _EVAL, primary=PRIMARY["passes"], calibrated=CALIBRATED["passes"], agents=PASSES_AGENTS, envs=("CuedBerry-v1",), seeds=POWER_SEEDS["passes"], steps=1_000_000, train_difficulty="easy",
         episode_steps=200, conditions=("occluded", "clean"), lesion_conditions=("occluded",),
         passes_conditions=("occluded", "clean"), clutter_ramp=0.5, eval_worlds=64, num_envs=256, num_steps=16),
+    "gating": dict(
+        _EVAL, primary=PRIMARY["gating"], calibrated=CALIBRATED["gating"], agents=GATING_AGENTS,
+        envs=("CuedBerry-v1",), seeds=GATING_SEEDS["gating"], steps=1_000_000, train_difficulty="easy",
+        episode_steps=200, conditions=("easy", "cue_change", "near_hues"), lesions=TOP_DOWN_LESIONS,
+        lesion_conditions=("easy",), passes=(1,), passes_conditions=(), eval_worlds=64, num_envs=256, num_steps=16),
+    "gating_reversal": dict(
+        _EVAL, primary=PRIMARY["gating_reversal"], calibrated=CALIBRATED["gating_reversal"],
+        agents=GATING_REVERSAL_AGENTS, envs=("ReversalBerry-v1",), seeds=GATING_SEEDS["gating_reversal"],
+        steps=2_000_000, train_difficulty="easy", episode_steps=500, conditions=("easy", "switches", "no_taste"),
+        lesions=tuple(lesion for lesion in TOP_DOWN_LESIONS if lesion != "goal"),  # the goal is hidden there
+        lesion_conditions=("easy",), passes=(1,), passes_conditions=(), eval_worlds=128, num_envs=256, num_steps=64),
     "full": dict(
         _EVAL, primary=PRIMARY["full"], calibrated=CALIBRATED["full"], agents=_union(CARD_GROUPS, 1), envs=_union(CARD_GROUPS, 0), groups=CARD_GROUPS, seeds=max(POWER_SEEDS.values()),
         steps=10_000_000, train_difficulty="easy", episode_steps=500,
