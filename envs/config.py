@@ -109,12 +109,21 @@ def berry_grid(c: WorldConfig) -> tuple[int, float, float]:
     return cells, pitch, (c.arena_size - cells * pitch) / 2
 
 
+def exclusion_stencil(c: WorldConfig) -> list[tuple[int, int]]:
+    """The cell offsets (dx, dy) one forager closes around the cell it stands in: every cell that comes
+    closer to that cell than the exclusion radius (plus the grid's margin to the walls, where a forager may
+    stand outside the grid). Any point of a closed cell may be the forager's, so no berry that grows
+    outside them is within the radius."""
+    _, pitch, origin = berry_grid(c)
+    reach = c.exclusion_radius + origin
+    span = int(reach // pitch) + 1
+    return [(dx, dy) for dx in range(-span, span + 1) for dy in range(-span, span + 1)
+            if pitch * math.hypot(max(abs(dx) - 1, 0), max(abs(dy) - 1, 0)) < reach]
+
+
 def blocked_cells(c: WorldConfig) -> int:
-    """At most how many cells one forager's exclusion zone can close: every cell whose centre lies within
-    exclusion_radius + half a cell's diagonal of the forager."""
-    _, pitch, _ = berry_grid(c)
-    reach = c.exclusion_radius + pitch * math.sqrt(0.5)
-    return (int(2 * reach / pitch) + 2) ** 2
+    """At most how many cells one forager's exclusion zone can close (`exclusion_stencil`)."""
+    return len(exclusion_stencil(c))
 
 
 def check_berry_room(c: WorldConfig, foragers: int = 1) -> None:

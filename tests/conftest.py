@@ -13,7 +13,7 @@ from compare.cli import CompareArgs  # noqa: E402
 
 # The tiny compare both compare test files read: 2 presets x 2 seeds on one task, 1,024 training steps
 # each, 2 conditions, 8 worlds of 24 steps a cell.
-TINY_COMPARE = CompareArgs(agents=("feedforward", "feedback"), envs=("CuedBerry-v0",), seeds=2, steps=1024,
+TINY_COMPARE = CompareArgs(agents=("feedforward", "feedback"), envs=("CuedBerry-v1",), seeds=2, steps=1024,
                            conditions=("easy", "hard"), lesion_conditions=("easy",), passes=(1, 2),
                            passes_conditions=("easy",), episode_steps=24, eval_worlds=8, num_envs=8, num_steps=32,
                            device="cpu", progress=False, command="python scripts/compare.py --tiny")

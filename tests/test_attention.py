@@ -26,7 +26,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def world_with_one_target_ahead(n: int = 6):
     """Easy CuedBerry worlds (flat palette colours) where only berry 0, of the paying colour, is
     present, two units straight ahead of the forager."""
-    world = gym.make_vec("CuedBerry-v0", num_envs=n, difficulty="easy").unwrapped
+    world = gym.make_vec("CuedBerry-v1", num_envs=n, difficulty="easy").unwrapped
     world.reset(seed=3)
     state = world.state
     state.berry_timer[:, 1:] = 5
@@ -68,7 +68,7 @@ def test_spatial_index_of_hand_set_maps():
 
 @pytest.mark.parametrize("difficulty, knobs", [("easy", {}), ("medium", {}), ("easy", {"near_distractors": 1.0})])
 def test_wrong_goal_names_a_present_colour_and_never_the_target(difficulty, knobs):
-    world = gym.make_vec("CuedBerry-v0", num_envs=64, difficulty=difficulty, **knobs).unwrapped
+    world = gym.make_vec("CuedBerry-v1", num_envs=64, difficulty=difficulty, **knobs).unwrapped
     obs, _ = world.reset(seed=11)
     order = torch.rand(64, NUM_COLOURS, generator=torch.Generator().manual_seed(0)).argsort(1)
     palette = torch.arange(NUM_COLOURS)
@@ -95,7 +95,7 @@ def _tuning() -> dict[str, torch.Tensor]:
 def _spaces():
     import gymnasium as gym
 
-    env = gym.make_vec("CuedBerry-v0", num_envs=1)
+    env = gym.make_vec("CuedBerry-v1", num_envs=1)
     return env.single_observation_space, env.single_action_space
 
 
@@ -207,7 +207,7 @@ def test_demo_agent_attends_to_the_cued_colour_and_follows_a_cue_change():
     # shuffle p 0.03-0.06, where the same net untrained gives 0.04-0.05; 0.15-0.17 before the change and
     # 0.15-0.16 after it toward the new cue, -0.08 to +0.06 toward the old one. The bounds are conservative.
     payload = load_checkpoint(DEMO_CHECKPOINT)
-    spec = EnvSpec("cue_change", "CuedBerry-v0", (("difficulty", "easy"), ("max_episode_steps", 100)), True, 16, 103)
+    spec = EnvSpec("cue_change", "CuedBerry-v1", (("difficulty", "easy"), ("max_episode_steps", 100)), True, 16, 103)
     env = make_env(spec, torch.device("cpu"))
     agent = load_agent(payload, env)
     gains = FeatureGainRecorder(colour_tuning(agent, env.unwrapped.config), torch.device("cpu"))
@@ -227,7 +227,7 @@ def test_trainer_logs_the_spatial_index_once_per_update(tmp_path):
     from training import Config, train
 
     run_dir = str(tmp_path / "run")
-    train(Config(agent="feedback", env="CuedBerry-v0", num_envs=8, num_steps=8, total_steps=192, run_dir=run_dir,
+    train(Config(agent="feedback", env="CuedBerry-v1", num_envs=8, num_steps=8, total_steps=192, run_dir=run_dir,
                  progress=False, video_interval=0, image_interval=0, device="cpu", seed=2))
     acc = EventAccumulator(run_dir, size_guidance={"scalars": 0})
     acc.Reload()
@@ -251,7 +251,7 @@ def test_the_goal_lesion_holds_its_wrong_cue_while_the_field_changes():
 
     payload = load_checkpoint(DEMO_CHECKPOINT)
     # Eaten berries do not regrow, so the colour a world's wrong cue names can vanish from its field.
-    world = gym.make_vec("CuedBerry-v0", num_envs=32, num_berries=6, regrow_delay=10_000).unwrapped
+    world = gym.make_vec("CuedBerry-v1", num_envs=32, num_berries=6, regrow_delay=10_000).unwrapped
     recording = Recording(load_agent(payload, world))
     policy = AgentPolicy(recording, wrong_goal=True)
     obs, _ = world.reset(seed=4)

@@ -132,7 +132,7 @@ def test_tiny_compare_writes_csv_report_and_plots_that_agree(whole):
     assert "`reversal_curve.png` not drawn" in text and "## Reversal curve" not in text
     # One TensorBoard run per trained agent, each with its checkpoint.
     runs = sorted(os.listdir(out / "runs"))
-    assert runs == [f"CuedBerry-v0__{a}__s{s}" for a in ("feedback", "feedforward") for s in (1, 2)]
+    assert runs == [f"CuedBerry-v1__{a}__s{s}" for a in ("feedback", "feedforward") for s in (1, 2)]
     for run in runs:
         files = os.listdir(out / "runs" / run)
         assert "checkpoint.pt" in files and any(f.startswith("events.out") for f in files)
@@ -148,7 +148,7 @@ def test_shard_and_merge_equal_one_whole_run(whole, tmp_path, monkeypatch):
     shards = [tmp_path / "s0", tmp_path / "s1"]
     run_compare(tiny(shards[0], shard="0/2"))
     # Its seed of each (task, agent), alone: a shard trains its part of a group as a smaller population.
-    assert sorted(calls) == [[f"CuedBerry-v0__{agent}__s1"] for agent in ("feedback", "feedforward")]
+    assert sorted(calls) == [[f"CuedBerry-v1__{agent}__s1"] for agent in ("feedback", "feedforward")]
     run_compare(tiny(shards[1], shard="1/2", jobs=2))  # the other shard in two worker processes
     trained = [set(os.listdir(s / "cells" / "train")) for s in shards]
     assert trained[0] and trained[1] and not trained[0] & trained[1]  # each shard trained its own units
@@ -192,7 +192,7 @@ def test_a_corrupt_checkpoint_met_on_resume_is_named_and_deleting_its_run_retrai
     shutil.copytree(out, copy)
     # As if compare stopped after this run's last checkpoint but before its train record, and the
     # checkpoint was then damaged (a full disk, a bad copy): the next run must resume it.
-    key = "CuedBerry-v0__feedback__s2"
+    key = "CuedBerry-v1__feedback__s2"
     os.remove(copy / "cells" / "train" / f"{key}.json")
     checkpoint = copy / "runs" / key / "checkpoint.pt"
     checkpoint.write_bytes(checkpoint.read_bytes()[:1000])
@@ -229,7 +229,7 @@ def test_resume_after_an_interruption_redoes_no_finished_cell(tmp_path, monkeypa
     monkeypatch.setattr(compare.work, "evaluate_cell", interrupting_eval)
     with pytest.raises(KeyboardInterrupt):
         run_compare(args)
-    assert trained == [[f"CuedBerry-v0__feedback__s{s}" for s in (1, 2)]]  # the seeds: one population, one call
+    assert trained == [[f"CuedBerry-v1__feedback__s{s}" for s in (1, 2)]]  # the seeds: one population, one call
     assert len(evaluated) == 2
     cells = tmp_path / "resumed" / "cells" / "eval"
     finished = {p: os.stat(cells / p).st_mtime_ns for p in os.listdir(cells)}
@@ -269,12 +269,12 @@ def test_from_runs_trained_on_hard_worlds_are_their_own_variant(tmp_path):
     """A run trained with --difficulty hard is `feedback@hard`, as --agents names it, not a second `feedback`."""
     from training import Config, train
 
-    base = Config(env="CuedBerry-v0", agent="feedback", num_envs=4, num_steps=8, total_steps=32, num_minibatches=2,
+    base = Config(env="CuedBerry-v1", agent="feedback", num_envs=4, num_steps=8, total_steps=32, num_minibatches=2,
                   max_episode_steps=16, video_interval=0, image_interval=0, progress=False, device="cpu")
     train(dataclasses.replace(base, run_dir=str(tmp_path / "runs" / "easy")))
     train(dataclasses.replace(base, difficulty="hard", run_dir=str(tmp_path / "runs" / "hard")))
     plan, units = make_plan(CompareArgs(out=str(tmp_path / "out"), from_runs=(str(tmp_path / "runs"),)))
-    assert sorted(u.key for u in units) == ["CuedBerry-v0__feedback@hard__s1", "CuedBerry-v0__feedback__s1"]
+    assert sorted(u.key for u in units) == ["CuedBerry-v1__feedback@hard__s1", "CuedBerry-v1__feedback__s1"]
     assert {u.agent: u.difficulty for u in units} == {"feedback": "easy", "feedback@hard": "hard"}
     assert plan.agents == ("feedback", "feedback@hard")
 
@@ -288,7 +288,7 @@ def test_a_run_is_named_by_the_worlds_it_trained_in_after_the_task_defaults_chan
     from training.checkpoint import load_checkpoint, save_checkpoint
 
     run = tmp_path / "runs" / "r"
-    train(Config(env="ReversalBerry-v0", agent="feedforward", num_envs=4, num_steps=8, total_steps=32,
+    train(Config(env="ReversalBerry-v1", agent="feedforward", num_envs=4, num_steps=8, total_steps=32,
                  num_minibatches=2, max_episode_steps=16, video_interval=0, image_interval=0, progress=False,
                  device="cpu", run_dir=str(run)))
     payload = load_checkpoint(str(run / "checkpoint.pt"))
@@ -309,7 +309,7 @@ def test_two_variants_of_one_preset_share_one_compare(tmp_path):
     variants: they load from one --from, are evaluated side by side and judged against each other."""
     from training import Config, train
 
-    base = Config(env="CuedBerry-v0", agent="feedback", num_envs=4, num_steps=8, total_steps=32, num_minibatches=2,
+    base = Config(env="CuedBerry-v1", agent="feedback", num_envs=4, num_steps=8, total_steps=32, num_minibatches=2,
                   max_episode_steps=16, video_interval=0, image_interval=0, progress=False, device="cpu")
     runs = tmp_path / "runs"
     train(dataclasses.replace(base, run_dir=str(runs / "plain")))
@@ -336,7 +336,7 @@ def test_two_variants_of_one_preset_share_one_compare(tmp_path):
 def cue_change_env(difficulty: str):
     from compare.evaluate import EnvSpec
 
-    spec = EnvSpec("cue_change", "CuedBerry-v0", (("difficulty", difficulty), ("max_episode_steps", 20)), True, 16, 7)
+    spec = EnvSpec("cue_change", "CuedBerry-v1", (("difficulty", difficulty), ("max_episode_steps", 20)), True, 16, 7)
     env = make_env(spec, torch.device("cpu"))
     env.reset(seed=7)
     return env
@@ -379,11 +379,11 @@ def test_cue_change_returns_the_redrawn_view_with_the_berry_in_its_new_colour():
 
 @pytest.mark.parametrize("changes, flag, valid", [
     (dict(agents=("feedforward", "telepathy")), "--agents", "feedforward"),
-    (dict(envs=("BlueBerry-v9",)), "--envs", "CuedBerry-v0"),
-    (dict(envs=("MultiBerry-v0",)), "--envs", "RedBerry-v0"),
+    (dict(envs=("BlueBerry-v9",)), "--envs", "CuedBerry-v1"),
+    (dict(envs=("MultiBerry-v1",)), "--envs", "RedBerry-v1"),
     (dict(conditions=("easy", "hurricane")), "--conditions", "cue_change"),
     (dict(lesions=("amnesia",)), "--lesions", "plasticity"),
-    (dict(envs=("RedBerry-v0",), conditions=("cue_change",)), "--conditions", "CuedBerry-v0"),
+    (dict(envs=("RedBerry-v1",), conditions=("cue_change",)), "--conditions", "CuedBerry-v1"),
     (dict(agents=()), "--agents", "at least one"),
     (dict(lesion_conditions=("medium",)), "--lesion-conditions", "easy"),
     (dict(shard="2/2"), "--shard", "0 <= i < n"),
@@ -433,10 +433,10 @@ def test_cli_reports_bad_input_and_exits_2(tmp_path):
 
 
 def test_readme_commands_parse_to_the_flags_they_name():
-    args = parse_args(["--agents", "feedforward", "feedback", "--envs", "RedBerry-v0", "CuedBerry-v0", "--seeds", "5",
+    args = parse_args(["--agents", "feedforward", "feedback", "--envs", "RedBerry-v1", "CuedBerry-v1", "--seeds", "5",
                        "--passes", "1", "2", "--out", "runs/cmp", "--no-progress"])
     assert (args.agents, args.envs, args.seeds, args.passes, args.out, args.progress) == (
-        ("feedforward", "feedback"), ("RedBerry-v0", "CuedBerry-v0"), 5, (1, 2), "runs/cmp", False)
+        ("feedforward", "feedback"), ("RedBerry-v1", "CuedBerry-v1"), 5, (1, 2), "runs/cmp", False)
     assert (args.steps, args.conditions, args.device) == (None, None, None)  # left out: the scale decides
     assert parse_args(["--scale", "full", "--shard", "0/16"]).shard == "0/16"
     assert parse_args(["--merge", "runs/full-0", "runs/full-1", "--out", "runs/full"]).merge == ("runs/full-0",
@@ -452,8 +452,8 @@ def test_default_scale_is_sized_for_a_two_core_cpu():
     assert set(plan.conditions) == {c for c in grid.CONDITIONS
                                     if any(grid.CONDITIONS[c].applies_to(t) for t in plan.envs)}
     assert "cue_change" not in plan.conditions and "reversal" in plan.conditions
-    cued, _ = make_plan(CompareArgs(envs=("RedBerry-v0", "CuedBerry-v0")))
-    assert set(cued.conditions) == {c for c, v in grid.CONDITIONS.items() if v.applies_to("CuedBerry-v0")}
+    cued, _ = make_plan(CompareArgs(envs=("RedBerry-v1", "CuedBerry-v1")))
+    assert set(cued.conditions) == {c for c, v in grid.CONDITIONS.items() if v.applies_to("CuedBerry-v1")}
 
 
 def test_a_big_grid_says_its_training_time_here_before_it_starts(tmp_path, capsys, monkeypatch):
@@ -468,9 +468,9 @@ def test_a_big_grid_says_its_training_time_here_before_it_starts(tmp_path, capsy
     text = scales.estimate_text(units, plan, measured, jobs=2, seconds=3.0)
     assert f"{hours:.1f} CPU-hours for {len(units)} runs, about {hours / 2:.1f} h at --jobs 2" in text
 
-    hard = types.SimpleNamespace(task="CuedBerry-v0", agent="feedback@hard", difficulty="hard")
-    text = scales.estimate_text([hard], plan, {("CuedBerry-v0", "feedback@hard", "hard"): 1000.0}, jobs=1, seconds=1.0)
-    assert "feedback@hard on CuedBerry-v0 1,000" in text and "@hard@hard" not in text
+    hard = types.SimpleNamespace(task="CuedBerry-v1", agent="feedback@hard", difficulty="hard")
+    text = scales.estimate_text([hard], plan, {("CuedBerry-v1", "feedback@hard", "hard"): 1000.0}, jobs=1, seconds=1.0)
+    assert "feedback@hard on CuedBerry-v1 1,000" in text and "@hard@hard" not in text
 
     monkeypatch.setattr(compare.run, "ESTIMATE_FROM_HOURS", 0.0)
     one = tiny(tmp_path / "one", agents=("feedforward",), seeds=1, conditions=("easy",), passes=(1,))

@@ -21,7 +21,7 @@ from conftest import tiny_args as tiny
 from viewer import DEMO_CHECKPOINT
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-GROUPS = [[f"CuedBerry-v0__{agent}__s{s}" for s in (1, 2)] for agent in ("feedback", "feedforward")]
+GROUPS = [[f"CuedBerry-v1__{agent}__s{s}" for s in (1, 2)] for agent in ("feedback", "feedforward")]
 
 
 # Before any module fixture trains: one torch thread here and in the workers (conftest.py).

@@ -31,7 +31,7 @@ def test_logged_returns_are_true_while_the_agent_learns_the_ramped_reward(tmp_pa
     # Episodes of 20 steps in a crowded field end inside the first 32-step rollout, whose actions
     # are the same in both runs (same seed, same initial parameters): the logged returns must be
     # equal, the losses must not (the agent saw other rewards).
-    base = Config(env="CuedBerry-v0", agent="feedforward", num_envs=8, num_steps=32, total_steps=512,
+    base = Config(env="CuedBerry-v1", agent="feedforward", num_envs=8, num_steps=32, total_steps=512,
                   max_episode_steps=20, env_kwargs={"num_berries": 40}, update_epochs=1, num_minibatches=2,
                   image_interval=0, video_interval=0, checkpoint_interval=0, progress=False, device="cpu")
     runs = {}
@@ -47,37 +47,37 @@ def test_logged_returns_are_true_while_the_agent_learns_the_ramped_reward(tmp_pa
 
 
 def test_ramp_is_refused_where_foragers_share_the_team_reward(tmp_path):
-    config = Config(env="MultiBerry-v0", num_envs=2, num_steps=8, total_steps=64, distractor_ramp=0.5,
+    config = Config(env="MultiBerry-v1", num_envs=2, num_steps=8, total_steps=64, distractor_ramp=0.5,
                     env_kwargs={"cooperative": True}, progress=False, device="cpu", run_dir=str(tmp_path / "r"))
     with pytest.raises(ConfigError, match="--distractor-ramp: not with cooperative=True"):
         train(config)
 
 
 def test_colour_prior_falls_linearly_to_the_worlds_own_share():
-    ramp = Config(env="ReversalBerry-v0", colour_prior_ramp=0.5)
+    ramp = Config(env="ReversalBerry-v1", colour_prior_ramp=0.5)
     assert [colour_prior(ramp, u, 10, 0.5) for u in (1, 2, 6, 7, 10)] == [1.0, 0.9, 0.5, 0.5, 0.5]
     assert colour_prior(ramp, 6, 10, 0.2) == pytest.approx(0.2)
-    assert all(colour_prior(Config(), u, 10, 0.5) == 0.5 for u in (1, 5, 10))  # RedBerry-v0: off
-    # Left out, it is the task's own: on for ReversalBerry-v0, off elsewhere; a config saved before it
+    assert all(colour_prior(Config(), u, 10, 0.5) == 0.5 for u in (1, 5, 10))  # RedBerry-v1: off
+    # Left out, it is the task's own: on for ReversalBerry-v1, off elsewhere; a config saved before it
     # existed trained without it.
-    assert Config(env="ReversalBerry-v0").prior_ramp == 0.5 and Config(env="CuedBerry-v0").prior_ramp == 0.0
-    assert Config(env="ReversalBerry-v0", colour_prior_ramp=0.0).prior_ramp == 0.0
-    # So is the rollout length: 64 steps on ReversalBerry-v0 (a reward bound to a colour eaten long
+    assert Config(env="ReversalBerry-v1").prior_ramp == 0.5 and Config(env="CuedBerry-v1").prior_ramp == 0.0
+    assert Config(env="ReversalBerry-v1", colour_prior_ramp=0.0).prior_ramp == 0.0
+    # So is the rollout length: 64 steps on ReversalBerry-v1 (a reward bound to a colour eaten long
     # before), 16 elsewhere, and a given one wins; a saved config holds its own.
-    assert Config(env="ReversalBerry-v0").num_steps == 64 and Config(env="CuedBerry-v0").num_steps == 16
-    assert Config(env="ReversalBerry-v0", num_steps=8).num_steps == 8
-    assert from_dict(dataclasses.asdict(Config(env="ReversalBerry-v0", num_steps=32)), "r.json").num_steps == 32
+    assert Config(env="ReversalBerry-v1").num_steps == 64 and Config(env="CuedBerry-v1").num_steps == 16
+    assert Config(env="ReversalBerry-v1", num_steps=8).num_steps == 8
+    assert from_dict(dataclasses.asdict(Config(env="ReversalBerry-v1", num_steps=32)), "r.json").num_steps == 32
     from training.config import parse_config  # and so from the command line, where --env is read after the defaults
 
-    assert parse_config(["--env", "ReversalBerry-v0"]).num_steps == 64 and parse_config([]).num_steps == 16
-    assert parse_config(["--env", "ReversalBerry-v0", "--num-steps", "8"]).num_steps == 8
-    saved = dataclasses.asdict(Config(env="ReversalBerry-v0"))
+    assert parse_config(["--env", "ReversalBerry-v1"]).num_steps == 64 and parse_config([]).num_steps == 16
+    assert parse_config(["--env", "ReversalBerry-v1", "--num-steps", "8"]).num_steps == 8
+    saved = dataclasses.asdict(Config(env="ReversalBerry-v1"))
     saved.pop("colour_prior_ramp")
     assert from_dict(saved, "old.json").prior_ramp == 0.0
-    with pytest.raises(ConfigError, match="--colour-prior-ramp: got 0.5 with --env CuedBerry-v0"):
-        validate(Config(env="CuedBerry-v0", colour_prior_ramp=0.5))
+    with pytest.raises(ConfigError, match="--colour-prior-ramp: got 0.5 with --env CuedBerry-v1"):
+        validate(Config(env="CuedBerry-v1", colour_prior_ramp=0.5))
     with pytest.raises(ConfigError, match="--colour-prior-ramp: got -1; allowed: a number in"):
-        validate(Config(env="ReversalBerry-v0", colour_prior_ramp=-1))
+        validate(Config(env="ReversalBerry-v1", colour_prior_ramp=-1))
 
 
 def test_first_colour_share_decides_which_colour_pays_at_a_reset():
@@ -87,10 +87,10 @@ def test_first_colour_share_decides_which_colour_pays_at_a_reset():
     import envs  # noqa: F401  (registers the ids)
 
     for share, expected in ((1.0, 1.0), (0.0, 0.0)):
-        env = gym.make_vec("ReversalBerry-v0", num_envs=64, first_colour_share=share)
+        env = gym.make_vec("ReversalBerry-v1", num_envs=64, first_colour_share=share)
         env.reset(seed=0)
         assert (env.unwrapped.state.target_colour == 0).float().mean().item() == expected
-    env = gym.make_vec("ReversalBerry-v0", num_envs=512)
+    env = gym.make_vec("ReversalBerry-v1", num_envs=512)
     env.reset(seed=0)
     assert 0.4 < (env.unwrapped.state.target_colour == 0).float().mean().item() < 0.6
     assert set(torch.unique(env.unwrapped.state.target_colour).tolist()) == {0, 4}
@@ -99,7 +99,7 @@ def test_first_colour_share_decides_which_colour_pays_at_a_reset():
 def test_colour_prior_ramp_sets_the_worlds_share_per_update(tmp_path):
     # 6 updates, ramp 0.5: the share falls over the first 3 and is the worlds' 0.5 from the 4th; the
     # trainer sets it on the worlds it steps and logs what they used.
-    base = Config(env="ReversalBerry-v0", agent="feedforward", num_envs=16, num_steps=8, total_steps=16 * 8 * 6,
+    base = Config(env="ReversalBerry-v1", agent="feedforward", num_envs=16, num_steps=8, total_steps=16 * 8 * 6,
                   max_episode_steps=8, colour_prior_ramp=0.5, update_epochs=1, num_minibatches=2, image_interval=0,
                   video_interval=0, checkpoint_interval=0, progress=False, device="cpu", run_dir=str(tmp_path / "r"))
     train(base)
@@ -117,7 +117,7 @@ def test_colour_prior_ramp_sets_the_worlds_share_per_update(tmp_path):
         step for step in logged if step >= 512]
 
 
-@pytest.mark.parametrize("task", ["CuedBerry-v0", "MultiBerry-v0"])
+@pytest.mark.parametrize("task", ["CuedBerry-v1", "MultiBerry-v1"])
 def test_reconfigure_draws_as_an_env_made_with_those_knobs(task):
     # Same seed, same actions: an env reconfigured to less foliage and no noise shows, from its next
     # step, what an env made with them shows (noise and radius do not touch the worlds' physics).
@@ -126,7 +126,7 @@ def test_reconfigure_draws_as_an_env_made_with_those_knobs(task):
 
     import envs  # noqa: F401  (registers the ids)
 
-    size = {"num_envs": 4} if task == "CuedBerry-v0" else {"num_envs": 2, "num_agents": 2}
+    size = {"num_envs": 4} if task == "CuedBerry-v1" else {"num_envs": 2, "num_agents": 2}
     cluttered = gym.make_vec(task, **size, num_foliage=12, noise=0.25).unwrapped
     lighter = gym.make_vec(task, **size, num_foliage=12, noise=0.0, foliage_radius=0.3).unwrapped
     gen = torch.Generator().manual_seed(0)
@@ -150,7 +150,7 @@ def test_clutter_ramp_grows_foliage_and_noise_per_update_and_needs_clutter(tmp_p
     from compare.store import curriculum_end
     from training.curriculum import clutter, worlds_of_update
 
-    base = Config(env="CuedBerry-v0", agent="feedforward", num_envs=16, num_steps=8, total_steps=16 * 8 * 6,
+    base = Config(env="CuedBerry-v1", agent="feedforward", num_envs=16, num_steps=8, total_steps=16 * 8 * 6,
                   max_episode_steps=8, clutter_ramp=0.5, env_kwargs={"num_foliage": 6, "noise": 0.2},
                   update_epochs=1, num_minibatches=2, image_interval=0, video_interval=0, checkpoint_interval=0,
                   progress=False, device="cpu", run_dir=str(tmp_path / "r"))
@@ -160,7 +160,7 @@ def test_clutter_ramp_grows_foliage_and_noise_per_update_and_needs_clutter(tmp_p
     worlds = envs.make_config("cued", noise=0.2, num_foliage=6)
     assert worlds_of_update(base, 2, 6, worlds) == {"noise": pytest.approx(0.2 / 3),
                                                     "foliage_radius": pytest.approx(0.6 / 3)}
-    assert worlds_of_update(Config(env="CuedBerry-v0"), 1, 6, worlds) == {}
+    assert worlds_of_update(Config(env="CuedBerry-v1"), 1, 6, worlds) == {}
     train(base)
     acc = EventAccumulator(str(tmp_path / "r"))
     acc.Reload()

@@ -18,7 +18,7 @@ IDS = list(envs.TASK_IDS)
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
-def vec(env_id="RedBerry-v0", num_envs=4, **kwargs):
+def vec(env_id="RedBerry-v1", num_envs=4, **kwargs):
     return gym.make_vec(env_id, num_envs=num_envs, **kwargs)
 
 
@@ -43,7 +43,7 @@ def test_rgb_array_render_is_a_top_down_frame(env_id):
 
 
 def test_red_berry_is_drawn_where_the_state_puts_it():
-    env = gym.make("RedBerry-v0", render_mode="rgb_array").unwrapped
+    env = gym.make("RedBerry-v1", render_mode="rgb_array").unwrapped
     env.reset(seed=0)
     state = env.state
     state.berry_colour[0, 0] = 0
@@ -61,7 +61,7 @@ def test_red_berry_is_drawn_where_the_state_puts_it():
 def test_human_render_opens_a_pygame_window_at_render_fps():
     import pygame
 
-    env = gym.make("RedBerry-v0", render_mode="human")
+    env = gym.make("RedBerry-v1", render_mode="human")
     env.reset(seed=0)
     env.step(0)
     assert pygame.display.get_surface() is not None
@@ -94,12 +94,12 @@ def test_make_vec_shapes_dtypes_devices(device, action_type):
 
 
 def test_goal_is_red_cued_per_episode_or_hidden():
-    red, _ = vec("RedBerry-v0", 16).reset(seed=0)
+    red, _ = vec("RedBerry-v1", 16).reset(seed=0)
     assert torch.all(red["goal"][:, 0] == 1) and torch.all(red["goal"].sum(1) == 1)
-    cued, _ = vec("CuedBerry-v0", 64).reset(seed=0)
+    cued, _ = vec("CuedBerry-v1", 64).reset(seed=0)
     assert torch.all(cued["goal"].sum(1) == 1)
     assert len(torch.unique(cued["goal"].argmax(1))) >= 4  # targets really vary across episodes
-    hidden, _ = vec("ReversalBerry-v0", 16).reset(seed=0)
+    hidden, _ = vec("ReversalBerry-v1", 16).reset(seed=0)
     assert torch.all(hidden["goal"] == 0)
 
 
@@ -115,7 +115,7 @@ def _put_berry_ahead(env, colour):
 
 @pytest.mark.parametrize("colour,expected", [(0, 1.0), (1, -1.0), (4, -1.0)])
 def test_touching_a_red_berry_pays_and_a_distractor_costs(colour, expected):
-    env = vec("RedBerry-v0", 2)
+    env = vec("RedBerry-v1", 2)
     env.reset(seed=0)
     _put_berry_ahead(env, colour)
     _, reward, _, _, info = env.step(torch.tensor([0, 1]))  # world 0 goes forward
@@ -126,14 +126,14 @@ def test_touching_a_red_berry_pays_and_a_distractor_costs(colour, expected):
 
 
 def test_distractor_reward_is_configurable():
-    env = vec("RedBerry-v0", 1, distractor_reward=-0.25)
+    env = vec("RedBerry-v1", 1, distractor_reward=-0.25)
     env.reset(seed=0)
     _put_berry_ahead(env, 3)
     assert env.step(torch.tensor([0]))[1][0].item() == -0.25
 
 
 def test_eaten_berry_regrows_elsewhere_as_its_own_kind_after_the_delay():
-    env = vec("RedBerry-v0", 1, regrow_delay=3)
+    env = vec("RedBerry-v1", 1, regrow_delay=3)
     env.reset(seed=0)
     _put_berry_ahead(env, 0)
     env.step(torch.tensor([0]))
@@ -152,7 +152,7 @@ def test_eaten_berry_regrows_elsewhere_as_its_own_kind_after_the_delay():
 
 
 def test_reversal_switches_the_paying_colour_within_an_episode():
-    env = vec("ReversalBerry-v0", 32, reversal_rate=0.05, max_episode_steps=200)
+    env = vec("ReversalBerry-v1", 32, reversal_rate=0.05, max_episode_steps=200)
     env.reset(seed=0)
     start = env.unwrapped.state.target_colour.clone()
     switched = torch.zeros(32, dtype=torch.bool)
@@ -167,7 +167,7 @@ def test_reversal_switches_the_paying_colour_within_an_episode():
 def test_taste_shows_the_colour_just_eaten_for_one_step(colour):
     """With taste=True, ReversalBerry's goal is the colour eaten on the last step (zeros otherwise), so a
     reward can be bound to the colour that earned it; a reset and a partial reset taste nothing."""
-    env = vec("ReversalBerry-v0", 2)  # taste=True and no switches: the task's defaults
+    env = vec("ReversalBerry-v1", 2)  # taste=True and no switches: the task's defaults
     assert env.unwrapped.config.reversal_rate == 0.0
     obs, _ = env.reset(seed=0)
     assert torch.all(obs["goal"] == 0)
@@ -194,20 +194,20 @@ def test_taste_shows_the_colour_just_eaten_for_one_step(colour):
 
 def test_without_taste_the_reversal_goal_stays_zero_and_other_tasks_refuse_it():
     assert envs.make_config("reversal").taste and not envs.make_config("cued").taste  # the task's default
-    env = vec("ReversalBerry-v0", 1, taste=False)
+    env = vec("ReversalBerry-v1", 1, taste=False)
     env.reset(seed=0)
     _put_berry_ahead(env, 0)
     obs, *_ = env.step(torch.tensor([0]))
     assert torch.all(obs["goal"] == 0)
-    for env_id in ("RedBerry-v0", "CuedBerry-v0"):
+    for env_id in ("RedBerry-v1", "CuedBerry-v1"):
         with pytest.raises(ValueError, match="taste must be False for task=.*taste=True is for ReversalBerry"):
             vec(env_id, 1, taste=True)
     with pytest.raises(ValueError, match="taste=1 is not allowed; taste must be True or False"):
-        vec("ReversalBerry-v0", 1, taste=1)
+        vec("ReversalBerry-v1", 1, taste=1)
 
 
 def test_next_step_autoreset_and_episode_info():
-    env = vec("RedBerry-v0", 3, max_episode_steps=5)
+    env = vec("RedBerry-v1", 3, max_episode_steps=5)
     env.reset(seed=0)
     for t in range(5):
         _, reward, terminated, truncated, info = env.step(torch.zeros(3, dtype=torch.long))
@@ -229,7 +229,7 @@ def test_next_step_autoreset_and_episode_info():
 
 
 def test_precision_is_target_share_of_eaten():
-    env = vec("RedBerry-v0", 64, max_episode_steps=60)
+    env = vec("RedBerry-v1", 64, max_episode_steps=60)
     env.reset(seed=0)
     for _ in range(60):
         _, _, _, truncated, info = env.step(envs.scripted_actions(env.unwrapped))
@@ -254,7 +254,7 @@ def test_world_i_trajectory_independent_of_batch_size(difficulty):
     actions = {i: _actions(100 + i, steps) for i in range(7)}
     runs = {}
     for n in (3, 7):
-        env = vec("CuedBerry-v0", n, **kwargs)
+        env = vec("CuedBerry-v1", n, **kwargs)
         obs, _ = env.reset(seed=seed)
         trace = [[(obs["image"][i].clone(), obs["goal"][i].clone(), 0.0)] for i in range(n)]
         for t in range(steps):
@@ -263,7 +263,7 @@ def test_world_i_trajectory_independent_of_batch_size(difficulty):
                 trace[i].append((obs["image"][i].clone(), obs["goal"][i].clone(), reward[i].item()))
         runs[n] = trace
     for i in (0, 2):
-        single = gym.make("CuedBerry-v0", **kwargs)
+        single = gym.make("CuedBerry-v1", **kwargs)
         obs, _ = single.reset(seed=seed + i)
         alone = [(torch.from_numpy(obs["image"]), torch.from_numpy(obs["goal"]), 0.0)]
         truncated = False
@@ -298,21 +298,21 @@ def test_same_seed_same_trajectory_and_other_seed_differs(env_id):
 
 
 def test_illumination_noise_and_clutter_change_the_view():
-    plain = vec("RedBerry-v0", 8).reset(seed=0)[0]["image"].float()
+    plain = vec("RedBerry-v1", 8).reset(seed=0)[0]["image"].float()
     for knob in (dict(illumination=0.5), dict(noise=0.2), dict(num_foliage=30)):
-        changed = vec("RedBerry-v0", 8, **knob).reset(seed=0)[0]["image"].float()
+        changed = vec("RedBerry-v1", 8, **knob).reset(seed=0)[0]["image"].float()
         assert (changed - plain).abs().mean() > 1.0, knob
 
 
 def test_vector_env_state_round_trip():
-    env = vec("ReversalBerry-v0", 4)
+    env = vec("ReversalBerry-v1", 4)
     env.reset(seed=9)
     saved = env.unwrapped.get_state()
     first = [env.step(torch.full((4,), t % 5))[0]["image"] for t in range(10)]
     env.unwrapped.set_state(saved)
     second = [env.step(torch.full((4,), t % 5))[0]["image"] for t in range(10)]
     assert all(torch.equal(x, y) for x, y in zip(first, second))
-    other = vec("ReversalBerry-v0", 5)
+    other = vec("ReversalBerry-v1", 5)
     with pytest.raises(ValueError, match="num_envs"):
         other.unwrapped.set_state(saved)
 
@@ -320,7 +320,7 @@ def test_vector_env_state_round_trip():
 # -- changing the target --------------------------------------------------------------------
 @pytest.mark.parametrize("as_tensor", [False, True])
 def test_set_target_makes_the_new_colour_pay_and_cues_it(as_tensor):
-    env = vec("CuedBerry-v0", 2)
+    env = vec("CuedBerry-v1", 2)
     first, _ = env.reset(seed=0)
     world = env.unwrapped
     old = int(world.state.target_colour[0])
@@ -340,7 +340,7 @@ def test_set_target_makes_the_new_colour_pay_and_cues_it(as_tensor):
 
 def test_set_target_with_swap_trades_the_two_colours_and_keeps_the_counts():
     n = 12
-    env = vec("CuedBerry-v0", n, difficulty="medium").unwrapped
+    env = vec("CuedBerry-v1", n, difficulty="medium").unwrapped
     env.reset(seed=1)
     for _ in range(40):  # some berries are eaten and regrowing
         last, *_ = env.step(envs.scripted_actions(env))
@@ -367,7 +367,7 @@ def test_set_target_with_swap_trades_the_two_colours_and_keeps_the_counts():
 
 
 def test_set_target_on_reversal_keeps_to_the_pair():
-    env = vec("ReversalBerry-v0", 3).unwrapped
+    env = vec("ReversalBerry-v1", 3).unwrapped
     env.reset(seed=0)
     obs = env.set_target(4, swap_berries=True)
     assert torch.all(env.state.target_colour == 4) and torch.all(obs["goal"] == 0)  # still hidden
@@ -386,7 +386,7 @@ def test_set_target_on_reversal_keeps_to_the_pair():
     (torch.tensor([0, 1, 2]), ValueError, r"colour has shape \(3,\).*N=2"),
 ])
 def test_set_target_rejects_bad_colours_before_any_change(colour, error, match):
-    env = vec("CuedBerry-v0", 2).unwrapped
+    env = vec("CuedBerry-v1", 2).unwrapped
     with pytest.raises(RuntimeError, match="reset"):
         env.set_target(1)
     env.reset(seed=0)
@@ -400,11 +400,11 @@ def test_set_target_rejects_bad_colours_before_any_change(colour, error, match):
 def test_unknown_id_names_the_valid_ones():
     with pytest.raises(gym.error.Error, match="RedBerry"):
         gym.make("RedBery-v0")
-    with pytest.raises(ValueError, match="RedBerry-v0"):
+    with pytest.raises(ValueError, match="RedBerry-v1"):
         envs.make_numpy_vec("BlueBerry-v0", 2)
 
 
-@pytest.mark.parametrize("make", [lambda **k: gym.make("RedBerry-v0", **k), lambda **k: vec(**k)])
+@pytest.mark.parametrize("make", [lambda **k: gym.make("RedBerry-v1", **k), lambda **k: vec(**k)])
 def test_unknown_or_bad_keyword_raises(make):
     with pytest.raises(ValueError, match="num_berrys.*valid ones are"):
         make(num_berrys=3)
@@ -425,7 +425,7 @@ def test_unknown_or_bad_keyword_raises(make):
     (torch.tensor([0, -1, 2, 2]), ValueError),
 ])
 def test_bad_discrete_actions_raise_before_any_change(bad, error):
-    env = vec("RedBerry-v0", 4)
+    env = vec("RedBerry-v1", 4)
     env.reset(seed=0)
     before = env.unwrapped.get_state()
     with pytest.raises(error, match="actions"):
@@ -441,7 +441,7 @@ def test_bad_discrete_actions_raise_before_any_change(bad, error):
     (torch.tensor([[0.0, 0.0]] * 3 + [[math.nan, 0.0]]), ValueError),
 ])
 def test_bad_continuous_actions_raise_before_any_change(bad, error):
-    env = vec("RedBerry-v0", 4, action_type="continuous")
+    env = vec("RedBerry-v1", 4, action_type="continuous")
     env.reset(seed=0)
     before = env.unwrapped.get_state()
     with pytest.raises(error, match="actions"):
@@ -450,7 +450,7 @@ def test_bad_continuous_actions_raise_before_any_change(bad, error):
 
 
 def test_action_errors_name_the_parameter_what_was_given_and_what_is_allowed():
-    env = vec("RedBerry-v0", 2)
+    env = vec("RedBerry-v1", 2)
     env.reset(seed=0)
     with pytest.raises(ValueError, match=r"^actions holds values out of range, such as \[5\]; Discrete\(5\) allows "
                                          r"integers in \[0, 4\]$"):
@@ -461,7 +461,7 @@ def test_action_errors_name_the_parameter_what_was_given_and_what_is_allowed():
         env.step(torch.zeros(2))
     with pytest.raises(TypeError, match="actions='go' \\(str\\) is not numeric"):
         env.step("go")
-    cont = vec("RedBerry-v0", 2, action_type="continuous")
+    cont = vec("RedBerry-v1", 2, action_type="continuous")
     cont.reset(seed=0)
     with pytest.raises(ValueError, match=r"such as \[1.5\].*finite floats in \[-1.0, 1.0\]"):
         cont.step(torch.tensor([[0.0, 0.0], [1.5, 0.0]]))
@@ -474,10 +474,10 @@ def test_numpy_integer_actions_of_any_width_step_like_int64(dtype):
     actions = np.array([0, 3, 4])
     runs = []
     for given in (actions, actions.astype(dtype)):
-        env = vec("RedBerry-v0", 3)
+        env = vec("RedBerry-v1", 3)
         env.reset(seed=2)
         runs.append([env.step(given)[0]["image"] for _ in range(4)])
-        single = gym.make("RedBerry-v0")
+        single = gym.make("RedBerry-v1")
         single.reset(seed=2)
         runs.append([torch.from_numpy(single.step(given[1])[0]["image"]) for _ in range(4)])
     assert all(torch.equal(x, y) for x, y in zip(runs[0], runs[2]))
@@ -486,13 +486,13 @@ def test_numpy_integer_actions_of_any_width_step_like_int64(dtype):
 
 
 def test_bad_single_env_actions():
-    env = gym.make("RedBerry-v0")
+    env = gym.make("RedBerry-v1")
     env.reset(seed=0)
     with pytest.raises(ValueError, match="out of range"):
         env.step(7)
     with pytest.raises(TypeError):
         env.step(1.0)
-    cont = gym.make("RedBerry-v0", action_type="continuous")
+    cont = gym.make("RedBerry-v1", action_type="continuous")
     cont.reset(seed=0)
     with pytest.raises(ValueError, match="NaN"):
         cont.step(np.array([np.nan, 0.0], dtype=np.float32))
@@ -521,8 +521,8 @@ def test_step_before_reset_is_an_error():
 
 # -- numpy path -----------------------------------------------------------------------------
 def test_numpy_vector_env_for_numpy_libraries():
-    env = envs.make_numpy_vec("CuedBerry-v0", num_envs=6, max_episode_steps=8)
-    same = vec("CuedBerry-v0", 6, max_episode_steps=8)  # the torch env it wraps, run beside it
+    env = envs.make_numpy_vec("CuedBerry-v1", num_envs=6, max_episode_steps=8)
+    same = vec("CuedBerry-v1", 6, max_episode_steps=8)  # the torch env it wraps, run beside it
     assert isinstance(env, gym.vector.VectorEnv)
     obs, info = env.reset(seed=0)
     expected, _ = same.reset(seed=0)
@@ -562,17 +562,17 @@ def _one_policy(env_id: str, policy: str, num_envs: int, seed: int, **kwargs) ->
     return total.mean().item()
 
 
-@pytest.mark.parametrize("env_id", IDS + ["MultiBerry-v0"])
+@pytest.mark.parametrize("env_id", IDS + ["MultiBerry-v1"])
 def test_reference_returns_run_both_policies_at_once_as_each_alone(env_id):
     """Both references run in one env of twice the worlds; each half must score as its policy alone."""
-    kwargs = dict(max_episode_steps=60, action_type="continuous") if env_id == "RedBerry-v0" else \
+    kwargs = dict(max_episode_steps=60, action_type="continuous") if env_id == "RedBerry-v1" else \
         dict(max_episode_steps=60)
     refs = envs.reference_returns(env_id, num_envs=6, seed=3, **kwargs)
     assert refs == {policy: _one_policy(env_id, policy, 6, 3, **kwargs) for policy in ("random", "scripted")}
 
 
 def test_scripted_forager_beats_random_on_hard():
-    refs = envs.reference_returns("RedBerry-v0", num_envs=24, seed=1, max_episode_steps=250, difficulty="hard")
+    refs = envs.reference_returns("RedBerry-v1", num_envs=24, seed=1, max_episode_steps=250, difficulty="hard")
     assert refs["scripted"] > refs["random"] + 3.0, refs
 
 
@@ -581,7 +581,7 @@ def test_gymnasium_record_episode_statistics_works_beside_our_forage_info():
     from gymnasium.wrappers import RecordEpisodeStatistics
     from gymnasium.wrappers.vector import RecordEpisodeStatistics as VectorRecordEpisodeStatistics
 
-    env = VectorRecordEpisodeStatistics(envs.make_numpy_vec("CuedBerry-v0", num_envs=3, max_episode_steps=6))
+    env = VectorRecordEpisodeStatistics(envs.make_numpy_vec("CuedBerry-v1", num_envs=3, max_episode_steps=6))
     env.reset(seed=0)
     rewards = np.zeros(3)
     for _ in range(6):
@@ -592,7 +592,7 @@ def test_gymnasium_record_episode_statistics_works_beside_our_forage_info():
     np.testing.assert_allclose(info["forage"]["r"], rewards)
     assert (info["episode"]["l"] == 6).all() and (info["forage"]["l"] == 6).all()
 
-    single = RecordEpisodeStatistics(gym.make("RedBerry-v0", max_episode_steps=4))  # Gymnasium's TimeLimit cuts
+    single = RecordEpisodeStatistics(gym.make("RedBerry-v1", max_episode_steps=4))  # Gymnasium's TimeLimit cuts
     single.reset(seed=1)
     total = 0.0
     for step in range(4):
@@ -610,7 +610,7 @@ def test_the_info_keys_the_env_docstring_names_are_the_keys_it_emits():
 
     section = BerryVectorEnv.__doc__.split("## Info", 1)[1].split("##", 1)[0]
     named = set(re.findall(r"`(_?[a-z_]+)`", section)) - {"episode"}  # `episode` is Gymnasium's wrapper's
-    env = gym.make_vec("CuedBerry-v0", num_envs=2, max_episode_steps=3)
+    env = gym.make_vec("CuedBerry-v1", num_envs=2, max_episode_steps=3)
     env.reset(seed=0)
     for _ in range(3):
         info = env.step(env.action_space.sample())[4]

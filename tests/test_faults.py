@@ -20,7 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # A compare with every kind of record: one training run (its final checkpoint the only one), a
 # reference cell, two eval cells (the feedback lesion), the report and its plots.
-TINY_COMPARE = ["--agents", "feedback", "--envs", "CuedBerry-v0", "--seeds", "1", "--steps", "512", "--conditions",
+TINY_COMPARE = ["--agents", "feedback", "--envs", "CuedBerry-v1", "--seeds", "1", "--steps", "512", "--conditions",
                 "easy", "--lesion-conditions", "easy", "--lesions", "feedback", "--passes", "1", "--passes-conditions",
                 "--episode-steps", "24", "--eval-worlds", "8", "--num-envs", "8", "--num-steps", "32", "--device", "cpu",
                 "--no-progress"]
@@ -159,7 +159,7 @@ def test_a_lock_left_by_a_dead_process_does_not_block(tmp_path):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_a_second_compare_into_one_out_is_refused_and_workers_die_with_their_parent(tmp_path):
     out = tmp_path / "out"
-    flags = ["--out", str(out), "--agents", "feedforward", "recurrent", "--envs", "CuedBerry-v0", "--seeds", "1",
+    flags = ["--out", str(out), "--agents", "feedforward", "recurrent", "--envs", "CuedBerry-v1", "--seeds", "1",
              "--steps", "100000000", "--conditions", "easy", "--device", "cpu", "--no-progress", "--jobs", "2"]
     log = open(tmp_path / "first.log", "w")  # not a pipe: an orphan holding it would block the read
     first = _script("compare.py", *flags, start_new_session=True, stdout=log, stderr=log)
@@ -300,7 +300,7 @@ def test_two_ctrl_c_inside_one_long_call_quit_as_the_second_one_does():
         assert request.requested
 
 
-@pytest.mark.parametrize("env_id", ["RedBerry-v0", "MultiBerry-v0"])
+@pytest.mark.parametrize("env_id", ["RedBerry-v1", "MultiBerry-v1"])
 def test_a_closed_env_refuses_to_step_or_reset_as_gymnasiums_do(env_id):
     import gymnasium as gym
     from gymnasium.error import ClosedEnvironmentError
@@ -357,8 +357,8 @@ def test_found_by_the_hostile_probe_misuse_of_the_pettingzoo_env_and_reversal_kn
     # ReversalBerry's knobs on another task were silently ignored; now refused, as taste is.
     for knob, value in (("reversal_rate", 0.5), ("first_colour_share", 0.9), ("reversal_colours", (1, 2))):
         with pytest.raises(ValueError, match=rf"{knob} must be its default .* for task='red'; {knob} is ReversalBerry's"):
-            gym.make_vec("RedBerry-v0", num_envs=2, **{knob: value})
-        gym.make_vec("ReversalBerry-v0", num_envs=2, **{knob: value}).close()
+            gym.make_vec("RedBerry-v1", num_envs=2, **{knob: value})
+        gym.make_vec("ReversalBerry-v1", num_envs=2, **{knob: value}).close()
 
 
 def test_found_by_the_hostile_probe_flags_that_would_be_ignored_are_refused(tmp_path):

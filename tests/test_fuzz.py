@@ -64,7 +64,7 @@ def test_flags_end_in_a_config_or_a_named_error(flag, values):
 @given(st.dictionaries(st.sampled_from(KNOBS + ["difficulty", "windy"]), anything, min_size=1, max_size=2))
 def test_world_keywords_end_in_a_world_or_a_named_error(kwargs):
     try:
-        env = gym.make_vec("CuedBerry-v0", num_envs=1, **kwargs)
+        env = gym.make_vec("CuedBerry-v1", num_envs=1, **kwargs)
     except (ValueError, TypeError) as exc:
         message = str(exc)
         assert message and any(name in message for name in kwargs), message

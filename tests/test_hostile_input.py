@@ -186,7 +186,7 @@ def test_a_failed_checkpoint_write_is_one_line_and_the_last_checkpoint_resumes(t
 
 
 def test_worlds_take_the_same_seeds_single_and_vector():
-    single, vector = gym.make("RedBerry-v0"), gym.make_vec("RedBerry-v0", num_envs=2)
+    single, vector = gym.make("RedBerry-v1"), gym.make_vec("RedBerry-v1", num_envs=2)
     for bad in (1.5, -1, "3", True):
         with pytest.raises(TypeError, match="seed"):
             single.reset(seed=bad)
@@ -202,12 +202,12 @@ def test_worlds_take_the_same_seeds_single_and_vector():
 
 def test_view_size_has_an_upper_bound_with_a_message():
     with pytest.raises(ValueError, match=r"view_size.*\[8, 256\]"):
-        gym.make_vec("RedBerry-v0", num_envs=1, view_size=4096)
+        gym.make_vec("RedBerry-v1", num_envs=1, view_size=4096)
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.uint32, np.uint64, np.int8, np.int16])
 def test_any_integer_dtype_is_a_discrete_action(dtype):
-    env = envs.make_numpy_vec("RedBerry-v0", num_envs=2)
+    env = envs.make_numpy_vec("RedBerry-v1", num_envs=2)
     env.reset(seed=0)
     env.step(np.array([2, 4], dtype=dtype))
     with pytest.raises(ValueError, match="out of range"):
@@ -280,7 +280,7 @@ def test_a_resume_names_a_damaged_part_of_a_checkpoint_and_writes_nothing(tmp_pa
     assert written() == before  # nothing written: no config, no events, and the damaged checkpoint left for the user
 
 
-@pytest.mark.parametrize("env_id, make", [("RedBerry-v0", {"num_envs": 2}), ("MultiBerry-v0", {"num_envs": 2, "num_agents": 2})])
+@pytest.mark.parametrize("env_id, make", [("RedBerry-v1", {"num_envs": 2}), ("MultiBerry-v1", {"num_envs": 2, "num_agents": 2})])
 def test_drawing_and_reset_options_name_what_they_allow(env_id, make):
 
     env = gym.make_vec(env_id, device="cpu", **make)
@@ -312,8 +312,8 @@ def test_the_pettingzoo_env_refuses_seeds_it_would_truncate_or_wrap():
 
 def test_reversalberry_needs_a_berry_of_each_colour():
     with pytest.raises(ValueError, match="num_berries=1 is not allowed; num_berries must be 2 or more on ReversalBerry"):
-        gym.make_vec("ReversalBerry-v0", num_envs=2, num_berries=1)
-    env = gym.make_vec("ReversalBerry-v0", num_envs=4, num_berries=2)
+        gym.make_vec("ReversalBerry-v1", num_envs=2, num_berries=1)
+    env = gym.make_vec("ReversalBerry-v1", num_envs=4, num_berries=2)
     env.reset(seed=0)
     pair = set(env.unwrapped.config.reversal_colours)
     assert all(set(row) == pair for row in env.unwrapped.state.berry_colour.tolist())  # one of each

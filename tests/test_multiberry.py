@@ -112,7 +112,7 @@ def test_own_targets_and_cooperative_reward():
 
 def test_arena_trajectory_independent_of_batch_size():
     def run(num_arenas):
-        vec = gym.make_vec("MultiBerry-v0", num_envs=num_arenas, max_episode_steps=15, starvation_steps=6)
+        vec = gym.make_vec("MultiBerry-v1", num_envs=num_arenas, max_episode_steps=15, starvation_steps=6)
         obs, _ = vec.reset(seed=10)
         g = torch.Generator().manual_seed(0)
         actions = torch.randint(0, 5, (25, 5 * 4), generator=g)
@@ -130,7 +130,7 @@ def test_arena_trajectory_independent_of_batch_size():
 
 
 def test_vector_slots_respawn_with_next_step_autoreset():
-    vec = gym.make_vec("MultiBerry-v0", num_envs=2, starvation_steps=3, max_episode_steps=100)
+    vec = gym.make_vec("MultiBerry-v1", num_envs=2, starvation_steps=3, max_episode_steps=100)
     vec.reset(seed=0)
     vec.unwrapped.state.berry_timer[:] = 100
     spin = torch.ones(8, dtype=torch.long)
@@ -145,8 +145,8 @@ def test_vector_slots_respawn_with_next_step_autoreset():
 def test_one_forager_arena_is_the_single_forager_world():
     """Both step through one core: MultiBerry with M = 1 replays CuedBerry, draw for draw."""
     kwargs = dict(num_envs=3, difficulty="medium", max_episode_steps=12)
-    multi = gym.make_vec("MultiBerry-v0", num_agents=1, task="cued", **kwargs)
-    single = gym.make_vec("CuedBerry-v0", **kwargs)
+    multi = gym.make_vec("MultiBerry-v1", num_agents=1, task="cued", **kwargs)
+    single = gym.make_vec("CuedBerry-v1", **kwargs)
     a, _ = multi.reset(seed=4)
     b, _ = single.reset(seed=4)
     total = torch.zeros(3)
@@ -178,7 +178,7 @@ def test_parameter_shared_training_writes_its_event_file(tmp_path, one_torch_thr
 
     from training import Config, train
 
-    config = Config(env="MultiBerry-v0", agent="recurrent", num_envs=2, num_steps=32, total_steps=2048,
+    config = Config(env="MultiBerry-v1", agent="recurrent", num_envs=2, num_steps=32, total_steps=2048,
                     max_episode_steps=40, update_epochs=1, num_minibatches=2, image_interval=2, video_interval=3,
                     progress=False, device="cpu", run_dir=str(tmp_path / "multi"))
     result = train(config)

@@ -17,7 +17,7 @@ def _actions(steps, n, seed=0):
 
 
 def test_unmasked_worlds_go_on_exactly_as_without_the_reset():
-    masked, untouched = (gym.make_vec("CuedBerry-v0", num_envs=4, difficulty="hard") for _ in range(2))
+    masked, untouched = (gym.make_vec("CuedBerry-v1", num_envs=4, difficulty="hard") for _ in range(2))
     masked.reset(seed=5)
     untouched.reset(seed=5)
     mask = np.array([True, False, False, True])
@@ -39,7 +39,7 @@ def test_unmasked_worlds_go_on_exactly_as_without_the_reset():
 
 def test_a_masked_restart_is_the_autoreset_the_next_step_would_do():
     """At an episode's end, reset_mask gives the first observation the NEXT_STEP autoreset gives a step later."""
-    now, later = (gym.make_vec("RedBerry-v0", num_envs=3, max_episode_steps=5) for _ in range(2))
+    now, later = (gym.make_vec("RedBerry-v1", num_envs=3, max_episode_steps=5) for _ in range(2))
     now.reset(seed=2)
     later.reset(seed=2)
     for action in _actions(5, 3):
@@ -58,7 +58,7 @@ def test_a_masked_restart_is_the_autoreset_the_next_step_would_do():
 
 
 def test_multiberry_respawns_a_starved_forager_and_leaves_its_arena_as_it_was():
-    env = gym.make_vec("MultiBerry-v0", num_envs=2, num_agents=3, starvation_steps=3, max_episode_steps=50)
+    env = gym.make_vec("MultiBerry-v1", num_envs=2, num_agents=3, starvation_steps=3, max_episode_steps=50)
     env.reset(seed=1)
     terminated = torch.zeros(6, dtype=torch.bool)
     for t, action in enumerate(_actions(10, 6)):
@@ -81,7 +81,7 @@ def test_multiberry_respawns_a_starved_forager_and_leaves_its_arena_as_it_was():
 
 
 def test_multiberry_arena_whose_time_ran_out_starts_afresh():
-    env = gym.make_vec("MultiBerry-v0", num_envs=2, num_agents=2, max_episode_steps=4)
+    env = gym.make_vec("MultiBerry-v1", num_envs=2, num_agents=2, max_episode_steps=4)
     env.reset(seed=3)
     for action in _actions(4, 4):
         _, _, _, truncated, _ = env.step(action)
@@ -93,7 +93,7 @@ def test_multiberry_arena_whose_time_ran_out_starts_afresh():
     assert (after["arena_step"] == 0).all() and not after["arena_reset"].any()
 
 
-@pytest.mark.parametrize("env_id", ["RedBerry-v0", "MultiBerry-v0"])
+@pytest.mark.parametrize("env_id", ["RedBerry-v1", "MultiBerry-v1"])
 def test_bad_reset_masks_and_a_seed_with_a_mask_are_refused(env_id):
     env = gym.make_vec(env_id, num_envs=2)
     n = env.num_envs

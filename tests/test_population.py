@@ -37,10 +37,10 @@ def _same_checkpoints(a: dict, b: dict) -> None:
     assert torch.equal(ra["carry"]["obs"]["image"], rb["carry"]["obs"]["image"])
 
 
-@pytest.mark.parametrize("env_id, agent", [("CuedBerry-v0", "full"), ("MultiBerry-v0", "feedforward")])
+@pytest.mark.parametrize("env_id, agent", [("CuedBerry-v1", "full"), ("MultiBerry-v1", "feedforward")])
 def test_a_population_of_two_equals_two_separate_runs(tmp_path, env_id, agent):
     base = dataclasses.replace(BASE, env=env_id, agent=agent,
-                               num_envs=2 if env_id == "MultiBerry-v0" else BASE.num_envs)
+                               num_envs=2 if env_id == "MultiBerry-v1" else BASE.num_envs)
     alone = [train(dataclasses.replace(base, seed=s, run_dir=str(tmp_path / f"alone{s}"))) for s in (3, 4)]
     together = train_population([dataclasses.replace(base, seed=s, run_dir=str(tmp_path / f"pop{s}")) for s in (3, 4)])
     assert [r.updates for r in together] == [r.updates for r in alone] == [3, 3]
@@ -59,7 +59,7 @@ def test_a_population_of_two_equals_two_separate_runs(tmp_path, env_id, agent):
 
 
 def test_an_interrupted_population_resumes_to_the_separate_runs_result(tmp_path):
-    config = dataclasses.replace(BASE, agent="dopamine", env="CuedBerry-v0", population=2, seed=5,
+    config = dataclasses.replace(BASE, agent="dopamine", env="CuedBerry-v1", population=2, seed=5,
                                  run_dir=str(tmp_path / "pop"))
     alone = [train(dataclasses.replace(config, population=1, seed=s, run_dir=str(tmp_path / f"alone{s}")))
              for s in (5, 6)]
@@ -125,7 +125,7 @@ def test_split_and_join_states_are_inverse():
 
     import envs  # noqa: F401
 
-    env = gym.make_vec("MultiBerry-v0", num_envs=6)
+    env = gym.make_vec("MultiBerry-v1", num_envs=6)
     env.reset(seed=0)
     state = env.get_state()
     parts = split_state(state, 3)

@@ -29,7 +29,7 @@ def one_thread(one_torch_thread):
 
 def collect(preset: str, overrides: dict, action_type: str, seed: int = 0):
     """A real rollout of CuedBerry worlds whose 5-step episodes end (and restart) inside it."""
-    config = Config(env="CuedBerry-v0", agent=preset, agent_overrides=overrides, device="cpu",
+    config = Config(env="CuedBerry-v1", agent=preset, agent_overrides=overrides, device="cpu",
                     max_episode_steps=5, action_type=action_type)
     env = make_env(config, WORLDS, torch.device("cpu"))
     torch.manual_seed(seed)

@@ -10,7 +10,7 @@ from agents.runner import Carry, env_action, sample
 
 def test_carry_follows_next_step_autoreset():
     # Episodes of 3 steps in 3 worlds: over 10 steps every rule is exercised several times.
-    env = gym.make_vec("RedBerry-v0", num_envs=3, max_episode_steps=3)
+    env = gym.make_vec("RedBerry-v1", num_envs=3, max_episode_steps=3)
     agent = agents.make_agent("dopamine", env.single_observation_space, env.single_action_space)
     torch.manual_seed(0)
     obs, _ = env.reset(seed=5)

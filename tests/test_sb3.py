@@ -27,7 +27,7 @@ def test_import_envs_does_not_import_sb3():
 
 
 def test_ppo_updates_on_the_single_env_and_sb3_check_env_passes():
-    env = gym.make("RedBerry-v0", view_size=SB3_VIEW)
+    env = gym.make("RedBerry-v1", view_size=SB3_VIEW)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         check_env(env.unwrapped)
@@ -38,8 +38,8 @@ def test_ppo_updates_on_the_single_env_and_sb3_check_env_passes():
 
 
 @pytest.mark.parametrize("env_id, kwargs", [
-    ("RedBerry-v0", dict(num_envs=4)),
-    ("MultiBerry-v0", dict(num_envs=2, num_agents=2, starvation_steps=6)),  # slots end at different steps
+    ("RedBerry-v1", dict(num_envs=4)),
+    ("MultiBerry-v1", dict(num_envs=2, num_agents=2, starvation_steps=6)),  # slots end at different steps
 ])
 def test_ppo_updates_through_the_adapter_and_logs_episode_returns(env_id, kwargs):
     venv = envs.sb3_vec_env(env_id, view_size=SB3_VIEW, max_episode_steps=12, **kwargs)
@@ -71,8 +71,8 @@ def test_adapter_follows_the_next_step_trajectory_without_its_ignored_steps():
     with the final one in infos[i]["terminal_observation"] and TimeLimit.truncated set; the worlds go
     on exactly as under NEXT_STEP, less the autoreset steps whose action was ignored."""
     n, limit = 3, 5
-    venv = envs.sb3_vec_env("CuedBerry-v0", num_envs=n, max_episode_steps=limit)
-    ref = gym.make_vec("CuedBerry-v0", num_envs=n, max_episode_steps=limit)  # NEXT_STEP, the same worlds
+    venv = envs.sb3_vec_env("CuedBerry-v1", num_envs=n, max_episode_steps=limit)
+    ref = gym.make_vec("CuedBerry-v1", num_envs=n, max_episode_steps=limit)  # NEXT_STEP, the same worlds
     venv.seed(7)
     obs = venv.reset()
     ref_obs, _ = ref.reset(seed=7)
@@ -104,8 +104,8 @@ def test_adapter_follows_the_next_step_trajectory_without_its_ignored_steps():
 
 def test_adapter_ends_one_multiberry_slot_alone():
     """A starved forager is terminated (not truncated), its slot alone restarts, the others go on."""
-    venv = envs.sb3_vec_env("MultiBerry-v0", num_envs=1, num_agents=2, starvation_steps=3)
-    ref = gym.make_vec("MultiBerry-v0", num_envs=1, num_agents=2, starvation_steps=3)
+    venv = envs.sb3_vec_env("MultiBerry-v1", num_envs=1, num_agents=2, starvation_steps=3)
+    ref = gym.make_vec("MultiBerry-v1", num_envs=1, num_agents=2, starvation_steps=3)
     venv.seed(1)
     venv.reset()
     ref.reset(seed=1)
@@ -126,7 +126,7 @@ def test_adapter_ends_one_multiberry_slot_alone():
 
 
 def test_adapter_checks_the_env_indices_sb3_passes_it():
-    venv = envs.sb3_vec_env("RedBerry-v0", num_envs=3)
+    venv = envs.sb3_vec_env("RedBerry-v1", num_envs=3)
     assert venv.get_attr("render_mode", [0, 2]) == [None, None] and len(venv.env_method("target_mask", indices=-1)) == 1
     for indices in ([3], 7, [-4], [0.5]):
         with pytest.raises(IndexError, match=r"allowed: env indices from 0 to 2"):
@@ -143,7 +143,7 @@ def test_adapter_checks_the_env_indices_sb3_passes_it():
 def test_ppo_learns_at_the_default_view_with_the_shipped_extractor():
     """The worlds' own 24x24 view, where SB3's NatureCNN does not fit: envs.sb3_policy_kwargs() gives
     MultiInputPolicy a small-image extractor, through the adapter and on the single env alike."""
-    venv = envs.sb3_vec_env("CuedBerry-v0", num_envs=4, max_episode_steps=12)
+    venv = envs.sb3_vec_env("CuedBerry-v1", num_envs=4, max_episode_steps=12)
     assert venv.observation_space["image"].shape == (24, 24, 3) and venv.render_mode is None
     with pytest.raises(Exception):  # the recipe this replaces: the stock CNN at 24x24
         PPO("MultiInputPolicy", venv, seed=0, **TINY_PPO)
@@ -153,7 +153,7 @@ def test_ppo_learns_at_the_default_view_with_the_shipped_extractor():
     before = [p.detach().clone() for p in extractor.parameters()]
     model.learn(total_timesteps=2 * TINY_PPO["n_steps"] * venv.num_envs)
     assert any(not torch.equal(a, b) for a, b in zip(before, extractor.parameters()))  # it was trained
-    single = PPO("MultiInputPolicy", gym.make("RedBerry-v0", max_episode_steps=12), seed=0,
+    single = PPO("MultiInputPolicy", gym.make("RedBerry-v1", max_episode_steps=12), seed=0,
                  policy_kwargs=envs.sb3_policy_kwargs(64), **{**TINY_PPO, "batch_size": 16})
     single.learn(total_timesteps=TINY_PPO["n_steps"])
     action, _ = single.predict(single.get_env().reset(), deterministic=True)

@@ -119,7 +119,7 @@ def test_a_run_shorter_than_an_episode_still_shows_learning(tmp_path, capsys):
 
 
 def test_continuous_actions_train_on_cued_berries(tmp_path):
-    _, result = run_tiny(tmp_path, agent="feedback", env="CuedBerry-v0", action_type="continuous",
+    _, result = run_tiny(tmp_path, agent="feedback", env="CuedBerry-v1", action_type="continuous",
                          total_steps=512, video_interval=0)
     assert result.global_step == 512 and result.normalized_score is not None
     assert "losses/approx_kl" in events(result.run_dir).Tags()["scalars"]
@@ -399,9 +399,9 @@ def test_default_feedback_agent_learns_easy_red_berries_well_above_random(tmp_pa
 
 @pytest.mark.slow
 def test_default_feedback_agent_follows_the_cue_on_cued_berries(tmp_path):
-    # `python scripts/train.py --env CuedBerry-v0` as it is: about 5 minutes on a 2-core CPU (4.6 min measured).
+    # `python scripts/train.py --env CuedBerry-v1` as it is: about 5 minutes on a 2-core CPU (4.6 min measured).
     # One seed reached a normalised score of 1.2 and precision 0.79 by 0.4M steps, 1.8 and 0.87 at 1M.
-    config = Config(env="CuedBerry-v0", progress=False, video_interval=0, device="cpu",
+    config = Config(env="CuedBerry-v1", progress=False, video_interval=0, device="cpu",
                     run_dir=str(tmp_path / "cued"))
     result = train(config)
     precision = events(result.run_dir).Scalars("final/precision")[-1].value
@@ -410,7 +410,7 @@ def test_default_feedback_agent_follows_the_cue_on_cued_berries(tmp_path):
 
 @pytest.mark.slow
 def test_the_control_learns_reversal_berrys_defaults(tmp_path):
-    # `python scripts/train.py --env ReversalBerry-v0 --total-steps 2000000`: the feedback agent (the
+    # `python scripts/train.py --env ReversalBerry-v1 --total-steps 2000000`: the feedback agent (the
     # plasticity comparison's control) on the task's defaults, then compare's evaluation on 128 fresh
     # worlds of full episodes. About 20 minutes on a 2-core CPU. It must infer the hidden colour from its
     # rewards: precision >= 0.75, and it stays with a colour that paid more often than with one that cost.
@@ -418,7 +418,7 @@ def test_the_control_learns_reversal_berrys_defaults(tmp_path):
     from compare.run import run_compare
     from compare.rows import read_csv
 
-    config = Config(env="ReversalBerry-v0", total_steps=2_000_000, progress=False, video_interval=0,
+    config = Config(env="ReversalBerry-v1", total_steps=2_000_000, progress=False, video_interval=0,
                     image_interval=0, device="cpu", run_dir=str(tmp_path / "reversal"))
     train(config)
     out = tmp_path / "eval"
@@ -450,7 +450,7 @@ def test_eval_video_frames_and_view_image_carry_their_labels():
 
     from training import monitor
 
-    env = gym.make_vec("CuedBerry-v0", num_envs=1, max_episode_steps=6)
+    env = gym.make_vec("CuedBerry-v1", num_envs=1, max_episode_steps=6)
     agent = agents.make_agent("feedback", env.single_observation_space, env.single_action_space)
     frames, _ = monitor.record_episode(agent, env, 0, torch.device("cpu"))
     strips = [f[-monitor.CAPTION_HEIGHT:] for f in frames]

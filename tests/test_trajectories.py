@@ -36,12 +36,12 @@ EXPECTED = {
     'RedBerry-v0': '8b35dd7f64cda6b08c49348cc92423bf963cfeef12892988fa10b190335af0cd',
     'RedBerry-v0/hard-continuous': 'e20ffb268245c764c89c94d7efb89a2d9eef7ebd118104af9e5a2a0b37a636d0',
     'ReversalBerry-v0': '0fe008b8aadce21f494567c4bf18f9fbcbf5b9e1c5f6cc96aa5a97e1f0940409',
-    'CuedBerry-v1': 'cded7bdf802c0d0ccdde6f5f54fe77c6740c056b7265ad834a0e02612d2b01ee',
-    'MultiBerry-v1': '4998007b3c9e441a40477f32dca98a62b201636e74cda786bf95b4557fc10e93',
-    'MultiBerry-v1/own-cued': 'dcb31c2712bc88194b9d8cb19d39b0cfd21cd5f1c1c8133c79891f016f82bf9f',
-    'RedBerry-v1': '5e9406a545adb06a54f6d15240805b977d882f781dd40a9c7f63c41d93015c65',
-    'RedBerry-v1/hard-continuous': '8eb74c3ad900b8a40b5a063c18efc27663ef698c21663beaa6e40454b3574da3',
-    'ReversalBerry-v1': 'ee09971b79543cfbe229362f94661140b8162b19f4ec0af95a549bda8252270b',
+    'CuedBerry-v1': '2b5e25c650001de320498a455d323c240c3e546463f63ebdfdca74bf4fba5365',
+    'MultiBerry-v1': 'f417a886069bffecf2a198b4b464051717ccfcfeb76f4edbc1eb93d5c2de2551',
+    'MultiBerry-v1/own-cued': 'c70db583d6853a50cb088b508537033737063b1619f99ffe1aed58c0ecbb318d',
+    'RedBerry-v1': '1ebc1be7e5df8e74c1ab93d142e5d74d03ec99d1fcb4b09d3083f3482aa01a13',
+    'RedBerry-v1/hard-continuous': '02ed5bdc8ca390dce662b3376b2b1801237331b763c3dd312a49db8fe717ae65',
+    'ReversalBerry-v1': '21f53aff4f0a8d60fc5623139d8f8b3f53519987c9f0b4e3012376ccab017fff',
 }
 
 

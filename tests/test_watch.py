@@ -37,11 +37,11 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory) -> dict[str, str]:
-    """Run directories of one-update training runs on CuedBerry-v0 (30-step episodes), per preset."""
+    """Run directories of one-update training runs on CuedBerry-v1 (30-step episodes), per preset."""
     out = {}
     for preset in ("feedforward", "full"):
         run_dir = str(tmp_path_factory.mktemp("runs") / preset)
-        train(Config(agent=preset, env="CuedBerry-v0", num_envs=4, num_steps=8, total_steps=32, max_episode_steps=30,
+        train(Config(agent=preset, env="CuedBerry-v1", num_envs=4, num_steps=8, total_steps=32, max_episode_steps=30,
                      run_dir=run_dir, progress=False, video_interval=0, image_interval=0, device="cpu"))
         out[preset] = run_dir
     return out
@@ -122,7 +122,7 @@ def test_tensorboard_and_the_viewer_share_one_gif_encoder(tmp_path):
 
 
 def test_frame_draws_a_red_berry_where_the_state_puts_it():
-    session = load_session(None, "RedBerry-v0", seed=3)
+    session = load_session(None, "RedBerry-v1", seed=3)
     state, config = session.env.state, session.config
     state.berry_timer[0, 1:] = 5  # only berry 0 is present
     state.berry_colour[0, 0] = 0
@@ -213,7 +213,7 @@ def test_channel_gain_bars_follow_the_gains():
 def test_goal_key_changes_the_goal_the_agent_receives_and_what_pays():
     pygame.display.init()
     try:
-        session = load_session(None, "CuedBerry-v0", seed=5)
+        session = load_session(None, "CuedBerry-v1", seed=5)
         controls = Controls(session, 15)
         goals = []
         session.agent.register_forward_pre_hook(lambda module, args: goals.append(args[0]["goal"][0].clone()))
@@ -239,7 +239,7 @@ def test_goal_key_changes_the_goal_the_agent_receives_and_what_pays():
 
 
 def test_window_loop_reads_keys_and_quits_on_q():
-    session = load_session(None, "CuedBerry-v0", seed=0)
+    session = load_session(None, "CuedBerry-v1", seed=0)
     pygame.display.init()
     for event in (key("3"), key(" ", pygame.K_SPACE), key("q")):
         pygame.event.post(event)
@@ -249,7 +249,7 @@ def test_window_loop_reads_keys_and_quits_on_q():
 
 
 def test_goal_keys_leave_fixed_goals_alone_and_shift_r_resets():
-    session = load_session(None, "RedBerry-v0", seed=0)
+    session = load_session(None, "RedBerry-v1", seed=0)
     controls = Controls(session, 15)
     for _ in range(3):
         session.step()
@@ -345,9 +345,9 @@ def mismatched_checkpoint(path: str) -> None:
     ("bad record", ["--record", "{tmp}/out.avi"], ".gif or .mp4"),
     ("bad frames", ["--frames", "0"], "--frames: got 0"),
     ("cue switch, no record", ["--cue-switch", "5"], "--cue-switch: got 5 without --record"),
-    ("cue switch, fixed goal", ["--env", "RedBerry-v0", "--record", "{tmp}/x.gif", "--cue-switch", "5"],
+    ("cue switch, fixed goal", ["--env", "RedBerry-v1", "--record", "{tmp}/x.gif", "--cue-switch", "5"],
      "does not let the cue change"),
-    ("forager out of range", ["--env", "MultiBerry-v0", "--forager", "4", "--frames", "1"],
+    ("forager out of range", ["--env", "MultiBerry-v1", "--forager", "4", "--frames", "1"],
      "--forager: got 4; allowed: 0 to 3"),
     ("negative forager", ["--forager", "-1", "--frames", "1"], "--forager: got -1"),
 ])
@@ -412,7 +412,7 @@ def arena_pixel(session, renderer, frame, x, y):
 
 
 def test_multiberry_draws_every_living_forager_in_its_own_colour_and_the_watched_ones_view():
-    session = load_session(None, "MultiBerry-v0", seed=2, forager=2)
+    session = load_session(None, "MultiBerry-v1", seed=2, forager=2)
     state, config = session.env.state, session.config
     assert session.num_slots == 4 and session.watched == 2
     corners = torch.tensor([[1.5, 1.5], [1.5, 8.0], [8.0, 1.5], [8.0, 8.0]]) * config.arena_size / 10
@@ -434,7 +434,7 @@ def test_multiberry_draws_every_living_forager_in_its_own_colour_and_the_watched
 
 
 def test_multiberry_session_shows_the_watched_foragers_view_goal_and_reward():
-    session = load_session(None, "MultiBerry-v0", seed=5)
+    session = load_session(None, "MultiBerry-v1", seed=5)
     images = session.obs["image"]
     assert not torch.equal(images[0], images[1])  # every forager sees its own view
     for k in range(session.num_slots):
@@ -463,11 +463,11 @@ def test_multiberry_session_shows_the_watched_foragers_view_goal_and_reward():
 
 
 def test_tab_cycles_the_watched_forager_and_single_worlds_say_there_is_one():
-    multi = load_session(None, "MultiBerry-v0", seed=1)
+    multi = load_session(None, "MultiBerry-v1", seed=1)
     controls = Controls(multi, 15.0)
     controls.handle(key("\t", pygame.K_TAB))
     assert multi.watched == 1 and "forager 1" in controls.message
-    single = load_session(None, "RedBerry-v0", seed=1)
+    single = load_session(None, "RedBerry-v1", seed=1)
     controls = Controls(single, 15.0)
     controls.handle(key("\t", pygame.K_TAB))
     assert single.watched == 0 and "one forager" in controls.message
@@ -475,12 +475,12 @@ def test_tab_cycles_the_watched_forager_and_single_worlds_say_there_is_one():
 
 def test_a_multiberry_trained_run_is_watched_on_its_own_arena(tmp_path):
     run_dir = str(tmp_path / "multi")
-    train(Config(agent="feedforward", env="MultiBerry-v0", num_envs=2, num_steps=8, total_steps=64,
+    train(Config(agent="feedforward", env="MultiBerry-v1", num_envs=2, num_steps=8, total_steps=64,
                  env_kwargs={"num_agents": 3, "starvation_steps": 20}, run_dir=run_dir, progress=False,
                  video_interval=0, image_interval=0, device="cpu"))
     session = load_session(run_dir, seed=0, forager=1)
-    assert session.env_id == "MultiBerry-v0" and session.num_slots == 3  # its num_agents, one arena
-    alone = load_session(run_dir, "RedBerry-v0", seed=0)  # the multi-forager knobs are dropped
+    assert session.env_id == "MultiBerry-v1" and session.num_slots == 3  # its num_agents, one arena
+    alone = load_session(run_dir, "RedBerry-v1", seed=0)  # the multi-forager knobs are dropped
     assert alone.num_slots == 1
     out = tmp_path / "multi.gif"
     assert main(["--checkpoint", run_dir, "--record", str(out), "--frames", "50", "--scale", "0.3"]) == 0
