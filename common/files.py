@@ -11,7 +11,9 @@ or PIL the format, and `sweep_temporaries` can find what a killed process left b
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
+import hashlib
 import json
 import os
 from typing import Any, Iterator
@@ -21,20 +23,39 @@ TEMP_MARK = ".tmp-"
 
 @contextlib.contextmanager
 def atomic_path(path: str) -> Iterator[str]:
-    """Yield a temporary path to write; on success it replaces ``path``, on failure it is removed."""
+    """Yield a temporary path to write; on success it replaces ``path``, on failure it is removed. An OSError
+    while writing it (a full disk, a file-size limit) names ``path``, not the temporary."""
     path = os.path.abspath(path)
     directory, name = os.path.split(path)
     os.makedirs(directory, exist_ok=True)
-    suffix = os.path.splitext(name)[1]
-    tmp = os.path.join(directory, f".{name}{TEMP_MARK}{os.getpid()}{suffix}")
+    tmp = os.path.join(directory, temporary_name(directory, name))
     try:
         yield tmp
         with open(tmp, "rb+") as f:  # the bytes are on disk before the rename makes them visible
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        if exc.filename == tmp:
+            exc.filename = path
+        raise
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def temporary_name(directory: str, name: str) -> str:
+    """The hidden temporary name of ``name`` in ``directory``, ``.<name>.tmp-<pid><suffix>``. Where that is
+    longer than the file system allows (a long but legal ``name``), ``name`` is cut and a hash of it added."""
+    tail = f"{TEMP_MARK}{os.getpid()}{os.path.splitext(name)[1]}"
+    try:
+        limit = os.pathconf(directory, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # no pathconf (Windows), or the file system does not say
+        limit = 255
+    if len(os.fsencode(f".{name}{tail}")) <= limit:
+        return f".{name}{tail}"
+    digest = hashlib.sha1(os.fsencode(name)).hexdigest()[:8]
+    room = max(limit - len(os.fsencode(tail)) - len(digest) - 1, 1)
+    return f".{os.fsdecode(os.fsencode(name)[:room])}{digest}{tail}"
 
 
 def write_text(path: str, text: str) -> None:
@@ -63,6 +84,21 @@ def unwritable_dir(path: str) -> str | None:
     if not os.path.isdir(parent):
         return f"{parent!r} is a file, not a directory"
     return None if os.access(parent, os.W_OK | os.X_OK) else f"{parent!r} is not writable"
+
+
+def os_error_text(exc: OSError) -> str:
+    """An OSError in one line: the file it names (a bytes path as text) and what went wrong; too many open
+    files names the limit instead, which is what to change."""
+    if exc.errno == errno.EMFILE:
+        try:
+            import resource
+
+            limit = f" (the limit is {resource.getrlimit(resource.RLIMIT_NOFILE)[0]})"
+        except ImportError:  # pragma: no cover - not POSIX
+            limit = ""
+        return f"too many open files{limit}; allowed: a higher limit (ulimit -n 1024)"
+    name = os.fsdecode(exc.filename) if isinstance(exc.filename, bytes) else exc.filename
+    return f"{name}: {exc.strerror or exc}" if name else str(exc.strerror or exc)
 
 
 def sweep_temporaries(directory: str) -> list[str]:

@@ -14,6 +14,7 @@ import io
 import itertools
 import re
 import sys
+import threading
 from typing import Any, Callable, Optional, Sequence, TypeVar
 
 import tyro
@@ -99,6 +100,19 @@ def safe_streams() -> None:
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
+
+
+def quiet_thread_errors() -> None:
+    """Leave out the traceback of a file-system error in a background thread. TensorBoard's writer thread keeps
+    such an error (a full disk, too many open files) and raises it again in the main thread at its next write,
+    where the command says it in one line; the thread's own traceback would only repeat it."""
+    previous = threading.excepthook
+
+    def hook(args) -> None:
+        if not issubclass(args.exc_type, OSError):
+            previous(args)
+
+    threading.excepthook = hook
 
 
 def first_line(exc: BaseException) -> str:

@@ -14,15 +14,17 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from common.device import DeviceError  # noqa: E402
+from common.files import os_error_text  # noqa: E402
 from training import CheckpointError, ConfigError, NonFiniteError, parse_config, train_population  # noqa: E402
 from training.distributed import launched_by_torchrun  # noqa: E402
-from common.flags import safe_streams  # noqa: E402
+from common.flags import quiet_thread_errors, safe_streams  # noqa: E402
 from training.memory import out_of_memory, out_of_memory_message  # noqa: E402
 from training.population import population_configs  # noqa: E402
 
 
 def main() -> int:
     safe_streams()
+    quiet_thread_errors()
     try:
         config = parse_config()
         train_population(population_configs(config), population=config if config.population > 1 else None)
@@ -34,9 +36,7 @@ def main() -> int:
         print("train.py: the output pipe closed; stopped (any checkpoint written before is intact)", file=sys.stderr)
         return 1
     except OSError as exc:  # the disk filled up, a folder vanished: the last checkpoint is intact
-        where = f"{exc.filename}: " if exc.filename else ""
-        print(f"train.py: error: {where}{exc.strerror or exc} (any checkpoint written before is intact)",
-              file=sys.stderr)
+        print(f"train.py: error: {os_error_text(exc)} (any checkpoint written before is intact)", file=sys.stderr)
         return 2
     except NonFiniteError as exc:
         print(f"train.py: {exc}", file=sys.stderr)

@@ -22,10 +22,11 @@ import torch
 from agents.ppo import PPOSettings, Rollout, compute_gae, ppo_update
 from agents.runner import Carry, sample
 from common.device import resolve_device
+from common.flags import first_line
 from training import distributed, monitor
 from training.build import (TRAINING_ENV_OPTIONS, action_bounds, action_example, compile_agent, make_agent,
                             make_env, prepare_cpu_process)
-from training.checkpoint import CHECKPOINT_FILE
+from training.checkpoint import CHECKPOINT_FILE, damaged
 from training.checks import validate
 from training.config import Config, ConfigError
 from training.curriculum import distractor_ramp, worlds_of_update
@@ -125,8 +126,13 @@ def _train_runs(runs: list[RunState], device: torch.device, process: distributed
     and `step_together` steps the runs' loops side by side over the one env (K = 1 for a plain run)."""
     configs = [run.config for run in runs]
     config, k = configs[0], len(configs)  # the settings the runs share
+    if config.cuda_graph and device.type != "cuda":
+        raise ConfigError(f"--cuda-graph: got it with the device {device}; allowed: a CUDA device (--device cuda, or "
+                          f"auto where torch sees one), or no --cuda-graph")
     check_memory(config, k, device, runs[0].agent_config)  # before the worlds are built
     env = make_env(config, config.num_envs * k, device, **TRAINING_ENV_OPTIONS)
+    if config.cuda_graph:  # the same steps, replayed as one graph; eager, with a warning, where capture fails
+        getattr(env, "unwrapped", env).capture_step()
     worlds = env.config  # the worlds as configured; the curricula change env.config per update (reconfigure)
     if config.clutter_ramp and not (worlds.num_foliage or worlds.noise):
         raise ConfigError(f"--clutter-ramp: got {config.clutter_ramp} for worlds with no foliage and no noise, where "
@@ -275,9 +281,9 @@ def _finish(m: Member, log: Logbook, update: int, global_step: int, schedule: Sc
     """The end of a run's call: throughput from the end of its first update, the final video and closing notes."""
     config, run = m.config, m.run
     steps_call = global_step - schedule.start_update * schedule.batch_size
-    elapsed_call = time.time() - run.started
+    elapsed_call = time.monotonic() - run.started
     if steady is not None and global_step > steady[1]:
-        sps_call = (global_step - steady[1]) / max(time.time() - steady[0], 1e-9)
+        sps_call = (global_step - steady[1]) / max(time.monotonic() - steady[0], 1e-9)
     elif steps_call == 0 and log.last_sps is not None:  # resumed after its last update: the saved run's
         sps_call = log.last_sps
     else:
@@ -313,7 +319,11 @@ def _begin(members: list[Member], env, device: torch.device) -> dict:
     observations of the shared env."""
     restored = [m.run.begin(m.agent, m.optimizer, m.generator) for m in members]
     if all(r is not None for r in restored) and hasattr(env, "set_state"):
-        env.set_state(join_states([r[0] for r in restored]))
+        try:
+            env.set_state(join_states([r[0] for r in restored]))
+        except (ValueError, TypeError, RuntimeError, IndexError, KeyError) as exc:  # shapes or fields of other worlds
+            path = os.path.join(members[0].run.config.resume, CHECKPOINT_FILE)
+            raise damaged(path, f"its saved worlds do not fit this run's worlds ({first_line(exc)})") from None
         for m, (_, _, carry) in zip(members, restored):
             m.carry = carry
         return join([r[1] for r in restored])

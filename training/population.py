@@ -199,7 +199,7 @@ def step_together(loops: Sequence[RunLoop], members: Sequence[Member], env, boun
         if isinstance(requests[0], UpdateEnd):
             flag = torch.tensor([float(stop_request.requested)], device=requests[0].sums.device)
             shared = distributed.all_sum(torch.cat([r.sums for r in requests] + [flag]), process)
-            stop, now = bool(shared[-1] > 0), time.time()
+            stop, now = bool(shared[-1] > 0), time.monotonic()
             replies = [Shared(sums, stop, now) for sums in shared[:-1].chunk(len(loops))]
         else:
             step = env.step(env_action(join(requests), *bounds))

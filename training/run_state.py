@@ -81,7 +81,7 @@ class RunState:
     worlds: Optional[dict] = None  # every setting of the worlds as trained (`record_worlds`)
     last: dict = field(default_factory=dict)  # the saved run's latest logged numbers (`Logbook.last`)
     lock: Optional[DirLock] = field(default=None, repr=False)  # rank 0's hold on the run directory
-    started: float = field(default_factory=time.time)  # set again by `start_clock`
+    started: float = field(default_factory=time.monotonic)  # set again by `start_clock`
 
     @classmethod
     def open(cls, config: Config, process: distributed.Process, device: torch.device) -> "RunState":
@@ -227,11 +227,11 @@ class RunState:
         return _to(entry["env_state"], device), carry.pop("obs"), Carry.from_dict(carry, agent)
 
     def start_clock(self) -> None:
-        self.started = time.time()
+        self.started = time.monotonic()
 
     def elapsed(self) -> float:
         """Training seconds of the whole run, resumes included."""
-        return self.elapsed_before + (time.time() - self.started)
+        return self.elapsed_before + (time.monotonic() - self.started)
 
     def save(self, update: int, global_step: int, agent: torch.nn.Module, optimizer: torch.optim.Optimizer,
              generator: torch.Generator, env_state: Optional[dict], obs: dict, carry: Carry,
