@@ -18,6 +18,7 @@ shards) at any time. Every file is written atomically.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -30,7 +31,7 @@ from common.files import atomic_path, write_text
 from compare import stats
 from compare.analysis import ANALYSES, contrasts
 from compare.analysis.common import Context
-from compare.grid import CONDITIONS, Plan
+from compare.grid import CONDITIONS, Plan, Unit, eval_cells, preset_unit
 from compare.rows import build_rows, main_rows, summary_rows, write_csv
 from compare.scales import cost_text
 from compare.store import INVOCATIONS_FILE, PLAN_FILE, load_cells, read_json
@@ -168,16 +169,54 @@ def _head(out: str, ctx: Context) -> list[str]:
              f"Command: `{command}`", "", f"Wall time: {wall}.", "",
              f"Written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} from {len(ctx.rows)} evaluation cells "
              f"and {len(ctx.trained)} trained agents.", ""]
-    expected = set() if plan.from_runs else {f"{t}__{a}__s{s}" for t, a in plan.pairs()
-                                             for s in range(1, plan.seeds + 1)}
-    missing = sorted(expected - set(ctx.trained))
-    if missing:
-        lines += [f"**Incomplete:** {len(missing)} of {len(expected)} trained agents are missing "
-                  f"({', '.join(missing[:6])}{', ...' if len(missing) > 6 else ''}); the tables below hold "
-                  "only what is finished.", ""]
+    text = incomplete_text(plan, ctx.trained, {row_key(r) for r in ctx.rows})
+    if text:
+        lines += [f"**Incomplete:** {text}; the tables below hold only what is finished.", ""]
     if plan.calibrated:
         lines += [f"**Calibrated on few seeds before the runs:** {plan.calibrated}", ""]
     return lines
+
+
+def row_key(row: dict) -> str:
+    """The key of the evaluation cell a row of results.csv was made from."""
+    passes = "trained" if row["passes_as_trained"] else row["passes"]
+    return f"{row['task']}__{row['agent']}__s{row['seed']}__{row['condition']}__{row['lesion']}__T{passes}"
+
+
+def expected_cells(plan: Plan, trained: dict) -> tuple[list[str], list[str]]:
+    """(trained agents, evaluation cells) the plan makes, by key. A --from compare's agents are its runs (by
+    run directory), and its cells those of the runs it has read."""
+    if plan.from_runs:
+        names = {f.name for f in dataclasses.fields(Unit)}
+        units = [Unit(**{k: tuple(map(tuple, v)) if k == "world_kwargs" else v for k, v in record["unit"].items()
+                         if k in names}) for record in trained.values()]
+        agents = list(plan.from_runs)
+    else:
+        units = [preset_unit(t, a, s, plan.train_difficulty) for t, a in plan.pairs() for s in range(1, plan.seeds + 1)]
+        agents = [u.key for u in units]
+    return agents, [cell.key for unit in units for cell in eval_cells(unit, plan)]
+
+
+def incomplete_text(plan: Plan, trained: dict, evaluated: set) -> str:
+    """What a report of the train records ``trained`` and the evaluation cells ``evaluated`` (keys) lacks, every
+    piece named ("" where nothing is missing)."""
+    agents, cells = expected_cells(plan, trained)
+    have = {record["run_dir"] for record in trained.values()} if plan.from_runs else set(trained)
+    missing_agents = [a for a in agents if a not in have]
+    missing_cells = [c for c in cells if c not in evaluated]
+    parts = [f"{len(missing)} of {len(every)} {what} missing ({', '.join(missing)})"
+             for missing, every, what in ((missing_agents, agents, "trained agents"),
+                                          (missing_cells, cells, "evaluation cells")) if missing]
+    return "; ".join(parts)
+
+
+def incomplete_line(out: str) -> str:
+    """The command's closing line about a finished report's folder: what it lacks, every piece named ("" where
+    nothing is missing)."""
+    plan = Plan.from_dict(read_json(os.path.join(out, PLAN_FILE)))
+    trained = load_cells(out, "train")
+    text = incomplete_text(plan, trained, set(load_cells(out, "eval")))
+    return f"Incomplete: {text}." if text else ""
 
 
 def _overview(verdicts: list, holm_all: list) -> list[str]:

@@ -15,7 +15,8 @@ import envs
 from common.files import atomic_path
 from compare import stats
 from compare.grid import LESIONS, Plan
-from compare.store import load_cells
+from compare.errors import CompareError
+from compare.store import cell_path, load_cells
 
 SUMMARY_METRICS = ("normalized_score", "return_mean", "precision", "target_eaten", "distractor_eaten",
                    "steps_to_first_target", "found_share", "clean_steps_to_first_target", "distractor_first_share",
@@ -43,6 +44,9 @@ def build_rows(out: str, plan: Plan) -> list[dict]:
     rows = []
     for record in load_cells(out, "eval").values():
         unit, metrics = record["unit"], record["metrics"]
+        if record["reference"] not in references:
+            raise CompareError(f"{cell_path(out, 'eval', record['key'])}: its reference cell {record['reference']!r} is "
+                               f"missing; delete it and run the same command again, which redoes just that piece")
         reference = references[record["reference"]]
         train = trained.get(record["unit_key"], {})
         row = {

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 import agents
 from common.device import resolve_device
-from common.files import DirLock, DirLockedError, unwritable_dir
+from common.files import LOCK_FILE, TEMP_MARK, DirLock, DirLockedError, unwritable_dir
 from compare import report
 from compare.cli import CompareArgs
 from compare.grid import ALL_TASKS, CONDITIONS, CompareError, Plan, Unit, check_plan, eval_cells, preset_unit
@@ -160,7 +160,7 @@ def _run_dirs(path: str) -> list[str]:
 
 def load_runs(paths: tuple[str, ...]) -> list[Unit]:
     """Units from trained run directories; every one is read and checked here."""
-    units, seen = [], {}
+    units, seen, settings = [], {}, {}
     for path in paths:
         for run_dir in _run_dirs(path):
             try:
@@ -185,7 +185,26 @@ def load_runs(paths: tuple[str, ...]) -> list[Unit]:
                                    f"(task, agent, seed) once")
             seen[unit.key] = run_dir
             units.append(unit)
+            settings.setdefault((unit.task, unit.agent), []).append((run_dir, _agent_settings(config)))
+    for (task, agent), runs in settings.items():
+        (first, base), *others = runs
+        for run_dir, values in others:
+            differ = [f"{k}: {base[k]!r} in {first!r}, {values[k]!r} in {run_dir!r}" for k in base if base[k] != values[k]]
+            if differ:
+                raise CompareError(f"--from: the runs of {agent} on {task} are pooled as its seeds but were trained "
+                                   f"with other settings ({'; '.join(differ)}); allowed: runs that differ only in "
+                                   f"seed")
     return units
+
+
+# Settings of a run that say nothing about the agent it made: where and how it ran, and what it logged.
+RUN_ONLY_SETTINGS = ("seed", "run_dir", "resume", "config", "device", "progress", "compile", "population",
+                     "checkpoint_interval", "image_interval", "video_interval")
+
+
+def _agent_settings(config: Config) -> dict:
+    """A run's settings that define the agent it trained (every one but `RUN_ONLY_SETTINGS`)."""
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name not in RUN_ONLY_SETTINGS}
 
 
 # --- the whole compare -----------------------------------------------------------------------
@@ -260,6 +279,13 @@ def _run(args: CompareArgs, plan: Plan, units: list[Unit]) -> str:
 
 def merge(dirs: tuple[str, ...], out: str, command: str) -> str:
     """Join the output folders of shards (or of any compares with one plan) into `out`, and report."""
+    seen = {}
+    for directory in dirs:
+        real = os.path.realpath(directory)
+        if real in seen:
+            raise CompareError(f"--merge: {directory!r} is given twice (as {seen[real]!r} too); allowed: each folder "
+                               f"once")
+        seen[real] = directory
     plans = []
     for directory in dirs:
         path = os.path.join(directory, PLAN_FILE)
@@ -273,7 +299,7 @@ def merge(dirs: tuple[str, ...], out: str, command: str) -> str:
             raise CompareError(f"--merge: {directory!r} was made with other settings than {dirs[0]!r} "
                                f"({'; '.join(differences)}); allowed: shards of one compare")
     plan = dataclasses.replace(plans[0], shard=(0, 1))
-    if os.path.abspath(out) in {os.path.abspath(d) for d in dirs}:
+    if os.path.realpath(out) in seen:
         raise CompareError(f"--out: {out!r} is one of the folders to merge; allowed: a new folder")
     with locked_out(out):
         join_shards(dirs, out, command, plan)
@@ -282,8 +308,11 @@ def merge(dirs: tuple[str, ...], out: str, command: str) -> str:
 
 def join_shards(dirs: tuple[str, ...], out: str, command: str, plan: Plan) -> None:
     """Copy every cell of `dirs` into `out` (the folders themselves are only read), make its reference cells
-    whole (`compare.references.complete_references`, saying what it did), and record the merge."""
+    whole (`compare.references.complete_references`, saying what it did), and record the merge. A train cell's
+    run directory is copied whole before the cell is saved, so an interrupted merge, run again, ends with
+    whole runs; the same invocation found in two folders (a folder and its copy) is recorded once."""
     prepare_out(out, plan)
+    sweep_copies(out)
     invocations = []
     for directory in dirs:
         for kind in ("train", "reference", "eval"):
@@ -292,18 +321,15 @@ def join_shards(dirs: tuple[str, ...], out: str, command: str, plan: Plan) -> No
                 if existing is not None and not _agrees(existing, record, kind):
                     raise CompareError(f"--merge: cell {kind}/{key} differs between the folders; they are not "
                                        f"shards of one deterministic compare")
+                if kind == "train":  # both ends checked first: a crafted record cannot reach outside runs/
+                    source = run_dir_of(directory, record, plan)
+                    if not os.path.isabs(record["run_dir"]) and os.path.isdir(source):
+                        copy_run(source, run_dir_of(out, record, plan))
                 if existing is None:
-                    copy = None
-                    if kind == "train":  # both ends checked first: a crafted record cannot reach outside runs/
-                        source = run_dir_of(directory, record, plan)
-                        if not os.path.isabs(record["run_dir"]):
-                            copy = source, run_dir_of(out, record, plan)
                     save_cell(out, kind, key, {k: v for k, v in record.items() if k != "key"})
-                    if copy and os.path.isdir(copy[0]) and not os.path.exists(copy[1]):
-                        shutil.copytree(*copy)
         path = os.path.join(directory, INVOCATIONS_FILE)
         if os.path.isfile(path):
-            invocations += read_json(path)
+            invocations += [i for i in read_json(path) if i not in invocations]
     start = time.time()
     messages = complete_references(out, plan)
     for message in messages:
@@ -312,6 +338,51 @@ def join_shards(dirs: tuple[str, ...], out: str, command: str, plan: Plan) -> No
                invocations + [{"kind": "merge", "command": command, "dirs": list(dirs), "shard": [0, 1],
                                "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(start)),
                                "seconds": time.time() - start, "device": "cpu", "references": messages}])
+
+
+def _run_files(run_dir: str) -> dict[str, int]:
+    """{path inside the run: size} of a run directory's files, without its lock and temporaries."""
+    found = {}
+    for directory, _, names in os.walk(run_dir):
+        for name in names:
+            if name != LOCK_FILE and TEMP_MARK not in name:
+                path = os.path.join(directory, name)
+                found[os.path.relpath(path, run_dir)] = os.path.getsize(path)
+    return found
+
+
+def copy_run(source: str, target: str) -> None:
+    """Make ``target`` a whole copy of the run directory ``source``, or leave none: the files are copied into a
+    hidden temporary folder beside it, which replaces it at the end. A target that is already whole (the same
+    files, the same sizes) is kept; one that is not (a copy cut short by an older version) is replaced. A full
+    disk or a file-size limit is a one-line CompareError naming the file."""
+    files_there = _run_files(source)
+    if os.path.isdir(target) and _run_files(target) == files_there:
+        return
+    tmp = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}{TEMP_MARK}{os.getpid()}")
+    try:
+        for name in files_there:
+            os.makedirs(os.path.dirname(os.path.join(tmp, name)), exist_ok=True)
+            shutil.copy2(os.path.join(source, name), os.path.join(tmp, name))
+        if os.path.lexists(target):
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    except OSError as exc:
+        where = str(exc.filename2 or exc.filename or tmp).replace(tmp, target, 1)  # the file as it would be named
+        raise CompareError(f"--merge: copying the run {source!r} to {target!r} failed at {where!r}: "
+                           f"{exc.strerror or exc}; nothing of it was kept. Free space (or raise the file-size "
+                           f"limit) and run the same command again") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def sweep_copies(out: str) -> None:
+    """Remove the run copies a killed merge left half-made in OUT/runs (hidden temporary folders; the
+    merge holds OUT's lock, so none of them is being written)."""
+    runs = os.path.join(out, "runs")
+    for name in os.listdir(runs) if os.path.isdir(runs) else ():
+        if name.startswith(".") and TEMP_MARK in name:
+            shutil.rmtree(os.path.join(runs, name), ignore_errors=True)
 
 
 def _agrees(existing: dict, record: dict, kind: str) -> bool:

@@ -10,6 +10,7 @@ compare must match it, `prepare_out`) and OUT/invocations.json (every command th
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from typing import Any, Optional
@@ -71,9 +72,9 @@ def cell_path(out: str, kind: str, key: str) -> str:
 
 
 def load_cell(out: str, kind: str, key: str) -> Optional[dict]:
-    """The finished cell's record, or None where it is not finished."""
+    """The finished cell's record, checked (`check_cell`), or None where it is not finished."""
     path = cell_path(out, kind, key)
-    return read_json(path) if os.path.isfile(path) else None
+    return check_cell(path, kind, read_json(path), _plan_of(out)) if os.path.isfile(path) else None
 
 
 def save_cell(out: str, kind: str, key: str, record: dict) -> None:
@@ -85,8 +86,111 @@ def load_cells(out: str, kind: str) -> dict[str, dict]:
     directory = os.path.dirname(cell_path(out, kind, "x"))
     if not os.path.isdir(directory):
         return {}
-    return {name[:-5]: read_json(os.path.join(directory, name))  # hidden names are writes in progress
-            for name in sorted(os.listdir(directory)) if name.endswith(".json") and not name.startswith(".")}
+    plan = _plan_of(out)
+    return {name[:-5]: check_cell(os.path.join(directory, name), kind, read_json(os.path.join(directory, name)), plan)
+            for name in sorted(os.listdir(directory))
+            if name.endswith(".json") and not name.startswith(".")}  # hidden names are writes in progress
+
+
+# --- what a cell must be ---------------------------------------------------------------------
+
+_NUMBER = (int, float)
+# The fields each kind of cell holds, with their JSON types (None: may be null); a cell without one, or with
+# another type, was damaged or edited, and is named rather than read.
+FIELDS = {
+    "train": {"unit": (dict,), "run_dir": (str,), "global_step": (int,), "curve": (list,),
+              "final_score": (*_NUMBER, type(None))},
+    "reference": {"spec": (dict,), "random": (dict,), "scripted": (dict,)},
+    "eval": {"unit": (dict,), "unit_key": (str,), "condition": (str,), "lesion": (str,), "passes": (int, type(None)),
+             "reference": (str,), "episode_steps": (int,), "metrics": (dict,)},
+}
+UNIT_FIELDS = {"task": (str,), "agent": (str,), "seed": (int,)}
+METRIC_FIELDS = {"passes": (int,), "episodes": (int,), "return_mean": _NUMBER}
+SPEC_FIELDS = {"condition": (str,), "env_id": (str,), "kwargs": (list,), "cue_change": (bool,), "worlds": (int,),
+               "seed": (int,)}
+
+
+class _Bad(Exception):
+    """What is wrong with a cell, said by `check_cell`."""
+
+
+def check_cell(path: str, kind: str, record: Any, plan: Optional[Plan] = None) -> dict:
+    """``record``, read from ``path``, if it is a whole cell of ``kind`` whose file name and contents agree, and
+    (given ``plan``) a train or eval cell that the plan makes; otherwise a one-line CompareError naming the file.
+    A reference cell of other worlds is read: `compare.references` names it, and no row reads it."""
+    try:
+        _check(os.path.basename(path)[:-len(".json")], kind, record, plan)
+    except _Bad as bad:
+        raise CompareError(f"{path}: not a {kind} cell of this compare ({bad}); delete it and run the same command "
+                           f"again, which redoes just that piece") from None
+    return record
+
+
+def _check(name: str, kind: str, record: Any, plan: Optional[Plan]) -> None:
+    _fields(record, FIELDS[kind], "")
+    if record.get("key", name) != name:
+        raise _Bad(f"its key {record['key']!r} is not its file name")
+    if kind == "reference":
+        spec = record["spec"]
+        _fields(spec, SPEC_FIELDS, "spec.")
+        for forager in ("random", "scripted"):
+            _numbers(record[forager], f"{forager}.")
+        text = json.dumps([spec["env_id"], spec["kwargs"], spec["cue_change"], spec["worlds"], spec["seed"]], default=str)
+        if name != f"{spec['env_id']}__{spec['condition']}__{hashlib.sha1(text.encode()).hexdigest()[:10]}":
+            raise _Bad("its spec is not the worlds its file name stands for")
+        return
+    unit = record["unit"]
+    _fields(unit, UNIT_FIELDS, "unit.")
+    unit_key = f"{unit['task']}__{unit['agent']}__s{unit['seed']}"
+    if plan is not None and ((unit["task"], unit["agent"]) not in plan.pairs()
+                             or not (plan.from_runs or 1 <= unit["seed"] <= plan.seeds)):
+        raise _Bad(f"its unit {unit_key} is not one the plan trains")
+    if kind == "train":
+        if name != unit_key:
+            raise _Bad(f"its unit is {unit_key}")
+        if not all(isinstance(p, list) and len(p) == 2 and all(isinstance(x, _NUMBER) for x in p)
+                   for p in record["curve"]):
+            raise _Bad("its curve is not a list of [step, value] pairs")
+        return
+    _fields(record["metrics"], METRIC_FIELDS, "metrics.")
+    _numbers(record["metrics"], "metrics.")
+    key = f"{unit_key}__{record['condition']}__{record['lesion']}__T{record['passes'] or 'trained'}"
+    if record["unit_key"] != unit_key or name != key:
+        raise _Bad(f"its contents are the cell {key}")
+    if plan is not None and (record["condition"] not in plan.conditions
+                             or record["lesion"] not in ("none", *plan.lesions)
+                             or record["passes"] not in (None, *plan.passes)
+                             or record["episode_steps"] != plan.episode_steps):
+        raise _Bad(f"its condition, lesion, T or episode length ({record['condition']}, {record['lesion']}, "
+                   f"{record['passes']}, {record['episode_steps']} steps) is not among the plan's")
+
+
+def _fields(record: Any, fields: dict, prefix: str) -> None:
+    if not isinstance(record, dict):
+        raise _Bad(f"{prefix or 'the file'} is a JSON {type(record).__name__}, not an object")
+    for name, types in fields.items():
+        if name not in record:
+            raise _Bad(f"it has no {prefix}{name}")
+        value = record[name]
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            raise _Bad(f"its {prefix}{name} is {type(value).__name__}, not {' or '.join(_json_name(t) for t in types)}")
+
+
+def _numbers(values: dict, prefix: str) -> None:
+    for name, value in values.items():
+        if not isinstance(value, (*_NUMBER, type(None))) or isinstance(value, bool):
+            raise _Bad(f"its {prefix}{name} is {type(value).__name__}, not a number")
+
+
+def _json_name(t: type) -> str:
+    return {dict: "an object", list: "a list", str: "a string", int: "an integer", float: "a number",
+            bool: "true/false", type(None): "null"}[t]
+
+
+def _plan_of(out: str) -> Optional[Plan]:
+    """OUT's plan, which its cells must agree with (None where it has none yet)."""
+    path = os.path.join(out, PLAN_FILE)
+    return Plan.from_dict(read_json(path), path) if os.path.isfile(path) else None
 
 
 # --- the out folder: its plan and the commands that made it ----------------------------------
@@ -129,16 +233,30 @@ def record_invocation(out: str, entry: dict) -> None:
 
 
 def read_curve(run_dir: str, tag: str = CURVE_TAG) -> list[list[float]]:
-    """[[step, value], ...] of a TensorBoard scalar in a run directory ([] where it was never logged),
-    from `curriculum_end` on: a learning curve is of the task's own worlds."""
+    """[[step, value], ...] of a TensorBoard scalar in a run directory ([] where it was never logged), in step
+    order, from `curriculum_end` on: a learning curve is of the task's own worlds.
+
+    Each event file is read on its own. A resumed run writes a new one from its checkpoint's step on, which
+    replaces what the earlier files logged from that step (the trainer's purge_step), whatever order the wall
+    clock gave the files' names."""
     if not os.path.isdir(run_dir):
         return []
-    accumulator = EventAccumulator(run_dir, size_guidance={"scalars": 0})
-    accumulator.Reload()
-    if tag not in accumulator.Tags().get("scalars", []):
-        return []
+    pieces = []  # (the file's first step of any scalar, its points of `tag`)
+    for name in sorted(os.listdir(run_dir)):
+        if "tfevents" not in name:
+            continue
+        accumulator = EventAccumulator(os.path.join(run_dir, name), size_guidance={"scalars": 0})
+        accumulator.Reload()
+        tags = accumulator.Tags().get("scalars", [])
+        firsts = [accumulator.Scalars(t)[0].step for t in tags if accumulator.Scalars(t)]
+        if tag in tags and firsts:
+            points = sorted(([int(e.step), float(e.value)] for e in accumulator.Scalars(tag)), key=lambda p: p[0])
+            pieces.append((min(firsts), points))
+    curve: list[list[float]] = []
+    for first, points in sorted(pieces, key=lambda piece: piece[0]):
+        curve = [p for p in curve if p[0] < first] + points
     start = curriculum_end(run_dir)
-    return [[int(e.step), float(e.value)] for e in accumulator.Scalars(tag) if e.step >= start]
+    return [p for p in curve if p[0] >= start]
 
 
 def curriculum_end(run_dir: str) -> int:

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import io
+import json
 import os
 import shutil
 import tempfile
@@ -64,7 +66,7 @@ def run_group(units: Sequence[Unit], plan: Plan, out: str, progress: bool) -> in
     for unit in units:
         run_dir = run_dir_of(out, records[unit.key], plan)
         with _naming("evaluating", [unit]):
-            done += evaluate_unit(unit, plan, out, run_dir, device, progress)
+            done += evaluate_unit(unit, plan, out, run_dir, records[unit.key], device, progress)
     return done
 
 
@@ -146,7 +148,8 @@ def _train_population(population: list[tuple[Unit, Config]], out: str) -> dict[s
             "global_step": result.global_step, "final_score": result.normalized_score,
             "final_return": result.episodic_return, "agent_params": result.agent_params, "sps": result.sps,
             "seconds": result.elapsed, "reference": result.reference, "curve": read_curve(config.run_dir),
-            "precision_curve": read_curve(config.run_dir, PRECISION_TAG)}
+            "precision_curve": read_curve(config.run_dir, PRECISION_TAG),
+            "run": run_identity(config.run_dir, result.updates, result.global_step)}
         save_cell(out, "train", unit.key, records[unit.key])
     stopped = [unit.key for (unit, _), result in zip(population, results) if result.interrupted]
     if stopped:
@@ -208,27 +211,50 @@ def loaded_unit_record(unit: Unit) -> dict:
             "final_score": curve[-1][1] if curve else None, "final_return": None,
             "agent_params": sum(t.numel() for t in payload["model"].values()),
             "seconds": float(payload.get("elapsed", 0.0)), "reference": payload.get("reference", {}), "curve": curve,
-            "precision_curve": read_curve(unit.run_dir, PRECISION_TAG)}
+            "precision_curve": read_curve(unit.run_dir, PRECISION_TAG),
+            "run": run_identity(unit.run_dir, int(payload["update"]), int(payload["global_step"]))}
+
+
+def run_identity(run_dir: str, update: int, global_step: int) -> dict:
+    """Which run a record comes from: its checkpoint's counters and the SHA-256 of the checkpoint file."""
+    digest = hashlib.sha256()
+    with open(os.path.join(run_dir, CHECKPOINT_FILE), "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return {"update": int(update), "global_step": int(global_step), "checkpoint_sha256": digest.hexdigest()}
 
 
 # --- evaluation ------------------------------------------------------------------------------
 
 
-def evaluate_unit(unit: Unit, plan: Plan, out: str, run_dir: str, device: torch.device, progress: bool) -> int:
-    """Evaluate every unfinished cell of one unit (and any reference they need); returns how many."""
+def evaluate_unit(unit: Unit, plan: Plan, out: str, run_dir: str, record: dict, device: torch.device,
+                  progress: bool) -> int:
+    """Evaluate every unfinished cell of one unit (and any reference they need); returns how many. Each cell
+    records the run it evaluated (`run_identity`) and the agent's settings; a checkpoint that is not the one
+    its train record (or an earlier cell) names is refused: the cells would mix two sets of weights."""
     todo = [c for c in eval_cells(unit, plan) if load_cell(out, "eval", c.key) is None]
     if not todo:
         return 0
     payload = checkpoint_of(out, unit, run_dir)
+    identity = run_identity(run_dir, int(payload["update"]), int(payload["global_step"]))
+    earlier = [("its train record", cell_path(out, "train", unit.key), record.get("run"))]
+    earlier += [("an evaluated cell", cell_path(out, "eval", c.key), (load_cell(out, "eval", c.key) or {}).get("run"))
+                for c in eval_cells(unit, plan) if c not in todo]
+    for what, path, seen in earlier:
+        if seen is not None and seen != identity:
+            raise CompareError(f"{os.path.join(run_dir, CHECKPOINT_FILE)} changed since {what} was made ({path}: "
+                               f"update {seen.get('update')!r}, now {identity['update']}; another checkpoint); "
+                               f"allowed: a new --out, or delete {unit.key}'s cells to evaluate it again")
     for cell in tqdm(todo, desc=f"evaluate {unit.key}", unit="cell", leave=False, disable=not progress,
                      dynamic_ncols=True):
         spec = env_spec(unit, cell.condition, plan)
         if load_cell(out, "reference", spec.key) is None:
             save_cell(out, "reference", spec.key, {"spec": dataclasses.asdict(spec), **evaluate_reference(spec, device)})
-        start = time.time()
+        start = time.monotonic()
         metrics = evaluate_cell(cell, plan, payload, device)
         save_cell(out, "eval", cell.key, {
             "unit": dataclasses.asdict(unit), "unit_key": unit.key, "condition": cell.condition,
             "lesion": cell.lesion, "passes": cell.passes, "reference": spec.key,
-            "episode_steps": plan.episode_steps, "metrics": metrics, "seconds": time.time() - start})
+            "episode_steps": plan.episode_steps, "metrics": metrics, "seconds": time.monotonic() - start,
+            "run": identity, "agent_config": json.loads(payload["agent_config"])})
     return len(todo)

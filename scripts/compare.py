@@ -17,16 +17,18 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from common.device import DeviceError  # noqa: E402
+from common.files import os_error_text  # noqa: E402
 from compare.cli import parse_args  # noqa: E402
 from compare.grid import CompareError  # noqa: E402
-from compare.report import power_line  # noqa: E402
+from compare.report import incomplete_line, power_line  # noqa: E402
 from compare.run import run_compare  # noqa: E402
-from common.flags import safe_streams  # noqa: E402
+from common.flags import quiet_thread_errors, safe_streams  # noqa: E402
 from training.memory import out_of_memory, out_of_memory_message  # noqa: E402
 
 
 def main() -> int:
     safe_streams()
+    quiet_thread_errors()
     try:
         args = parse_args(sys.argv[1:])
         path = run_compare(args)
@@ -34,9 +36,8 @@ def main() -> int:
         print(f"compare.py: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # a full disk, a folder that cannot be made: finished cells are saved
-        where = f"{exc.filename}: " if exc.filename else ""
-        print(f"compare.py: error: {where}{exc.strerror or exc} (finished cells are saved; run the same command "
-              f"again once it is fixed)", file=sys.stderr)
+        print(f"compare.py: error: {os_error_text(exc)} (finished cells are saved; run the same command again once "
+              f"it is fixed)", file=sys.stderr)
         return 2
     except (MemoryError, RuntimeError) as exc:
         if not out_of_memory(exc):
@@ -49,6 +50,9 @@ def main() -> int:
         return 130
     print(f"Report: {path}")
     print(f"Power: {power_line(os.path.dirname(path))}")
+    incomplete = incomplete_line(os.path.dirname(path))
+    if incomplete:
+        print(incomplete)
     return 0
 
 

@@ -114,7 +114,8 @@ def stored_compare(out) -> dict[str, dict]:
     """A compare's folder as it would have been stored: its plan, its unit's train record and its reference
     cells, old; returns the cells by key."""
     prepare_out(str(out), PLAN)
-    save_cell(str(out), "train", UNIT.key, {"unit": dataclasses.asdict(UNIT), "run_dir": f"runs/{UNIT.key}"})
+    save_cell(str(out), "train", UNIT.key, {"unit": dataclasses.asdict(UNIT), "run_dir": f"runs/{UNIT.key}",
+                                            "global_step": PLAN.steps, "curve": [], "final_score": None})
     for condition in PLAN.conditions:
         spec = env_spec(UNIT, condition, PLAN)
         save_cell(str(out), "reference", spec.key, old_cell(spec))
