@@ -298,8 +298,9 @@ class Agent(nn.Module):
         h = state["h"] * keep[:, None] if cfg.core == "gru" else None  # h(t-1), (N, hidden)
 
         gates = self.top.gates(goal, h) if cfg.whatwhere else None  # (N, 2)
-        if gates is not None and self.lesion in ("what", "where"):
-            gates = gates * gates.new_tensor([0.0, 1.0] if self.lesion == "what" else [1.0, 0.0])
+        if gates is not None and self.lesion in ("what", "where"):  # hold gate 0 (what) or 1 (where) at 0
+            held = 0 if self.lesion == "what" else 1
+            gates = gates * (torch.arange(2, device=gates.device) != held)  # no host list copied to the device
         if not cfg.feedback:
             top = self.top(encoded.bottom_up, gates) if cfg.whatwhere else encoded.bottom_up  # (N, embed)
         else:
@@ -345,8 +346,8 @@ class Agent(nn.Module):
         """(N, A) float: the one-hot of a Discrete action, a Box action as it is, zeros for None."""
         if action is None:
             return like.new_zeros(n, self.action_size)
-        if self.discrete:
-            return torch.nn.functional.one_hot(action.long(), self.action_size).to(like.dtype)
+        if self.discrete:  # a one-hot by comparison: F.one_hot checks its range on the host, a sync on the CPU
+            return (action.long()[:, None] == torch.arange(self.action_size, device=action.device)).to(like.dtype)
         return action.to(like.dtype)
 
     def _plastic_step(self, x, state, keep, reward, next_state, internals):

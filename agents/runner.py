@@ -93,12 +93,22 @@ def env_action(action: torch.Tensor, low: float = -1.0, high: float = 1.0) -> to
 
 
 def sample(dist: Distribution, generator: Optional[torch.Generator] = None) -> torch.Tensor:
-    """A sample of the policy's action distribution, from ``generator`` when given (the global RNG
-    is then left alone). Continuous samples are returned unclipped; see `env_action`."""
+    """A sample of the policy's action distribution, from ``generator`` when given (else torch's global
+    RNG; with a generator the global RNG is left alone). Continuous samples are returned unclipped; see
+    `env_action`. No host sync (`categorical_sample`)."""
+    if isinstance(dist, Categorical):
+        return categorical_sample(dist.probs, generator)
     if generator is None:
         return dist.sample()
-    if isinstance(dist, Categorical):
-        return torch.multinomial(dist.probs, 1, generator=generator)[:, 0]
     normal = dist.base_dist
     noise = torch.randn(normal.loc.shape, generator=generator, device=normal.loc.device)
     return normal.loc + normal.scale * noise
+
+
+def categorical_sample(probs: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """One draw per row of ``probs`` (N, A): argmax(probs / q) with q ~ Exp(1) (the Gumbel-max trick,
+    exponentiated). This is exactly what ``torch.multinomial(probs, 1)`` computes on its one-draw path,
+    from the same generator (so the draws are the same), without its checks of the values, which read
+    them back to the host: a sync on every step on a GPU. The probabilities of a softmax need no check."""
+    q = torch.empty_like(probs).exponential_(1, generator=generator)
+    return (probs / q).argmax(-1)

@@ -37,16 +37,20 @@ STAND_STILL = (0.0, 0.0)  # what a discrete index outside the table does
 _TABLES: dict[torch.device, torch.Tensor] = {}  # DISCRETE_ACTIONS + (STAND_STILL,) per device, made once
 
 
+def action_table(device: torch.device) -> torch.Tensor:
+    """(6, 2) float32 on ``device``: DISCRETE_ACTIONS, then STAND_STILL; made once per device (no copy per step)."""
+    if device not in _TABLES:
+        _TABLES[device] = torch.tensor(DISCRETE_ACTIONS + (STAND_STILL,), dtype=torch.float32, device=device)
+    return _TABLES[device]
+
+
 def velocities(config: WorldConfig, action: torch.Tensor) -> torch.Tensor:
     """Actions (B,) or (B, 2) -> (B, 2) float32 (linear, angular) in [-1, 1], whatever the values: a discrete
     index outside [0, 4] stands still; a continuous NaN counts as 0 and other values are clipped to [-1, 1].
     Actions inside the space pass unchanged. No host sync."""
     if config.action_type == "discrete":
-        if action.device not in _TABLES:
-            _TABLES[action.device] = torch.tensor(DISCRETE_ACTIONS + (STAND_STILL,), dtype=torch.float32,
-                                                  device=action.device)
         n = len(DISCRETE_ACTIONS)
-        return _TABLES[action.device][torch.where((action >= 0) & (action < n), action, n)]
+        return action_table(action.device)[torch.where((action >= 0) & (action < n), action, n)]
     return torch.nan_to_num(action.to(torch.float32), nan=0.0).clamp_(-1.0, 1.0)
 
 

@@ -72,7 +72,8 @@ def foragers(state: ArenaState, index: int) -> dict[str, np.ndarray]:
 def goals(state: ArenaState) -> torch.Tensor:
     """(N*M, P) one-hot of each forager's target."""
     n, m = state.alive.shape
-    return torch.nn.functional.one_hot(state.agent_target.reshape(n * m), NUM_COLOURS).to(torch.float32)
+    palette = torch.arange(NUM_COLOURS, device=state.agent_target.device)  # a one-hot that reads no value on the host
+    return (state.agent_target.reshape(n * m, 1) == palette).to(torch.float32)
 
 
 class MultiBerryVectorEnv(ForagingVectorEnv):

@@ -12,6 +12,7 @@ import gymnasium as gym
 import torch
 
 from envs import rng
+from envs.actions import action_table
 from envs.retina import egocentric, in_view
 from envs.world import DISCRETE_ACTIONS, is_target
 
@@ -64,7 +65,7 @@ def scripted_actions(env) -> torch.Tensor:
     action = torch.where(has_target, steer, wander)
     action = torch.where(steer_or_wander_blocked, dodge, action)
     if config.action_type == "continuous":
-        return torch.tensor(DISCRETE_ACTIONS, dtype=torch.float32, device=action.device)[action]
+        return action_table(action.device)[action]  # the discrete actions' velocities, no host copy per step
     return action
 
 
@@ -81,7 +82,8 @@ def _reference_returns(env_id: str, num_envs: int, seed: int, device: str, kwarg
     """One full episode of each policy in every world, both at once on twice the worlds: the first
     half random, the second scripted, both halves on the same seeds (the same worlds, and the same
     returns as two runs, since a world's draws depend on its seed and step alone)."""
-    env = gym.make_vec(env_id, num_envs=2 * num_envs, device=device, copy=False, **dict(kwargs)).unwrapped
+    env = gym.make_vec(env_id, num_envs=2 * num_envs, device=device, copy=False, validate_actions=False,
+                       **dict(kwargs)).unwrapped  # both policies' actions are valid: no value read per step
     generator = torch.Generator(device=env.device)
     generator.manual_seed(seed)
     env.reset(seed=[seed + i for i in range(env.num_worlds // 2)] * 2)

@@ -123,7 +123,8 @@ def goal_vector(config: WorldConfig, state: WorldState) -> torch.Tensor:
     hidden: zeros, or with `taste` the colours eaten on the last step (zeros when none was)."""
     if config.task == "reversal":
         return state.tasted.clone() if config.taste else torch.zeros_like(state.tasted)
-    return torch.nn.functional.one_hot(state.target_colour, NUM_COLOURS).to(torch.float32)
+    palette = torch.arange(NUM_COLOURS, device=state.target_colour.device)  # a one-hot that reads no value on the host
+    return (state.target_colour[:, None] == palette).to(torch.float32)
 
 
 def is_target(state: View) -> torch.Tensor:

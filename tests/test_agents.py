@@ -511,22 +511,6 @@ def test_overrides_change_the_agent_built_and_not_the_next_one():
     assert PRESETS["feedback"].passes == 1
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
-@pytest.mark.parametrize("preset", list(PRESETS))
-def test_cuda_forward_does_not_sync_with_the_host(preset):
-    agent = build(preset, "cuda")
-    state = agent.initial_state(8)
-    obs = random_obs(8, device="cuda")
-    torch.cuda.synchronize()
-    torch.cuda.set_sync_debug_mode("error")
-    try:
-        out = agent(obs, state, starts(8, False, "cuda"), torch.ones(8, device="cuda"))
-        out.dist.log_prob(torch.zeros(8, dtype=torch.long, device="cuda"))
-        out.dist.entropy()
-    finally:
-        torch.cuda.set_sync_debug_mode("default")
-
-
 def test_probe_labels_a_channel_by_the_berry_colour_it_answers_and_leaves_close_calls_unlabelled():
     from agents.probe import preferred_colours
 
