@@ -9,8 +9,8 @@ A subclass says only how its worlds start, restart, step and look:
 
   ``_start_all()``    every world starts an episode (a reset; the autoreset step with all resetting)
   ``_restart(mask)``  the masked slots start an episode now, the others keep their state exactly
-  ``_advance(a)``     one step of the core: an `envs.arena.StepResult` of (num_envs,) tensors
-  ``_observe()``      the observation {"image", "goal"} of the current state
+  ``_advance(s, a)``  one step of the core from state s: an `envs.arena.StepResult` of (num_envs,) tensors
+  ``_draw(s)``        the observation {"image", "goal"} of state s, as fresh tensors, and its label map
   ``_use_config(c)``  step and draw with the WorldConfig ``c`` from now on (`reconfigure`)
 
 Why two state types and not one: the core holds arenas (`envs.arena.ArenaState`, (N, M) per
@@ -141,6 +141,10 @@ class ForagingVectorEnv(VectorEnv):
         self._idle_action = self._check_actions(np.zeros(self.action_space.shape, self.action_space.dtype))
         self._seeded = False
         self._one_thread = OneThread(type(self).__name__)
+        # Live knobs the core reads inside a step, as device values (`reconfigure`), not constants.
+        self._first_colour_share = torch.full((), self.config.first_colour_share, dtype=torch.float32,
+                                              device=self.device)
+        self._fast_step = None  # `compile_step` / `capture_step`: what `step` runs instead of `transition`
 
     # -- Gymnasium API ------------------------------------------------------------------
     def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None):
@@ -181,8 +185,20 @@ class ForagingVectorEnv(VectorEnv):
         if not self._seeded:
             raise RuntimeError("step() was called before reset(); call reset(seed=...) first")
         actions = self._check_actions(actions, check_values=self.validate_actions)
-        result = self._advance(actions)
-        self.state = s = result.state
+        stepper = self.transition if self._fast_step is None else self._fast_step
+        self.state, obs, reward, terminated, truncated, info, labels = stepper(self.state, actions)
+        if labels is not None:
+            self._remember(self.state, labels)
+        return obs, reward, terminated, truncated, info
+
+    def transition(self, state, actions: torch.Tensor):
+        """One step of the worlds from ``state`` under checked ``actions`` (on the device, as `step` passes
+        them): ``(state, obs, reward, terminated, truncated, info, labels)``, every tensor fresh (none is a
+        buffer a later step writes again) and no host sync. A function of its inputs, the worlds' config as
+        built and the live knobs' device values, so it can be compiled with ``fullgraph=True`` or captured
+        (`compile_step`, `capture_step`). ``labels`` is the label map of the views, or None."""
+        result = self._advance(state, actions)
+        s = result.state
         eaten = s.episode_target + s.episode_distractor
         info = {
             "target_eaten": result.target_eaten,
@@ -196,7 +212,52 @@ class ForagingVectorEnv(VectorEnv):
             },
             "_forage": result.terminated | result.truncated,
         }
-        return self._observe(), result.reward, result.terminated, result.truncated, info
+        obs, labels = self._draw(s)
+        return s, obs, result.reward, result.terminated, result.truncated, info, labels
+
+    def _observe(self) -> dict[str, torch.Tensor]:
+        """The observation of the current state (after a reset or a change of the state)."""
+        obs, labels = self._draw(self.state)
+        if labels is not None:
+            self._remember(self.state, labels)
+        return obs
+
+    def _remember(self, state, labels: torch.Tensor) -> None:
+        """Keep the label map of ``state`` that a step drew (for target masks); nothing by default."""
+
+    # -- A step as one graph ----------------------------------------------------------------------
+    def compile_step(self, **options) -> None:
+        """Run `transition` through ``torch.compile(fullgraph=True, dynamic=False, **options)`` from the
+        next step on (``mode="reduce-overhead"`` adds CUDA graphs on CUDA). The steps are the same as
+        eager ones (tests/test_compile_step.py). If compiling fails, the first step warns once and this
+        env steps eagerly from then on. A copy (pickle, deepcopy) steps eagerly."""
+        from envs.capture import CompiledStep
+
+        self._fast_step = CompiledStep(self.transition, options)
+
+    def capture_step(self) -> bool:
+        """Replay `transition` as one CUDA graph from the next step on (`envs.capture.CapturedStep`): the
+        first step captures it, checks it against an eager step from the same state, and falls back to
+        eager steps, with a warning, where capture fails or differs. Returns False (and changes nothing)
+        where the env is not on a CUDA device. A copy (pickle, deepcopy) steps eagerly."""
+        if self.device.type != "cuda":
+            return False
+        from envs.capture import CapturedStep
+
+        self._fast_step = CapturedStep(self)
+        return True
+
+    def _step_structure(self) -> tuple:
+        """What a captured step must be captured again for: the knobs whose change changes the ops a step
+        runs, not only their values (pixel noise on or off)."""
+        return (self.config.noise > 0,)
+
+    def eager_step(self) -> None:
+        """Step with `transition` itself again (undoes `compile_step` and `capture_step`)."""
+        self._fast_step = None
+
+    def __getstate__(self) -> dict:
+        return {k: (None if k == "_fast_step" else v) for k, v in self.__dict__.items()}
 
     def _refuse_numpy_wrapper(self, frame) -> None:
         """TypeError where one of Gymnasium's numpy wrappers (`NUMPY_WRAPPERS`) makes this call: the caller's frame
@@ -244,6 +305,7 @@ class ForagingVectorEnv(VectorEnv):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= limits[name]:
                 raise ValueError(f"reconfigure: {name}={value!r}; allowed: a number from 0 to {limits[name]}")
         self._use_config(dataclasses.replace(self.config, **{k: float(v) for k, v in knobs.items()}))
+        self._first_colour_share.fill_(self.config.first_colour_share)  # in place: a captured step reads it
 
     # -- State for checkpoints -------------------------------------------------------------
     def get_state(self) -> dict[str, torch.Tensor]:
@@ -300,10 +362,10 @@ class ForagingVectorEnv(VectorEnv):
     def _restart(self, mask: torch.Tensor) -> Any:
         raise NotImplementedError
 
-    def _advance(self, actions: torch.Tensor) -> StepResult:
+    def _advance(self, state, actions: torch.Tensor) -> StepResult:
         raise NotImplementedError
 
-    def _observe(self) -> dict[str, torch.Tensor]:
+    def _draw(self, state) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
         raise NotImplementedError
 
     def render_arena(self, index: int = 0, size: int = 384) -> np.ndarray:

@@ -60,7 +60,7 @@ class ArenaRenderer:
         others = state.pose[:, None, :, :2].expand(n, m, m, 2).reshape(n * m, m, 2)
         visible = (state.alive[:, None, :] & self.not_self).reshape(n * m, m)
         labels = torch.where(visible, LABEL_FORAGER, 0).to(torch.uint8)
-        image = self.retina.render(forager_view(state), extra_discs=[(others, labels, self.mc.world.forager_radius)])
+        image, _ = self.retina.draw(forager_view(state), extra_discs=[(others, labels, "forager")])
         return image * state.alive.reshape(n * m, 1, 1, 1)  # a dead forager sees black
 
 
@@ -115,6 +115,7 @@ class MultiBerryVectorEnv(ForagingVectorEnv):
         self.num_arenas = num_arenas
         self.num_agents = self.multi.num_agents
         self._setup(num_arenas * self.num_agents, num_arenas, device, render_mode, copy, validate_actions)
+        self._built_multi = self.multi  # what a step reads (`_advance`); the live knobs are device values
         self.state = empty_arenas(self.multi, num_arenas, self.device)
         self.renderer = ArenaRenderer(self.multi, num_arenas, self.device)
 
@@ -130,17 +131,19 @@ class MultiBerryVectorEnv(ForagingVectorEnv):
         slots = self._per_arena(mask)
         return restart_slots(self.multi, self.state, self.state.arena_reset & slots.any(1), slots)
 
-    def _advance(self, actions: torch.Tensor) -> StepResult:
-        stepped = step_arenas(self.multi, self.state, self._per_arena(actions), respawn=True)
+    def _advance(self, state: ArenaState, actions: torch.Tensor) -> StepResult:
+        stepped = step_arenas(self._built_multi, state, self._per_arena(actions), respawn=True,
+                              first_colour_share=self._first_colour_share)
         return StepResult(stepped.state, *(x.view(-1) for x in stepped[1:]))
 
-    def _observe(self):
-        image = self.renderer.render(self.state)
-        return {"image": image, "goal": goals(self.state)}
+    def _draw(self, state: ArenaState):
+        image = self.renderer.render(state)
+        return {"image": image, "goal": goals(state)}, None
 
     def _use_config(self, config) -> None:
-        self.multi = self.renderer.mc = dataclasses.replace(self.multi, world=config)
-        self.config = self.renderer.retina.config = config
+        self.multi = dataclasses.replace(self.multi, world=config)
+        self.config = config
+        self.renderer.retina.use_config(config)
 
     def slot_targets(self) -> torch.Tensor:
         return self.state.agent_target.reshape(-1)

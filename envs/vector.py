@@ -64,8 +64,8 @@ class BerryVectorEnv(ForagingVectorEnv):
 
     ## Arguments
     `num_envs`, `task`, `device` ('auto', 'cpu', 'cuda'), `render_mode` (None or 'rgb_array'),
-    `copy` (return fresh observation tensors; False returns the env's buffers, which the next
-    step overwrites), `validate_actions` (check the values of actions and of `set_target`'s
+    `copy` (accepted for compatibility: every step returns fresh tensors, which no later step
+    writes again, whatever it says), `validate_actions` (check the values of actions and of `set_target`'s
     colours, one host sync per call; shape, dtype and device are always checked. With False no value
     is read on the host, and none can harm the worlds: a discrete action outside [0, 4] stands
     still, a continuous NaN counts as 0 and other values are clipped to [-1, 1]
@@ -77,6 +77,12 @@ class BerryVectorEnv(ForagingVectorEnv):
     Pickle, cloudpickle and `copy.deepcopy` give an env that steps exactly as the original. One
     thread at a time may step or reset an env: a call from a second thread while one is under way
     raises RuntimeError (use one env per thread).
+
+    ## A step as one graph
+    A step has no host sync and returns fresh tensors, and the knobs `reconfigure` changes enter it as
+    device values, so `compile_step()` runs it through `torch.compile(fullgraph=True)` and, on CUDA,
+    `capture_step()` replays it as one CUDA graph; both fall back to eager steps, with a warning,
+    where they fail (`envs.capture`).
 
     ## Version History
     * v1: berries grow only outside an exclusion zone around every forager (its radius, the berry's and
@@ -109,15 +115,20 @@ class BerryVectorEnv(ForagingVectorEnv):
     def _restart(self, mask: torch.Tensor) -> WorldState:
         return world.restart_worlds(self.config, self.state, mask)
 
-    def _advance(self, actions: torch.Tensor) -> StepResult:
-        return step_worlds(self.config, self.state, actions)
+    def _advance(self, state: WorldState, actions: torch.Tensor) -> StepResult:
+        # The config as built, with the live knob as a device value: a compiled step does not bake it in.
+        return step_worlds(self._built_config, state, actions, first_colour_share=self._first_colour_share)
 
-    def _observe(self) -> dict[str, torch.Tensor]:
-        image = self.retina.render(self.state)
-        return {"image": image.clone() if self.copy else image, "goal": goal_vector(self.config, self.state)}
+    def _draw(self, state: WorldState):
+        image, labels = self.retina.draw(state)  # fresh tensors: `copy` has nothing left to copy
+        return {"image": image, "goal": goal_vector(self._built_config, state)}, labels
+
+    def _remember(self, state: WorldState, labels: torch.Tensor) -> None:
+        self.retina.remember(state, labels)
 
     def _use_config(self, config) -> None:
-        self.config = self.retina.config = config
+        self.config = config
+        self.retina.use_config(config)
 
     @property
     def target_settable(self) -> bool:

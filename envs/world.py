@@ -72,7 +72,8 @@ def empty_state(config: WorldConfig, num_envs: int, device: torch.device) -> Wor
                      torch.zeros(num_envs, NUM_COLOURS, dtype=torch.float32, device=device))
 
 
-def step_worlds(config: WorldConfig, state: WorldState, action: torch.Tensor) -> StepResult:
+def step_worlds(config: WorldConfig, state: WorldState, action: torch.Tensor,
+                first_colour_share: torch.Tensor | None = None) -> StepResult:
     """Advance every world one step, with next-step autoreset: `step_arenas` with M = 1.
 
     Worlds whose episode ended on the previous step (`needs_reset`) ignore their action and start
@@ -80,10 +81,11 @@ def step_worlds(config: WorldConfig, state: WorldState, action: torch.Tensor) ->
     reset and an autoreset are one code path. The other worlds move, eat, regrow berries and,
     on ReversalBerry, maybe switch the paying colour.
     With `config.taste`, the new state's `tasted` holds the colours of the berries eaten in this step.
+    first_colour_share: as `step_arenas`'s (a live knob as a device value; None: the config's).
     Returns a `StepResult` of (N,) tensors (terminated is all False: a lone forager never dies).
     """
     arenas, reward, terminated, truncated, target_eaten, distractor_eaten = step_arenas(
-        _one_forager(config), _as_arenas(state), action[:, None])
+        _one_forager(config), _as_arenas(state), action[:, None], first_colour_share=first_colour_share)
     tasted = state.tasted
     if config.taste:  # eaten this step: present before, regrowing now (a reset regrows nothing: all timers 0)
         eaten = (state.berry_timer == 0) & (arenas.berry_timer > 0)  # (N, K)

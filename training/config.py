@@ -150,6 +150,10 @@ class Config:
     compile: bool = False
     """Compile the agent's step with torch.compile (inductor). It falls back to eager, with a warning, where
     compiling fails. Off by default: on this project's 2-core CPU it measured no faster (`bench.py train`)."""
+    cuda_graph: bool = False
+    """Replay the worlds' step as one CUDA graph (`capture_step` of the vector env): its ~400 kernel launches
+    become one. CUDA only. Where capture fails, or its first replay differs from the eager step, it warns and
+    steps eagerly. The steps, and so the run, are the same either way."""
 
     # --- monitoring and checkpoints (intervals in updates; 0 turns the item off) ---------------
     checkpoint_interval: int = 50
