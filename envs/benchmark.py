@@ -25,19 +25,35 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+STEP_MODES = ("eager", "compiled", "captured")
+
+
 def vector_steps_per_second(env_id: str, num_envs: int, device: str = "cpu", seconds: float = 2.0,
-                            **env_kwargs) -> float:
+                            step: str = "eager", **env_kwargs) -> float:
     """Env steps per second (slots x steps / s) of a torch vector env, rendering included.
 
     For MultiBerry-v1, num_envs counts arenas and each step moves num_envs * num_agents foragers.
+    step: "eager", "compiled" (`compile_step`; compiling happens in the warm-up) or "captured" (`capture_step`:
+    one CUDA graph; without CUDA, its bookkeeping replayed eagerly, `envs.capture.EagerGraph`, a rehearsal).
     """
+    if step not in STEP_MODES:
+        raise ValueError(f"step={step!r}; allowed: one of {STEP_MODES}")
     env = gym.make_vec(env_id, num_envs=num_envs, device=device, copy=False, validate_actions=False,
                        **env_kwargs).unwrapped
     env.reset(seed=0)
+    if step == "compiled":
+        env.compile_step()
+    elif step == "captured" and not env.capture_step():
+        from envs.capture import CapturedStep, EagerGraph
+
+        env._fast_step = CapturedStep(env, EagerGraph)
     pool = _random_action_pool(env, 64)
-    for t in range(3):  # warm-up
+    for t in range(3):  # warm-up (a compile or a capture happens here)
         env.step(pool[t])
     _sync(env.device)
+    fast = env._fast_step
+    if fast is not None and getattr(fast, "failed", False):
+        raise RuntimeError(f"step={step!r}: the {step} step fell back to eager steps (its warning says why)")
     steps, start = 0, time.perf_counter()
     while True:
         for t in range(16):

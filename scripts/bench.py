@@ -7,6 +7,8 @@
     python scripts/bench.py train                      # every preset: sequential vs batched replay, and the ceiling
     python scripts/bench.py train --presets feedforward feedback --num-envs 128 --device cuda
     python scripts/bench.py population --preset feedback --seeds 5   # one process vs 5 separate runs
+    python scripts/bench.py concurrent --jobs 1 4 16   # K runs at once on one device, steps/s summed
+    python scripts/bench.py launches                   # aten ops / GPU kernel launches per world step and minibatch
 """
 
 from __future__ import annotations
@@ -27,10 +29,11 @@ import torch  # noqa: E402
 import agents  # noqa: E402
 import envs  # noqa: E402
 from common.device import resolve_device  # noqa: E402
+from common.heap import keep_freed_memory  # noqa: E402
 from common.flags import parse_flags, safe_streams  # noqa: E402
 from envs.benchmark import sync_steps_per_second, vector_steps_per_second  # noqa: E402
 from envs.config import MAX_WORLDS  # noqa: E402
-from training.bench import bench_population, bench_train  # noqa: E402
+from training.bench import bench_concurrent, bench_launches, bench_population, bench_train  # noqa: E402
 from training.checks import validate  # noqa: E402
 from training.config import Config  # noqa: E402
 
@@ -77,9 +80,10 @@ class TrainBench:
     repeats: int = 1
     """Times each path (each beside its own ceiling) is measured per preset, in alternating order; the
     table gives medians, and each fraction of the ceiling its range over the repeats."""
-    paths: tuple[Literal["sequential", "batched", "compiled"], ...] = ("sequential", "batched")
-    """Training paths to time: PPO's sequential replay, its batched replay, and the batched replay with the
-    agent compiled (torch.compile)."""
+    paths: tuple[Literal["sequential", "batched", "compiled", "captured"], ...] = ("sequential", "batched")
+    """Training paths to time: PPO's sequential replay, its batched replay, the batched replay with the agent
+    compiled (torch.compile), and the batched replay with the world step as one CUDA graph (--cuda-graph;
+    CUDA only)."""
 
     def run(self) -> None:
         unknown = [p for p in self.presets or () if p not in agents.PRESETS]
@@ -92,7 +96,7 @@ class TrainBench:
                      if getattr(self, name) is not None}
         base = dataclasses.replace(Config(device=self.device), **overrides)
         validate(base)  # the trainer's own checks, before anything is printed
-        need("paths", list(self.paths), len(self.paths) > 0, "one or more of sequential, batched, compiled")
+        need("paths", list(self.paths), len(self.paths) > 0, "one or more of sequential, batched, compiled, captured")
         bench_train(self.presets or list(agents.PRESETS), base, updates=self.updates, paths=self.paths,
                     repeats=self.repeats)
 
@@ -145,6 +149,9 @@ class EnvBench:
     """Timed seconds per size."""
     threads: int = 0
     """Torch CPU threads (0: torch's default)."""
+    steps: tuple[Literal["eager", "compiled", "captured"], ...] = ("eager",)
+    """How the vector env steps: eager, compiled (torch.compile of the step, fullgraph) or captured (one CUDA
+    graph; without CUDA its bookkeeping replayed eagerly, a rehearsal). Each N is timed in each mode."""
 
     def run(self) -> None:
         need("env", self.env, self.env in envs.TASK_IDS, ", ".join(sorted(envs.TASK_IDS)))
@@ -153,13 +160,19 @@ class EnvBench:
              f"one or more integers from 1 to {MAX_WORLDS:,}")
         need("seconds", self.seconds, math.isfinite(self.seconds) and self.seconds > 0, "a finite number > 0")
         need("threads", self.threads, self.threads >= 0, "an integer >= 0 (0: torch's default)")
+        need("steps", list(self.steps), len(self.steps) > 0, "one or more of eager, compiled, captured")
         device, threads = device_and_threads(self.device, self.threads)
+        keep_freed_memory()  # as the trainer does (common.heap): fresh tensors each step, no page faults
         print(f"env {self.env}, device {device}, torch threads {threads}, {self.seconds:.1f} s per size")
-        print(f"{'N':>8} {'vector steps/s':>15} {'us/env-step':>12}")
+        rehearsed = device.type != "cuda" and "captured" in self.steps
+        rehearsal = " (captured: rehearsed eagerly, no CUDA)" if rehearsed else ""
+        print(f"{'N':>8} {'step':>9} {'vector steps/s':>15} {'us/env-step':>12}{rehearsal}")
         vector = {}
         for n in self.sizes:
-            vector[n] = vector_steps_per_second(self.env, n, str(device), self.seconds)
-            print(f"{n:>8} {vector[n]:>15,.0f} {1e6 / vector[n]:>12.3f}")
+            for mode in self.steps:
+                sps = vector_steps_per_second(self.env, n, str(device), self.seconds, step=mode)
+                vector[n] = max(vector.get(n, 0.0), sps)
+                print(f"{n:>8} {mode:>9} {sps:>15,.0f} {1e6 / sps:>12.3f}", flush=True)
         print(f"{'N':>8} {'SyncVectorEnv steps/s':>22}")
         sync = {}
         for n in self.sync_sizes:
@@ -201,11 +214,57 @@ class MultiBench:
         print(f"ratio multi / single: {multi / single:.2f}")
 
 
+@dataclass
+class ConcurrentBench:
+    """K runs trained at once, each in its own process, on one device (as compare --jobs K): steps/s summed."""
+
+    jobs: tuple[int, ...] = (1, 4, 16)
+    """The K to measure, in order."""
+    preset: str = "recurrent"
+    """Agent preset."""
+    env: str = "CuedBerry-v1"
+    """Task."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where the runs train; auto picks cuda when present."""
+    num_envs: Optional[int] = None
+    """Worlds per run; left out: the training default."""
+    updates: int = 20
+    """Updates per run."""
+
+    def run(self) -> None:
+        need("jobs", list(self.jobs), len(self.jobs) > 0 and all(1 <= k <= 64 for k in self.jobs),
+             "one or more integers from 1 to 64")
+        need("preset", self.preset, self.preset in agents.PRESETS, ", ".join(agents.PRESETS))
+        need("env", self.env, self.env in envs.ENV_IDS, ", ".join(sorted(envs.ENV_IDS)))
+        need("updates", self.updates, self.updates >= 2, "an integer >= 2 (the first update is not timed)")
+        base = Config(env=self.env, agent=self.preset, device=self.device)
+        if self.num_envs is not None:
+            base = dataclasses.replace(base, num_envs=self.num_envs)
+        validate(base)
+        bench_concurrent(self.jobs, base, updates=self.updates)
+
+
+@dataclass
+class LaunchBench:
+    """Aten ops and GPU kernel launches per world step and per PPO minibatch, counted on the CPU."""
+
+    presets: Optional[tuple[str, ...]] = None
+    """Presets whose minibatch to count; left out: all."""
+
+    def run(self) -> None:
+        unknown = [p for p in self.presets or () if p not in agents.PRESETS]
+        need("presets", list(self.presets or ()), self.presets != () and not unknown,
+             f"one or more of {', '.join(agents.PRESETS)}")
+        bench_launches(self.presets or list(agents.PRESETS))
+
+
 Command = Union[
     Annotated[EnvBench, tyro.conf.subcommand("env")],
     Annotated[MultiBench, tyro.conf.subcommand("multi")],
     Annotated[TrainBench, tyro.conf.subcommand("train")],
     Annotated[PopulationBench, tyro.conf.subcommand("population")],
+    Annotated[ConcurrentBench, tyro.conf.subcommand("concurrent")],
+    Annotated[LaunchBench, tyro.conf.subcommand("launches")],
 ]
 
 

@@ -27,7 +27,7 @@ from agents.config import AgentConfig
 from agents.vision import to_float_image
 from common.device import resolve_device
 from training.build import TRAINING_ENV_OPTIONS, make_env, prepare_cpu_process
-from training.config import Config
+from training.config import Config, to_dict
 from training.loop import train, train_population
 
 
@@ -117,6 +117,7 @@ PATHS = {  # bench name -> the Config fields of that training path
     "sequential": {"replay": "sequential", "compile": False},
     "batched": {"replay": "batched", "compile": False},
     "compiled": {"replay": "batched", "compile": True},
+    "captured": {"replay": "batched", "compile": False, "cuda_graph": True},  # the world step as a CUDA graph
 }
 
 
@@ -219,3 +220,173 @@ def bench_population(preset: str, seeds: int, base: Optional[Config] = None, upd
     speedup = separate_time / population_time
     print(f"population speed-up: {speedup:.2f}")
     return {"separate_seconds": separate_time, "population_seconds": population_time, "speedup": speedup}
+
+
+def bench_concurrent(jobs: Sequence[int], base: Optional[Config] = None, updates: int = 20) -> list[dict]:
+    """For each K in ``jobs``, K runs of ``base`` (seeds 1..K) trained at once, each in its own process (as
+    ``compare --jobs K`` runs them), sharing the device; each run trains ``updates`` updates. Prints a row per K
+    as soon as its runs end: the sum of the runs' steady steps/s (each from the end of its first update), the
+    mean per run, and the wall time from launch to the last exit (start-up included). Returns the rows."""
+    import json
+    import subprocess
+    import sys
+
+    base = base or Config()
+    base = dataclasses.replace(base, video_interval=0, image_interval=0, checkpoint_interval=0, progress=False,
+                               total_steps=base.num_envs * base.num_steps * updates)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    child = ("import json, sys; sys.path.insert(0, sys.argv[1]); from training.bench import concurrent_child; "
+             "concurrent_child(sys.argv[2])")
+    print(f"{base.agent} on {base.env}, device {base.device}: K runs at once, each {base.num_envs} worlds x "
+          f"{base.num_steps} steps x {updates} updates in its own process (OMP_NUM_THREADS=1)")
+    print(f"{'K':>4} {'sum of steady SPS':>18} {'per run':>10} {'wall s':>8}")
+    rows = []
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for k in jobs:
+        with tempfile.TemporaryDirectory() as scratch:
+            start = time.perf_counter()
+            procs = []
+            for seed in range(1, k + 1):
+                config = dataclasses.replace(base, seed=seed, run_dir=os.path.join(scratch, f"seed{seed}"))
+                procs.append(subprocess.Popen([sys.executable, "-c", child, root, json.dumps(to_dict(config))],
+                                              stdout=subprocess.PIPE, text=True, env=env))
+            results = []
+            for proc in procs:
+                out, _ = proc.communicate()
+                if proc.returncode != 0:
+                    raise RuntimeError(f"bench concurrent: a run of K={k} exited with status {proc.returncode}")
+                results.append(json.loads(out.strip().splitlines()[-1]))
+            wall = time.perf_counter() - start
+        total = sum(r["sps"] for r in results)
+        rows.append({"k": k, "sps": total, "per_run": total / k, "wall": wall})
+        print(f"{k:>4} {total:>18,.0f} {total / k:>10,.0f} {wall:>8.1f}", flush=True)
+    return rows
+
+
+def concurrent_child(config_json: str) -> None:
+    """One run of `bench_concurrent`: train the config given as JSON, print its steady steps/s as JSON."""
+    import json
+
+    from training.config import from_dict
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        result = train(from_dict(json.loads(config_json), "bench concurrent"))
+    print(json.dumps({"sps": result.sps, "steps": result.global_step}))
+
+
+def world_step_launches(env_id: str, steps: int = 8, num_envs: int = 64, captured: bool = False,
+                        **env_kwargs) -> dict:
+    """Aten ops per world step of ``env_id`` as the trainer steps it (copy=False, validate_actions=False), counted
+    by `common.dispatch.OpCounter` over ``steps`` steps after two warm-up steps: {"ops", "launches"} per step
+    ("launches": the ops that launch a kernel on a GPU; views and allocations left out). The count does not
+    depend on ``num_envs``. ``captured``: the step as `capture_step` runs it on CUDA, rehearsed on the CPU
+    (`envs.capture.EagerGraph`), the graph's replay counted as the one launch it is there."""
+    import gymnasium as gym
+    from torch.utils._python_dispatch import _disable_current_modes
+
+    from common.dispatch import OpCounter
+    from envs.capture import CapturedStep, EagerGraph
+
+    counter = OpCounter()
+
+    class OneLaunch(EagerGraph):  # a CUDA graph's replay: one launch, whatever it runs
+        def replay(self) -> None:
+            counter.ops += 1
+            counter.launches += 1
+            with _disable_current_modes():
+                super().replay()
+
+    env = gym.make_vec(env_id, num_envs=num_envs, device="cpu", copy=False, validate_actions=False, **env_kwargs)
+    env.reset(seed=0)
+    if captured:
+        env.unwrapped._fast_step = CapturedStep(env.unwrapped, OneLaunch)
+    space = env.single_action_space
+    generator = torch.Generator().manual_seed(0)
+    if hasattr(space, "n"):
+        pool = torch.randint(0, int(space.n), (steps + 2, env.num_envs), generator=generator)
+    else:
+        pool = torch.rand(steps + 2, env.num_envs, *space.shape, generator=generator) * 2 - 1
+    for t in range(2):  # the capture happens here
+        env.step(pool[t])
+    with counter:
+        for t in range(2, steps + 2):
+            env.step(pool[t])
+    env.close()
+    return {"ops": counter.ops / steps, "launches": counter.launches / steps}
+
+
+def minibatch_launches(preset: str, env_id: str = "CuedBerry-v1", num_envs: int = 8, num_steps: int = 16,
+                       foreach: Optional[bool] = None) -> dict:
+    """Aten ops of one PPO minibatch of ``preset`` (replay, losses, backward, clipping, Adam), counted by
+    `common.dispatch.OpCounter` as the difference between one epoch of two minibatches and one epoch of one,
+    on the same rollout of ``num_envs`` worlds x ``num_steps`` steps (the trainer's default BPTT length):
+    {"ops", "launches"}. ``foreach``: Adam's (None: torch's default, per-parameter on the CPU, multi-tensor
+    on CUDA; True counts the CUDA default on the CPU)."""
+    import gymnasium as gym
+
+    import agents
+    from agents.ppo import PPOSettings, Rollout, compute_gae, ppo_update
+    from agents.runner import Carry, sample
+    from common.dispatch import OpCounter
+
+    env = gym.make_vec(env_id, num_envs=num_envs, device="cpu", copy=False, validate_actions=False)
+    torch.manual_seed(0)
+    agent = agents.make_agent(preset, env.single_observation_space, env.single_action_space)
+    generator = torch.Generator().manual_seed(0)
+    obs = env.reset(seed=0)[0]
+    carry = Carry.start(agent, num_envs, "cpu")
+    rollout = Rollout.allocate(num_steps, obs, torch.zeros(num_envs, dtype=torch.long))
+    rollout.initial_state = {k: v.clone() for k, v in carry.state.items()}
+    for step in range(num_steps):
+        with torch.no_grad():
+            out = carry.act(agent, obs)
+            action = sample(out.dist, generator)
+            logprob = out.dist.log_prob(action)
+        for key, value in obs.items():
+            rollout.obs[key][step] = value
+        rollout.episode_start[step], rollout.valid[step] = carry.episode_start, carry.valid
+        rollout.prev_rewards[step], rollout.prev_actions[step] = carry.prev_reward, carry.prev_action
+        rollout.actions[step], rollout.logprobs[step], rollout.values[step] = action, logprob, out.value
+        obs, reward, terminated, truncated, _ = env.step(action)
+        rollout.rewards[step], rollout.terminated[step], rollout.truncated[step] = reward, terminated, truncated
+        carry = carry.advance(out, action, reward, terminated, truncated)
+    with torch.no_grad():
+        boot = carry.act(agent, obs)
+    advantages, returns = compute_gae(rollout, boot.value, 0.99, 0.95)
+    optimizer = torch.optim.Adam(agent.parameters(), lr=1e-4, eps=1e-5, foreach=foreach)
+    counts = {}
+    for minibatches in (1, 2, 1, 2):  # the first pair warms up (Adam's state, lazy modules)
+        settings = PPOSettings(update_epochs=1, num_minibatches=minibatches, clip_coef=0.2, clip_vloss=True,
+                               ent_coef=0.01, vf_coef=0.5, max_grad_norm=0.5, norm_adv=True)
+        with OpCounter() as counter:
+            ppo_update(agent, optimizer, rollout, advantages, returns, settings, generator=generator)
+        counts[minibatches] = counter
+    env.close()
+    return {"ops": counts[2].ops - counts[1].ops, "launches": counts[2].launches - counts[1].launches}
+
+
+LAUNCH_WORLDS = (("RedBerry-v1", {}), ("CuedBerry-v1", {"difficulty": "hard"}), ("ReversalBerry-v1", {}),
+                 ("MultiBerry-v1", {}))
+
+
+def bench_launches(presets: Sequence[str], worlds=LAUNCH_WORLDS) -> dict:
+    """Print and return the aten ops and GPU kernel launches per world step (`world_step_launches`) and per PPO
+    minibatch (`minibatch_launches`, Adam as on the CPU and multi-tensor as on CUDA)."""
+    torch.set_num_threads(1)
+    print("aten ops counted by a TorchDispatchMode on the CPU (common.dispatch.OpCounter); 'launches' leaves out "
+          "views and allocations, which launch no GPU kernel")
+    rows = {}
+    print(f"{'world step':<34} {'ops':>8} {'launches':>9} {'launches, captured':>19}")
+    for env_id, kwargs in worlds:
+        name = env_id + "".join(f" {k}={v}" for k, v in kwargs.items())
+        rows[name] = world_step_launches(env_id, **kwargs)
+        rows[name]["launches_captured"] = world_step_launches(env_id, captured=True, **kwargs)["launches"]
+        print(f"{name:<34} {rows[name]['ops']:>8.0f} {rows[name]['launches']:>9.0f} "
+              f"{rows[name]['launches_captured']:>19.0f}", flush=True)
+    print(f"{'PPO minibatch (T=16)':<34} {'ops':>8} {'launches':>9} {'launches, foreach Adam':>23}")
+    for preset in presets:
+        cpu = minibatch_launches(preset)
+        cuda_like = minibatch_launches(preset, foreach=True)
+        rows[preset] = {**cpu, "launches_foreach": cuda_like["launches"]}
+        print(f"{preset:<34} {cpu['ops']:>8} {cpu['launches']:>9} {cuda_like['launches']:>23}", flush=True)
+    return rows
