@@ -207,6 +207,11 @@ def incomplete_text(plan: Plan, trained: dict, evaluated: set) -> str:
     parts = [f"{len(missing)} of {len(every)} {what} missing ({', '.join(missing)})"
              for missing, every, what in ((missing_agents, agents, "trained agents"),
                                           (missing_cells, cells, "evaluation cells")) if missing]
+    cut = [f"{key} ({', '.join(record['cut_event_files'])})" for key, record in trained.items()
+           if record.get("cut_event_files")]
+    if cut:
+        parts.append(f"{len(cut)} learning curve{'s' if len(cut) > 1 else ''} read from an event file cut short, "
+                     f"which may lack its end ({', '.join(cut)})")
     return "; ".join(parts)
 
 

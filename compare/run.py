@@ -32,7 +32,7 @@ from compare.grid import ALL_TASKS, CONDITIONS, CompareError, Plan, Unit, check_
 from compare.launch import check_launch, parse_shard, run_groups, shard_units
 from compare.references import complete_references
 from compare.scales import ESTIMATE_FROM_HOURS, SCALES, cost, estimate_text
-from compare.store import (INVOCATIONS_FILE, PLAN_FILE, load_cell, load_cells, prepare_out, read_json, run_dir_of,
+from compare.store import (INVOCATIONS_FILE, PLAN_FILE, cell_path, load_cell, load_cells, prepare_out, read_json, run_dir_of,
                            record_invocation, save_cell, write_json)
 from compare.variants import parse_variant, trainer_overrides, variant_of_run
 from compare.work import calibrate, groups_of
@@ -330,6 +330,13 @@ def join_shards(dirs: tuple[str, ...], out: str, command: str, plan: Plan) -> No
         path = os.path.join(directory, INVOCATIONS_FILE)
         if os.path.isfile(path):
             invocations += [i for i in read_json(path) if i not in invocations]
+    trained = load_cells(out, "train")
+    for key, record in load_cells(out, "eval").items():
+        run = trained.get(record["unit_key"], {}).get("run")
+        if record.get("run") is not None and run is not None and record["run"] != run:
+            raise CompareError(f"--merge: {cell_path(out, 'eval', key)} evaluated another checkpoint of "
+                               f"{record['unit_key']} than its train record names (update {record['run'].get('update')!r} "
+                               f"vs {run.get('update')!r}); allowed: shards whose cells come from one run each")
     start = time.time()
     messages = complete_references(out, plan)
     for message in messages:

@@ -13,9 +13,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import struct
 from typing import Any, Optional
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
 
 import envs
 from common import files
@@ -151,6 +153,8 @@ def _check(name: str, kind: str, record: Any, plan: Optional[Plan]) -> None:
         if not all(isinstance(p, list) and len(p) == 2 and all(isinstance(x, _NUMBER) for x in p)
                    for p in record["curve"]):
             raise _Bad("its curve is not a list of [step, value] pairs")
+        if not isinstance(record.get("cut_event_files", []), list):
+            raise _Bad("its cut_event_files is not a list")
         return
     _fields(record["metrics"], METRIC_FIELDS, "metrics.")
     _numbers(record["metrics"], "metrics.")
@@ -239,9 +243,30 @@ def read_curve(run_dir: str, tag: str = CURVE_TAG) -> list[list[float]]:
     Each event file is read on its own. A resumed run writes a new one from its checkpoint's step on, which
     replaces what the earlier files logged from that step (the trainer's purge_step), whatever order the wall
     clock gave the files' names."""
+    curve: list[list[float]] = []
+    for first, _, points in _event_pieces(run_dir, tag):
+        curve = [p for p in curve if p[0] < first] + points
+    start = curriculum_end(run_dir)
+    return [p for p in curve if p[0] >= start]
+
+
+def cut_event_files(run_dir: str) -> list[str]:
+    """The run's last event file (the one its curve ends with), if it ends inside a record: cut short by a full
+    disk or a bad copy, so its curve may lack its end. An earlier file cut short (a process killed, then resumed)
+    is not named: the resumed run's file replaces its end."""
+    pieces = _event_pieces(run_dir, CURVE_TAG)
+    if not pieces:
+        return []
+    name = pieces[-1][1]
+    return [] if _whole_records(os.path.join(run_dir, name)) else [name]
+
+
+def _event_pieces(run_dir: str, tag: str) -> list[tuple[int, str, list[list[float]]]]:
+    """(the file's first step of any scalar, its name, its points of ``tag`` in step order) for each event file of
+    ``run_dir`` that holds ``tag``, in the order of their first steps."""
     if not os.path.isdir(run_dir):
         return []
-    pieces = []  # (the file's first step of any scalar, its points of `tag`)
+    pieces = []
     for name in sorted(os.listdir(run_dir)):
         if "tfevents" not in name:
             continue
@@ -251,12 +276,23 @@ def read_curve(run_dir: str, tag: str = CURVE_TAG) -> list[list[float]]:
         firsts = [accumulator.Scalars(t)[0].step for t in tags if accumulator.Scalars(t)]
         if tag in tags and firsts:
             points = sorted(([int(e.step), float(e.value)] for e in accumulator.Scalars(tag)), key=lambda p: p[0])
-            pieces.append((min(firsts), points))
-    curve: list[list[float]] = []
-    for first, points in sorted(pieces, key=lambda piece: piece[0]):
-        curve = [p for p in curve if p[0] < first] + points
-    start = curriculum_end(run_dir)
-    return [p for p in curve if p[0] >= start]
+            pieces.append((min(firsts), name, points))
+    return sorted(pieces, key=lambda piece: piece[0])
+
+
+def _whole_records(path: str) -> bool:
+    """Whether an event file is a sequence of whole TFRecords (length, its checksum, data, data checksum)."""
+    with open(path, "rb") as f:
+        size, at = os.fstat(f.fileno()).st_size, 0
+        while at < size:
+            header = f.read(12)
+            if len(header) < 12 or masked_crc32c(header[:8]) != struct.unpack("<I", header[8:])[0]:
+                return False
+            at += 12 + struct.unpack("<Q", header[:8])[0] + 4
+            if at > size:
+                return False
+            f.seek(at)
+    return True
 
 
 def curriculum_end(run_dir: str) -> int:

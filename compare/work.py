@@ -29,7 +29,7 @@ import training
 from common.device import resolve_device
 from compare.evaluate import env_spec, evaluate_cell, evaluate_reference
 from compare.grid import CompareError, Plan, Unit, eval_cells
-from compare.store import PRECISION_TAG, cell_path, load_cell, read_curve, run_dir_of, save_cell
+from compare.store import PRECISION_TAG, cell_path, cut_event_files, load_cell, read_curve, run_dir_of, save_cell
 from compare.variants import parse_variant, trainer_overrides
 from training.checkpoint import CHECKPOINT_FILE, CheckpointError, read_run
 from training.config import Config
@@ -149,7 +149,8 @@ def _train_population(population: list[tuple[Unit, Config]], out: str) -> dict[s
             "final_return": result.episodic_return, "agent_params": result.agent_params, "sps": result.sps,
             "seconds": result.elapsed, "reference": result.reference, "curve": read_curve(config.run_dir),
             "precision_curve": read_curve(config.run_dir, PRECISION_TAG),
-            "run": run_identity(config.run_dir, result.updates, result.global_step)}
+            "run": run_identity(config.run_dir, result.updates, result.global_step),
+            "cut_event_files": cut_event_files(config.run_dir)}
         save_cell(out, "train", unit.key, records[unit.key])
     stopped = [unit.key for (unit, _), result in zip(population, results) if result.interrupted]
     if stopped:
@@ -212,7 +213,8 @@ def loaded_unit_record(unit: Unit) -> dict:
             "agent_params": sum(t.numel() for t in payload["model"].values()),
             "seconds": float(payload.get("elapsed", 0.0)), "reference": payload.get("reference", {}), "curve": curve,
             "precision_curve": read_curve(unit.run_dir, PRECISION_TAG),
-            "run": run_identity(unit.run_dir, int(payload["update"]), int(payload["global_step"]))}
+            "run": run_identity(unit.run_dir, int(payload["update"]), int(payload["global_step"])),
+            "cut_event_files": cut_event_files(unit.run_dir)}
 
 
 def run_identity(run_dir: str, update: int, global_step: int) -> dict:

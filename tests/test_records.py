@@ -166,6 +166,7 @@ TRAIN_EDITS = {
     "curve of triples": _set(["curve"], [[1, 2, 3]]),
     "final_score a string": _set(["final_score"], "0.5"),
     "unit of another seed": _set(["unit", "seed"], 2),
+    "cut_event_files a string": _set(["cut_event_files"], "events"),
 }
 
 
@@ -335,6 +336,18 @@ def test_a_merged_report_names_every_missing_cell_in_its_head_and_last_line(whol
         assert "1 of 4 trained agents missing (CuedBerry-v1__feedforward__s2)" in text and "evaluation cells" in text
 
 
+def test_a_curve_read_from_a_cut_event_file_is_named_as_incomplete(whole, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(whole, out)
+    (events,) = [name for name in os.listdir(out / "runs" / TRAIN) if "tfevents" in name]
+    path = out / "runs" / TRAIN / events
+    path.write_bytes(path.read_bytes()[:-7])  # a full disk, a bad copy
+    os.remove(out / "cells" / "train" / f"{TRAIN}.json")  # read again, as a resumed compare does
+    report = open(compare.run.run_compare(tiny(out))).read()
+    (line,) = [line for line in report.splitlines() if line.startswith("**Incomplete:**")]
+    assert f"1 learning curve read from an event file cut short, which may lack its end ({TRAIN} ({events}))" in line
+
+
 def test_a_whole_report_says_nothing_is_missing(whole):
     from compare.report import incomplete_line
 
@@ -379,6 +392,18 @@ def test_a_run_whose_checkpoint_changed_since_its_train_record_is_not_evaluated(
 
 TINY_RUN = dict(num_envs=4, num_steps=8, total_steps=64, num_minibatches=2, max_episode_steps=16, video_interval=0,
                 image_interval=0, progress=False, device="cpu")
+
+
+def test_a_merge_refuses_an_eval_cell_of_another_checkpoint_than_its_train_record(whole, tmp_path):
+    shard = cells_of(whole, tmp_path)
+    path = shard / "cells" / "eval" / f"{TRAIN}__hard__none__Ttrained.json"
+    record = json.loads(path.read_text())
+    record["run"]["update"] += 1
+    path.write_text(json.dumps(record))
+    with pytest.raises(CompareError) as caught:
+        _merge(tmp_path / "merged", shard)
+    message = str(caught.value)
+    assert "\n" not in message and f"{TRAIN}__hard__none__Ttrained.json evaluated another checkpoint" in message
 
 
 def _tiny_run(run_dir, **changes):
@@ -510,6 +535,22 @@ def test_a_failed_write_names_the_file_not_its_temporary(tmp_path):
     assert caught.value.filename == str(path) and os.listdir(tmp_path) == []
     assert os_error_text(OSError(errno.ENOSPC, "No space left on device", os.fsencode(str(path)))) == (
         f"{path}: No space left on device")
+
+
+def test_a_writer_threads_file_error_leaves_no_traceback_and_others_still_do():
+    import threading
+
+    from common.flags import quiet_thread_errors
+
+    previous, shown = threading.excepthook, []
+    try:
+        threading.excepthook = shown.append  # what would print the thread's traceback
+        quiet_thread_errors()
+        for error in (OSError(errno.ENOSPC, "No space left on device", b"/tmp/events"), ValueError("a bug")):
+            threading.excepthook(threading.ExceptHookArgs([type(error), error, None, None]))
+    finally:
+        threading.excepthook = previous
+    assert [args.exc_type for args in shown] == [ValueError]
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_NOFILE")
