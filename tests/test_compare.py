@@ -72,7 +72,8 @@ def test_tiny_compare_writes_csv_report_and_plots_that_agree(whole):
     assert keys == expected_cells(tiny(out))
     assert {(r["agent"], r["lesion"]) for r in rows} == {
         ("feedforward", "none"), ("feedforward", "goal"), ("feedback", "none"), ("feedback", "feedback"),
-        ("feedback", "goal"), ("feedback", "untrained")}
+        ("feedback", "goal"), ("feedback", "untrained"), ("feedback", "feedback_goal"), ("feedback", "feedback_core"),
+        ("feedback", "feedback_top")}  # the cuts of one top-down input apply where z reads it
     assert {r["passes"] for r in rows if r["agent"] == "feedback"} == {1, 2}
     for r in rows:
         assert r["episodes"] == 8 and r["episode_steps"] == 24
