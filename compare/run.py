@@ -198,8 +198,8 @@ def load_runs(paths: tuple[str, ...]) -> list[Unit]:
 
 
 # Settings of a run that say nothing about the agent it made: where and how it ran, and what it logged.
-RUN_ONLY_SETTINGS = ("seed", "run_dir", "resume", "config", "device", "progress", "compile", "population",
-                     "checkpoint_interval", "image_interval", "video_interval")
+RUN_ONLY_SETTINGS = ("seed", "run_dir", "resume", "config", "device", "progress", "compile", "cuda_graph",
+                     "population", "checkpoint_interval", "image_interval", "video_interval")
 
 
 def _agent_settings(config: Config) -> dict:
