@@ -408,5 +408,9 @@ def _holds(have, want) -> bool:
 
 
 def _comparable(record: dict) -> dict:
-    """A cell's record without what may differ between equal computations (timings)."""
-    return {k: v for k, v in record.items() if k not in ("seconds", "sps", "run_dir") and k != "key"}
+    """A cell's record without what may differ between equal computations: timings, and the checkpoint file's
+    hash (a checkpoint holds its run's wall time); the run's update and step stay."""
+    out = {k: v for k, v in record.items() if k not in ("seconds", "sps", "run_dir") and k != "key"}
+    if isinstance(out.get("run"), dict):
+        out["run"] = {k: v for k, v in out["run"].items() if k != "checkpoint_sha256"}
+    return out
