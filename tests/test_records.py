@@ -21,7 +21,6 @@ from common.files import atomic_path, write_json
 from compare.cli import CompareArgs
 from compare.grid import CompareError, Plan
 from compare.report import analyse
-from compare.rows import read_csv
 from compare.store import read_curve, read_json
 from conftest import tiny_args as tiny
 
@@ -109,12 +108,17 @@ EVAL_EDITS = {
 }
 
 
+def edited_report(whole, tmp_path, kind: str, key: str, edit):
+    """A copy of the whole compare's cells with one cell edited by `edit`; (its path, the report's error)."""
+    out = cells_of(whole, tmp_path)
+    path = out / "cells" / kind / f"{key}.json"
+    path.write_text(json.dumps(edit(json.loads(path.read_text()))))
+    return path, report_error(out)
+
+
 @pytest.mark.parametrize("edit", list(EVAL_EDITS), ids=lambda e: e.replace(" ", "_"))
 def test_a_damaged_or_edited_eval_cell_is_named_in_one_line_at_report_time(whole, tmp_path, edit):
-    out = cells_of(whole, tmp_path)
-    path = out / "cells" / "eval" / f"{EVAL}.json"
-    path.write_text(json.dumps(EVAL_EDITS[edit](json.loads(path.read_text()))))
-    message = report_error(out)
+    path, message = edited_report(whole, tmp_path, "eval", EVAL, EVAL_EDITS[edit])
     assert str(path) in message and "delete it and run the same command again" in message, message
 
 
@@ -172,10 +176,7 @@ TRAIN_EDITS = {
 
 @pytest.mark.parametrize("edit", list(TRAIN_EDITS), ids=lambda e: e.replace(" ", "_"))
 def test_a_damaged_or_edited_train_cell_is_named_in_one_line_at_report_time(whole, tmp_path, edit):
-    out = cells_of(whole, tmp_path)
-    path = out / "cells" / "train" / f"{TRAIN}.json"
-    path.write_text(json.dumps(TRAIN_EDITS[edit](json.loads(path.read_text()))))
-    message = report_error(out)
+    path, message = edited_report(whole, tmp_path, "train", TRAIN, TRAIN_EDITS[edit])
     assert str(path) in message, message
 
 
