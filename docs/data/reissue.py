@@ -102,7 +102,7 @@ def main() -> int:
         merged = merge(name, args.out)
         publish(name, merged)
         rows += changed(name, merged)
-    print("| report | analysis | task | condition | contrast | measure | old word | new word | difference [95% CI] | p |")
+    print("| report | analysis | task | condition | contrast | measure | old word (withdrawn rule) | new word | difference [95% CI] | p |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     print("\n".join(rows))
     return 0
