@@ -2,8 +2,9 @@
 
 The single-forager worlds (RedBerry, CuedBerry, ReversalBerry; `envs.world`) are M = 1 of this
 core and MultiBerry (`envs.multiberry`) is M >= 1, so both run the same reset draws, movement,
-eating, regrowth and bookkeeping. Nothing here loops over arenas or reads a tensor's value on the
-host, so a step never syncs with the device.
+eating, regrowth and bookkeeping, on one state type (`WorldState`), which each views in the layout
+it needs. Nothing here loops over arenas or reads a tensor's value on the host, so a step never
+syncs with the device.
 
 One step, `step_arenas`, for every arena at once:
   reset:   an arena flagged `arena_reset` starts afresh (target colour, illumination, foliage,
@@ -21,7 +22,10 @@ One step, `step_arenas`, for every arena at once:
            never on another berry (`spawn_berries`); v0: anywhere, as the stored records had it.
   switch:  on ReversalBerry the shared target swaps a <-> b with probability `reversal_rate`.
   starve:  with starvation_steps > 0, a forager that eats no target for that long dies.
-  time:    an arena's episode is truncated after `max_episode_steps` steps.
+  time:    an arena's episode is truncated after `max_episode_steps` steps (its `episode_limit`); with
+           `stagger_start`, the first episode after a reset is truncated at a uniform step in
+           [1, max_episode_steps - 1] instead, drawn from the arena's stream, so that episode ends
+           are spread out from the start.
 
 Randomness comes from `envs.rng`, keyed by each arena's (seed, step counter, draw), so arena n
 evolves the same way whatever N is. DRAW_RESET holds 3M + 5 numbers: M start poses (x, y,
@@ -33,7 +37,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import torch
 
@@ -43,7 +47,7 @@ from envs.config import NUM_COLOURS, WorldConfig
 from envs.spawn import grid_positions
 
 # Draw ids: one independent random stream per purpose.
-DRAW_BERRY, DRAW_RESET, DRAW_FOLIAGE, DRAW_REVERSAL, DRAW_NOISE, DRAW_CELLS = range(6)
+DRAW_BERRY, DRAW_RESET, DRAW_FOLIAGE, DRAW_REVERSAL, DRAW_NOISE, DRAW_CELLS, DRAW_STAGGER = range(7)
 DRAW_AGENT_TARGET = 21  # target_mode="own": each forager's colour
 TARGET_MODES = ("shared", "own")
 
@@ -61,30 +65,59 @@ class MultiConfig:
 
 
 @dataclass
-class View:
-    """What one forager's eye, the top-down drawing and the scripted forager read, for B forager
-    slots: each slot's pose and target, and its arena's field. A WorldState is a View (B = N)."""
+class WorldState:
+    """The world's state: N arenas with M foragers each, as batched tensors. Positions are world units;
+    the arena spans [0, L]^2. This is the one state type; everything else views it.
 
-    pose: torch.Tensor  # (B, 3) float32: x, y, heading (radians, 0 = +x, counter-clockwise)
-    berry_pos: torch.Tensor  # (B, K, 2) float32
-    berry_colour: torch.Tensor  # (B, K) int64 palette index
-    berry_timer: torch.Tensor  # (B, K) int64: 0 = present, else steps until it regrows
-    foliage_pos: torch.Tensor  # (B, F, 2) float32
-    target_colour: torch.Tensor  # (B,) int64: the colour that pays this forager now
-    illumination: torch.Tensor  # (B, 3) float32 per-channel gain (brightness x colour cast)
-    seed: torch.Tensor  # (B,) int64 32-bit seed of the slot's stream (pixel noise, wandering)
-    counter: torch.Tensor  # (B,) int64 steps since the arena was seeded (the RNG counter)
+    A slot field (`SLOT_FIELDS`) belongs to one forager, the others to its arena. It has two layouts:
+      arenas (N, M, ...): what `step_arenas` steps and MultiBerry keeps;
+      worlds (B, ...):    one forager per row, each row a one-forager world. The single-forager worlds
+                          keep this layout (B = N, M = 1), and the retina, the top-down drawing and the
+                          scripted forager read it (`forager_view`, `arena_view`).
+    `one_forager_arenas` and `forager_view` turn one-forager worlds into arenas of one forager and back
+    with views of the same tensors, no copies. In the worlds' layout `target_colour` is the row's
+    forager's target (its `agent_target`).
+    """
+
+    # per forager slot
+    pose: torch.Tensor  # (N, M, 3) float32 x, y, heading (radians, 0 = +x, counter-clockwise)
+    alive: torch.Tensor  # (N, M) bool
+    agent_target: torch.Tensor  # (N, M) int64 colour that pays each forager
+    hunger: torch.Tensor  # (N, M) int64 steps since the forager last ate a target (when it can starve)
+    episode_step: torch.Tensor  # (N, M) int64 steps of each forager's current episode
+    episode_return: torch.Tensor  # (N, M) float32
+    episode_target: torch.Tensor  # (N, M) float32 target berries eaten this episode
+    episode_distractor: torch.Tensor  # (N, M) float32
+    slot_reset: torch.Tensor  # (N, M) bool: the forager respawns on the next step
+    tasted: torch.Tensor  # (N, M, P) float32 one-hot of the colours eaten on the last step (the taste signal)
+    # per arena
+    berry_pos: torch.Tensor  # (N, K, 2) float32
+    berry_colour: torch.Tensor  # (N, K) int64 palette index
+    berry_timer: torch.Tensor  # (N, K) int64: 0 = present, else steps until it regrows
+    foliage_pos: torch.Tensor  # (N, F, 2) float32
+    target_colour: torch.Tensor  # (N,) int64 the shared target (shared mode)
+    illumination: torch.Tensor  # (N, 3) float32 per-channel gain (brightness x colour cast)
+    seed: torch.Tensor  # (N,) int64 32-bit seed of the arena's stream
+    counter: torch.Tensor  # (N,) int64 steps since the arena was seeded (the RNG counter)
+    arena_step: torch.Tensor  # (N,) int64 steps since the arena's episode began
+    arena_reset: torch.Tensor  # (N,) bool: the arena starts afresh on the next step (next-step autoreset)
+    episode_limit: torch.Tensor  # (N,) int64 the arena_step at which its episode is truncated (< max: staggered)
 
     def as_dict(self) -> dict[str, torch.Tensor]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
+    @property
+    def needs_reset(self) -> torch.Tensor:
+        """(N,) bool: the episode ended on the last step, so the next step starts a new one (`arena_reset`)."""
+        return self.arena_reset
+
 
 class StepResult(NamedTuple):
-    """What one step of the world core returns, named as dm_env's TimeStep is: the new state and,
-    per forager slot, the step's reward, whether it ended (died / ran out of time) and what it ate.
-    Shapes (N, M) from `step_arenas`; (N,) from `envs.world.step_worlds` (M = 1, kept flat)."""
+    """What one step of the world core returns, named as dm_env's TimeStep is, and read by name: the new
+    state and, per forager slot, the step's reward, whether it ended (died / ran out of time) and what it
+    ate. Shapes (N, M) from `step_arenas`; (N,) from `envs.world.step_worlds` (M = 1, kept flat)."""
 
-    state: Any  # ArenaState, or WorldState from step_worlds
+    state: WorldState  # in the arenas' layout from step_arenas, the worlds' layout from step_worlds
     reward: torch.Tensor  # float32
     terminated: torch.Tensor  # bool: the forager died (never in the single-forager worlds)
     truncated: torch.Tensor  # bool: the arena's time ran out
@@ -92,75 +125,65 @@ class StepResult(NamedTuple):
     distractor_eaten: torch.Tensor  # float32 other berries eaten this step
 
 
-@dataclass
-class ArenaState:
-    """N arenas with M foragers each. Positions are world units; the arena spans [0, L]^2."""
-
-    pose: torch.Tensor  # (N, M, 3) x, y, heading
-    alive: torch.Tensor  # (N, M) bool
-    agent_target: torch.Tensor  # (N, M) int64 colour that pays each forager
-    hunger: torch.Tensor  # (N, M) int64 steps since the forager last ate a target (when it can starve)
-    berry_pos: torch.Tensor  # (N, K, 2)
-    berry_colour: torch.Tensor  # (N, K) int64
-    berry_timer: torch.Tensor  # (N, K) int64, 0 = present
-    foliage_pos: torch.Tensor  # (N, F, 2)
-    target_colour: torch.Tensor  # (N,) the shared target (shared mode)
-    illumination: torch.Tensor  # (N, 3)
-    seed: torch.Tensor  # (N,) int64
-    counter: torch.Tensor  # (N,) int64
-    arena_step: torch.Tensor  # (N,) int64 steps since the arena's episode began
-    episode_step: torch.Tensor  # (N, M) int64 steps of each forager's current episode
-    episode_return: torch.Tensor  # (N, M) float32
-    episode_target: torch.Tensor  # (N, M) float32
-    episode_distractor: torch.Tensor  # (N, M) float32
-    arena_reset: torch.Tensor  # (N,) bool: the arena starts afresh on the next step
-    slot_reset: torch.Tensor  # (N, M) bool: the forager respawns on the next step
-
-    def as_dict(self) -> dict[str, torch.Tensor]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+# The WorldState fields that belong to one forager slot (N, M, ...); the others belong to the arena (N, ...).
+SLOT_FIELDS = ("pose", "alive", "agent_target", "hunger", "episode_step", "episode_return", "episode_target",
+               "episode_distractor", "slot_reset", "tasted")
 
 
-def empty_arenas(mc: MultiConfig, n: int, device: torch.device) -> ArenaState:
-    """N arenas that all start afresh on their first step."""
+def _fields_mapped(state: WorldState, slot, arena) -> WorldState:
+    """``state`` with ``slot`` applied to each slot field and ``arena`` to each arena field."""
+    return WorldState(**{name: (slot if name in SLOT_FIELDS else arena)(value) for name, value in state.as_dict().items()})
+
+
+def empty_arenas(mc: MultiConfig, n: int, device: torch.device) -> WorldState:
+    """N arenas (arenas' layout) that all start afresh on their first step."""
     m, k, f = mc.num_agents, mc.world.num_berries, mc.world.num_foliage
 
     def z(*shape, dtype=torch.float32):
         return torch.zeros(*shape, dtype=dtype, device=device)
 
     i64 = torch.int64
-    return ArenaState(
+    return WorldState(
         pose=z(n, m, 3), alive=torch.ones(n, m, dtype=torch.bool, device=device), agent_target=z(n, m, dtype=i64),
-        hunger=z(n, m, dtype=i64), berry_pos=z(n, k, 2), berry_colour=z(n, k, dtype=i64),
-        berry_timer=z(n, k, dtype=i64), foliage_pos=z(n, f, 2), target_colour=z(n, dtype=i64),
-        illumination=torch.ones(n, 3, device=device), seed=z(n, dtype=i64), counter=z(n, dtype=i64),
-        arena_step=z(n, dtype=i64), episode_step=z(n, m, dtype=i64), episode_return=z(n, m),
-        episode_target=z(n, m), episode_distractor=z(n, m),
-        arena_reset=torch.ones(n, dtype=torch.bool, device=device),
-        slot_reset=torch.zeros(n, m, dtype=torch.bool, device=device),
+        hunger=z(n, m, dtype=i64), episode_step=z(n, m, dtype=i64), episode_return=z(n, m), episode_target=z(n, m),
+        episode_distractor=z(n, m), slot_reset=z(n, m, dtype=torch.bool), tasted=z(n, m, NUM_COLOURS),
+        berry_pos=z(n, k, 2), berry_colour=z(n, k, dtype=i64), berry_timer=z(n, k, dtype=i64), foliage_pos=z(n, f, 2),
+        target_colour=z(n, dtype=i64), illumination=torch.ones(n, 3, device=device), seed=z(n, dtype=i64),
+        counter=z(n, dtype=i64), arena_step=z(n, dtype=i64), arena_reset=torch.ones(n, dtype=torch.bool, device=device),
+        episode_limit=torch.full((n,), mc.world.max_episode_steps, dtype=i64, device=device),
     )
 
 
-def forager_view(state: ArenaState) -> View:
-    """Each forager slot of N arenas as a one-forager view (B = N*M rows, row n*M + i = forager i
-    of arena n). Slot i of an arena draws its own random stream: seed * M + i."""
+def one_forager_arenas(worlds: WorldState) -> WorldState:
+    """N one-forager worlds (worlds' layout) as N arenas of one forager (arenas' layout): views of the same
+    tensors. The forager's target is the world's `target_colour` (what `set_target` changes)."""
+    arenas = _fields_mapped(worlds, lambda x: x[:, None], lambda x: x)
+    arenas.agent_target = worlds.target_colour[:, None]
+    return arenas
+
+
+def forager_view(state: WorldState) -> WorldState:
+    """Each forager slot of N arenas as a one-forager world (worlds' layout, B = N*M rows, row n*M + i =
+    forager i of arena n), whose target is the forager's own. With M = 1 these are views of the same
+    tensors (the inverse of `one_forager_arenas`); with M > 1 the arena fields are repeated per forager
+    and slot i draws its own random stream: seed * M + i."""
     n, m = state.alive.shape
-    slot = torch.arange(m, device=state.seed.device).repeat(n)  # (N*M,)
+    if m == 1:
+        worlds = _fields_mapped(state, lambda x: x[:, 0], lambda x: x)
+    else:
+        worlds = _fields_mapped(state, lambda x: x.reshape(n * m, *x.shape[2:]),
+                                lambda x: torch.repeat_interleave(x, m, dim=0))
+        slot = torch.arange(m, device=state.seed.device).repeat(n)  # (N*M,)
+        worlds.seed = (worlds.seed * m + slot) & rng.MASK32
+    worlds.target_colour = worlds.agent_target
+    return worlds
 
-    def rep(x):
-        return torch.repeat_interleave(x, m, dim=0)
 
-    return View(pose=state.pose.reshape(n * m, 3), berry_pos=rep(state.berry_pos),
-                berry_colour=rep(state.berry_colour), berry_timer=rep(state.berry_timer),
-                foliage_pos=rep(state.foliage_pos), target_colour=state.agent_target.reshape(n * m),
-                illumination=rep(state.illumination), seed=(rep(state.seed) * m + slot) & rng.MASK32,
-                counter=rep(state.counter))
-
-
-def arena_view(state: ArenaState) -> View:
-    """Each arena seen from its first forager (B = N), for drawing it top-down."""
-    return View(pose=state.pose[:, 0], berry_pos=state.berry_pos, berry_colour=state.berry_colour,
-                berry_timer=state.berry_timer, foliage_pos=state.foliage_pos, target_colour=state.agent_target[:, 0],
-                illumination=state.illumination, seed=state.seed, counter=state.counter)
+def arena_view(state: WorldState) -> WorldState:
+    """Each arena seen from its first forager (worlds' layout, B = N), for drawing it top-down."""
+    worlds = _fields_mapped(state, lambda x: x[:, 0], lambda x: x)
+    worlds.target_colour = worlds.agent_target
+    return worlds
 
 
 def num_target_slots(config: WorldConfig) -> int:
@@ -215,13 +238,15 @@ def spawn_berries(mc: MultiConfig, target: torch.Tensor, key: torch.Tensor, fora
     return pos, colour
 
 
-def step_arenas(mc: MultiConfig, state: ArenaState, action: torch.Tensor, respawn: bool = True,
-                first_colour_share: torch.Tensor | None = None) -> StepResult:
-    """Advance N arenas one step (the rules are in the module docstring). action: (N, M) ints or
-    (N, M, 2) floats. respawn=False (PettingZoo) leaves dead foragers dead and also ends an arena
+def step_arenas(mc: MultiConfig, state: WorldState, action: torch.Tensor, respawn: bool = True,
+                first_colour_share: torch.Tensor | None = None, stagger: bool = False) -> StepResult:
+    """Advance N arenas (arenas' layout) one step (the rules are in the module docstring). action: (N, M)
+    ints or (N, M, 2) floats. respawn=False (PettingZoo) leaves dead foragers dead and also ends an arena
     when all of them have died. A reset is this same step with `arena_reset` set everywhere.
     first_colour_share: a 0-d float32 device tensor that replaces the config's (a knob a curriculum
     changes between steps, read as a value so that a compiled step does not bake it in).
+    stagger: the episodes that start in this step are the first ones after a reset, cut short as
+    `WorldConfig.stagger_start` says (where it is on); autoresets and partial resets leave it False.
 
     Returns a `StepResult` of (N, M) tensors.
     """
@@ -230,7 +255,7 @@ def step_arenas(mc: MultiConfig, state: ArenaState, action: torch.Tensor, respaw
     device = state.alive.device
     L = c.arena_size
     key = rng.step_key(state.seed, state.counter)  # (N,): every draw of this step derives from it
-    new = ArenaState(**state.as_dict())
+    new = WorldState(**state.as_dict())
     arena_reset = state.arena_reset  # (N,)
     respawning = state.slot_reset | arena_reset[:, None]  # (N, M) slots that start a new episode
     going_on = ~respawning  # (N, M) slots that continue their episode
@@ -287,6 +312,9 @@ def step_arenas(mc: MultiConfig, state: ArenaState, action: torch.Tensor, respaw
     pays = state.berry_colour[:, None, :] == state.agent_target[..., None]  # (N, M, K)
     target_eaten = (eaten_by & pays).sum(-1).to(torch.float32)  # (N, M)
     distractor_eaten = (eaten_by & ~pays).sum(-1).to(torch.float32)
+    if c.taste:  # what each forager tastes: the colours it ate this step (none at a reset or respawn)
+        palette = torch.arange(NUM_COLOURS, device=device)
+        new.tasted = (eaten_by[..., None] & (state.berry_colour[:, None, :, None] == palette)).any(2).to(torch.float32)
     reward = target_eaten * c.target_reward + distractor_eaten * c.distractor_reward
     if mc.cooperative:
         reward = reward.sum(1, keepdim=True) * acting
@@ -318,22 +346,25 @@ def step_arenas(mc: MultiConfig, state: ArenaState, action: torch.Tensor, respaw
     new.episode_return = state.episode_return * keep + reward
     new.episode_target = state.episode_target * keep + target_eaten
     new.episode_distractor = state.episode_distractor * keep + distractor_eaten
-    arena_over = ~arena_reset & (new.arena_step >= c.max_episode_steps)
+    # Time: an episode is truncated at its arena's limit, max_episode_steps, except the first episodes after a
+    # reset with stagger_start, which end at a uniform step in [1, max_episode_steps - 1] (at most 1 when that is 1).
+    limit = torch.full_like(state.episode_limit, c.max_episode_steps)
+    if stagger and c.stagger_start:
+        share = rng.uniform(key, DRAW_STAGGER, (1,))[:, 0]  # (N,)
+        limit = 1 + (share * (c.max_episode_steps - 1)).long()
+    new.episode_limit = torch.where(arena_reset, limit, state.episode_limit)
+    arena_over = ~arena_reset & (new.arena_step >= new.episode_limit)
     if not respawn:  # PettingZoo: the arena also ends when every forager is dead
         arena_over = arena_over | (~arena_reset & ~alive.any(1))
     truncated = arena_over[:, None] & alive  # (N, M): living foragers are cut off by the time limit
     new.arena_reset = arena_over
     new.slot_reset = terminated if respawn else torch.zeros_like(terminated)
     new.counter = state.counter + 1
-    return StepResult(new, reward, terminated, truncated, target_eaten, distractor_eaten)
+    return StepResult(state=new, reward=reward, terminated=terminated, truncated=truncated,
+                      target_eaten=target_eaten, distractor_eaten=distractor_eaten)
 
 
-# The ArenaState fields that belong to one forager slot (N, M, ...); the others belong to the arena (N, ...).
-SLOT_FIELDS = ("pose", "alive", "agent_target", "hunger", "episode_step", "episode_return", "episode_target",
-               "episode_distractor", "slot_reset")
-
-
-def restart_slots(mc: MultiConfig, state: ArenaState, arenas: torch.Tensor, slots: torch.Tensor) -> ArenaState:
+def restart_slots(mc: MultiConfig, state: WorldState, arenas: torch.Tensor, slots: torch.Tensor) -> WorldState:
     """Start new episodes now, as the next step's autoreset would, and leave everything else exactly
     as it was: Gymnasium's partial reset (`reset(options={"reset_mask": ...})`). The arenas that
     `arenas` (N,) bool marks start afresh, every slot in them; the foragers that `slots` (N, M) bool
@@ -342,7 +373,7 @@ def restart_slots(mc: MultiConfig, state: ArenaState, arenas: torch.Tensor, slot
     This is one `step_arenas` with those resets, kept only where marked: the other arenas and slots
     keep their state, RNG counter included, so they go on exactly as they would have without it.
     """
-    asked = ArenaState(**state.as_dict())
+    asked = WorldState(**state.as_dict())
     asked.arena_reset = arenas
     asked.slot_reset = slots & ~arenas[:, None]
     n, m = slots.shape
@@ -355,4 +386,4 @@ def restart_slots(mc: MultiConfig, state: ArenaState, arenas: torch.Tensor, slot
         take = take_slot if name in SLOT_FIELDS else arenas
         take = take.view(*take.shape, *(1,) * (old.dim() - take.dim()))
         out[name] = torch.where(take, getattr(stepped, name), old)
-    return ArenaState(**out)
+    return WorldState(**out)

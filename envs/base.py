@@ -13,10 +13,9 @@ A subclass says only how its worlds start, restart, step and look:
   ``_draw(s)``        the observation {"image", "goal"} of state s, as fresh tensors, and its label map
   ``_use_config(c)``  step and draw with the WorldConfig ``c`` from now on (`reconfigure`)
 
-Why two state types and not one: the core holds arenas (`envs.arena.ArenaState`, (N, M) per
-forager), and the single-forager worlds keep theirs flat (`envs.world.WorldState`, (N,)), which is
-also the `View` the retina and the scripted forager read, the rows checkpoints, the viewer and
-the policies index, and where the taste signal lives. `envs.world` views one as the other without
+Both keep the one state type, `envs.arena.WorldState`: MultiBerry in its arenas' layout ((N, M) per
+forager), the single-forager worlds in its worlds' layout ((N,) per world, the rows the retina, the
+scripted forager, checkpoints and the viewer index). `envs.world` views one layout as the other without
 copies, so the rules exist once.
 """
 
@@ -39,7 +38,7 @@ from gymnasium.wrappers.vector import DictInfoToList, NormalizeReward, RecordEpi
 from common.device import resolve_device
 from envs import rng
 from envs.actions import ActionCheck, action_space
-from envs.arena import StepResult
+from envs.arena import StepResult, WorldState
 from envs.config import NUM_COLOURS, WorldConfig
 from envs.numpy_vector import NumpyVectorEnv
 
@@ -121,7 +120,7 @@ class ForagingVectorEnv(VectorEnv):
     """
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": ["rgb_array"], "render_fps": 15}
-    state_type: type  # the dataclass of ``self.state``
+    state_type = WorldState  # the dataclass of ``self.state``
     worlds_name = "num_envs"  # the argument that counts the seeded worlds, for error messages
 
     def _setup(self, num_envs: int, num_worlds: int, device, render_mode, copy: bool, validate_actions: bool):
@@ -212,6 +211,10 @@ class ForagingVectorEnv(VectorEnv):
             },
             "_forage": result.terminated | result.truncated,
         }
+        if self._built_config.stagger_start:  # the episodes that end inside a first episode it cut short
+            short = s.episode_limit < self._built_config.max_episode_steps  # (num_worlds,)
+            slots = self.num_envs // self.num_worlds
+            info["forage"]["staggered"] = short[:, None].expand(self.num_worlds, slots).reshape(-1)
         obs, labels = self._draw(s)
         return s, obs, result.reward, result.terminated, result.truncated, info, labels
 
@@ -309,18 +312,19 @@ class ForagingVectorEnv(VectorEnv):
 
     # -- State for checkpoints -------------------------------------------------------------
     def get_state(self) -> dict[str, torch.Tensor]:
-        """Every tensor of the worlds' state (cloned), for checkpoints."""
-        out = {k: v.clone() for k, v in self.state.as_dict().items()}
+        """Every tensor of the worlds' state (cloned), for checkpoints, as `_saved_fields` records it."""
+        out = {k: v.clone() for k, v in self._saved_fields(self.state.as_dict()).items()}
         out["seeded"] = torch.tensor(self._seeded)
         return out
 
     def set_state(self, saved: dict[str, torch.Tensor]) -> None:
-        """Restore what get_state returned; the shapes must match this env's."""
+        """Restore what get_state returned (this version's or an earlier one's); the shapes must match this env's."""
         current = self.state.as_dict()
-        saved = self._upgrade_state(saved, current)
-        missing = sorted(set(current) - set(saved))
+        wanted = sorted(set(self._saved_fields(current)) - {"tasted", "episode_limit"})  # those two may be absent
+        missing = [name for name in wanted if name not in saved]
         if missing:
             raise ValueError(f"env state is missing {missing}; it was not made by {type(self).__name__}.get_state()")
+        saved = self._state_fields(saved, current)
         for name, value in current.items():
             if tuple(saved[name].shape) != tuple(value.shape):
                 raise ValueError(f"env state {name!r} has shape {tuple(saved[name].shape)}, this env needs "
@@ -328,8 +332,23 @@ class ForagingVectorEnv(VectorEnv):
         self.state = self.state_type(**{k: saved[k].to(self.device, v.dtype) for k, v in current.items()})
         self._seeded = bool(saved.get("seeded", torch.tensor(True)))
 
-    def _upgrade_state(self, saved: dict[str, torch.Tensor], current: dict[str, torch.Tensor]) -> dict:
-        """A checkpoint's state from an earlier version, brought up to this one (nothing to do here)."""
+    # A checkpoint holds the fields that are not constant by construction, under the names they had before the
+    # worlds shared one state type, so that saved runs resume and the pinned trajectories hash the same record.
+    def _saved_fields(self, fields: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The state's fields (`WorldState.as_dict`) as a checkpoint records them: without the episode limits
+        where `stagger_start` is off (every episode then runs max_episode_steps)."""
+        if not self.config.stagger_start:
+            fields = {k: v for k, v in fields.items() if k != "episode_limit"}
+        return fields
+
+    def _state_fields(self, saved: dict[str, torch.Tensor], current: dict[str, torch.Tensor]) -> dict:
+        """The inverse of `_saved_fields`, for earlier versions' records too: saved before the taste signal (or
+        on MultiBerry, which has none), nothing was tasted; saved without episode limits, every episode runs its
+        full length. ``current``: this env's fields, for shapes."""
+        if "tasted" not in saved:
+            saved = {**saved, "tasted": torch.zeros_like(current["tasted"])}
+        if "episode_limit" not in saved:
+            saved = {**saved, "episode_limit": torch.full_like(current["episode_limit"], self.config.max_episode_steps)}
         return saved
 
     # -- per forager slot, the same on every env (the viewer reads these) ----------------------

@@ -49,6 +49,8 @@ class BerryEnv(ArenaRendering, gym.Env):
     or 'human'), `difficulty` and every knob of `envs.config.WorldConfig` as a keyword.
 
     ## Version History
+    * `stagger_start` (off by default): the first episode after `reset()` ends at a uniform step below
+      `max_episode_steps` (meant for the vector env, whose worlds then end their episodes at different steps).
     * v1: berries grow only outside an exclusion zone around every forager (its radius, the berry's and
       one step's travel) and never on another berry, at reset and at regrowth; ReversalBerry honours
       `target_share`. Measured with `python -m envs.audit` (4,096 worlds, a forager that only turns):
@@ -91,7 +93,8 @@ class BerryEnv(ArenaRendering, gym.Env):
         # info["forage"]: the episode's totals so far, at every step, so that a cut by Gymnasium's TimeLimit
         # (gym.make(id, max_episode_steps=...)) still sees them; "episode" is left to RecordEpisodeStatistics.
         out_info = {"target_eaten": float(info["target_eaten"][0]), "distractor_eaten": float(info["distractor_eaten"][0]),
-                    "forage": {k: float(v[0]) for k, v in info["forage"].items() if k != "precision"}}
+                    "forage": {k: bool(v[0]) if k == "staggered" else float(v[0])
+                               for k, v in info["forage"].items() if k != "precision"}}
         if self.render_mode == "human":
             self.render()
         return self._to_numpy(obs), float(reward[0]), False, bool(truncated[0]), out_info

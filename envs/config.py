@@ -67,6 +67,11 @@ class WorldConfig:
     view_size: int = 24  # the egocentric image is view_size x view_size pixels
     view_extent: float = 6.0  # world units the view spans from side to side (and ahead)
     max_episode_steps: int = 500  # episodes are truncated after this many steps
+    # The first episode of each world after a reset (every world starting together) is truncated at a uniform step
+    # in [1, max_episode_steps - 1], drawn from the world's own stream, so that episode ends are spread out from the
+    # start; later episodes (autoresets, partial resets) run the full length. Such an episode's end is marked in
+    # info["forage"]["staggered"].
+    stagger_start: bool = False
     target_reward: float = 1.0  # reward for eating a target berry
     distractor_reward: float = -1.0  # reward for eating a distractor berry
     regrow_delay: int = 20  # steps before an eaten berry grows again elsewhere
@@ -201,6 +206,7 @@ def _validate(c: WorldConfig) -> None:
         real(name, 0.0, c.arena_size / 4, low_open=True)
     _check("action_type", c.action_type, c.action_type in ACTION_TYPES, f"one of {ACTION_TYPES}")
     _check("taste", c.taste, isinstance(c.taste, bool), "True or False")
+    _check("stagger_start", c.stagger_start, isinstance(c.stagger_start, bool), "True or False")
     _check("taste", c.taste, not c.taste or c.task == "reversal",
            f"False for task={c.task!r}, whose goal shows the target; taste=True is for ReversalBerry (task='reversal')")
     pair = c.reversal_colours

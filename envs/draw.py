@@ -1,8 +1,8 @@
 """Top-down drawing of one world with pygame: the one renderer behind `render_mode` and the viewer.
 
-It reads world `index` of a batched `envs.arena.View` (a WorldState is one; MultiBerry draws
-`arena_view` with every forager's pose), one small host copy per frame, and draws the arena, the
-walls, the berries in their true colours, the foliage, the foragers (numbered and each in its own
+It reads world `index` of an `envs.arena.WorldState` in its worlds' layout (the single-forager
+worlds' own state; MultiBerry draws `arena_view` with every forager's pose), one small host copy per
+frame, and draws the arena, the walls, the berries in their true colours, the foliage, the foragers (numbered and each in its own
 colour when there are several) and the watched forager's field of view. `draw_arena` draws onto any pygame Surface (the viewer uses it inside its window);
 `draw_arena_frame` returns a numpy frame.
 """
@@ -16,7 +16,7 @@ import numpy as np
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 import pygame  # noqa: E402
 
-from envs.arena import View  # noqa: E402
+from envs.arena import WorldState  # noqa: E402
 from envs.config import FLOOR_RGB, FOLIAGE_RGB, FORAGER_RGB, PALETTE_RGB, WALL_RGB, WorldConfig  # noqa: E402
 from envs.retina import FORAGER_ROW_FROM_BOTTOM  # noqa: E402
 
@@ -39,7 +39,7 @@ def _world_to_screen(config: WorldConfig, rect: pygame.Rect):
     return to_screen, scale
 
 
-def draw_arena(surface: pygame.Surface, config: WorldConfig, state: View, index: int, rect: pygame.Rect,
+def draw_arena(surface: pygame.Surface, config: WorldConfig, state: WorldState, index: int, rect: pygame.Rect,
                poses: np.ndarray | None = None, alive: np.ndarray | None = None, watched: int = 0) -> None:
     """Draw world `index` of `state` into `rect` of `surface`.
 
@@ -128,7 +128,7 @@ def _draw_field_of_view(surface, config: WorldConfig, pose, to_screen) -> None:
     pygame.draw.lines(surface, FIELD_OF_VIEW_RGB, True, corners, 1)
 
 
-def draw_arena_frame(config: WorldConfig, state: View, index: int = 0, size: int = 384, poses=None, alive=None,
+def draw_arena_frame(config: WorldConfig, state: WorldState, index: int = 0, size: int = 384, poses=None, alive=None,
                      watched: int = 0) -> np.ndarray:
     """World `index` drawn top-down (`draw_arena`): (size, size, 3) uint8."""
     surface = pygame.Surface((size, size))

@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from envs.arena import (TARGET_MODES, ArenaState, MultiConfig, StepResult, View, arena_view, empty_arenas,
-                        forager_view, restart_slots, step_arenas)
+from envs.arena import (TARGET_MODES, MultiConfig, StepResult, WorldState, arena_view, empty_arenas, forager_view,
+                        restart_slots, step_arenas)
 from envs.base import ForagingVectorEnv
 from envs.config import MAX_WORLDS, NUM_COLOURS, check_berry_room, make_config
 from envs.retina import LABEL_FORAGER, Retina
@@ -55,7 +55,7 @@ class ArenaRenderer:
         self.retina = Retina(mc.world, num_arenas * mc.num_agents, device)
         self.not_self = ~torch.eye(mc.num_agents, dtype=torch.bool, device=device)  # (M, M)
 
-    def render(self, state: ArenaState) -> torch.Tensor:
+    def render(self, state: WorldState) -> torch.Tensor:
         n, m = state.alive.shape
         others = state.pose[:, None, :, :2].expand(n, m, m, 2).reshape(n * m, m, 2)
         visible = (state.alive[:, None, :] & self.not_self).reshape(n * m, m)
@@ -64,12 +64,12 @@ class ArenaRenderer:
         return image * state.alive.reshape(n * m, 1, 1, 1)  # a dead forager sees black
 
 
-def foragers(state: ArenaState, index: int) -> dict[str, np.ndarray]:
+def foragers(state: WorldState, index: int) -> dict[str, np.ndarray]:
     """Arena `index`'s forager poses (M, 3) and alive mask (M,) on the host, for `envs.draw`."""
     return {"poses": state.pose[index].cpu().numpy(), "alive": state.alive[index].cpu().numpy()}
 
 
-def goals(state: ArenaState) -> torch.Tensor:
+def goals(state: WorldState) -> torch.Tensor:
     """(N*M, P) one-hot of each forager's target."""
     n, m = state.alive.shape
     palette = torch.arange(NUM_COLOURS, device=state.agent_target.device)  # a one-hot that reads no value on the host
@@ -91,7 +91,14 @@ class MultiBerryVectorEnv(ForagingVectorEnv):
     `task` ('red' or 'cued'), `device`, and every WorldConfig knob. Observations are always fresh
     tensors (`copy` is accepted for BerryVectorEnv parity).
 
+    With `stagger_start=True` each arena's first episode after `reset()` ends at a uniform step in
+    [1, max_episode_steps - 1] (drawn per arena), and every episode that ends inside it is marked in
+    `info["forage"]["staggered"]` (N*M,) bool.
+
     ## Version History
+    * `stagger_start` (v0 and v1, off by default): the first episode of each arena after `reset()` ends at a
+      uniform step below `max_episode_steps`, so that episode ends are spread out from the start; with it off,
+      nothing changes.
     * v1: berries grow only outside every forager's exclusion zone and never on another berry
       (`python -m envs.audit`: 1,024 arenas of 4 foragers that only turn; v0 fed one of them a berry in
       its first 5 steps in 21% / 18% / 18% of foragers (easy / medium / hard) and had overlapping berries
@@ -100,7 +107,6 @@ class MultiBerryVectorEnv(ForagingVectorEnv):
     * v0: initial version, kept with its exact rules.
     """
 
-    state_type = ArenaState
     worlds_name = "num_arenas"
 
     def __init__(self, num_arenas: int = 1, device="cpu", render_mode=None, copy: bool = True,
@@ -123,20 +129,22 @@ class MultiBerryVectorEnv(ForagingVectorEnv):
     def _per_arena(self, flat: torch.Tensor) -> torch.Tensor:
         return flat.view(self.num_arenas, self.num_agents, *flat.shape[1:])
 
-    def _start_all(self) -> ArenaState:
+    def _start_all(self) -> WorldState:
         self.state.arena_reset = torch.ones(self.num_arenas, dtype=torch.bool, device=self.device)
-        return step_arenas(self.multi, self.state, self._per_arena(self._idle_action)).state
+        return step_arenas(self.multi, self.state, self._per_arena(self._idle_action), stagger=True).state
 
-    def _restart(self, mask: torch.Tensor) -> ArenaState:
+    def _restart(self, mask: torch.Tensor) -> WorldState:
         slots = self._per_arena(mask)
         return restart_slots(self.multi, self.state, self.state.arena_reset & slots.any(1), slots)
 
-    def _advance(self, state: ArenaState, actions: torch.Tensor) -> StepResult:
+    def _advance(self, state: WorldState, actions: torch.Tensor) -> StepResult:
         stepped = step_arenas(self._built_multi, state, self._per_arena(actions), respawn=True,
                               first_colour_share=self._first_colour_share)
-        return StepResult(stepped.state, *(x.view(-1) for x in stepped[1:]))
+        return StepResult(state=stepped.state, reward=stepped.reward.view(-1), terminated=stepped.terminated.view(-1),
+                          truncated=stepped.truncated.view(-1), target_eaten=stepped.target_eaten.view(-1),
+                          distractor_eaten=stepped.distractor_eaten.view(-1))
 
-    def _draw(self, state: ArenaState):
+    def _draw(self, state: WorldState):
         image = self.renderer.render(state)
         return {"image": image, "goal": goals(state)}, None
 
@@ -144,6 +152,10 @@ class MultiBerryVectorEnv(ForagingVectorEnv):
         self.multi = dataclasses.replace(self.multi, world=config)
         self.config = config
         self.renderer.retina.use_config(config)
+
+    def _saved_fields(self, fields: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        # MultiBerry has no taste signal (no ReversalBerry), so its `tasted` is zeros by construction: not saved.
+        return {k: v for k, v in super()._saved_fields(fields).items() if k != "tasted"}
 
     def slot_targets(self) -> torch.Tensor:
         return self.state.agent_target.reshape(-1)
@@ -154,7 +166,7 @@ class MultiBerryVectorEnv(ForagingVectorEnv):
     def arena_foragers(self, index: int) -> dict[str, np.ndarray]:
         return foragers(self.state, index)
 
-    def forager_state(self) -> View:
+    def forager_state(self) -> WorldState:
         """Each forager slot seen as a one-forager world (N*M rows), for the scripted policy."""
         return forager_view(self.state)
 

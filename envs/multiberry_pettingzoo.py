@@ -70,7 +70,7 @@ class MultiBerryParallelEnv(ArenaRendering, ParallelEnv):
             self.state_.counter = torch.zeros(1, dtype=torch.int64)
             self._seeded = True
         self.state_.arena_reset = torch.ones(1, dtype=torch.bool)
-        self.state_ = step_arenas(self.multi, self.state_, self._idle(), respawn=False)[0]
+        self.state_ = step_arenas(self.multi, self.state_, self._idle(), respawn=False, stagger=True).state
         self.agents = list(self.possible_agents)
         if self.render_mode == "human":
             self.render()
@@ -106,20 +106,23 @@ class MultiBerryParallelEnv(ArenaRendering, ParallelEnv):
         batched = self._idle().clone()
         for agent, action in actions.items():
             batched[0, self.possible_agents.index(agent)] = self._check_action(action, name=f"action for {agent}")
-        self.state_, reward, terminated, truncated, te, de = step_arenas(self.multi, self.state_, batched, respawn=False)
+        result = step_arenas(self.multi, self.state_, batched, respawn=False)
+        self.state_ = s = result.state
         obs = self._observations()
-        s = self.state_
         rewards, terms, truncs, infos = {}, {}, {}, {}
         for agent in self.agents:
             i = self.possible_agents.index(agent)
-            rewards[agent] = float(reward[0, i])
-            terms[agent] = bool(terminated[0, i])
-            truncs[agent] = bool(truncated[0, i])
-            infos[agent] = {"target_eaten": float(te[0, i]), "distractor_eaten": float(de[0, i])}
+            rewards[agent] = float(result.reward[0, i])
+            terms[agent] = bool(result.terminated[0, i])
+            truncs[agent] = bool(result.truncated[0, i])
+            infos[agent] = {"target_eaten": float(result.target_eaten[0, i]),
+                            "distractor_eaten": float(result.distractor_eaten[0, i])}
             if terms[agent] or truncs[agent]:
                 infos[agent]["forage"] = {"r": float(s.episode_return[0, i]), "l": int(s.episode_step[0, i]),
                                            "target_eaten": float(s.episode_target[0, i]),
                                            "distractor_eaten": float(s.episode_distractor[0, i])}
+                if self.config.stagger_start:  # the arena's first episode was cut short (see MultiBerryVectorEnv)
+                    infos[agent]["forage"]["staggered"] = bool(s.episode_limit[0] < self.config.max_episode_steps)
         self.agents = [a for a in self.agents if not (terms[a] or truncs[a])]
         if self.render_mode == "human":
             self.render()

@@ -22,7 +22,7 @@ from typing import NamedTuple
 import torch
 
 from envs import rng
-from envs.arena import DRAW_NOISE, View
+from envs.arena import DRAW_NOISE, WorldState
 from envs.config import FLOOR_RGB, FOLIAGE_RGB, FORAGER_RGB, NUM_COLOURS, PALETTE_RGB, WALL_RGB, WorldConfig
 
 LABEL_FLOOR, LABEL_WALL, LABEL_BERRY = 0, 1, 2  # berries of colour c get LABEL_BERRY + c
@@ -185,7 +185,7 @@ class Retina:
             value = torch.where(disc.distance2 <= reach2, value, 0)
         labels.view(-1).scatter_reduce_(0, flat, value.reshape(-1), reduce="amax")
 
-    def label_map(self, state: View) -> torch.Tensor:
+    def label_map(self, state: WorldState) -> torch.Tensor:
         """(N, H, W) uint8: what each pixel of ``state``'s views shows (floor, wall, berry colour, foliage,
         forager), before illumination and noise. The map of the last render when that was of ``state``
         itself, else drawn now; a function of the state either way. No host sync."""
@@ -193,11 +193,11 @@ class Retina:
             self.remember(state, self.draw_labels(state))
         return self._labelled[1]
 
-    def remember(self, state: View, labels: torch.Tensor) -> None:
+    def remember(self, state: WorldState, labels: torch.Tensor) -> None:
         """Keep ``labels``, the label map of ``state`` (from `draw`), for `label_map`."""
         self._labelled = (state, labels)
 
-    def draw_labels(self, state: View, extra_discs=()) -> torch.Tensor:
+    def draw_labels(self, state: WorldState, extra_discs=()) -> torch.Tensor:
         """(N, H, W) uint8 label map of ``state``'s views (a view into a fresh map with its margin)."""
         config = self.built
         n, size, pad = self.num_envs, config.view_size, self.pad
@@ -215,7 +215,7 @@ class Retina:
             self.stamp(labels, pose, state.foliage_pos, foliage_label, self.discs["foliage"], self.foliage_reach2)
         return interior
 
-    def draw(self, state: View, extra_discs=()) -> tuple[torch.Tensor, torch.Tensor]:
+    def draw(self, state: WorldState, extra_discs=()) -> tuple[torch.Tensor, torch.Tensor]:
         """The views of all N slots, as fresh tensors: the image (N, H, W, 3) uint8 and its label map
         (N, H, W) uint8. A function of ``state`` and the live knobs; it writes nothing the retina keeps.
 
@@ -243,14 +243,14 @@ class Retina:
             image = self._add_noise(state, image)
         return image, labels
 
-    def render(self, state: View, extra_discs=()) -> torch.Tensor:
+    def render(self, state: WorldState, extra_discs=()) -> torch.Tensor:
         """`draw`'s image (N, H, W, 3) uint8, a fresh tensor; the label map is kept for `label_map` (unless
         extra discs were drawn, which are not part of ``state``)."""
         image, labels = self.draw(state, extra_discs)
         self._labelled = (state, labels) if not extra_discs else None
         return image
 
-    def _add_noise(self, state: View, image: torch.Tensor) -> torch.Tensor:
+    def _add_noise(self, state: WorldState, image: torch.Tensor) -> torch.Tensor:
         n = self.num_envs
         key = rng.step_key(state.seed, state.counter)
         count = self.hw * 3

@@ -51,13 +51,19 @@ class BerryVectorEnv(ForagingVectorEnv):
     ## Episode End
     No termination; truncation after `max_episode_steps` (500) steps. Autoreset is
     `AutoresetMode.NEXT_STEP`: on the step after a truncation, env i ignores its action, starts a
-    new episode and returns its first observation with reward 0.
+    new episode and returns its first observation with reward 0. With `stagger_start=True` the first
+    episode of each world after `reset()` is truncated at a uniform step in [1, max_episode_steps - 1],
+    drawn from the world's own stream (the same for world i whatever num_envs is), so that episode ends
+    are spread out from the start rather than all falling on the same step; episodes after an autoreset
+    or a partial reset run the full length.
 
     ## Info
     Every step: `target_eaten`, `distractor_eaten` (N,) float32. Where `_forage` (N,) is True,
     `forage` holds the ended episode's `r`, `l`, `target_eaten`, `distractor_eaten` and
     `precision` = target / (target + distractor) (NaN when nothing was eaten): the episode statistics,
-    on the device. Gymnasium's wrappers that compute on rewards, flags and infos with numpy
+    on the device. With `stagger_start=True` it also holds `info["forage"]["staggered"]` (N,) bool: True
+    where the episode that ends was a first episode the stagger cut short (leave those out of full-episode
+    averages). Gymnasium's wrappers that compute on rewards, flags and infos with numpy
     (`RecordEpisodeStatistics`, `NormalizeReward`, `DictInfoToList`) need the numpy face: wrap
     `envs.NumpyVectorEnv(env)` (or `envs.make_numpy_vec(...)`), which copies to the host each step.
     Around this env itself they are refused with a TypeError that says so.
@@ -85,6 +91,9 @@ class BerryVectorEnv(ForagingVectorEnv):
     where they fail (`envs.capture`).
 
     ## Version History
+    * `stagger_start` (v0 and v1, off by default): the first episode of each world after `reset()` ends at a
+      uniform step below `max_episode_steps`, so that a training run's episode ends are spread out from its
+      start; those episodes are marked in `info["forage"]["staggered"]`. With it off, nothing changes.
     * v1: berries grow only outside an exclusion zone around every forager (its radius, the berry's and
       one step's travel) and never on another berry, at reset and at regrowth; ReversalBerry honours
       `target_share`. Measured with `python -m envs.audit` (4,096 worlds, a forager that only turns):
@@ -92,8 +101,6 @@ class BerryVectorEnv(ForagingVectorEnv):
       had overlapping berries at reset in 74% / 78% / 92%; v1 in none.
     * v0: initial version; kept with its exact rules, so the stored records in docs/data reproduce.
     """
-
-    state_type = WorldState
 
     def __init__(self, num_envs: int = 1, task: str = "red", device: str | torch.device = "cpu",
                  render_mode: str | None = None, copy: bool = True, validate_actions: bool = True, **kwargs: Any):
@@ -109,8 +116,8 @@ class BerryVectorEnv(ForagingVectorEnv):
     # -- the worlds' part of the base's reset and step (envs/base.py) -------------------------
     def _start_all(self) -> WorldState:
         # A reset is the autoreset step with every world resetting: one code path for both.
-        self.state.needs_reset = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
-        return step_worlds(self.config, self.state, self._idle_action).state
+        self.state.arena_reset = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
+        return step_worlds(self.config, self.state, self._idle_action, stagger=True).state
 
     def _restart(self, mask: torch.Tensor) -> WorldState:
         return world.restart_worlds(self.config, self.state, mask)
@@ -134,9 +141,20 @@ class BerryVectorEnv(ForagingVectorEnv):
     def target_settable(self) -> bool:
         return self.config.task == "cued"
 
-    def _upgrade_state(self, saved: dict[str, torch.Tensor], current: dict[str, torch.Tensor]) -> dict:
-        if "tasted" not in saved:  # saved before the taste signal existed: nothing tasted yet
-            saved = {**saved, "tasted": torch.zeros_like(current["tasted"])}
+    # One forager per world: these arena fields are constant or copies of the world's own (`_state_fields`).
+    ONE_FORAGER_DERIVED = ("alive", "agent_target", "hunger", "arena_step", "slot_reset")
+
+    def _saved_fields(self, fields: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        fields = {k: v for k, v in super()._saved_fields(fields).items() if k not in self.ONE_FORAGER_DERIVED}
+        fields["needs_reset"] = fields.pop("arena_reset")
+        return fields
+
+    def _state_fields(self, saved: dict[str, torch.Tensor], current: dict[str, torch.Tensor]) -> dict:
+        saved = dict(super()._state_fields(saved, current))
+        saved["arena_reset"] = saved.pop("needs_reset")
+        saved.update(alive=torch.ones_like(current["alive"]), agent_target=saved["target_colour"],
+                     hunger=torch.zeros_like(current["hunger"]), arena_step=saved["episode_step"],
+                     slot_reset=torch.zeros_like(current["slot_reset"]))
         return saved
 
     def render_arena(self, index: int = 0, size: int = 384) -> np.ndarray:
