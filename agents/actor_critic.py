@@ -12,13 +12,14 @@ One step, for a batch of N environments:
     y(t)     = PlasticLayer(c(t), Hebb)                     dopamine: Hebb written by delta(t-1)
     pi(a|.)  = Categorical(W_pi y) or Normal(W_pi y, exp(log_std));   V(t) = W_v y
 
-In code a step is ``step(encode(obs))``, and ``step`` is ``heads(advance(...))``: `encode` is what needs
-no state (the trunk, or conv1 alone under top-down gain), `advance` what does (the gains and the trunk
-above conv1, the core, the plastic layer), `heads` the policy and value heads. PPO's replay runs `encode`
-and `heads` once over all T x B steps of a minibatch and steps only `advance` through time.
+In code a step is ``heads(advance(encode(obs), ...))``: `encode` is what needs no state (the trunk, or
+conv1 alone under top-down gain), `advance` what does (the gains and the trunk above conv1, the core, the
+plastic layer), `heads` the policy and value heads. PPO's replay runs `encode` and `heads` once over all
+T x B steps of a minibatch and steps only `advance` through time.
 
-The equations of each mechanism are in its module: ``agents.feedback``, ``agents.whatwhere``,
-``agents.plastic``, ``agents.core``, ``agents.vision``.
+This module wires the mechanisms; each one's step, its equations and its lesion are in its module:
+``agents.feedback`` (the T passes), ``agents.whatwhere`` (the gates), ``agents.plastic`` (the modulator and
+the order of read and write), ``agents.core``, ``agents.vision``.
 """
 
 from __future__ import annotations
@@ -126,7 +127,8 @@ class Agent(nn.Module):
       of the agent reads what it always reads. Which input an agent's gains use is what they say.
     - ``None``: no lesion.
 
-    A lesion on a preset that lacks the mechanism is allowed and changes nothing.
+    Each lesion is its mechanism's own switch (`TopDownGain.cut`, `WhatWhere.held`, `PlasticLayer.frozen`),
+    which ``set_lesion`` sets. A lesion on a preset that lacks the mechanism is allowed and changes nothing.
 
     The ``"goal"`` lesion (a wrong cue) is in ``LESIONS`` but is made on the input, not here: the
     agent reads the goal it is given, and only the world knows which wrong colour is a fair one (a
@@ -160,14 +162,14 @@ class Agent(nn.Module):
             z_in = sum({"goal": goal_size, "core": cfg.hidden, "top": cfg.embed}[name] for name in reads)
             self.feedback = TopDownGain(
                 z_in, shared[: cfg.gain_layers], cfg.top_down, cfg.gain_strength, cfg.spatial_strength,
-                goal_size, cfg.goal_template, reads,
+                goal_size, cfg.goal_template, reads, cfg.passes,
             )
         core_in = cfg.embed + goal_size + int(cfg.reward_input) + (action_size if cfg.action_input else 0)
         self.core = Core(cfg.core, core_in, cfg.hidden)
         self.plastic = None
         head_in = cfg.hidden
         if cfg.plastic:
-            self.plastic = PlasticLayer(cfg.hidden, cfg.plastic_size, cfg.modulator, cfg.hebb_clip)
+            self.plastic = PlasticLayer(cfg.hidden, cfg.plastic_size, cfg.modulator, cfg.hebb_clip, cfg.gamma)
             head_in = cfg.plastic_size
         self.actor = layer_init(nn.Linear(head_in, action_size), std=0.01)
         self.critic = layer_init(nn.Linear(head_in, 1), std=1.0)
@@ -209,6 +211,12 @@ class Agent(nn.Module):
                              f"obs['goal'] (compare.evaluate.wrong_goal); allowed here: "
                              f"{[n for n in LESIONS if n not in INPUT_LESIONS]}")
         self.lesion = name
+        if self.feedback is not None:
+            self.feedback.cut = "all" if name == "feedback" else CUTS.get(name)
+        if self.config.whatwhere:
+            self.top.held = {"what": 0, "where": 1}.get(name)
+        if self.plastic is not None:
+            self.plastic.frozen = name == "plasticity"
 
     def num_parameters(self) -> int:
         """Number of trainable parameters."""
@@ -222,7 +230,7 @@ class Agent(nn.Module):
         prev_reward: Optional[torch.Tensor] = None,
         prev_action: Optional[torch.Tensor] = None,
     ) -> AgentOutput:
-        """One step for N environments: ``step(encode(obs), ...)``.
+        """One step for N environments: ``heads(advance(encode(obs), ...))``.
 
         obs: {"image": uint8 (N, H, W, 3), "goal": float32 (N, P)} from the vector env.
         state: from ``initial_state`` or the previous step's ``out.state``.
@@ -236,13 +244,15 @@ class Agent(nn.Module):
             Discrete, float (N, A) for Box; the core reads it (``action_input``), zeroed where
             episode_start. None means zeros.
         """
-        return self.step(self.encode(obs), state, episode_start, prev_reward, prev_action)
+        advanced = self.advance(self.encode(obs), state, episode_start, prev_reward, prev_action)
+        dist, value = self.heads(advanced)
+        return AgentOutput(dist, value, advanced.state, advanced.internals)
 
     def encode(self, obs: dict[str, torch.Tensor]) -> Encoded:
         """The part of a step that does not depend on the agent's state, for any batch of observations.
 
         PPO's replay runs it once over all T x B frames of a minibatch (as CleanRL runs its CNN over
-        T x B and only the LSTM step by step), then `step` per time step. Without top-down gain the
+        T x B and only the LSTM step by step), then `advance` per time step. Without top-down gain the
         whole bottom-up pathway is here (the trunk, and the flat top or the ungated what/where
         streams); with it only conv1, whose output no gain touches (the gains act on it after).
         """
@@ -257,28 +267,19 @@ class Agent(nn.Module):
         bottom_up = self.top.streams(feature_map) if cfg.whatwhere else self.top(feature_map)
         return Encoded(goal, bottom_up=bottom_up)
 
-    def step(
-        self,
-        encoded: Encoded,
-        state: dict[str, torch.Tensor],
-        episode_start: torch.Tensor,
-        prev_reward: Optional[torch.Tensor] = None,
-        prev_action: Optional[torch.Tensor] = None,
-    ) -> AgentOutput:
-        """The rest of a step, from `encode`'s output; arguments as `forward`: ``heads(advance(...))``."""
-        advanced = self.advance(encoded, state, episode_start, prev_reward, prev_action)
-        dist, value = self.heads(advanced)
-        return AgentOutput(dist, value, advanced.state, advanced.internals)
-
     def heads(self, advanced: Advanced) -> tuple[Distribution, torch.Tensor]:
         """The action distribution and V(t) from `advance`'s output, for any batch: nothing here depends
         on the state, so PPO's replay runs it once over all T x B steps of a minibatch (`Advanced.cat`)."""
-        value = self.critic(advanced.critic_in)[:, 0] if advanced.value is None else advanced.value
+        value = self.value_of(advanced.critic_in) if advanced.value is None else advanced.value
         logits = self.actor(advanced.policy_in)
         if self.discrete:
             return Categorical(logits=logits, validate_args=False), value
         std = self.log_std.exp().expand_as(logits)
         return Independent(Normal(logits, std, validate_args=False), 1, validate_args=False), value
+
+    def value_of(self, features: torch.Tensor) -> torch.Tensor:
+        """The critic: V = W_v y + b_v, (N,) from what it reads (N, head_in)."""
+        return self.critic(features)[:, 0]
 
     def advance(
         self,
@@ -297,31 +298,14 @@ class Agent(nn.Module):
         next_state: dict[str, torch.Tensor] = {}
         h = state["h"] * keep[:, None] if cfg.core == "gru" else None  # h(t-1), (N, hidden)
 
-        gates = self.top.gates(goal, h) if cfg.whatwhere else None  # (N, 2)
-        if gates is not None and self.lesion in ("what", "where"):  # hold gate 0 (what) or 1 (where) at 0
-            held = 0 if self.lesion == "what" else 1
-            gates = gates * (torch.arange(2, device=gates.device) != held)  # no host list copied to the device
+        gates = self.top.gates(goal, h) if cfg.whatwhere else None  # (N, 2); a lesion holds one at 0
         if not cfg.feedback:
             top = self.top(encoded.bottom_up, gates) if cfg.whatwhere else encoded.bottom_up  # (N, embed)
-        else:
-            first = encoded.first
-            top = state["top"] * keep[:, None]  # last pass of step t-1
-            gains = None
-            for _ in range(cfg.passes):
-                if self.lesion != "feedback":
-                    gains = self.feedback(goal, h, top, CUTS.get(self.lesion))
-                feature_map = self.trunk(first, gains)
-                top = self.top(self.top.streams(feature_map), gates) if cfg.whatwhere else self.top(feature_map)
+        else:  # T passes through the trunk above conv1, each under the gains of the one before
+            top, gains = self.feedback.iterate(lambda gains: self._top(self.trunk(encoded.first, gains), gates),
+                                               goal, h, state["top"] * keep[:, None])
             next_state["top"] = top
-            if gains is None:  # lesioned: the gains are the constant 1
-                layers = self.feedback.channels
-                channel = [first.new_ones(first.shape[0], c) for c in layers]
-                spatial = first.new_ones(first.shape[0], *first.shape[2:])
-            else:
-                channel, spatial = gains.channel, gains.spatial[0]
-            for index, gain in enumerate(channel):
-                internals[f"channel_gain/conv{index + 1}"] = gain.detach()
-            internals["spatial_gain"] = spatial.detach()
+            internals.update(self.feedback.report(gains, encoded.first))
         if gates is not None:
             internals["gates"] = gates.detach()
 
@@ -339,8 +323,14 @@ class Agent(nn.Module):
         next_state_order = self.state_shapes()  # initial_state's order
         if self.plastic is None:
             return Advanced(features, features, None, {key: next_state[key] for key in next_state_order}, internals)
-        policy_in, value = self._plastic_step(features, state, keep, reward, next_state, internals)
-        return Advanced(policy_in, None, value, {key: next_state[key] for key in next_state_order}, internals)
+        plastic = self.plastic.step(features, state, keep, reward, self.value_of)
+        next_state.update(plastic.state)
+        internals.update(plastic.internals)
+        return Advanced(plastic.y, None, plastic.value, {key: next_state[key] for key in next_state_order}, internals)
+
+    def _top(self, feature_map: torch.Tensor, gates: Optional[torch.Tensor]) -> torch.Tensor:
+        """The top features (N, embed) of the trunk's top map: the gated what/where streams, or the flat top."""
+        return self.top(self.top.streams(feature_map), gates) if self.config.whatwhere else self.top(feature_map)
 
     def _action_code(self, action: Optional[torch.Tensor], n: int, like: torch.Tensor) -> torch.Tensor:
         """(N, A) float: the one-hot of a Discrete action, a Box action as it is, zeros for None."""
@@ -349,36 +339,3 @@ class Agent(nn.Module):
         if self.discrete:  # a one-hot by comparison: F.one_hot checks its range on the host, a sync on the CPU
             return (action.long()[:, None] == torch.arange(self.action_size, device=action.device)).to(like.dtype)
         return action.to(like.dtype)
-
-    def _plastic_step(self, x, state, keep, reward, next_state, internals):
-        """Dopamine: V(t) from the pre-write trace, then Hebb <- write(delta(t-1)), then act.
-
-        V(t) must not depend on the write that uses it, so the critic reads the plastic layer
-        with the trace as it was before this step's write; the policy reads it after.
-        """
-        cfg = self.config
-        hebb = state["hebb"] * keep[:, None, None]  # (N, Dy, Dx)
-        # E(t-1) is only read through the write, which M = 0 turns off where an episode starts;
-        # trace() zeroes it there before adding outer(y, x).
-        eligibility = state["eligibility"]
-        # V(t-1) and r(t-1) need no reset: where an episode starts, keep = 0 zeroes M itself.
-        prev_value = state["prev_value"]  # V(t-1), (N,)
-        drive = self.plastic.linear(x)  # W x + b, the same before and after the write
-        y_before = self.plastic(x, hebb, drive)
-        value = self.critic(y_before)[:, 0]  # V(t)
-        if cfg.modulator == "td":
-            # delta(t-1) = r(t-1) + gamma V(t) - V(t-1): a modulatory signal, not a path for gradients.
-            modulation = (reward + cfg.gamma * value - prev_value).detach() * keep
-        else:
-            modulation = self.plastic.learned_modulation(x, reward) * keep
-        if self.lesion == "plasticity":
-            y = y_before
-        else:
-            hebb = self.plastic.write(hebb, eligibility, modulation)
-            y = self.plastic(x, hebb, drive)
-        next_state["hebb"] = hebb
-        next_state["eligibility"] = self.plastic.trace(eligibility, y, x, keep)
-        next_state["prev_value"] = value.detach().clone()  # not an alias of value: torch.compile-safe
-        internals["dopamine"] = modulation.detach()
-        internals["trace_norm"] = hebb.detach().flatten(1).norm(dim=1)
-        return y, value

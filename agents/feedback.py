@@ -28,10 +28,21 @@ top features of the previous pass; with T passes per step, pass k uses gains fro
 pass 1 uses the last pass of the previous step (carried in the agent's state): the bottom-up,
 lateral, top-down (BLT) iteration of Spoerer, McClure & Kriegeskorte 2017, Frontiers in
 Psychology, "Recurrent convolutional neural networks: a better model of biological object
-recognition".
+recognition". One step (`TopDownGain.iterate`):
+
+    top_0 = top(t-1)                                    0 where an episode starts
+    for k = 1..T:
+        gains_k = g, s (z(goal, h(t-1), top_{k-1}))
+        top_k   = Top(ConvTrunk(x, gains_k))            the vision the agent passes in
+    top(t) = top_T
+
+The lesions are the module's own switch, ``cut``: "all" fixes every gain at 1 (the trunk is
+bottom-up only), and "goal", "core" or "top" zeroes that input of z (the goal in the template too).
 """
 
 from __future__ import annotations
+
+from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
@@ -73,14 +84,21 @@ def apply_gain(features: torch.Tensor, channel: torch.Tensor, kernel: torch.Tens
     return features * channel[:, :, None, None] * spatial[:, None], spatial
 
 
+CUTS = ("all", "goal", "core", "top")  # what a lesion cuts: every gain (fixed at 1), or one input of z
+
+
 class TopDownGain(nn.Module):
     """z = relu(W_z [goal, h(t-1), top]) (or those of them `reads` names); g = relu(1 + beta tanh(W_g z)); s and
-    q as in the module doc."""
+    q as in the module doc; T = ``passes`` passes a step (`iterate`); ``cut``, one of `CUTS` or None, is the
+    lesion, set by `Agent.set_lesion`."""
 
     def __init__(self, in_size: int, channels: tuple[int, ...], width: int, beta: float, beta_s: float,
-                 goal_size: int = 0, template_std: float = 0.0, reads: tuple[str, ...] = ("goal", "core", "top")):
+                 goal_size: int = 0, template_std: float = 0.0, reads: tuple[str, ...] = ("goal", "core", "top"),
+                 passes: int = 1):
         super().__init__()
         self.reads = tuple(reads)  # what z reads, of goal, core (h(t-1)) and top
+        self.passes = passes
+        self.cut: Optional[str] = None
         self.channels = tuple(channels)
         self.beta = beta
         self.beta_s = beta_s
@@ -112,3 +130,28 @@ class TopDownGain(nn.Module):
         return Gains(
             self, list(channel.split(self.channels, dim=1)), list(query.split(self.channels, dim=1))
         )
+
+    def iterate(self, vision: Callable[[Optional[Gains]], torch.Tensor], goal: torch.Tensor,
+                core: torch.Tensor | None, top: torch.Tensor) -> tuple[torch.Tensor, Optional[Gains]]:
+        """T passes (module doc): ``vision(gains)`` runs the trunk under one pass's gains (None: bottom-up only)
+        to the top features (N, E); ``top`` is the last pass of step t-1. Returns top_T and the gains of
+        pass T, None where the lesion cuts them all."""
+        gains = None
+        for _ in range(self.passes):
+            if self.cut != "all":
+                gains = self(goal, core, top, self.cut)
+            top = vision(gains)
+        return top, gains
+
+    def report(self, gains: Optional[Gains], first: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The internals of a step's last pass, detached: each modulated layer's channel gain (N, C_l) and
+        conv1's spatial gain (N, h0, w0); all ones where the lesion cuts them (``first``, conv1's output, gives
+        the shapes)."""
+        if gains is None:
+            channel = [first.new_ones(first.shape[0], c) for c in self.channels]
+            spatial = first.new_ones(first.shape[0], *first.shape[2:])
+        else:
+            channel, spatial = gains.channel, gains.spatial[0]
+        internals = {f"channel_gain/conv{index + 1}": gain.detach() for index, gain in enumerate(channel)}
+        internals["spatial_gain"] = spatial.detach()
+        return internals

@@ -11,7 +11,8 @@ The ventral stream pools over space, keeping identity and dropping position; the
 spatial softmax gives, for each of K keypoint channels, the expected image position (x, y) in
 [-1, 1] of what that channel responds to (Ungerleider & Mishkin 1982 for the two streams; the
 spatial-softmax keypoints of Levine, Finn, Darrell & Abbeel 2016, JMLR). The gates are computed
-top-down from the goal and the core state and scale what each stream passes up.
+top-down from the goal and the core state and scale what each stream passes up. The what and where
+lesions hold one gate at 0 (``held``), so that stream passes nothing up.
 """
 
 from __future__ import annotations
@@ -35,7 +36,10 @@ def spatial_softmax_keypoints(logits: torch.Tensor) -> torch.Tensor:
 
 
 class WhatWhere(nn.Module):
-    """Two streams over a shared conv map, gated top-down (equations in the module doc)."""
+    """Two streams over a shared conv map, gated top-down (equations in the module doc).
+
+    ``held``: the lesion, set by `Agent.set_lesion`: None, or the gate held at 0 (0 what, 1 where).
+    """
 
     def __init__(
         self, in_channels: int, what_channels: int, keypoints: int, stride: int, gate_in: int, embed: int
@@ -45,11 +49,15 @@ class WhatWhere(nn.Module):
         self.where_conv = layer_init(nn.Conv2d(in_channels, keypoints, 3, stride, padding=1))
         self.gate = layer_init(nn.Linear(gate_in, 2), std=1.0)
         self.top = layer_init(nn.Linear(what_channels + 2 * keypoints, embed))
+        self.held: int | None = None
 
     def gates(self, goal: torch.Tensor, core: torch.Tensor | None) -> torch.Tensor:
-        """(N, 2) in [0, 1]: [gamma_what, gamma_where] from the goal and h(t-1)."""
+        """(N, 2) in [0, 1]: [gamma_what, gamma_where] from the goal and h(t-1); the ``held`` one 0."""
         inputs = goal if core is None else torch.cat([goal, core], dim=1)
-        return torch.sigmoid(self.gate(inputs))
+        gates = torch.sigmoid(self.gate(inputs))
+        if self.held is not None:
+            gates = gates * (torch.arange(2, device=gates.device) != self.held)  # no host list copied to the device
+        return gates
 
     def streams(self, features: torch.Tensor) -> torch.Tensor:
         """features (N, C, h, w) -> [what, where] (N, C_what + 2K), before the gates."""
