@@ -130,6 +130,9 @@ class Agent(nn.Module):
     Each lesion is its mechanism's own switch (`TopDownGain.cut`, `WhatWhere.held`, `PlasticLayer.frozen`),
     which ``set_lesion`` sets. A lesion on a preset that lacks the mechanism is allowed and changes nothing.
 
+    ``gamma`` is the discount of the dopamine TD error: the run's own (the trainer passes its ``--gamma``,
+    the one its GAE uses). It is not part of the architecture, so it is not in ``AgentConfig``.
+
     The ``"goal"`` lesion (a wrong cue) is in ``LESIONS`` but is made on the input, not here: the
     agent reads the goal it is given, and only the world knows which wrong colour is a fair one (a
     colour present in the field, not an absent neighbour hue). `compare.evaluate` replaces
@@ -137,10 +140,13 @@ class Agent(nn.Module):
     raises, so that no caller believes it lesioned the goal when it did not.
     """
 
-    def __init__(self, config: AgentConfig, observation_space: gym.Space, action_space: gym.Space):
+    def __init__(self, config: AgentConfig, observation_space: gym.Space, action_space: gym.Space, gamma: float):
         super().__init__()
         height, width, goal_size, action_size, discrete = check_spaces(observation_space, action_space)
+        if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0.0 <= gamma <= 1.0:
+            raise ValueError(f"gamma (the discount of the TD error) must be a number in [0, 1], got {gamma!r}")
         self.config = config
+        self._gamma = float(gamma)
         self.image_shape = (height, width, 3)
         self.goal_size = goal_size
         self.discrete = discrete
@@ -169,13 +175,18 @@ class Agent(nn.Module):
         self.plastic = None
         head_in = cfg.hidden
         if cfg.plastic:
-            self.plastic = PlasticLayer(cfg.hidden, cfg.plastic_size, cfg.modulator, cfg.hebb_clip, cfg.gamma)
+            self.plastic = PlasticLayer(cfg.hidden, cfg.plastic_size, cfg.modulator, cfg.hebb_clip, self._gamma)
             head_in = cfg.plastic_size
         self.actor = layer_init(nn.Linear(head_in, action_size), std=0.01)
         self.critic = layer_init(nn.Linear(head_in, 1), std=1.0)
         self.log_std = None if discrete else nn.Parameter(torch.zeros(action_size))
 
     # -- interface -----------------------------------------------------------------------------
+
+    @property
+    def gamma(self) -> float:
+        """The discount of the dopamine TD error, as built (read-only: the plastic layer holds it too)."""
+        return self._gamma
 
     def initial_state(self, batch_size: int, device: torch.device | str | None = None) -> dict[str, torch.Tensor]:
         """Zero state for ``batch_size`` environments; every tensor has the batch as dim 0.

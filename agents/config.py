@@ -13,7 +13,11 @@ MODULATORS = ("td", "learned")
 
 @dataclass(frozen=True)
 class AgentConfig:
-    """Architecture of one agent. Every field is JSON-serialisable; checkpoints store asdict()."""
+    """Architecture of one agent. Every field is JSON-serialisable; checkpoints store asdict().
+
+    The discount of the dopamine TD error is not here: it is the run's (`Agent`'s ``gamma``, which the
+    trainer sets from its ``--gamma``). Configs saved with the field of old load (`agents.agent_from_config`).
+    """
 
     channels: tuple[int, ...] = (16, 32, 32)
     """Output channels of the conv layers, bottom to top (3x3 kernels, padding 1)."""
@@ -62,8 +66,6 @@ class AgentConfig:
     """Width of the plastic layer's output y."""
     modulator: str = "td"
     """Third factor of the Hebbian write: "td" (own TD error) or "learned" (Backpropamine)."""
-    gamma: float = 0.99
-    """Discount in the dopamine TD error delta = r + gamma * V(t) - V(t-1)."""
     hebb_clip: float = 1.0
     """c: the Hebbian trace is clipped to [-c, c]."""
     reward_input: bool = True
@@ -136,8 +138,6 @@ def _check(config: AgentConfig) -> None:
         raise ValueError(f"whatwhere needs at least 2 conv layers (shared + streams), got channels={config.channels!r}")
     if config.feedback and not 1 <= config.gain_layers <= shared:
         raise ValueError(f"gain_layers must be in [1, {shared}] (the shared conv layers), got {config.gain_layers!r}")
-    if not 0.0 <= config.gamma <= 1.0:
-        raise ValueError(f"gamma must be in [0, 1], got {config.gamma!r}")
     if not config.hebb_clip > 0:
         raise ValueError(f"hebb_clip must be > 0, got {config.hebb_clip!r}")
     if not config.goal_template >= 0:

@@ -24,7 +24,8 @@ One step (`PlasticLayer.step`) reads the layer twice, around the write:
     E(t)    = trace(E(t-1), y(t), x)
 
 V(t) must not depend on the write that uses it, so the critic reads the trace as it was before this
-step's write; the policy reads it after. The plasticity lesion (``frozen``) skips the
+step's write; the policy reads it after. gamma is the run's discount (the trainer's ``--gamma``, the
+one its GAE uses), given to the agent when it is built. The plasticity lesion (``frozen``) skips the
 write: the trace stays as it was (0 after a reset) while M is still computed.
 
 Backpropamine learns one alpha per synapse; here alpha is one per postsynaptic neuron, so that

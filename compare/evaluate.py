@@ -266,7 +266,8 @@ def load_agent(payload: dict, env, passes: Optional[int] = None, lesion: Optiona
         config["passes"] = passes
     if untrained_seed is not None:
         torch.manual_seed(untrained_seed)
-    agent = agents.agent_from_config(config, env.single_observation_space, env.single_action_space)
+    agent = agents.agent_from_config(config, env.single_observation_space, env.single_action_space,
+                                     gamma=json.loads(payload["config"])["gamma"])  # the run's discount
     if untrained_seed is None:
         agent.load_state_dict(payload["model"])
     agent.to(env.unwrapped.device)

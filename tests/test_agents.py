@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from agents import LESIONS, PRESETS, AgentOutput, agent_from_config, make_agent
+from agents import LESIONS, PRESETS, AgentOutput, agent_from_config, make_agent, make_config
 from agents.actor_critic import INPUT_LESIONS
 from agents.vision import to_float_image
 from agents.whatwhere import spatial_softmax_keypoints
@@ -134,11 +134,13 @@ def test_output_shapes_dtypes_and_keys(preset, size, palette, continuous, device
     assert agent(obs, out.state, starts(n, False, device)).value.shape == (n,)
 
 
-def test_config_is_json_serialisable_and_round_trips():
-    agent = build("full", passes=2, modulator="learned")
+@pytest.mark.parametrize("modulator", ["td", "learned"])
+def test_config_is_json_serialisable_and_round_trips(modulator):
+    agent = build("full", passes=2, modulator=modulator, gamma=0.9)
     text = json.dumps(dataclasses.asdict(agent.config))
-    rebuilt = agent_from_config(json.loads(text), *spaces())
-    assert rebuilt.config == agent.config
+    assert "gamma" not in json.loads(text)  # the run's, not the architecture's: given again when rebuilt
+    rebuilt = agent_from_config(json.loads(text), *spaces(), gamma=agent.gamma)
+    assert rebuilt.config == agent.config and rebuilt.gamma == 0.9
     rebuilt.load_state_dict(agent.state_dict())
     torch.manual_seed(1)
     a = run(agent, 3, 4)
@@ -328,7 +330,7 @@ def test_plastic_traces_move_when_delta_nonzero_and_stay_when_zero(device):
     n = 3
     # The core blind to r(t-1), so that V(t) is too and a reward that makes delta 0 can be solved for.
     agent = build("dopamine", device, reward_input=False)
-    gamma = agent.config.gamma
+    gamma = agent.gamma
     obs0, obs1 = random_obs(n, device=device, seed=0), random_obs(n, device=device, seed=1)
     first = agent(obs0, agent.initial_state(n, device), starts(n, True, device), torch.zeros(n, device=device))
     assert torch.all(first.internals["dopamine"] == 0)  # no TD error on an episode's first step
@@ -389,6 +391,46 @@ def test_learned_modulator_writes_the_trace():
     assert out.internals["dopamine"].abs().max() > 0
     assert out.internals["dopamine"].abs().max() <= 1.0  # tanh
     assert out.state["hebb"].abs().max() > 0
+
+
+def td_errors(agent, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the dopamine signal of a second step, what delta(t-1) = r(t-1) + gamma V(t) - V(t-1) says it is)."""
+    first = agent(random_obs(2, seed=seed), agent.initial_state(2), starts(2, True), torch.zeros(2))
+    reward = torch.tensor([0.7, -0.3])
+    out = agent(random_obs(2, seed=seed + 1), first.state, starts(2, False), reward)
+    return out.internals["dopamine"], reward + agent.gamma * out.value - first.value
+
+
+def test_the_td_error_discounts_by_the_gamma_the_agent_is_given():
+    signals = {}
+    for gamma in (0.9, 0.99):
+        agent = build("dopamine", gamma=gamma)  # the same weights (seed 0): only the discount differs
+        assert agent.gamma == agent.plastic.gamma == gamma and "gamma" not in dataclasses.asdict(agent.config)
+        signals[gamma], expected = td_errors(agent)
+        torch.testing.assert_close(signals[gamma], expected)
+    assert (signals[0.9] - signals[0.99]).abs().min() > 1e-4
+
+
+def test_an_agent_config_with_the_old_gamma_field_loads_and_its_td_error_keeps_that_gamma():
+    # As a checkpoint saved while AgentConfig held gamma wrote it; that field is what its TD error used.
+    torch.manual_seed(0)
+    trained = make_agent("dopamine", *spaces(), gamma=0.9)
+    old = {**dataclasses.asdict(trained.config), "gamma": 0.9}
+    for given in (None, 0.9, 0.99):
+        rebuilt = agent_from_config(json.loads(json.dumps(old)), *spaces(), gamma=given)
+        rebuilt.load_state_dict(trained.state_dict())
+        assert rebuilt.config == trained.config and rebuilt.gamma == 0.9
+        torch.testing.assert_close(td_errors(rebuilt)[0], td_errors(trained)[0], rtol=0, atol=0)
+
+
+def test_gamma_is_the_agents_argument_not_a_config_field():
+    with pytest.raises(ValueError, match=r"gamma.*must be a number in \[0, 1\], got 1.5"):
+        make_agent("dopamine", *spaces(), gamma=1.5)
+    with pytest.raises(ValueError, match=r"gamma=0.9 is not an AgentConfig field.*make_agent\(\.\.\., gamma=\.\.\.\)"):
+        make_config("dopamine", gamma=0.9)
+    saved = dataclasses.asdict(make_agent("dopamine", *spaces()).config)  # today's: no gamma field
+    with pytest.raises(ValueError, match="gamma: got None.*allowed: the run's discount"):
+        agent_from_config(saved, *spaces())
 
 
 # -- training signal ----------------------------------------------------------------------------
@@ -469,7 +511,7 @@ def test_bad_names_raise_errors_that_list_the_valid_ones():
     with pytest.raises(ValueError, match="embed"):
         make_agent("feedforward", *spaces(), embed=0)
     with pytest.raises(ValueError, match=r"'hebb_clipp'.*valid.*'hebb_clip'"):  # the typo, then the field it misses
-        agent_from_config({"hebb_clipp": 1.0}, *spaces())
+        agent_from_config({"hebb_clipp": 1.0}, *spaces(), gamma=0.99)
     agent = make_agent("recurrent", *spaces())
     with pytest.raises(ValueError, match="plasticity") as info:
         agent.set_lesion("dopamine")

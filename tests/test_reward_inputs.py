@@ -63,7 +63,7 @@ def test_a_config_saved_before_the_inputs_existed_loads_as_it_was_trained():
     old = make_agent("feedback", *spaces(), reward_input=False, action_input=False)
     saved = dataclasses.asdict(old.config)
     del saved["reward_input"], saved["action_input"]  # what a checkpoint of the previous version holds
-    rebuilt = agent_from_config(saved, *spaces())
+    rebuilt = agent_from_config(saved, *spaces(), gamma=0.99)
     assert not rebuilt.config.reward_input and not rebuilt.config.action_input
     rebuilt.load_state_dict(old.state_dict())  # the same shapes: the core reads [top, goal] only
 

@@ -25,7 +25,8 @@ from common.video import encode_gif, ffmpeg_binary
 from viewer import DEMO_CHECKPOINT, load_session, main
 from viewer.app import Controls, WatchArgs, watch
 from viewer.keys import command_for
-from viewer.panels import DOPAMINE, FRAME_SIZE, GAIN_CONTOURS, TEXT, FrameRenderer, gain_overlay, new_frame
+from viewer.panels import (BACKGROUND, DOPAMINE, FRAME_SIZE, GAIN_CONTOURS, MIN_TEXT_PX, TEXT, FrameRenderer, font_for,
+                           gain_overlay, new_frame)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WATCH_SCRIPT = os.path.join(ROOT, "scripts", "watch.py")
@@ -90,6 +91,52 @@ def test_recording_without_limits_stops_after_one_episode(tmp_path, checkpoints)
     assert main(["--checkpoint", checkpoints["full"], "--record", str(out), "--scale", "0.2"]) == 0
     with Image.open(out) as gif:
         assert gif.n_frames == 31  # the first observation, then the 30 steps of the episode
+
+
+def test_a_recording_is_drawn_at_its_size_with_legible_text_and_no_live_hints():
+    session = load_session(None, seed=0)  # the demo: every panel, the gain legend and the channel letters
+    for _ in range(3):
+        session.step()
+    recorder, frame = FrameRenderer(session, 0.6, hints=False), new_frame(0.6)
+    assert frame.get_size() == (600, 348)
+
+    def drawn(renderer, surface, **live) -> np.ndarray:
+        renderer.draw(surface, **live)
+        return surface_to_array(surface)
+
+    plain = drawn(recorder, frame)
+    for live in ({"speed": 120.0}, {"paused": True}, {"show_help": True}):  # the live controls change nothing
+        assert (drawn(recorder, frame, **live) == plain).all(), live
+    assert min(recorder.text_heights) >= MIN_TEXT_PX and len(recorder.text_heights) >= 1
+    window = FrameRenderer(session, 0.6)  # the window's renderer at the same size does show them
+    with_hints = drawn(window, new_frame(0.6))
+    assert (drawn(window, new_frame(0.6), speed=120.0) != with_hints).any()
+    hud = recorder.rects["hud"]
+    corner = (slice(hud.top, hud.bottom), slice(hud.right - 80, hud.right))  # where "H: help" is drawn
+    assert (with_hints[corner] != BACKGROUND).any() and (plain[corner] == BACKGROUND).all()
+    # every panel fits in the frame
+    assert all(frame.get_rect().contains(rect) for rect in recorder.rects.values())
+
+
+def test_fonts_scale_with_the_output_and_never_go_below_the_minimum():
+    pygame.font.init()
+    for size in (14, 18, 22):
+        heights = [font_for(size, scale).get_height() for scale in (0.2, 0.6, 1.0, 2.0, 4.0)]
+        assert min(heights) >= MIN_TEXT_PX and heights == sorted(heights)
+        assert heights[-1] >= 3 * heights[2] - 2  # 4x the frame: about 4x the text
+    assert font_for(22, 2.0).get_height() > font_for(22, 1.0).get_height()
+
+
+def test_the_readme_recipe_records_legible_text_without_hints(tmp_path):
+    out = tmp_path / "demo.gif"
+    assert main(["--record", str(out), "--frames", "2", "--cue-switch", "50", "--scale", "0.6"]) == 0
+    with Image.open(out) as gif:
+        assert gif.size == (600, 348)
+        pixels = np.asarray(gif.convert("RGB"))
+    session = load_session(None, seed=0)
+    hud = FrameRenderer(session, 0.6).rects["hud"]
+    corner = pixels[hud.top:hud.bottom, hud.right - 80:hud.right]  # no "H: help", no speed: the panel colour only
+    assert (np.abs(corner.astype(int) - np.array(BACKGROUND)).max(-1) <= 8).all()
 
 
 def test_mp4_is_piped_to_ffmpeg_and_needs_it_on_path(tmp_path, monkeypatch, capsys):

@@ -67,15 +67,17 @@ def make_env(config: Config, num_envs: int, device: torch.device, **options):
 
 
 def make_agent(config: Config, env, agent_config: Optional[dict] = None) -> torch.nn.Module:
-    """The agent preset with --agent-overrides (or, on resume, exactly the saved agent config)."""
+    """The agent preset with --agent-overrides (or, on resume, exactly the saved agent config), whose dopamine
+    TD error discounts by the run's --gamma (a config saved with a gamma of its own keeps it: it trained so)."""
     if agent_config is not None:
-        return agents.agent_from_config(agent_config, env.single_observation_space, env.single_action_space)
+        return agents.agent_from_config(agent_config, env.single_observation_space, env.single_action_space,
+                                        gamma=config.gamma)
     presets = getattr(agents, "PRESETS", None)
     if presets is not None and config.agent not in presets:
         raise ConfigError(f"--agent: got {config.agent!r}; allowed: {', '.join(presets)}")
     try:
         return agents.make_agent(config.agent, env.single_observation_space, env.single_action_space,
-                                 **config.agent_make_overrides())
+                                 gamma=config.gamma, **config.agent_make_overrides())
     except (ValueError, TypeError, RuntimeError) as exc:  # torch's own errors carry a C++ stack: its first line
         where = f"--agent-overrides {config.agent_overrides}" if config.agent_overrides else f"--agent {config.agent}"
         raise ConfigError(f"{where}: {first_line(exc)}") from None

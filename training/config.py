@@ -106,7 +106,7 @@ class Config:
     anneal_lr: bool = True
     """Anneal the learning rate linearly to 0 over the run."""
     gamma: float = 0.99
-    """Discount factor."""
+    """Discount factor: of GAE and of the dopamine agents' TD error (the agent is given it)."""
     gae_lambda: float = 0.95
     """Lambda of generalised advantage estimation."""
     num_minibatches: int = 4
@@ -200,6 +200,9 @@ class Config:
 
     def agent_make_overrides(self) -> dict[str, object]:
         """--agent-overrides with JSON list strings turned into tuples (e.g. "[16, 32]")."""
+        if "gamma" in self.agent_overrides:  # the agent's config held it once; the run's discount is one
+            raise ConfigError(f"--agent-overrides: gamma={self.agent_overrides['gamma']!r} is not an agent field; "
+                              f"allowed: --gamma (the run's discount, of GAE and of the dopamine TD error)")
         out: dict[str, object] = {}
         for key, value in self.agent_overrides.items():
             if isinstance(value, str) and value.strip().startswith("["):

@@ -25,7 +25,7 @@ from common.files import atomic_path, unwritable_dir  # noqa: E402
 from common.flags import parse_flags, safe_streams  # noqa: E402
 from common.video import MP4_HINT, VideoError, ffmpeg_binary, writer_for  # noqa: E402
 from viewer.keys import command_for  # noqa: E402
-from viewer.panels import FrameRenderer, new_frame, scaled  # noqa: E402
+from viewer.panels import FrameRenderer, new_frame  # noqa: E402
 from viewer.session import Session, WatchError, load_session  # noqa: E402
 
 SPEEDS = (1, 2, 4, 8, 15, 30, 60, 120)  # steps per second that + and - move between
@@ -202,12 +202,12 @@ def check_display(args: WatchArgs) -> None:
 
 def watch(session: Session, args: WatchArgs) -> int:
     """The window: keys, real-time stepping, one Surface blitted per frame. Returns frames drawn."""
-    renderer, frame = FrameRenderer(session), new_frame()
+    renderer, frame = FrameRenderer(session, args.scale), new_frame(args.scale)  # drawn at the window's size
     controls = Controls(session, args.fps)
     try:
         pygame.display.init()
         pygame.display.set_caption("RedBerry: watch a forager")
-        window = pygame.display.set_mode(scaled(frame, args.scale).get_size())
+        window = pygame.display.set_mode(frame.get_size())
     except pygame.error as exc:
         pygame.display.quit()
         raise WatchError(f"no display to open a window on (pygame: {exc}); record headless instead, "
@@ -222,7 +222,7 @@ def watch(session: Session, args: WatchArgs) -> int:
             for _ in range(steps):
                 session.step()
             draw(renderer, frame, controls)
-            window.blit(scaled(frame, args.scale), (0, 0))
+            window.blit(frame, (0, 0))
             pygame.display.flip()
             frames += 1
             if args.frames is not None and frames >= args.frames:
@@ -237,7 +237,9 @@ def watch(session: Session, args: WatchArgs) -> int:
 def record(session: Session, args: WatchArgs) -> int:
     """Headless: one step per frame, frames written to args.record. Returns frames written."""
     os.environ["SDL_VIDEODRIVER"] = "dummy"  # nothing here opens a window; make sure nothing can
-    renderer, frame = FrameRenderer(session), new_frame()
+    # Drawn at the recording's own size, with text no smaller than panels.MIN_TEXT_PX, and without the live
+    # controls' hints (speed, pause, "H: help"), which mean nothing in a file.
+    renderer, frame = FrameRenderer(session, args.scale, hints=False), new_frame(args.scale)
     controls = Controls(session, args.fps)
     episodes = args.episodes if args.episodes is not None or args.frames is not None else 1
     if args.cue_switch is not None and not session.goal_settable:
@@ -257,7 +259,7 @@ def record(session: Session, args: WatchArgs) -> int:
                         controls.note(f"cue switched to {PALETTE_NAMES[session.switch_cue()]}")
                     controls.fade(1.0 / args.fps)  # one frame's time: the note goes as in the window
                 draw(renderer, frame, controls)
-                writer.add(surface_to_array(scaled(frame, args.scale)))
+                writer.add(surface_to_array(frame))
                 frames += 1
                 if args.frames is not None and frames >= args.frames:
                     break

@@ -195,6 +195,11 @@ class Session:
         return self.watched
 
     @property
+    def discrete(self) -> bool:
+        """Whether the forager's actions are Discrete (else a (linear, angular) pair)."""
+        return self.agent.discrete
+
+    @property
     def has_feedback(self) -> bool:
         return self.agent.feedback is not None
 
