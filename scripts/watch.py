@@ -5,6 +5,7 @@
     python scripts/watch.py --env CuedBerry-v1                    # then press 1-6 to change the goal
     python scripts/watch.py --record out.gif --frames 60 --scale 0.6
     python scripts/watch.py --record assets/demo.gif --frames 150 --cue-switch 50 --scale 0.6   # the README GIF
+    python scripts/watch.py --play --env CuedBerry-v1             # forage yourself: arrow keys; records in runs/play
 """
 
 import os

@@ -3,8 +3,9 @@ gain, its channel gains, what/where gates, dopamine and rewards.
 
 `python scripts/watch.py` runs `viewer.app.main`. The pieces: `viewer.session` (load a checkpoint,
 step one world and its agent, the live controls), `viewer.panels` (drawing one frame, with each
-channel's preferred colour from `agents.probe`), `viewer.keys` (the keys), `viewer.app` (window
-and recording).
+channel's preferred colour from `agents.probe`), `viewer.keys` (the keys), `viewer.play` (a person
+drives a forager with the arrow keys, `--play`, and each episode is written as a record),
+`viewer.app` (window, recording and play).
 """
 
 from viewer.app import WatchArgs, main

@@ -13,19 +13,22 @@ import sys
 from dataclasses import dataclass
 from typing import Optional
 
+import gymnasium as gym
 import torch
 
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 import pygame  # noqa: E402
 
+import envs  # noqa: E402
 from envs.config import PALETTE_NAMES  # noqa: E402
 from envs.draw import surface_to_array  # noqa: E402
 from training.config import MAX_SEED  # noqa: E402
 from common.files import atomic_path, unwritable_dir  # noqa: E402
-from common.flags import parse_flags, safe_streams  # noqa: E402
+from common.flags import first_line, parse_flags, safe_streams  # noqa: E402
 from common.video import MP4_HINT, VideoError, ffmpeg_binary, writer_for  # noqa: E402
 from viewer.keys import command_for  # noqa: E402
 from viewer.panels import FrameRenderer, new_frame  # noqa: E402
+from viewer.play import Player, PlaySession  # noqa: E402
 from viewer.session import Session, WatchError, load_session  # noqa: E402
 
 SPEEDS = (1, 2, 4, 8, 15, 30, 60, 120)  # steps per second that + and - move between
@@ -64,6 +67,21 @@ class WatchArgs:
     cue_switch: Optional[int] = None
     """With --record on a cued task: every this many steps, cue another colour that has a berry in
     the field (the next round the palette), to show the agent turning to it."""
+    play: bool = False
+    """Forage yourself: arrow keys drive the forager (up forward, left/right turn; the world waits while no
+    arrow is held); no checkpoint needed. On MultiBerry you drive --forager, the others are scripted (or the
+    --checkpoint's agent). Every episode is written to --play-records for compare.py --human."""
+    play_records: str = "runs/play"
+    """With --play: the folder each episode's record is written to (one JSON file per episode)."""
+    play_view: str = "arena"
+    """With --play: arena (the arena from above, the forager's view beside it) or retina (only the forager's
+    own view, as an agent sees it)."""
+    difficulty: Optional[str] = None
+    """With --play and no --checkpoint: the world's difficulty preset (easy, medium, hard); default easy."""
+    max_episode_steps: Optional[int] = None
+    """With --play and no --checkpoint: steps per episode; default the world's (500)."""
+    action_type: Optional[str] = None
+    """With --play and no --checkpoint: discrete (default) or continuous (keys set the velocities)."""
 
 
 def check_args(args: WatchArgs) -> None:
@@ -83,6 +101,19 @@ def check_args(args: WatchArgs) -> None:
     need("seed", args.seed, isinstance(args.seed, int) and 0 <= args.seed <= MAX_SEED, f"an integer from 0 to {MAX_SEED:,}")
     need("forager", args.forager, isinstance(args.forager, int) and args.forager >= 0,
          "an integer >= 0 (a MultiBerry forager's number)")
+    for flag in ("difficulty", "max_episode_steps", "action_type"):
+        if getattr(args, flag) is not None and not args.play:
+            need(flag, getattr(args, flag), False, "only with --play (watching, the checkpoint sets the world)")
+        if getattr(args, flag) is not None and args.checkpoint is not None:
+            need(flag, getattr(args, flag), False, "only without --checkpoint (the checkpoint sets the world)")
+    need("max_episode_steps", args.max_episode_steps, args.max_episode_steps is None or positive_int(args.max_episode_steps),
+         "an integer >= 1")
+    need("play_view", args.play_view, args.play_view in ("arena", "retina"), "arena or retina")
+    if args.play and args.record is not None:
+        raise WatchError(f"--play: a person plays in a window; got --record {args.record!r} too; allowed: one of them")
+    if args.play:
+        problem = unwritable_dir(args.play_records)
+        need("play_records", args.play_records, problem is None, f"a folder that can be written ({problem})")
     if args.cue_switch is not None and args.record is None:
         raise WatchError(f"--cue-switch: got {args.cue_switch!r} without --record; allowed: with --record "
                          f"(in the window, press 1-6 to change the cue)")
@@ -200,18 +231,23 @@ def check_display(args: WatchArgs) -> None:
                          f"e.g. --record out.gif, or give --frames N or --episodes N to run headless that long")
 
 
-def watch(session: Session, args: WatchArgs) -> int:
-    """The window: keys, real-time stepping, one Surface blitted per frame. Returns frames drawn."""
-    renderer, frame = FrameRenderer(session, args.scale), new_frame(args.scale)  # drawn at the window's size
-    controls = Controls(session, args.fps)
+def open_window(caption: str, size: tuple[int, int]) -> pygame.Surface:
+    """The window, or WatchError where there is no display."""
     try:
         pygame.display.init()
-        pygame.display.set_caption("RedBerry: watch a forager")
-        window = pygame.display.set_mode(frame.get_size())
+        pygame.display.set_caption(caption)
+        return pygame.display.set_mode(size)
     except pygame.error as exc:
         pygame.display.quit()
         raise WatchError(f"no display to open a window on (pygame: {exc}); record headless instead, "
                          f"e.g. --record out.gif") from None
+
+
+def watch(session: Session, args: WatchArgs) -> int:
+    """The window: keys, real-time stepping, one Surface blitted per frame. Returns frames drawn."""
+    renderer, frame = FrameRenderer(session, args.scale), new_frame(args.scale)  # drawn at the window's size
+    controls = Controls(session, args.fps)
+    window = open_window("RedBerry: watch a forager", frame.get_size())
     clock, owed, frames = pygame.time.Clock(), 0.0, 0
     try:
         while controls.running:
@@ -273,6 +309,61 @@ def record(session: Session, args: WatchArgs) -> int:
     return frames
 
 
+def play_session(args: WatchArgs) -> PlaySession:
+    """The world a person plays (`--play`): the checkpoint's (whose agent drives MultiBerry's other foragers),
+    or --env (default CuedBerry-v1) with --difficulty, --max-episode-steps and --action-type."""
+    if args.checkpoint is not None:
+        watched = load_session(args.checkpoint, args.env, args.seed, args.forager)
+        agent = watched.agent if watched.num_slots > 1 else None
+        return PlaySession(watched.env, watched.env_id, args.seed, args.forager, agent, args.play_view,
+                           args.play_records, watched.checkpoint, args.fps)
+    env_id = args.env or "CuedBerry-v1"
+    if env_id not in envs.ENV_IDS:
+        raise WatchError(f"--env: got {env_id!r}; allowed: {', '.join(sorted(envs.ENV_IDS))}")
+    kwargs = {name: getattr(args, name) for name in ("difficulty", "max_episode_steps", "action_type")
+              if getattr(args, name) is not None}
+    try:
+        env = gym.make_vec(env_id, num_envs=1, device="cpu", **kwargs)
+    except (ValueError, TypeError) as exc:
+        flags = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in kwargs.items())
+        raise WatchError(f"{flags or '--env ' + env_id}: {first_line(exc)}") from None
+    try:
+        return PlaySession(env, env_id, args.seed, args.forager, None, args.play_view, args.play_records, None, args.fps)
+    except ValueError as exc:
+        raise WatchError(str(exc)) from None
+
+
+def play(session: PlaySession, args: WatchArgs) -> int:
+    """The window in which a person drives the forager (`viewer.play.Player`). Every finished episode is
+    written as it ends; on quit, a closed window or Ctrl-C the episode in progress is written as partial.
+    Returns frames drawn."""
+    renderer, frame = FrameRenderer(session, args.scale), new_frame(args.scale)
+    player = Player(session, args.fps)
+    window = open_window("RedBerry: forage (arrow keys; H: keys)", frame.get_size())
+    clock, frames = pygame.time.Clock(), 0
+    try:
+        while player.running:
+            player.frame(min(clock.tick(60) / 1000.0, 0.25))
+            renderer.draw(frame, paused=player.paused, speed=args.fps, show_help=player.show_help,
+                          message=player.message)
+            window.blit(frame, (0, 0))
+            pygame.display.flip()
+            frames += 1
+            if args.frames is not None and frames >= args.frames:
+                break
+            if args.episodes is not None and session.episodes_done >= args.episodes:
+                break
+    finally:
+        pygame.display.quit()
+        partial = session.finish()
+        done = len(session.written) - (partial is not None)
+        print(f"wrote {done} episode record{'s' if done != 1 else ''} to {args.play_records}"
+              + (f", and the episode in progress as partial: {partial}" if partial else
+                 "; the episode in progress had no step, so nothing of it was saved" if session.tally.steps == 0
+                 else ""), flush=True)
+    return frames
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """`scripts/watch.py`: returns the exit code (2 for bad input, with a one-line message)."""
     safe_streams()
@@ -282,6 +373,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         args = parse_flags(WatchArgs, argv, "watch.py", WatchError)
         check_args(args)
+        if args.play:
+            check_display(args)
+            play(play_session(args), args)
+            return 0
         session = load_session(args.checkpoint, args.env, args.seed, args.forager)
         if args.record is None:
             check_display(args)
