@@ -73,6 +73,9 @@ class CompareArgs:
     """Evaluate these trained run directories (or folders of them) instead of training."""
     merge: Annotated[tuple[str, ...], tyro.conf.arg(metavar="DIRS")] = ()
     """Join these shards' output folders into --out and report."""
+    human: Optional[str] = None
+    """A folder of `watch.py --play` records (runs/play): copied into OUT/human, and each condition whose worlds
+    they were played in gets a human reference row in the score tables."""
     progress: bool = True
     """Progress bars (--no-progress: none)."""
     command: tyro.conf.Suppress[Optional[str]] = None

@@ -32,6 +32,7 @@ from compare import stats
 from compare.analysis import ANALYSES, contrasts
 from compare.analysis.common import Context
 from compare.grid import CONDITIONS, Plan, Unit, eval_cells, preset_unit
+from compare.references import stored_play_records
 from compare.rows import build_rows, main_rows, summary_rows, write_csv
 from compare.scales import cost_text
 from compare.store import INVOCATIONS_FILE, PLAN_FILE, load_cells, read_json
@@ -45,7 +46,7 @@ RESULTS_MD = "results.md"
 
 def analyse(out: str, plan: Plan) -> tuple[Context, dict]:
     """The context of `out`'s finished cells, and each analysis's summary: ({name: data})."""
-    ctx = Context(plan, build_rows(out, plan), load_cells(out, "train"))
+    ctx = Context(plan, build_rows(out, plan), load_cells(out, "train"), tuple(stored_play_records(out)))
     return ctx, {module.NAME: module.summarise(ctx) for module in ANALYSES}
 
 

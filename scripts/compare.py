@@ -7,6 +7,7 @@
     python scripts/compare.py --from runs/compare/runs --out runs/again      # evaluate trained runs
     python scripts/compare.py --jobs 2                         # two groups at once: both cores of this CPU
     python scripts/compare.py --launcher ray --out /shared/runs/cmp           # Ray tasks (pip install -e .[ray])
+    python scripts/compare.py --human runs/play                # beside the references: your watch.py --play episodes
 
 Run again with the same flags to resume an interrupted compare: finished cells are not redone.
 """
@@ -19,7 +20,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common.device import DeviceError  # noqa: E402
 from common.files import os_error_text  # noqa: E402
 from compare.cli import parse_args  # noqa: E402
-from compare.grid import CompareError  # noqa: E402
+from compare.grid import CompareError, Plan  # noqa: E402
+from compare.references import import_play_records, load_play_records  # noqa: E402
+from compare import report  # noqa: E402
+from compare.store import PLAN_FILE, read_json  # noqa: E402
 from compare.report import incomplete_line, power_line  # noqa: E402
 from compare.run import run_compare  # noqa: E402
 from common.flags import quiet_thread_errors, safe_streams  # noqa: E402
@@ -31,7 +35,16 @@ def main() -> int:
     quiet_thread_errors()
     try:
         args = parse_args(sys.argv[1:])
+        # --human: the records are checked before any work; they go into OUT before the report is written
+        # (after a new compare has made OUT, with a second report)
+        later = args.human is not None and not args.merge and load_play_records(args.human) is not None
+        if later and os.path.isfile(os.path.join(args.out, PLAN_FILE)):
+            import_play_records(args.human, args.out)
+            later = False
         path = run_compare(args)
+        if later:
+            import_play_records(args.human, args.out)
+            path = report.write_report(args.out, Plan.from_dict(read_json(os.path.join(args.out, PLAN_FILE))))
     except (CompareError, DeviceError) as exc:
         print(f"compare.py: error: {exc}", file=sys.stderr)
         return 2

@@ -16,12 +16,14 @@ from compare.grid import Plan
 
 @dataclass(frozen=True)
 class Context:
-    """What a report is made from: the plan, the rows (`compare.rows.build_rows`) and the train records
-    (learning curves included). Nothing here opens an event file."""
+    """What a report is made from: the plan, the rows (`compare.rows.build_rows`), the train records
+    (learning curves included) and a person's play records (`compare.references.stored_play_records`).
+    Nothing here opens an event file."""
 
     plan: Plan
     rows: list
     trained: dict
+    human: tuple = ()
 
 
 @dataclass(frozen=True)

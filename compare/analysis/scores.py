@@ -10,7 +10,7 @@ turning forager's (a one-sided t-test over seeds at 5%) is flagged in its table.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
@@ -18,6 +18,7 @@ import numpy as np
 from compare import stats
 from compare.analysis.common import Context, Verdict, colours, draw_summaries, subplots
 from compare.grid import LADDER, Plan
+from compare.references import Human, human_references
 from compare.rows import REFERENCES, by_seed, main_rows
 from compare.text import fmt, fmt_ci, fmt_difference, fmt_p, table
 
@@ -60,6 +61,8 @@ class Scores:
     controls: dict  # {task: the agent every other is compared with}
     cells: dict  # {(task, condition, agent): Cell}
     references: dict  # {(task, condition): {kind: Reference}}
+    # {(task, condition): (Human, its normalised score)}: a person's episodes (`watch.py --play`)
+    human: dict = field(default_factory=dict)
 
     @property
     def verdicts(self) -> list:
@@ -110,7 +113,19 @@ def summarise(ctx: Context) -> Scores:
             kind: Reference((first[f"{kind}_return_mean"] - first["random_return_mean"]) / span if span else math.nan,
                             first[f"{kind}_return_mean"], first[f"{kind}_target_eaten"],
                             first[f"{kind}_distractor_eaten"]) for kind in REFERENCES})
-    return Scores(controls, cells, references)
+    human = {}
+    for key, person in human_references(list(ctx.human), ctx.trained, plan).items():
+        if key in references:  # scored against the condition's random and scripted foragers
+            random, scripted = references[key]["random"].returns, references[key]["scripted"].returns
+            span = scripted - random
+            human[key] = (person, (person.returns - random) / span if span else math.nan)
+    return Scores(controls, cells, references, human)
+
+
+def human_label(person: Human) -> str:
+    """The human row's name in a score table: a reference, with its episodes and what the person saw."""
+    return (f"human (a person, {person.episodes} episode{'s' if person.episodes != 1 else ''}, "
+            f"{' and '.join(person.views)} view)")
 
 
 def section(data: Scores, ctx: Context) -> list[str]:
@@ -121,6 +136,11 @@ def section(data: Scores, ctx: Context) -> list[str]:
              "place and never moves (`still`): an agent must beat it, and one whose score is not above it (a "
              "one-sided t-test over seeds at 5%) is marked **not above still**. Targets and distractors are eaten per "
              "episode. The verdict column is exploratory (uncorrected).", ""]
+    if data.human:
+        lines += ["`human` rows: a person foraging with `scripts/watch.py --play` in worlds of the condition's exact "
+                  "settings (the same env id and world config, their own seeds, not the compare's worlds), scored "
+                  "against the same random and scripted foragers. A reference, like the foragers above, not an agent; "
+                  "partial episodes (the player quit mid-episode) are left out.", ""]
     if data.below_still:
         lines += [f"**{len(data.below_still)} agent(s) in some condition do not beat the forager that turns in "
                   f"place:** " + ", ".join(f"`{a}` in `{c}` ({t})" for t, c, a in data.below_still) + ".", ""]
@@ -138,6 +158,11 @@ def section(data: Scores, ctx: Context) -> list[str]:
                     continue
                 body.append([f"`{condition}`", kind, fmt(ref.score), "", fmt(ref.returns), "", fmt(ref.targets, 1),
                              fmt(ref.distractors, 1), "", "(reference)"])
+            if (task, condition) in data.human:
+                person, score = data.human[(task, condition)]
+                body.append([f"`{condition}`", human_label(person), fmt(score), "", fmt(person.returns),
+                             fmt(person.precision), fmt(person.target_eaten, 1), fmt(person.distractor_eaten, 1), "",
+                             "(reference: a person, not an agent)"])
             for agent in plan.agents:
                 cell = data.cells.get((task, condition, agent))
                 if cell is None:
