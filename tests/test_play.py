@@ -25,7 +25,7 @@ from compare.run import make_plan
 from envs import scripted_actions
 from viewer import main
 from viewer.app import WatchArgs, play_session
-from viewer.play import Player, keys_action
+from viewer.play import Player, Tally, keys_action
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 UP, DOWN, LEFT, RIGHT = pygame.K_UP, pygame.K_DOWN, pygame.K_LEFT, pygame.K_RIGHT
@@ -118,6 +118,22 @@ def test_a_record_measures_the_episode_as_compares_evaluation_does(tmp_path):
                         ("clean_steps_to_first_target", "clean_steps_to_first_target")):
         assert record[name] == pytest.approx(cell[value]), name
     assert float(record["found"]) == cell["found_share"] and float(record["distractor_first"]) == cell["distractor_first_share"]
+
+
+def test_a_target_eaten_with_a_distractor_is_not_a_clean_find():
+    """run_episodes' rule: a clean find is a target eaten before any distractor, the same step excluded."""
+    same_step, after, clean = Tally(), Tally(), Tally()
+    same_step.add(True, True)
+    after.add(False, True)
+    after.add(True, False)
+    clean.add(False, False)
+    clean.add(True, False)
+    clean.add(False, True)
+    assert same_step.measures(10) == {"steps_to_first_target": 1.0, "found": True, "clean_steps_to_first_target": 10.0,
+                                      "clean_found": False, "distractor_first": True}
+    assert after.measures(10)["clean_steps_to_first_target"] == 10.0 and after.measures(10)["distractor_first"]
+    assert clean.measures(10) == {"steps_to_first_target": 2.0, "found": True, "clean_steps_to_first_target": 2.0,
+                                  "clean_found": True, "distractor_first": False}
 
 
 def test_watch_py_play_on_multiberry_drives_forager_0_among_scripted_ones(tmp_path, capsys):

@@ -83,12 +83,12 @@ class Tally:
 
     def add(self, target: bool, distractor: bool) -> None:
         self.steps += 1
-        if target and self.first_target is None:
-            self.first_target = self.steps
-            if not self.distractor_first and not distractor:
-                self.clean_first_target = self.steps
-        if distractor and self.first_target is None:
-            self.distractor_first = True
+        if self.first_target is None:  # a distractor in the first target's step comes first, as in run_episodes
+            self.distractor_first |= distractor
+            if target:
+                self.first_target = self.steps
+                if not self.distractor_first:
+                    self.clean_first_target = self.steps
 
     def measures(self, length: int) -> dict:
         """The per-episode measures; steps to a first target are censored at `length` where there was none."""
