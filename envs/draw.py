@@ -22,9 +22,9 @@ from envs.retina import FORAGER_ROW_FROM_BOTTOM  # noqa: E402
 
 WALL_WIDTH = 0.35  # world units of wall drawn around the arena
 FIELD_OF_VIEW_RGB = (250, 250, 160)  # the watched forager's field of view and ring
-# Foragers' bodies: white (FORAGER_RGB), near-black, slate, pale violet, sand, teal grey, pink grey, olive grey.
-FORAGER_COLOURS = (FORAGER_RGB, (30, 30, 34), (110, 130, 160), (200, 180, 235), (225, 205, 160),
-                   (90, 150, 150), (205, 160, 170), (150, 150, 100))
+# Foragers' bodies: white (FORAGER_RGB), lime, lavender, pink, mint, light grey. Each is light, so it stands out on
+# the dark floor and walls, and none is a berry's, the floor's or the foliage's colour (tests/test_world_state.py).
+FORAGER_COLOURS = (FORAGER_RGB, (150, 240, 70), (175, 140, 255), (255, 165, 205), (120, 240, 190), (160, 160, 170))
 _FONTS: dict[int, pygame.font.Font] = {}
 
 
@@ -100,8 +100,8 @@ def draw_arena(surface: pygame.Surface, config: WorldConfig, state: WorldState, 
 
 
 def forager_colour(k: int) -> tuple[int, int, int]:
-    """Forager k's body colour: white for the first (the single-forager worlds' forager), then shades
-    no berry, the floor or foliage has, repeating after `FORAGER_COLOURS`."""
+    """Forager k's body colour: white for the first (the single-forager worlds' forager), then light
+    colours no berry, the floor or foliage has, repeating after `FORAGER_COLOURS`."""
     return FORAGER_COLOURS[k % len(FORAGER_COLOURS)]
 
 
