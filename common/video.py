@@ -1,6 +1,6 @@
 """The one recorder: uint8 (H, W, 3) frames to an animated GIF (pillow) or an MP4 (H.264 through ffmpeg).
 
-TensorBoard's eval videos (`training.monitor.add_gif`) and ``watch.py --record`` both write here.
+TensorBoard's eval videos (`training.summaries.add_gif`) and ``watch.py --record`` both write here.
 MP4 needs an ffmpeg binary: the one the optional ``[mp4]`` extra installs (imageio-ffmpeg ships a
 static build, ~165 MB, so it is not a base dependency), else ``ffmpeg`` on PATH.
 """

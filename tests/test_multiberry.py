@@ -192,5 +192,5 @@ def test_parameter_shared_training_writes_its_event_file(tmp_path, one_torch_thr
     targets = [e.value for e in acc.Scalars("forage/target_eaten")]
     distractors = [e.value for e in acc.Scalars("forage/distractor_eaten")]
     assert returns and np.allclose(returns, np.subtract(targets, distractors))  # +1 per target, -1 per distractor
-    # No forager starves, so every slot's episode is cut at exactly max_episode_steps.
-    assert [e.value for e in acc.Scalars("charts/episodic_length")] == [40.0] * len(returns)
+    # No forager starves, so every slot's episode is cut at exactly max_episode_steps: no length chart.
+    assert "charts/episodic_length" not in tags

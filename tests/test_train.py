@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -34,7 +33,7 @@ TINY = Config(num_envs=8, num_steps=32, total_steps=1024, max_episode_steps=40, 
               num_minibatches=2, image_interval=2, video_interval=3, checkpoint_interval=2, progress=False,
               device="cpu")
 
-CLEANRL_TAGS = ["charts/episodic_return", "charts/episodic_length", "charts/SPS", "charts/learning_rate",
+CLEANRL_TAGS = ["charts/episodic_return", "charts/SPS", "charts/learning_rate",
                 "losses/value_loss", "losses/policy_loss", "losses/entropy", "losses/approx_kl",
                 "losses/clipfrac", "losses/explained_variance"]
 FORAGE_TAGS = ["forage/target_eaten", "forage/distractor_eaten", "forage/precision", "forage/normalized_score"]
@@ -113,9 +112,8 @@ def test_a_run_shorter_than_an_episode_still_shows_learning(tmp_path, capsys):
         assert rate.value == pytest.approx(t - d, abs=1e-4)  # +1 per target, -1 per distractor
     assert "charts/episodic_return" not in acc.Tags()["scalars"]
     assert [e.step for e in acc.Images("views/agent_view_spatial_gain")] == [128]  # update 1, not 25
-    assert acc.Scalars("final/reward_per_100_steps")[-1].value == pytest.approx(rates[-1].value)
     out = capsys.readouterr().out
-    assert "No episode ended" in out and "40 steps" in out and "320 steps" in out
+    assert "No full episode ended" in out and "40 steps" in out and "320 steps" in out
 
 
 def test_continuous_actions_train_on_cued_berries(tmp_path):
@@ -429,36 +427,3 @@ def test_the_control_learns_reversal_berrys_defaults(tmp_path):
     assert row["agent"] == "feedback"  # the task's defaults: no settings in its name
     precision, win, loss = (float(row[k]) for k in ("precision", "stay_after_win", "stay_after_loss"))
     assert precision >= 0.75 and win - loss >= 0.2, (precision, win, loss)
-
-
-def test_view_overlay_is_on_an_absolute_gain_scale():
-    from training.monitor import overlay_gain
-
-    view = np.full((8, 8, 3), 200, np.uint8)
-    even = torch.ones(4, 4)  # the map's mean: half brightness
-    peaked = torch.ones(4, 4)
-    peaked[3, 3] = 3.0  # a strong peak elsewhere must not dim the places at gain 1
-    lit_even, lit_peaked = overlay_gain(view, even, 2), overlay_gain(view, peaked, 2)
-    assert lit_even[0, 0, 0] == 100 and lit_peaked[0, 0, 0] == 100
-    assert lit_peaked[-1, -1, 0] == 200  # gain >= 2 shows the view as it is
-    assert overlay_gain(view, torch.zeros(4, 4), 2).max() == 20  # the floor: 10% brightness
-
-
-def test_eval_video_frames_and_view_image_carry_their_labels():
-    """The eval GIF says step, return and goal under each frame; the view image says what its columns are."""
-    import gymnasium as gym
-
-    from training import monitor
-
-    env = gym.make_vec("CuedBerry-v1", num_envs=1, max_episode_steps=6)
-    agent = agents.make_agent("feedback", env.single_observation_space, env.single_action_space)
-    frames, _ = monitor.record_episode(agent, env, 0, torch.device("cpu"))
-    strips = [f[-monitor.CAPTION_HEIGHT:] for f in frames]
-    for strip in strips:
-        assert (strip == 255).mean() > 0.8 and (strip < 100).any()  # black text on a white strip
-    assert not np.array_equal(strips[0], strips[-1])  # the step count moves
-    obs = env.reset(seed=0)[0]
-    out = agent(obs, agent.initial_state(1), torch.ones(1, dtype=torch.bool), torch.zeros(1))
-    panel = monitor.view_panel(obs["image"].numpy(), out.internals["spatial_gain"])
-    header = panel[:monitor.CAPTION_HEIGHT]
-    assert (header == 255).mean() > 0.8 and (header < 100).any()

@@ -3,8 +3,9 @@
 `Config` holds every setting (one dataclass; ``scripts/train.py`` parses it with tyro),
 `train` runs it (`training.loop`), `training.build` makes the worlds and the agent from a config,
 `training.run_state` resumes and saves runs in the format of `training.checkpoint`,
-`training.logbook` and `training.monitor` write the console and TensorBoard output, and
-`training.distributed` handles torchrun.
+`training.logbook` writes the console and TensorBoard output (its statistics in `training.stats`, its
+pictures in `training.images`, its summaries in `training.summaries`), and `training.distributed`
+handles torchrun.
 """
 
 from common.device import resolve_device
@@ -12,7 +13,7 @@ from training.build import TRAINING_ENV_OPTIONS, make_agent, make_env, prepare_c
 from training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from training.config import Config, ConfigError, parse_config
 from training.loop import NonFiniteError, TrainResult, train, train_population
-from training.monitor import record_episode
+from training.images import record_episode
 
 __all__ = [
     "CheckpointError",

@@ -24,6 +24,7 @@ Scalar = Union[bool, int, float, str]
 CONFIG_FILE = "config.json"
 MAX_SEED = 2 ** 32 - 1
 MAX_EPISODE_STEPS = 100_000
+MAX_FINAL_EPISODES = 1 << 16  # worlds of the final evaluation, stepped together
 # Adam's first step is the learning rate / (1 - beta1) = 10x it, applied as a float32
 MAX_LEARNING_RATE = 3.4028234663852886e38 / 10  # seeds are 32-bit, as numpy's and Gymnasium's
 # The --colour-prior-ramp a task trains with when the flag is left out: on ReversalBerry the control learned
@@ -162,10 +163,18 @@ class Config:
     """Log the agent's view with its spatial gain map every this many updates."""
     video_interval: int = 150
     """Log a GIF of an evaluation episode every this many updates (and at the end)."""
+    final_episodes: int = 64
+    """Close the run with an evaluation of the saved policy: one full episode in each of this many fresh
+    worlds (seeds apart from training's), logged as final/* with 95% intervals and shown in HParams and
+    the closing line (0 = skip it)."""
     progress: bool = True
     """Show a progress bar."""
 
     def __post_init__(self) -> None:
+        if isinstance(self.final_episodes, bool) or not isinstance(self.final_episodes, int) or \
+                not 0 <= self.final_episodes <= MAX_FINAL_EPISODES:
+            raise ConfigError(f"--final-episodes: got {self.final_episodes!r}; allowed: an integer from 0 (no final "
+                              f"evaluation) to {MAX_FINAL_EPISODES:,}")
         if self.num_steps is None:  # the task's own rollout length; a saved config holds the number
             self.num_steps = TASK_NUM_STEPS.get(envs.TASK_IDS.get(self.env), DEFAULT_NUM_STEPS)
 

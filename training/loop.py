@@ -23,7 +23,7 @@ from agents.ppo import PPOSettings, Rollout, compute_gae, ppo_update
 from agents.runner import Carry, sample
 from common.device import resolve_device
 from common.flags import first_line
-from training import distributed, monitor
+from training import distributed
 from training.build import (TRAINING_ENV_OPTIONS, action_bounds, action_example, compile_agent, make_agent,
                             make_env, prepare_cpu_process)
 from training.checkpoint import CHECKPOINT_FILE, damaged
@@ -35,6 +35,7 @@ from training.logbook import Logbook
 from training.memory import check_memory
 from training.population import Member, UpdateEnd, check_members, join, join_states, step_together, write_population_config
 from training.run_state import RunState
+from training.stats import EpisodeStats, InternalStats
 
 
 class NonFiniteError(RuntimeError):
@@ -191,7 +192,7 @@ def _run(m: Member, log: Logbook, env, obs: dict, schedule: Schedule):
     device, num_updates = obs["image"].device, schedule.num_updates
     settings = ppo_settings(config)
     rollout = Rollout.allocate(config.num_steps, obs, m.mine(action_example(env, device)))
-    episodes, internals = monitor.EpisodeStats(device), monitor.InternalStats()
+    episodes, internals = EpisodeStats(device), InternalStats()
     carry, global_step = m.carry, schedule.global_step
     update, stopped, steady = schedule.start_update, False, None  # steady: (time, step) after this call's first update
     for update in range(schedule.start_update + 1, num_updates + 1):
