@@ -31,7 +31,7 @@ from compare.cli import CompareArgs
 from compare.grid import ALL_TASKS, CONDITIONS, CompareError, Plan, Unit, check_plan, eval_cells, preset_unit
 from compare.launch import check_launch, parse_shard, run_groups, shard_units
 from compare.references import complete_references
-from compare.scales import ESTIMATE_FROM_HOURS, SCALES, cost, estimate_text
+from compare.scales import ESTIMATE_FROM_HOURS, SCALES, cost, cost_text, estimate_text
 from compare.store import (INVOCATIONS_FILE, PLAN_FILE, cell_path, load_cell, load_cells, prepare_out, read_json, run_dir_of,
                            record_invocation, save_cell, write_json)
 from compare.variants import parse_variant, trainer_overrides, variant_of_run
@@ -199,7 +199,7 @@ def load_runs(paths: tuple[str, ...]) -> list[Unit]:
 
 # Settings of a run that say nothing about the agent it made: where and how it ran, and what it logged.
 RUN_ONLY_SETTINGS = ("seed", "run_dir", "resume", "config", "device", "progress", "compile", "cuda_graph",
-                     "population", "checkpoint_interval", "image_interval", "video_interval")
+                     "population", "checkpoint_interval", "image_interval", "video_interval", "final_episodes")
 
 
 def _agent_settings(config: Config) -> dict:
@@ -250,8 +250,9 @@ def _run(args: CompareArgs, plan: Plan, units: list[Unit]) -> str:
     if device is not None and device.type == "cpu":
         prepare_cpu_process()
     prepare_out(args.out, plan)
+    todo = [u for u in shard_units(units, plan.shard) if u.run_dir is None and load_cell(args.out, "train", u.key) is None]
+    print(f"compare: {cost_text(plan)} in the grid; {len(todo)} runs to train here, into {args.out}", flush=True)
     if device is not None and cost(plan)["cpu_hours"] >= ESTIMATE_FROM_HOURS:
-        todo = [u for u in shard_units(units, plan.shard) if u.run_dir is None and load_cell(args.out, "train", u.key) is None]
         if todo:
             print(f"compare: calibrating the training speed of {len(todo)} runs here (a short run of each kind)...",
                   flush=True)

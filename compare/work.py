@@ -1,9 +1,7 @@
 """One group's work, wherever it runs (this process, a worker process, a Ray task): train the group's
-seeds as one population, then evaluate each of its units' cells.
+seeds one after another, then evaluate each of its units' cells.
 
-A *group* is this shard's units that share (task, agent, difficulty): the seeds of one grid cell,
-which `training.train_population` trains in one call (its configs differ only in seed and run
-directory). A `--from` unit is a group of its own: it is loaded, not trained. Every record is saved
+A *group* is this shard's units that share (task, agent, difficulty): the seeds of one grid cell. A `--from` unit is a group of its own: it is loaded, not trained. Every record is saved
 (`compare.store`) the moment it is finished, by whichever process made it, so an interrupted compare
 loses no finished cell, and a resumed one skips it: a unit whose train record exists is not trained
 again, and a run that stopped mid-way resumes from its last checkpoint.
@@ -86,36 +84,36 @@ def _naming(doing: str, units: Sequence[Unit]) -> Iterator[None]:
 
 
 def train_group(units: Sequence[Unit], plan: Plan, out: str, progress: bool) -> list[dict]:
-    """Train units that differ only in seed as one population (`training.train_population`); saves
-    and returns each unit's train record. A population resumes all its runs or none, so runs with a
-    checkpoint (an interrupted population) resume as one, and the others start as another."""
-    resuming, fresh = [], []
+    """Train units that differ only in seed, one after another (as `training.train_population` does); saves
+    and returns each unit's train record. A run with a checkpoint (an interrupted compare) resumes from it,
+    every one checked before any trains; a run that died before its first checkpoint starts again."""
+    configs = []
     for unit in units:
         run_dir = os.path.join(out, "runs", unit.key)
         config = train_config(unit, plan, run_dir, progress)
         if os.path.isfile(os.path.join(run_dir, CHECKPOINT_FILE)):
             checkpoint_of(out, unit, run_dir, resume=True)  # a damaged one is named, with what to do, before any training
-            resuming.append((unit, dataclasses.replace(config, resume=run_dir)))
-        else:
-            if os.path.isdir(run_dir):
-                shutil.rmtree(run_dir)  # died before its first checkpoint: start it again
-            os.makedirs(run_dir)
-            fresh.append((unit, config))
-    records = {}
-    for population in (resuming, fresh):
-        if population:
-            with _naming("training", [unit for unit, _ in population]):
-                records.update(_train_population(population, out))
-    return [records[unit.key] for unit in units]
+            config = dataclasses.replace(config, resume=run_dir)
+        configs.append(config)
+    records = []
+    for unit, config in zip(units, configs):
+        if config.resume is None:
+            if os.path.isdir(config.run_dir):
+                shutil.rmtree(config.run_dir)  # died before its first checkpoint: start it again
+            os.makedirs(config.run_dir)
+        with _naming("training", [unit]):
+            records.append(_train_unit(unit, config, out))
+    return records
 
 
 def train_config(unit: Unit, plan: Plan, run_dir: str, progress: bool = False):
-    """The trainer's Config of a unit under the plan."""
+    """The trainer's Config of a unit under the plan (no final evaluation: compare's own evaluation of the
+    saved policy, in every condition, is the measure)."""
     return Config(env=unit.task, agent=parse_variant(unit.agent).preset, seed=unit.seed, total_steps=plan.steps,
                   num_envs=plan.num_envs, num_steps=plan.num_steps, device=plan.device, run_dir=run_dir,
                   difficulty=unit.difficulty, max_episode_steps=plan.episode_steps, progress=progress,
                   agent_overrides=trainer_overrides(unit.agent), env_kwargs=dict(unit.world_kwargs),
-                  clutter_ramp=plan.clutter_ramp)
+                  clutter_ramp=plan.clutter_ramp, final_episodes=0)  # compare evaluates every run itself
 
 
 def calibrate(units: Sequence[Unit], plan: Plan, updates: int = 2) -> dict[tuple[str, str, str], float]:
@@ -134,56 +132,22 @@ def calibrate(units: Sequence[Unit], plan: Plan, updates: int = 2) -> dict[tuple
     return measured
 
 
-def _train_population(population: list[tuple[Unit, Config]], out: str) -> dict[str, dict]:
-    """One `training.train_population` call; saves each finished run's record at once."""
-    configs = [config for _, config in population]
-    with RunLogs([c.run_dir for c in configs]) as logs, contextlib.redirect_stdout(logs):
-        results = training.train_population(configs)
-    records = {}
-    for (unit, config), result in zip(population, results):
-        if result.interrupted:
-            continue
-        records[unit.key] = {
-            "unit": dataclasses.asdict(unit), "run_dir": os.path.join("runs", unit.key),
-            "global_step": result.global_step, "final_score": result.normalized_score,
-            "final_return": result.episodic_return, "agent_params": result.agent_params, "sps": result.sps,
-            "seconds": result.elapsed, "reference": result.reference, "curve": read_curve(config.run_dir),
-            "precision_curve": read_curve(config.run_dir, PRECISION_TAG),
-            "run": run_identity(config.run_dir, result.updates, result.global_step),
-            "cut_event_files": cut_event_files(config.run_dir)}
-        save_cell(out, "train", unit.key, records[unit.key])
-    stopped = [unit.key for (unit, _), result in zip(population, results) if result.interrupted]
-    if stopped:
-        raise KeyboardInterrupt(f"training of {', '.join(stopped)} stopped; the checkpoints are saved")
-    return records
-
-
-class RunLogs(io.TextIOBase):
-    """The trainer's console output of a population, into every member's train.log.
-
-    Its lines name the run they are about ("Training in RUN_DIR", "Checkpoint: ..."), and the lines
-    the members share (the config, printed once) stay in every log; a group of one gets exactly
-    what its run printed."""
-
-    def __init__(self, run_dirs: Sequence[str]):
-        self.files = [open(os.path.join(d, "train.log"), "a") for d in run_dirs]
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, text: str) -> int:
-        for f in self.files:
-            f.write(text)
-        return len(text)
-
-    def flush(self) -> None:
-        for f in self.files:
-            f.flush()
-
-    def close(self) -> None:
-        super().close()  # flushes
-        for f in self.files:
-            f.close()
+def _train_unit(unit: Unit, config, out: str) -> dict:
+    """Train one unit, its console output into its run's train.log; save its record at once."""
+    with open(os.path.join(config.run_dir, "train.log"), "a") as log, contextlib.redirect_stdout(log):
+        result = training.train(config)
+    if result.interrupted:
+        raise KeyboardInterrupt(f"training of {unit.key} stopped; the checkpoint is saved")
+    record = {
+        "unit": dataclasses.asdict(unit), "run_dir": os.path.join("runs", unit.key),
+        "global_step": result.global_step, "final_score": result.normalized_score,
+        "final_return": result.episodic_return, "agent_params": result.agent_params, "sps": result.sps,
+        "seconds": result.elapsed, "reference": result.reference, "curve": read_curve(config.run_dir),
+        "precision_curve": read_curve(config.run_dir, PRECISION_TAG),
+        "run": run_identity(config.run_dir, result.updates, result.global_step),
+        "cut_event_files": cut_event_files(config.run_dir)}
+    save_cell(out, "train", unit.key, record)
+    return record
 
 
 def checkpoint_of(out: str, unit: Unit, run_dir: str, map_location: str = "cpu", resume: bool = False) -> dict:

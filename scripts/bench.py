@@ -1,4 +1,4 @@
-"""Benchmarks: `python scripts/bench.py env` (worlds alone), `train` and `population`.
+"""Benchmarks: `python scripts/bench.py env` (worlds alone), `train` and the others below.
 
     python scripts/bench.py env                        # N = 1, 256, 4096, 16384 vs SyncVectorEnv
     python scripts/bench.py env --device cuda --sizes 65536 262144
@@ -6,7 +6,6 @@
 
     python scripts/bench.py train                      # every preset: sequential vs batched replay, and the ceiling
     python scripts/bench.py train --presets feedforward feedback --num-envs 128 --device cuda
-    python scripts/bench.py population --preset feedback --seeds 5   # one process vs 5 separate runs
     python scripts/bench.py concurrent --jobs 1 4 16   # K runs at once on one device, steps/s summed
     python scripts/bench.py launches                   # aten ops / GPU kernel launches per world step and minibatch
 """
@@ -33,7 +32,7 @@ from common.heap import keep_freed_memory  # noqa: E402
 from common.flags import parse_flags, safe_streams  # noqa: E402
 from envs.benchmark import sync_steps_per_second, vector_steps_per_second  # noqa: E402
 from envs.config import MAX_WORLDS  # noqa: E402
-from training.bench import bench_concurrent, bench_launches, bench_population, bench_train  # noqa: E402
+from training.bench import bench_concurrent, bench_launches, bench_train  # noqa: E402
 from training.checks import validate  # noqa: E402
 from training.config import Config  # noqa: E402
 
@@ -99,38 +98,6 @@ class TrainBench:
         need("paths", list(self.paths), len(self.paths) > 0, "one or more of sequential, batched, compiled, captured")
         bench_train(self.presets or list(agents.PRESETS), base, updates=self.updates, paths=self.paths,
                     repeats=self.repeats)
-
-
-@dataclass
-class PopulationBench:
-    """K seeds trained as one population (`--population K`) against K separate runs, same steps."""
-
-    preset: str = "feedback"
-    """Agent preset."""
-    seeds: int = 5
-    """K, the seeds of the population."""
-    env: str = "CuedBerry-v1"
-    """Task."""
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    """Where worlds and agents run; auto picks cuda when present."""
-    num_envs: Optional[int] = None
-    """Worlds per seed; left out: the training default."""
-    updates: int = 4
-    """Updates per run (the first included, and the setup)."""
-    repeats: int = 1
-    """Alternate separate runs and population this many times; the speed-up pools them."""
-
-    def run(self) -> None:
-        need("preset", self.preset, self.preset in agents.PRESETS, ", ".join(agents.PRESETS))
-        need("env", self.env, self.env in envs.ENV_IDS, ", ".join(sorted(envs.ENV_IDS)))
-        need("seeds", self.seeds, self.seeds >= 1, "an integer >= 1")
-        need("updates", self.updates, self.updates >= 1, "an integer >= 1")
-        need("repeats", self.repeats, self.repeats >= 1, "an integer >= 1")
-        base = Config(env=self.env, agent=self.preset, device=self.device)
-        if self.num_envs is not None:
-            base = dataclasses.replace(base, num_envs=self.num_envs)
-        validate(base)
-        bench_population(self.preset, self.seeds, base, updates=self.updates, repeats=self.repeats)
 
 
 @dataclass
@@ -262,7 +229,6 @@ Command = Union[
     Annotated[EnvBench, tyro.conf.subcommand("env")],
     Annotated[MultiBench, tyro.conf.subcommand("multi")],
     Annotated[TrainBench, tyro.conf.subcommand("train")],
-    Annotated[PopulationBench, tyro.conf.subcommand("population")],
     Annotated[ConcurrentBench, tyro.conf.subcommand("concurrent")],
     Annotated[LaunchBench, tyro.conf.subcommand("launches")],
 ]

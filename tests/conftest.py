@@ -53,24 +53,24 @@ def one_thread_everywhere():
 @pytest.fixture(scope="session")
 def tiny_compare(tmp_path_factory):
     """`TINY_COMPARE` trained and evaluated once per test session, on one torch thread here and in its
-    workers: (out, results.md path, the run directories of every train_population call, in order).
+    workers: (out, results.md path, the run directory of every training.train call, in order).
     Tests read its output and never change it; those that resume or damage it work on copies."""
     import training
     from compare.run import run_compare
 
     out, calls = tmp_path_factory.mktemp("tiny_compare"), []
-    real = training.train_population
+    real = training.train
 
-    def counting(configs, **options):
-        calls.append([os.path.basename(c.run_dir) for c in configs])
-        return real(configs, **options)
+    def counting(config, **options):
+        calls.append(os.path.basename(config.run_dir))
+        return real(config, **options)
 
     threads, omp = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
     os.environ["OMP_NUM_THREADS"] = "1"
     torch.set_num_threads(1)
     try:
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(training, "train_population", counting)
+            patch.setattr(training, "train", counting)
             report = run_compare(tiny_args(out))
     finally:
         torch.set_num_threads(threads)

@@ -143,12 +143,12 @@ def test_shard_and_merge_equal_one_whole_run(whole, tmp_path, monkeypatch):
     import training
 
     out, _ = whole
-    calls, real = [], training.train_population
-    monkeypatch.setattr(training, "train_population", lambda configs, **options: calls.append(
-        [os.path.basename(c.run_dir) for c in configs]) or real(configs, **options))
+    calls, real = [], training.train
+    monkeypatch.setattr(training, "train", lambda config, **options: calls.append(
+        [os.path.basename(config.run_dir)]) or real(config, **options))
     shards = [tmp_path / "s0", tmp_path / "s1"]
     run_compare(tiny(shards[0], shard="0/2"))
-    # Its seed of each (task, agent), alone: a shard trains its part of a group as a smaller population.
+    # Its seed of each (task, agent), alone: a shard trains only its part of a group.
     assert sorted(calls) == [[f"CuedBerry-v1__{agent}__s1"] for agent in ("feedback", "feedforward")]
     run_compare(tiny(shards[1], shard="1/2", jobs=2))  # the other shard in two worker processes
     trained = [set(os.listdir(s / "cells" / "train")) for s in shards]

@@ -70,11 +70,11 @@ def test_a_t3_unit_is_trained_with_the_passes_override(tmp_path, monkeypatch):
 
     seen = {}
 
-    def capture(configs):
-        seen["configs"] = configs
+    def capture(config):
+        seen["configs"] = [config]
         raise RuntimeError("stop")
 
-    monkeypatch.setattr(training, "train_population", capture)
+    monkeypatch.setattr(training, "train", capture)
     plan, units = make_plan(CompareArgs(agents=("feedback_T3",), envs=("CuedBerry-v1",), seeds=1, steps=4096,
                                         device="cpu", out=str(tmp_path)))
     with pytest.raises(RuntimeError, match="stop"):

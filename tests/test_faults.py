@@ -318,8 +318,9 @@ def test_a_closed_env_refuses_to_step_or_reset_as_gymnasiums_do(env_id):
         env.reset(seed=1)
 
 
-def test_found_by_the_hostile_probe_an_endless_episode_and_a_drifted_population_are_refused(tmp_path):
-    from training import Config, ConfigError, train
+def test_found_by_the_hostile_probe_an_endless_episode_is_refused_and_a_drifted_population_resumes(tmp_path):
+    from training import Config, ConfigError, load_checkpoint, train
+    from training.checkpoint import CHECKPOINT_FILE
     from training.population import population_configs
 
     with pytest.raises(ConfigError, match=r"--max-episode-steps: got 1000000000; allowed: an integer from 1 to 100,000"):
@@ -334,9 +335,10 @@ def test_found_by_the_hostile_probe_an_endless_episode_and_a_drifted_population_
                     "total_steps": 96}))  # one member resumed alone runs ahead
     again = population_configs(Config(**{**base.__dict__, "run_dir": None, "resume": str(tmp_path / "pop"),
                                          "total_steps": 128}))
-    with pytest.raises(ConfigError, match=r"--resume: the population's runs stopped at different updates \(seed 1 at "
-                                          r"update 3, seed 2 at update 2\)"):
-        train_population(again)
+    # Its runs train one after another, so each goes on from where it stopped, to the same end.
+    assert [r.global_step for r in train_population(again)] == [128, 128]
+    for seed in (1, 2):
+        assert load_checkpoint(str(tmp_path / "pop" / f"seed{seed}" / CHECKPOINT_FILE))["global_step"] == 128
 
 
 def test_found_by_the_hostile_probe_misuse_of_the_pettingzoo_env_and_reversal_knobs_elsewhere_are_refused():

@@ -67,6 +67,7 @@ def test_how_to_watch_is_printed_before_the_first_update(tiny_run):
 def test_the_bar_counts_whole_steps_and_is_not_drawn_again_after_the_closing_note(tiny_run):
     _, _, console, _ = tiny_run
     assert "512/512 steps" in console  # not tqdm's unit scale, which shows 999,424 as "999k"
+    assert "feedback seed 1:" in console  # which run it is (a population's, a compare's)
     closing = console.index("Finished 4 updates")
     assert "steps [" not in console[closing:], console[closing:]
 
@@ -159,25 +160,37 @@ def test_final_episodes_zero_skips_the_evaluation_and_bad_values_are_refused(tmp
 # --- statistics ------------------------------------------------------------------------------
 
 
-def _step_info(returns, staggered=None):
+def _step_info(returns, staggered=None, lengths=None):
     n = len(returns)
-    forage = {"r": torch.tensor(returns), "l": torch.full((n,), 10), "target_eaten": torch.tensor(returns).clamp(min=0),
-              "distractor_eaten": (-torch.tensor(returns)).clamp(min=0)}
+    forage = {"r": torch.tensor(returns), "l": torch.tensor(lengths or [20] * n),
+              "target_eaten": torch.tensor(returns).clamp(min=0), "distractor_eaten": (-torch.tensor(returns)).clamp(min=0)}
     if staggered is not None:
         forage["staggered"] = torch.tensor(staggered)
     return {"_forage": torch.ones(n, dtype=torch.bool), "forage": forage,
             "target_eaten": torch.tensor([1.0] * n), "distractor_eaten": torch.zeros(n)}
 
 
-def test_staggered_first_episodes_are_left_out_of_episode_means_but_their_steps_count():
-    stats = EpisodeStats(torch.device("cpu"))
-    stats.record(_step_info([1.0, 5.0, 3.0], staggered=[True, False, False]), torch.ones(3))
+def test_a_staggered_first_episode_counts_as_its_share_of_a_full_one_and_its_steps_count():
+    stats = EpisodeStats(torch.device("cpu"), episode_steps=20)
+    # A first episode cut at 5 of 20 steps with return 1 counts as a quarter of an episode: (1 + 5 + 3) / 2.25.
+    stats.record(_step_info([1.0, 5.0, 3.0], staggered=[True, False, False], lengths=[5, 20, 20]), torch.ones(3))
     means = stats.read()
-    assert means["charts/episodic_return"] == 4.0  # (5 + 3) / 2: the cut episode's 1.0 is no full episode
-    assert means["forage/target_eaten"] == 4.0
+    assert means["charts/episodic_return"] == pytest.approx(9.0 / 2.25)
+    assert means["forage/target_eaten"] == pytest.approx(9.0 / 2.25)
+    assert means["charts/episodic_length"] == pytest.approx(20.0)  # a full episode's worth of steps
     assert means["charts/reward_per_100_steps"] == 100.0  # all three steps count
+    stats.record(_step_info([1.0], staggered=[True], lengths=[5]), torch.ones(1))  # alone: scaled to a full one
+    assert stats.read()["charts/episodic_return"] == pytest.approx(4.0)
     stats.record(_step_info([1.0, 5.0, 3.0]), torch.ones(3))  # worlds that do not stagger: no key
     assert stats.read()["charts/episodic_return"] == 3.0
+
+
+def test_without_the_full_length_a_staggered_first_episode_is_left_out_of_the_means():
+    stats = EpisodeStats(torch.device("cpu"))
+    stats.record(_step_info([1.0, 5.0, 3.0], staggered=[True, False, False], lengths=[5, 20, 20]), torch.ones(3))
+    means = stats.read()
+    assert means["charts/episodic_return"] == 4.0  # (5 + 3) / 2
+    assert means["charts/reward_per_100_steps"] == 100.0
 
 
 # --- pictures --------------------------------------------------------------------------------
@@ -253,3 +266,25 @@ def test_eval_video_frames_and_view_image_carry_their_labels():
     panel = images.view_panel(obs["image"].numpy(), out.internals["spatial_gain"], obs["goal"].numpy())
     header = panel[:images.CAPTION_HEIGHT]
     assert (header == 255).mean() > 0.7 and (header < 100).any()
+
+
+# --- curves from the first minute --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stagger", [True, False])
+def test_staggered_first_episodes_give_a_score_point_every_update(tmp_path, stagger):
+    """The default run at a smaller scale: 200k steps of 256 worlds x 16 steps with 500-step episodes are 48
+    updates over 1.6 episode lengths; here 20 updates of 64 worlds x 10 steps over 2 episode lengths of 100.
+    Staggered, episodes end in (nearly) every update; without it, all worlds end theirs together, once."""
+    config = Config(agent="feedforward", num_envs=64, num_steps=10, total_steps=64 * 10 * 20, max_episode_steps=100,
+                    update_epochs=1, num_minibatches=2, image_interval=0, video_interval=0, checkpoint_interval=0,
+                    progress=False, final_episodes=0, device="cpu", stagger_start=stagger,
+                    run_dir=str(tmp_path / "run"))
+    with contextlib.redirect_stdout(io.StringIO()):
+        result = train(config)
+    points = events(result.run_dir).Scalars("forage/normalized_score")
+    if stagger:
+        assert len(points) >= 19, [p.step for p in points]  # P(no world ends in an update) = 0.9^64
+        assert points[0].step == 640  # from the first update
+    else:
+        assert [p.step for p in points] == [6400]  # the next ends after 201 steps: next-step autoreset

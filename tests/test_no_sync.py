@@ -19,8 +19,12 @@ import torch
 
 import agents
 import envs
-from agents.runner import Carry, env_action, sample
+from agents.ppo import Rollout
+from agents.runner import Carry
 from common.dispatch import HostRead, no_host_reads
+from training.build import action_example
+from training.loop import collect
+from training.stats import EpisodeStats, InternalStats
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
@@ -161,16 +165,13 @@ def test_validated_actions_are_the_one_host_read_left(device):
 # --- one collect step of every preset ----------------------------------------------------------------------
 
 
-def collect(env, agent, carry: Carry, obs: dict, generator: torch.Generator, steps: int = 2):
-    """``steps`` of the trainer's collect loop (training.loop._run): act, sample, log-prob, step, advance."""
-    for _ in range(steps):
-        with torch.no_grad():
-            out = carry.act(agent, obs)
-            action = sample(out.dist, generator)
-            out.dist.log_prob(action)
-            out.dist.entropy()
-        obs, reward, terminated, truncated, info = env.step(env_action(action))
-        carry = carry.advance(out, action, reward, terminated, truncated)
+def collect_steps(env, agent, carry: Carry, obs: dict, generator: torch.Generator, steps: int = 2):
+    """``steps`` of the trainer's own collection (`training.loop.collect`: act, sample, log-prob, store,
+    step, advance), with the statistics it logs."""
+    device = obs["image"].device
+    rollout = Rollout.allocate(steps, obs, action_example(env, device))
+    obs, carry, _ = collect(agent, env, obs, carry, rollout, generator, episodes=EpisodeStats(device),
+                            internals=InternalStats())
     return carry, obs
 
 
@@ -188,9 +189,9 @@ def test_collect_steps_of_every_preset_read_nothing_on_the_host(preset, lesion, 
     agent.set_lesion(lesion)
     generator = torch.Generator(device).manual_seed(1)
     obs = env.reset(seed=0)[0]
-    carry, obs = collect(env, agent, Carry.start(agent, env.num_envs, device), obs, generator)  # r, a(t-1) != 0
+    carry, obs = collect_steps(env, agent, Carry.start(agent, env.num_envs, device), obs, generator)  # r, a(t-1) != 0
     with no_sync(device):
-        carry, obs = collect(env, agent, carry, obs, generator, steps=3)
+        carry, obs = collect_steps(env, agent, carry, obs, generator, steps=3)
     assert carry.prev_action.dtype == torch.long and carry.prev_reward.shape == (env.num_envs,)
 
 
@@ -201,6 +202,6 @@ def test_a_continuous_collect_step_reads_nothing_on_the_host(device, one_torch_t
     agent = agents.make_agent("full", env.single_observation_space, env.single_action_space).to(device)
     generator = torch.Generator(device).manual_seed(1)
     obs = env.reset(seed=0)[0]
-    carry, obs = collect(env, agent, Carry.start(agent, env.num_envs, device), obs, generator)
+    carry, obs = collect_steps(env, agent, Carry.start(agent, env.num_envs, device), obs, generator)
     with no_sync(device):
-        collect(env, agent, carry, obs, generator)
+        collect_steps(env, agent, carry, obs, generator)

@@ -1,10 +1,12 @@
-"""A population (K seeds in one process, one shared vector env) equals K separate runs."""
+"""A population (K seeds one after another in one process) equals K separate runs, resumes as they do,
+and a stop request ends it after the run in progress."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -14,7 +16,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from training import Config, ConfigError, load_checkpoint, train, train_population
 from training.checkpoint import CHECKPOINT_FILE
-from training.population import join_states, population_configs, split_state
+from training.population import population_configs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN_SCRIPT = os.path.join(ROOT, "scripts", "train.py")
@@ -120,15 +122,31 @@ def test_population_settings_are_checked_before_training(tmp_path):
     assert not os.path.exists(tmp_path / "a") and not os.path.exists(tmp_path / "b")
 
 
-def test_split_and_join_states_are_inverse():
-    import gymnasium as gym
+def test_a_stop_request_ends_the_population_after_the_run_in_progress_and_resume_finishes_it(tmp_path,
+                                                                                          monkeypatch):
+    """Ctrl-C in the first run: it saves, the later runs do not start; --resume finishes all, each equal to
+    its separate run (a member that never started starts in its own directory)."""
+    import training.loop
 
-    import envs  # noqa: F401
+    config = dataclasses.replace(BASE, agent="feedforward", population=2, seed=3, run_dir=str(tmp_path / "pop"))
+    real = training.loop.ppo_update
 
-    env = gym.make_vec("MultiBerry-v1", num_envs=6)
-    env.reset(seed=0)
-    state = env.get_state()
-    parts = split_state(state, 3)
-    assert all(p["pose"].shape[0] == 2 for p in parts)
-    joined = join_states(parts)
-    assert all(torch.equal(joined[k], v) for k, v in state.items())
+    def interrupting(*args, **kwargs):  # Ctrl-C arrives during the first update of the first run
+        stats = real(*args, **kwargs)
+        signal.raise_signal(signal.SIGINT)
+        return stats
+
+    monkeypatch.setattr(training.loop, "ppo_update", interrupting)
+    first = train_population(population_configs(config), population=config)
+    monkeypatch.setattr(training.loop, "ppo_update", real)
+    assert len(first) == 1 and first[0].interrupted and first[0].updates == 1
+    assert sorted(os.listdir(tmp_path / "pop")) == ["config.json", "seed3"]
+    resumed = dataclasses.replace(config, resume=str(tmp_path / "pop"))
+    members = population_configs(resumed)
+    assert [m.resume for m in members] == [str(tmp_path / "pop" / "seed3"), None]
+    second = train_population(members)
+    assert [r.updates for r in second] == [3, 3] and not any(r.interrupted for r in second)
+    for seed, result in zip((3, 4), second):
+        alone = train(dataclasses.replace(config, population=1, seed=seed, run_dir=str(tmp_path / f"alone{seed}")))
+        _same_checkpoints(load_checkpoint(os.path.join(alone.run_dir, CHECKPOINT_FILE)),
+                          load_checkpoint(os.path.join(result.run_dir, CHECKPOINT_FILE)))

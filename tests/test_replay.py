@@ -8,8 +8,9 @@ import torch
 
 import agents
 from agents.ppo import Rollout, evaluate_actions
-from agents.runner import Carry, env_action, sample
+from agents.runner import Carry
 from training.build import action_example, compile_agent, make_env
+from training.loop import collect
 from training.config import Config
 
 STEPS, WORLDS = 12, 6
@@ -27,7 +28,7 @@ def one_thread(one_torch_thread):
     """Tiny batches: one torch thread (conftest.py)."""
 
 
-def collect(preset: str, overrides: dict, action_type: str, seed: int = 0):
+def real_rollout(preset: str, overrides: dict, action_type: str, seed: int = 0):
     """A real rollout of CuedBerry worlds whose 5-step episodes end (and restart) inside it."""
     config = Config(env="CuedBerry-v1", agent=preset, agent_overrides=overrides, device="cpu",
                     max_episode_steps=5, action_type=action_type)
@@ -36,26 +37,12 @@ def collect(preset: str, overrides: dict, action_type: str, seed: int = 0):
     agent = agents.make_agent(preset, env.single_observation_space, env.single_action_space, **overrides)
     obs = env.reset(seed=seed)[0]
     carry = Carry.start(agent, WORLDS, "cpu")
-    with torch.no_grad():  # a few steps first, so the rollout starts from a non-zero state
-        for _ in range(3):
-            out = carry.act(agent, obs)
-            action = sample(out.dist)
-            obs, reward, terminated, truncated, _ = env.step(env_action(action))
-            carry = carry.advance(out, action, reward, terminated, truncated)
-    rollout = Rollout.allocate(STEPS, obs, action_example(env, torch.device("cpu")))
-    rollout.initial_state = {k: v.clone() for k, v in carry.state.items()}
-    with torch.no_grad():
-        for t in range(STEPS):
-            out = carry.act(agent, obs)
-            action = sample(out.dist)
-            for key, value in obs.items():
-                rollout.obs[key][t] = value
-            rollout.episode_start[t], rollout.valid[t] = carry.episode_start, carry.valid
-            rollout.prev_rewards[t], rollout.prev_actions[t] = carry.prev_reward, carry.prev_action
-            rollout.actions[t], rollout.logprobs[t], rollout.values[t] = action, out.dist.log_prob(action), out.value
-            obs, reward, terminated, truncated, _ = env.step(env_action(action))
-            rollout.rewards[t], rollout.terminated[t], rollout.truncated[t] = reward, terminated, truncated
-            carry = carry.advance(out, action, reward, terminated, truncated)
+    example = action_example(env, torch.device("cpu"))
+    # The trainer's own collection (training.loop.collect): a few steps first, so that the rollout
+    # starts from a non-zero state, then the rollout.
+    obs, carry, _ = collect(agent, env, obs, carry, Rollout.allocate(3, obs, example))
+    rollout = Rollout.allocate(STEPS, obs, example)
+    collect(agent, env, obs, carry, rollout)
     env.close()
     assert rollout.episode_start[1:].any(), "no episode started inside the rollout"
     return agent, rollout
@@ -75,7 +62,7 @@ def replay_with_gradients(agent, rollout, index, batched: bool):
 @pytest.mark.parametrize("preset, overrides, action_type", VARIANTS,
                          ids=[f"{p}-{'-'.join(f'{k}{v}' for k, v in o.items()) or 'plain'}-{a}" for p, o, a in VARIANTS])
 def test_batched_replay_equals_sequential_replay_and_the_collection(preset, overrides, action_type):
-    agent, rollout = collect(preset, overrides, action_type)
+    agent, rollout = real_rollout(preset, overrides, action_type)
     recurrent = bool(rollout.initial_state)
     # a minibatch of worlds (recurrent) or of samples (stateless), in a shuffled order
     index = torch.tensor([4, 1, 3]) if recurrent else torch.randperm(STEPS * WORLDS)[:20]
@@ -100,7 +87,7 @@ def test_batched_replay_equals_sequential_replay_and_the_collection(preset, over
 
 def test_the_batched_replay_runs_the_bottom_up_trunk_once_per_minibatch():
     """The point of batching: conv1 runs once over all T x B frames, not once per step."""
-    agent, rollout = collect("recurrent", {}, "discrete")
+    agent, rollout = real_rollout("recurrent", {}, "discrete")
     calls = []
     handle = agent.trunk.convs[0].register_forward_hook(lambda m, args, out: calls.append(args[0].shape[0]))
     try:
@@ -117,7 +104,7 @@ def test_the_batched_replay_runs_the_bottom_up_trunk_once_per_minibatch():
 def test_the_batched_replay_runs_the_heads_once_per_minibatch(preset):
     """Nothing in the actor (nor, without the plastic layer, the critic) depends on the state: the batched
     replay runs it once over all T x B steps, the sequential one once per step."""
-    agent, rollout = collect(preset, {}, "discrete")
+    agent, rollout = real_rollout(preset, {}, "discrete")
     calls = {"actor": [], "critic": []}
     handles = [getattr(agent, name).register_forward_hook(lambda m, args, out, name=name: calls[name].append(
         args[0].shape[0])) for name in calls]
@@ -135,7 +122,7 @@ def test_the_batched_replay_runs_the_heads_once_per_minibatch(preset):
 
 def test_the_compiled_agent_equals_the_eager_one():
     """--compile: the same log-probs, values and gradients through torch.compile (inductor) as eagerly."""
-    agent, rollout = collect("full", {}, "discrete")
+    agent, rollout = real_rollout("full", {}, "discrete")
     index = torch.tensor([4, 1, 3])
     eager = replay_with_gradients(agent, rollout, index, batched=True)
     compile_agent(agent)
@@ -156,7 +143,7 @@ def test_compile_falls_back_to_eager_with_a_warning_where_the_compiler_fails(mon
 
     monkeypatch.setattr(inductor_config.cpp, "cxx", ("/nonexistent/c++",))
     torch._dynamo.reset()
-    agent, rollout = collect("recurrent", {}, "discrete")
+    agent, rollout = real_rollout("recurrent", {}, "discrete")
     index = torch.tensor([0, 5])
     eager = replay_with_gradients(agent, rollout, index, batched=True)
     compile_agent(agent)

@@ -99,9 +99,10 @@ def test_tiny_run_writes_scalars_image_video_hparams(tmp_path, preset):
 
 
 def test_a_run_shorter_than_an_episode_still_shows_learning(tmp_path, capsys):
-    """No episode ends in 2 updates of 40-step episodes x 16 steps, yet TensorBoard gets per-step rates,
+    """No episode ends in 2 updates of 40-step episodes x 16 steps (unstaggered), yet TensorBoard gets per-step rates,
     the view image at update 1 and a real hparams metric, and the closing note says why there is no return."""
-    _, result = run_tiny(tmp_path, total_steps=2 * 8 * 16, num_steps=16, image_interval=25, video_interval=0)
+    _, result = run_tiny(tmp_path, total_steps=2 * 8 * 16, num_steps=16, image_interval=25, video_interval=0,
+                         stagger_start=False)  # every world's first episode ends together, after the run
     assert result.episodic_return is None
     acc = events(result.run_dir)
     rates = acc.Scalars("charts/reward_per_100_steps")

@@ -4,9 +4,7 @@
 (collection + PPO update + logging, after one warm-up update) of PPO's sequential replay and of its
 batched one, in alternating order, each as a fraction of the no-overhead ceiling measured just
 before it (a plain batched CNN doing the same PPO work per sample), and the steps per second of the
-same worlds stepped alone with random actions. ``python scripts/bench.py population`` trains K
-seeds as one population and as K separate runs, the same steps each, and prints the ratio of their
-aggregate steps per second.
+same worlds stepped alone with random actions.
 """
 
 from __future__ import annotations
@@ -28,7 +26,7 @@ from agents.vision import to_float_image
 from common.device import resolve_device
 from training.build import TRAINING_ENV_OPTIONS, make_env, prepare_cpu_process
 from training.config import Config, to_dict
-from training.loop import train, train_population
+from training.loop import collect, train
 
 
 def env_only_sps(config: Config, steps: int) -> float:
@@ -178,50 +176,6 @@ def bench_train(presets: Sequence[str], base: Optional[Config] = None, updates: 
     return rows
 
 
-def bench_population(preset: str, seeds: int, base: Optional[Config] = None, updates: int = 4,
-                     repeats: int = 1) -> dict:
-    """Train seeds 1..K of ``preset`` as one population and as K separate runs in this process, the same
-    ``updates`` updates each (setup included: building, reference returns, the first update), ``repeats``
-    times alternating; print each timing and end with ``population speed-up: X.XX``, the population's
-    aggregate steps/s over the separate runs'."""
-    base = base or Config()
-    base = dataclasses.replace(base, agent=preset, video_interval=0, image_interval=0, checkpoint_interval=0,
-                               progress=False, population=1)
-    device = resolve_device(base.device, "--device")
-    if device.type == "cpu":
-        prepare_cpu_process()
-    per_run = base.num_envs * base.num_steps
-    base = dataclasses.replace(base, total_steps=per_run * updates)
-    print(f"device {device}, {torch.get_num_threads()} threads; {preset} on {base.env}, {seeds} seeds x "
-          f"{base.num_envs} worlds x {base.num_steps} steps x {updates} updates, {base.update_epochs} epochs x "
-          f"{base.num_minibatches} minibatches")
-    separate_time = population_time = 0.0
-    with tempfile.TemporaryDirectory() as root, contextlib.redirect_stdout(io.StringIO()):  # warm-up: imports, kernels
-        train(dataclasses.replace(base, total_steps=per_run, run_dir=os.path.join(root, "warm-up")))
-    for repeat in range(repeats):  # the order alternates, so neither side always runs on a warmer machine
-        with tempfile.TemporaryDirectory() as root, contextlib.redirect_stdout(io.StringIO()):
-            alone = [dataclasses.replace(base, seed=s, run_dir=os.path.join(root, f"alone{s}"))
-                     for s in range(1, seeds + 1)]
-            together = [dataclasses.replace(c, run_dir=os.path.join(root, f"pop{c.seed}")) for c in alone]
-            times = {}
-            for side in (("separate", "population") if repeat % 2 == 0 else ("population", "separate")):
-                start = time.perf_counter()
-                if side == "separate":
-                    for config in alone:
-                        train(config)
-                else:
-                    train_population(together)
-                times[side] = time.perf_counter() - start
-        separate, population = times["separate"], times["population"]
-        separate_time, population_time = separate_time + separate, population_time + population
-        steps = seeds * base.total_steps
-        print(f"repeat {repeat + 1}: {seeds} separate runs {separate:7.1f} s ({steps / separate:8,.0f} steps/s); "
-              f"population {population:7.1f} s ({steps / population:8,.0f} steps/s)", flush=True)
-    speedup = separate_time / population_time
-    print(f"population speed-up: {speedup:.2f}")
-    return {"separate_seconds": separate_time, "population_seconds": population_time, "speedup": speedup}
-
-
 def bench_concurrent(jobs: Sequence[int], base: Optional[Config] = None, updates: int = 20) -> list[dict]:
     """For each K in ``jobs``, K runs of ``base`` (seeds 1..K) trained at once, each in its own process (as
     ``compare --jobs K`` runs them), sharing the device; each run trains ``updates`` updates. Prints a row per K
@@ -326,7 +280,7 @@ def minibatch_launches(preset: str, env_id: str = "CuedBerry-v1", num_envs: int 
 
     import agents
     from agents.ppo import PPOSettings, Rollout, compute_gae, ppo_update
-    from agents.runner import Carry, sample
+    from agents.runner import Carry
     from common.dispatch import OpCounter
 
     env = gym.make_vec(env_id, num_envs=num_envs, device="cpu", copy=False, validate_actions=False)
@@ -336,20 +290,7 @@ def minibatch_launches(preset: str, env_id: str = "CuedBerry-v1", num_envs: int 
     obs = env.reset(seed=0)[0]
     carry = Carry.start(agent, num_envs, "cpu")
     rollout = Rollout.allocate(num_steps, obs, torch.zeros(num_envs, dtype=torch.long))
-    rollout.initial_state = {k: v.clone() for k, v in carry.state.items()}
-    for step in range(num_steps):
-        with torch.no_grad():
-            out = carry.act(agent, obs)
-            action = sample(out.dist, generator)
-            logprob = out.dist.log_prob(action)
-        for key, value in obs.items():
-            rollout.obs[key][step] = value
-        rollout.episode_start[step], rollout.valid[step] = carry.episode_start, carry.valid
-        rollout.prev_rewards[step], rollout.prev_actions[step] = carry.prev_reward, carry.prev_action
-        rollout.actions[step], rollout.logprobs[step], rollout.values[step] = action, logprob, out.value
-        obs, reward, terminated, truncated, _ = env.step(action)
-        rollout.rewards[step], rollout.terminated[step], rollout.truncated[step] = reward, terminated, truncated
-        carry = carry.advance(out, action, reward, terminated, truncated)
+    obs, carry, _ = collect(agent, env, obs, carry, rollout, generator)
     with torch.no_grad():
         boot = carry.act(agent, obs)
     advantages, returns = compute_gae(rollout, boot.value, 0.99, 0.95)

@@ -129,8 +129,12 @@ class SavedRun:
     worlds: Optional[dict[str, Any]]  # every setting of the worlds as trained; None if saved before that record
 
     def world_kwargs(self) -> dict[str, Any]:
-        """The worlds it trained in: the record, or (saved before it) its flags over today's task defaults."""
-        return self.worlds if self.worlds is not None else self.config.env_make_kwargs()
+        """The worlds it trained in, as an evaluation or a viewer plays them: the record, or (saved before it)
+        its flags over today's task defaults; full episodes (training's shortened first ones, `stagger_start`,
+        are a schedule of the training worlds, not a property of the worlds)."""
+        if self.worlds is None:
+            return self.config.env_make_kwargs()
+        return {k: v for k, v in self.worlds.items() if k != "stagger_start"}
 
 
 def read_run(path: str, map_location: str | torch.device = "cpu") -> SavedRun:

@@ -47,8 +47,8 @@ class Config:
 
     Run without flags, it trains the `feedback` agent on RedBerry-v1 on the best device present.
     The PPO defaults are one set for every preset and task, so a comparison changes only the agent:
-    CleanRL's 4 epochs x 4 minibatches over 256 worlds x 16 steps, 1M steps (~5 min on a 2-core CPU);
-    docs/design.md ("Training") says why 4 x 4.
+    CleanRL's 4 epochs x 4 minibatches over 256 worlds x 16 steps, 1M steps (the progress bar's ETA says
+    how long here); docs/design.md ("Training") says why 4 x 4.
     Under `torchrun --nproc_per_node=K`, each process steps its own `--num-envs` worlds with its
     own seeds and gradients are all-reduced; rank 0 writes the logs and checkpoints.
     """
@@ -66,10 +66,9 @@ class Config:
     seed: int = 1
     """Seed of the worlds (world i of rank r gets seed + r * num_envs + i) and of torch's RNG."""
     population: int = 1
-    """Train this many seeds (--seed, --seed + 1, ...) in one process, each as its own run in RUN_DIR/seed<s>
-    with its own agent, optimizer, RNG, TensorBoard run and checkpoint; their worlds share one vector env.
-    Each run equals its separate run, and the population is faster than the seeds one after another
-    (`python scripts/bench.py population`). --resume RUN_DIR resumes them all."""
+    """Train this many seeds (--seed, --seed + 1, ...) one after another in one process, each as its own
+    run in RUN_DIR/seed<s> (its own agent, optimizer, RNG, TensorBoard run and checkpoint), equal to its
+    separate run. --resume RUN_DIR resumes them all."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Where worlds, agent and rollouts live; auto picks cuda when present, else cpu."""
     run_dir: Optional[str] = None
@@ -90,15 +89,18 @@ class Config:
     """Discrete actions, or continuous (linear, angular) velocities."""
     env_kwargs: dict[str, Scalar] = field(default_factory=dict)
     """Any other world keyword arguments, as KEY VALUE pairs (e.g. --env-kwargs num_berries 20 noise 0.1)."""
+    stagger_start: bool = True
+    """Cut each training world's first episode short, at a uniform step below --max-episode-steps, so that
+    episodes end spread out from the first updates (otherwise every world ends its episode together, once per
+    --max-episode-steps steps, and the curves come in bursts). The shortened episodes are left out of the
+    per-episode curves; per-step rates count every step; reference returns and evaluations play full episodes."""
 
     # --- the agent -----------------------------------------------------------------------------
     agent_overrides: dict[str, Scalar] = field(default_factory=dict)
     """Fields of the agent's config to override, as KEY VALUE pairs; a JSON list string becomes a tuple."""
 
     # --- PPO -----------------------------------------------------------------------------------
-    # One set of settings for every preset and task (the docstring above; docs/design.md says why). On a 2-core CPU
-    # 256 worlds x 16 steps run ~3,500 steps/s on one thread: RedBerry-v0 passes 0.8 in ~0.2M steps (~1 min), and
-    # the default 1M steps take ~5 min.
+    # One set of settings for every preset and task (the docstring above; docs/design.md says why).
     num_steps: Optional[int] = None
     """Steps per world per rollout (the BPTT length of recurrent agents). Left out: the task's own, 64 on
     ReversalBerry (`TASK_NUM_STEPS`), 16 elsewhere."""
@@ -199,6 +201,9 @@ class Config:
         if "task" in self.env_kwargs and self.env not in envs.MULTI_IDS:  # the id is the task; a kwarg would mislabel the run
             raise ConfigError(f"--env-kwargs: task={self.env_kwargs['task']!r} with --env {self.env}, whose id sets the "
                               f"task; allowed: the task's own id (--env RedBerry-v1, CuedBerry-v1 or ReversalBerry-v1)")
+        if "stagger_start" in self.env_kwargs:  # the training worlds' alone: references and evaluations play full ones
+            raise ConfigError(f"--env-kwargs: stagger_start={self.env_kwargs['stagger_start']!r}; the trainer sets it "
+                              f"for its training worlds only; allowed: --stagger-start or --no-stagger-start")
         for name in explicit:
             if name in self.env_kwargs:
                 raise ConfigError(

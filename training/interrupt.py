@@ -11,7 +11,7 @@ import contextlib
 import os
 import signal
 import sys
-from typing import Iterator
+from typing import Iterator, Optional
 
 
 class StopRequest:
@@ -21,14 +21,14 @@ class StopRequest:
 
 
 @contextlib.contextmanager
-def stop_requests(announce: bool = True) -> Iterator[StopRequest]:
-    """Catch SIGINT and SIGTERM while the block runs; ``announce`` prints what happens next
-    (rank 0 only, under torchrun). Outside the main thread, signals are left alone.
+def stop_requests(announce: bool = True, request: Optional[StopRequest] = None) -> Iterator[StopRequest]:
+    """Catch SIGINT and SIGTERM while the block runs, into ``request`` (a new one if None); ``announce``
+    prints what happens next (rank 0 only, under torchrun). Outside the main thread, signals are left alone.
 
     Python runs a handler once for signals that arrive together (two Ctrl-C during one long torch
     call), so the C-level deliveries are counted through `signal.set_wakeup_fd`: two of them act as
     the second signal, never as one stop request."""
-    request = StopRequest()
+    request = StopRequest() if request is None else request
     previous = {}
     reader, writer = os.pipe()
     for fd in (reader, writer):

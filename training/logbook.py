@@ -45,7 +45,7 @@ class Logbook:
 
     def __init__(self, run: RunState, agent, num_params: int, num_updates: int, batch_size: int,
                  brief: bool = False, episode_steps: Optional[int] = None):
-        """``brief``: a population's later runs print two lines (the first prints the config) and no bar."""
+        """``brief``: a population's later runs print no config and no bar legend (the first run printed them)."""
         self.config, self.run_dir, self.device = run.config, run.run_dir, run.device
         self.reference = run.reference
         self.writer = self.bar = self.eval_env = None
@@ -84,7 +84,8 @@ class Logbook:
             self.writer.add_text("agent_config", summaries.config_table(dataclasses.asdict(agent.config)))
             values, first = self._hparams(saved, agent, num_params)
             summaries.add_hparams(self.writer, values, first)
-        self.bar = tqdm(total=steps, initial=run.global_step, dynamic_ncols=True, disable=brief or not config.progress,
+        self.bar = tqdm(total=steps, initial=run.global_step, dynamic_ncols=True, disable=not config.progress,
+                        desc=f"{config.agent} seed {config.seed}",
                         bar_format="{l_bar}{bar}| {n:,}/{total:,} steps [{elapsed}<{remaining}{postfix}]")
 
     def log_root(self) -> str:
@@ -234,10 +235,15 @@ class Logbook:
         else:
             print(f"Reward per 100 steps in the last update: {_fmt(self.last_rate)}.")
         if self.last_return is None and self.episode_steps:
-            print(f"No full episode ended in training: episodes last {self.episode_steps} steps, and with "
-                  f"{self.worlds:,} worlds starting together the first returns come after "
-                  f"{self.episode_steps * self.worlds:,} steps; until then charts/reward_per_100_steps and "
-                  f"forage/targets_per_100_steps show the learning.")
+            rates = "charts/reward_per_100_steps and forage/targets_per_100_steps show the learning"
+            if self.config.stagger_start:
+                print(f"No episode ended in training: each world's first episode ends at a uniform step below "
+                      f"{self.episode_steps}, and none had ended in these {global_step // self.worlds:,} steps a "
+                      f"world; {rates}.")
+            else:
+                print(f"No full episode ended in training: episodes last {self.episode_steps} steps, and with "
+                      f"{self.worlds:,} worlds starting together (--no-stagger-start) the first returns come after "
+                      f"{self.episode_steps * self.worlds:,} steps; until then {rates}.")
         print(f"Checkpoint: {os.path.join(self.run_dir, CHECKPOINT_FILE)}")
         if stopped:
             print(f"Continue with: python scripts/train.py --resume {self.run_dir}")

@@ -1,7 +1,7 @@
 """The statistics of a training run, summed on the device while the rollout is collected and read to
 the host once per update, when they are logged (`training.logbook`).
 
-`EpisodeStats`: means per full episode (return, berries, precision) and rates per step (reward,
+`EpisodeStats`: means per full episode's worth of steps (return, berries, precision) and rates per step (reward,
 targets and distractors per 100 steps). `InternalStats`: the means of the agent's mechanism
 signals (``out.internals``) by TensorBoard tag; the spatial gain's mean, 1 by construction
 (`agents.feedback`), is left out. (So is an episode's length where no forager can die,
@@ -39,12 +39,16 @@ class EpisodeStats:
     every step since then.
 
     A first episode cut short to stagger the worlds' episode ends (``info["forage"]["staggered"]``,
-    `envs.config.WorldConfig.stagger_start`) is no full episode: it is left out of the means per
-    episode, while its steps count in the per-step rates like every other step."""
+    `envs.config.WorldConfig.stagger_start`) is no full episode. Given ``episode_steps`` (the full length
+    T), it counts per step: as the fraction l / T of an episode, its return, berries and length added
+    whole, so that every mean is per T steps' worth of episodes and the curves start with the first
+    episode that ends (a shortened one's return alone would read as a poor full one). Without
+    ``episode_steps`` it is left out of the means. Its steps count in the per-step rates either way."""
 
-    def __init__(self, device: torch.device):
+    def __init__(self, device: torch.device, episode_steps: Optional[int] = None):
         # [episode sums by EPISODE_KEYS..., episode count, reward, targets, distractors, steps]
         self.sums = torch.zeros(len(EPISODE_KEYS) + 5, device=device)
+        self.episode_steps = episode_steps
 
     def record(self, info: dict, reward: Optional[torch.Tensor] = None) -> None:
         """Add this step's ``reward`` (N,) and berries, and the full episodes that ended this step
@@ -60,12 +64,16 @@ class EpisodeStats:
         episode = info["forage"]
         ended = info["_forage"]  # (N,) bool
         staggered = episode.get("staggered")  # (N,) bool, where the worlds stagger their first episodes
+        weight = ended.float()  # the share of a full episode each ending episode counts as
         if staggered is not None:
-            ended = ended & ~staggered
-        ended = ended.float()
+            if self.episode_steps:
+                weight = torch.where(staggered, episode["l"].float() / self.episode_steps, 1.0) * weight
+            else:
+                ended = ended & ~staggered
+                weight = ended.float()
         values = torch.stack([episode[key].float() for key, _ in EPISODE_KEYS])  # (K, N)
-        self.sums[:k] += values @ ended
-        self.sums[k] += ended.sum()
+        self.sums[:k] += values @ ended.float()
+        self.sums[k] += weight.sum()
 
     def read(self, sums: Optional[torch.Tensor] = None) -> dict[str, float]:
         """Per-step rates and means per full episode, by tag (no episode tags if none ended); resets.
