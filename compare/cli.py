@@ -27,7 +27,7 @@ class CompareArgs:
     out: str = "runs/compare"
     """Output folder; run again with the same flags to resume."""
     scale: str = "default"
-    """default: the easy baseline, a 2-core CPU, ~40 min; card: each preset on its mechanism's task; reversal,
+    """default: the easy baseline, for a 2-core CPU; card: each preset on its mechanism's task; reversal,
     attention, passes: the plasticity, feature-attention and iterative-passes tests; full: the card on a GPU."""
     agents: Optional[tuple[str, ...]] = None
     """PRESET[_T<k>][@DIFFICULTY][+NAME=VALUE...] (feedback_T3@hard: T=3, hard worlds; feedback+plastic=True: an

@@ -1,6 +1,6 @@
 """Compare the agents, with statistics: `python scripts/compare.py --help` lists every flag.
 
-    python scripts/compare.py                                  # the default: ~45 min on a 2-core CPU
+    python scripts/compare.py                                  # the default: the easy baseline
     python scripts/compare.py --agents feedforward feedback --envs CuedBerry-v1 --seeds 5 --out runs/cmp
     python scripts/compare.py --scale full --shard 0/8 --out runs/full-0     # one of 8 GPU jobs
     python scripts/compare.py --merge runs/full-0 ... runs/full-7 --out runs/full

@@ -32,7 +32,6 @@ SMALL = {  # (script, first argument or None) -> flags appended
     ("bench.py", "multi"): ["--slots", "16", "--seconds", "0.05", "--device", "cpu"],
     ("bench.py", "train"): ["--presets", "feedforward", "--num-envs", "8", "--num-steps", "8", "--num-minibatches",
                             "2", "--updates", "1", "--device", "cpu"],
-    ("bench.py", "population"): ["--seeds", "2", "--num-envs", "8", "--updates", "1", "--device", "cpu"],
     ("bench_sb3.py", None): ["--num-envs", "2", "--n-steps", "16", "--rollouts", "1", "--repeats", "1"],
     ("compare.py", None): ["--steps", "256", "--seeds", "1", "--num-envs", "8", "--num-steps", "8", "--eval-worlds",
                            "4", "--episode-steps", "16", "--conditions", "easy", "--lesion-conditions", "easy",
@@ -147,3 +146,30 @@ def test_the_readmes_compare_commands_run_as_written(scratch):
             assert other.returncode == 0, other.stderr[-2000:]
         result = run(command, scratch)
         assert result.returncode == 0, f"{command}\n{result.stderr[-2000:]}"
+
+
+# A run-time figure: a number of seconds, minutes or hours (steps/s and the like are speeds, measured by the
+# benchmarks beside their commands). Durations differ between machines and load; the trainer's bar and
+# compare's calibration measure them on the machine at hand, so the README and --help state none by hand.
+DURATION = re.compile(r"\d[\d,.]*\s*(?:-|to|–)?\s*[\d,.]*\s*(?:s|sec|secs|seconds?|min|mins|minutes?|h|hrs?|hours?|"
+                      r"CPU-hours?|GPU-hours?)\b(?!/)", re.IGNORECASE)
+
+
+def durations(text: str) -> list[str]:
+    return [m.group(0) for m in DURATION.finditer(text)]
+
+
+def test_the_pattern_finds_run_time_figures_and_not_speeds():
+    assert durations("took 14.9 min; ~40 min; 22 CPU-hours; about 2 minutes; 3-5 h; 90 s") == [
+        "14.9 min", "40 min", "22 CPU-hours", "2 minutes", "3-5 h", "90 s"]
+    assert durations("1,347 steps/s, 256 worlds x 16 steps, 0.4-0.5x, 1M steps, 24x24, T = 3") == []
+
+
+@pytest.mark.parametrize("script", ["train.py", "compare.py", "watch.py", "bench.py"])
+def test_no_run_time_figure_is_written_by_hand_in_the_readme_or_help(script):
+    help_text = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", script), "--help"], capture_output=True,
+                               text=True, env={**os.environ, "COLUMNS": "200"}, timeout=120).stdout
+    assert "usage" in help_text.lower()
+    assert durations(help_text) == [], f"{script} --help"
+    if script == "train.py":  # once
+        assert durations(README) == [], "README.md"
