@@ -243,6 +243,15 @@ def open_window(caption: str, size: tuple[int, int]) -> pygame.Surface:
                          f"e.g. --record out.gif") from None
 
 
+def show(window: pygame.Surface, frame: pygame.Surface, frames: int, session, args: WatchArgs) -> bool:
+    """Put the drawn ``frame`` (the ``frames``-th) on the window; False once --frames or --episodes are done."""
+    window.blit(frame, (0, 0))
+    pygame.display.flip()
+    if args.frames is not None and frames >= args.frames:
+        return False
+    return args.episodes is None or session.episodes_done < args.episodes
+
+
 def watch(session: Session, args: WatchArgs) -> int:
     """The window: keys, real-time stepping, one Surface blitted per frame. Returns frames drawn."""
     renderer, frame = FrameRenderer(session, args.scale), new_frame(args.scale)  # drawn at the window's size
@@ -258,12 +267,8 @@ def watch(session: Session, args: WatchArgs) -> int:
             for _ in range(steps):
                 session.step()
             draw(renderer, frame, controls)
-            window.blit(frame, (0, 0))
-            pygame.display.flip()
             frames += 1
-            if args.frames is not None and frames >= args.frames:
-                break
-            if args.episodes is not None and session.episodes_done >= args.episodes:
+            if not show(window, frame, frames, session, args):
                 break
     finally:
         pygame.display.quit()
@@ -346,12 +351,8 @@ def play(session: PlaySession, args: WatchArgs) -> int:
             player.frame(min(clock.tick(60) / 1000.0, 0.25))
             renderer.draw(frame, paused=player.paused, speed=args.fps, show_help=player.show_help,
                           message=player.message)
-            window.blit(frame, (0, 0))
-            pygame.display.flip()
             frames += 1
-            if args.frames is not None and frames >= args.frames:
-                break
-            if args.episodes is not None and session.episodes_done >= args.episodes:
+            if not show(window, frame, frames, session, args):
                 break
     finally:
         pygame.display.quit()
