@@ -447,10 +447,9 @@ def _clock(offset: float, step: float = 0.0):
 
 def test_durations_and_rates_do_not_follow_a_wall_clock_that_steps_back(tmp_path, monkeypatch):
     import training.loop
-    import training.population
     import training.run_state
 
-    for module in (training.loop, training.population, training.run_state):
+    for module in (training.loop, training.run_state):
         monkeypatch.setattr(module, "time", _clock(0.0, step=1000.0))
     result = _tiny_run(tmp_path / "run")
     assert result.elapsed >= 0 and 0 < result.sps < 1e7, (result.elapsed, result.sps)
@@ -559,7 +558,7 @@ def test_too_few_open_files_for_a_population_is_one_line_naming_the_limit(tmp_pa
     def limit() -> None:
         import resource
 
-        resource.setrlimit(resource.RLIMIT_NOFILE, (8, 8))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (7, 7))  # a run needs 8 here (its members train one at a time)
 
     done = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "train.py"), "--population", "2",
                            "--num-envs", "4", "--num-steps", "8", "--total-steps", "64", "--num-minibatches", "2",
@@ -568,4 +567,4 @@ def test_too_few_open_files_for_a_population_is_one_line_naming_the_limit(tmp_pa
                           capture_output=True, text=True, timeout=300, preexec_fn=limit)
     assert done.returncode == 2, done.stderr[-2000:]
     line = done.stderr.strip()
-    assert len(line.splitlines()) == 1 and "b'" not in line and "too many open files (the limit is 8)" in line, line
+    assert len(line.splitlines()) == 1 and "b'" not in line and "too many open files (the limit is 7)" in line, line
