@@ -198,14 +198,20 @@ def expected_cells(plan: Plan, trained: dict) -> tuple[list[str], list[str]]:
     return agents, [cell.key for unit in units for cell in eval_cells(unit, plan)]
 
 
-def incomplete_text(plan: Plan, trained: dict, evaluated: set) -> str:
+def incomplete_text(plan: Plan, trained: dict, evaluated: set, most: Optional[int] = None) -> str:
     """What a report of the train records ``trained`` and the evaluation cells ``evaluated`` (keys) lacks, every
-    piece named ("" where nothing is missing)."""
+    piece named, or the first ``most`` of each kind and how many more ("" where nothing is missing)."""
     agents, cells = expected_cells(plan, trained)
     have = {record["run_dir"] for record in trained.values()} if plan.from_runs else set(trained)
     missing_agents = [a for a in agents if a not in have]
     missing_cells = [c for c in cells if c not in evaluated]
-    parts = [f"{len(missing)} of {len(every)} {what} missing ({', '.join(missing)})"
+
+    def named(keys: list) -> str:
+        if most is None or len(keys) <= most:
+            return ", ".join(keys)
+        return f"{', '.join(keys[:most])} and {len(keys) - most} more, every one named in results.md"
+
+    parts = [f"{len(missing)} of {len(every)} {what} missing ({named(missing)})"
              for missing, every, what in ((missing_agents, agents, "trained agents"),
                                           (missing_cells, cells, "evaluation cells")) if missing]
     cut = [f"{key} ({', '.join(record['cut_event_files'])})" for key, record in trained.items()
@@ -216,12 +222,16 @@ def incomplete_text(plan: Plan, trained: dict, evaluated: set) -> str:
     return "; ".join(parts)
 
 
+CONSOLE_NAMES = 12  # missing pieces of each kind the closing line names
+
+
 def incomplete_line(out: str) -> str:
-    """The command's closing line about a finished report's folder: what it lacks, every piece named ("" where
-    nothing is missing)."""
+    """The command's closing line about a finished report's folder: what it lacks, up to `CONSOLE_NAMES` pieces
+    of each kind named (a shard of a large grid lacks hundreds; the report names them all); "" where nothing is
+    missing."""
     plan = Plan.from_dict(read_json(os.path.join(out, PLAN_FILE)))
     trained = load_cells(out, "train")
-    text = incomplete_text(plan, trained, set(load_cells(out, "eval")))
+    text = incomplete_text(plan, trained, set(load_cells(out, "eval")), most=CONSOLE_NAMES)
     return f"Incomplete: {text}." if text else ""
 
 

@@ -337,6 +337,26 @@ def test_a_merged_report_names_every_missing_cell_in_its_head_and_last_line(whol
         assert "1 of 4 trained agents missing (CuedBerry-v1__feedforward__s2)" in text and "evaluation cells" in text
 
 
+def test_the_closing_line_names_a_dozen_missing_cells_of_a_kind_and_counts_the_rest(whole, tmp_path, monkeypatch):
+    """A shard of a large grid lacks hundreds of cells: the console line names CONSOLE_NAMES of each kind and
+    says how many more; the report's head still names every one."""
+    import compare.report
+    from compare.report import incomplete_line, incomplete_text
+    from compare.store import load_cells
+
+    shard = cells_of(whole, tmp_path)
+    gone = sorted(os.listdir(shard / "cells" / "eval"))[:5]
+    for name in gone:
+        os.remove(shard / "cells" / "eval" / name)
+    monkeypatch.setattr(compare.report, "CONSOLE_NAMES", 2)
+    line = incomplete_line(str(shard))
+    assert "5 of " in line and "and 3 more, every one named in results.md" in line, line
+    assert sum(name[:-len(".json")] in line for name in gone) == 2
+    plan = Plan.from_dict(json.load(open(shard / "plan.json")))
+    full = incomplete_text(plan, load_cells(shard, "train"), set(load_cells(shard, "eval")))
+    assert all(name[:-len(".json")] in full for name in gone) and "more" not in full
+
+
 def test_a_curve_read_from_a_cut_event_file_is_named_as_incomplete(whole, tmp_path):
     out = tmp_path / "out"
     shutil.copytree(whole, out)
