@@ -288,3 +288,12 @@ def test_staggered_first_episodes_give_a_score_point_every_update(tmp_path, stag
         assert points[0].step == 640  # from the first update
     else:
         assert [p.step for p in points] == [6400]  # the next ends after 201 steps: next-step autoreset
+
+
+def test_a_config_saved_before_the_stagger_reads_as_trained_without_it():
+    from training.config import from_dict, to_dict
+
+    saved = to_dict(Config())
+    assert saved["stagger_start"] is True  # new runs stagger
+    del saved["stagger_start"]  # a config.json written before the option
+    assert from_dict(saved, "config.json").stagger_start is False  # resumed, or named by compare --from, as trained

@@ -249,6 +249,8 @@ def from_dict(values: dict, source: str) -> Config:
         raise ConfigError(f"{source}: unknown config field(s) {unknown}; allowed: {names}")
     if "colour_prior_ramp" not in values:  # saved before the curriculum existed: trained without it
         values = {**values, "colour_prior_ramp": 0.0}
+    if "stagger_start" not in values:  # saved before the trainer staggered its first episodes: trained without
+        values = {**values, "stagger_start": False}
     hints = typing.get_type_hints(Config)
     for name, value in values.items():
         allowed = _type_name(hints[name])
