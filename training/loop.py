@@ -127,7 +127,7 @@ def _run(config: Config, device: torch.device, process: distributed.Process, max
         if config.cuda_graph and device.type != "cuda":
             raise ConfigError(f"--cuda-graph: got it with the device {device}; allowed: a CUDA device (--device "
                               f"cuda, or auto where torch sees one), or no --cuda-graph")
-        check_memory(config, 1, device, run.agent_config)  # before the worlds are built
+        check_memory(config, device, run.agent_config)  # before the worlds are built
         env = make_env(config, config.num_envs, device, **TRAINING_ENV_OPTIONS, stagger_start=config.stagger_start)
         stack.callback(env.close)
         if config.cuda_graph:  # the same steps, replayed as one graph; eager, with a warning, where capture fails
@@ -152,7 +152,7 @@ def _run(config: Config, device: torch.device, process: distributed.Process, max
                               f"{batch_size} steps (--num-envs x --num-steps x processes)")
         obs, carry = _begin(run, agent, optimizer, generator, env, device)
         if population is not None and process.is_main:
-            write_population_config(population, [config])
+            write_population_config(population, config)
         start_update = update = run.update
         global_step, settings, bounds = run.global_step, ppo_settings(config), action_bounds(env)
         num_params = sum(p.numel() for p in agent.parameters())

@@ -73,14 +73,14 @@ def saved_bytes_per_sample(agent: torch.nn.Module, obs: dict[str, torch.Tensor],
     return max(0.0, (saved(large) - saved(small)) / (large - small))
 
 
-def check_memory(config: Config, runs: int, device: torch.device, agent_config: Optional[dict] = None) -> None:
-    """Raise ConfigError, naming the size and the flags to lower, when ``runs`` runs of ``config`` (a
-    population shares one vector env) would need more memory than is free. Builds a few worlds only."""
+def check_memory(config: Config, device: torch.device, agent_config: Optional[dict] = None) -> None:
+    """Raise ConfigError, naming the size and the flags to lower, when a run of ``config`` would need more
+    memory than is free. Builds a few worlds only."""
     free = available_bytes(device)
     if free is None:
         return
     view = config.view_size or int(config.env_kwargs.get("view_size", 24))
-    bound = config.num_envs * runs * config.num_steps * (view / 24) ** 2 * UPPER_BYTES_PER_SAMPLE
+    bound = config.num_envs * config.num_steps * (view / 24) ** 2 * UPPER_BYTES_PER_SAMPLE
     if config.env in envs.MULTI_IDS:
         bound *= int(config.env_kwargs.get("num_agents", 8))
     if bound < free / 2:  # far from the limit: no probe
@@ -95,16 +95,15 @@ def check_memory(config: Config, runs: int, device: torch.device, agent_config: 
         stored = sum(v[0].numel() * v[0].element_size() for v in obs.values()) + 64  # + action, reward, value...
     finally:
         probe.close()
-    samples = config.num_envs * foragers * runs * config.num_steps
+    samples = config.num_envs * foragers * config.num_steps
     need = OVERHEAD * (samples / config.num_minibatches * per_sample + samples * stored) + BASE_BYTES
     if need <= free:
         return
     worlds = max(1, int((free - BASE_BYTES) / (need - BASE_BYTES) * config.num_envs))
     gib = 2 ** 30
     where = "the GPU" if device.type == "cuda" else "this machine"
-    many = f" x {runs} runs" if runs > 1 else ""
     raise ConfigError(
-        f"--num-envs: got {config.num_envs}{many}, whose rollout and PPO replay need about {need / gib:.1f} GiB "
+        f"--num-envs: got {config.num_envs}, whose rollout and PPO replay need about {need / gib:.1f} GiB "
         f"({config.num_steps} steps, {config.num_minibatches} minibatches), and {where} has {free / gib:.1f} GiB "
         f"free; allowed: about {worlds} worlds or fewer, or more --num-minibatches or a shorter --num-steps")
 

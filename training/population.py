@@ -73,8 +73,9 @@ def check_members(configs: Sequence[Config]) -> None:
         raise ConfigError(f"--run-dir: a population's runs need their own directories; got {dirs}")
 
 
-def write_population_config(config: Config, configs: Sequence[Config]) -> None:
-    """RUN_DIR/config.json of a population (``--resume RUN_DIR`` reads it); members write their own."""
-    base = os.path.dirname(os.path.normpath(configs[0].run_dir))
+def write_population_config(config: Config, member: Config) -> None:
+    """RUN_DIR/config.json of the population ``config`` whose ``member`` (a run in RUN_DIR/seed<s>) is training;
+    ``--resume RUN_DIR`` reads it. Members write their own."""
+    base = os.path.dirname(os.path.normpath(member.run_dir))
     write_json(os.path.join(base, CONFIG_FILE),
                to_dict(dataclasses.replace(config, run_dir=base, resume=None, config=None)))
